@@ -64,9 +64,7 @@ describe("crc32c", () => {
         fc.uint8Array({ maxLength: 300 }),
         fc.array(fc.nat(), { maxLength: 5 }),
         (bytes, cuts) => {
-          const points = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) =>
-            a - b
-          );
+          const points = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
           let crc = 0;
           let from = 0;
           for (const p of [...points, bytes.length]) {

@@ -1,0 +1,51 @@
+/**
+ * The scratchpad of one `step`: the state as it evolves and the effects
+ * collected so far. It is created and discarded inside `step`, so mutating
+ * it keeps `step` pure from the caller's point of view.
+ *
+ * @module
+ */
+
+import type { RaftState } from "./state.ts";
+import type { Entry, Index, Message, MessageHeader, NodeId, RaftEffect, TimerKind } from "./types.ts";
+import { nextRandom, randomBelow } from "./rng.ts";
+
+/** What one step has produced so far. */
+export interface StepContext {
+  /** The state as of now in this step. */
+  s: RaftState;
+  /** Effects in emission order (the Persist effect is placed first when the step ends). */
+  readonly fx: RaftEffect[];
+  /** Entries appended to the log during this step, to persist. */
+  readonly appended: Entry[];
+  /** Lowest index truncated during this step, if any. */
+  truncatedFrom: Index | undefined;
+}
+
+/** Starts a step from `s`. */
+export function newContext(s: RaftState): StepContext {
+  return { s, fx: [], appended: [], truncatedFrom: undefined };
+}
+
+/** The common fields of a message from this node to `to` in the current term. */
+export function header(ctx: StepContext, to: NodeId): MessageHeader {
+  return { group: ctx.s.config.group, from: ctx.s.config.id, to, term: ctx.s.term };
+}
+
+/** Queues a message for transmission. */
+export function send(ctx: StepContext, message: Message): void {
+  ctx.fx.push({ type: "Send", message });
+}
+
+/** Arms `timer` for `ms`. */
+export function setTimer(ctx: StepContext, timer: TimerKind, ms: number): void {
+  ctx.fx.push({ type: "SetTimer", timer, ms });
+}
+
+/** Re-arms the election timer with a fresh randomized timeout in [T, 2T) (paper §5.2). */
+export function resetElectionTimer(ctx: StepContext): void {
+  const rng = nextRandom(ctx.s.rng);
+  ctx.s = { ...ctx.s, rng };
+  const base = ctx.s.config.electionTimeoutMs;
+  setTimer(ctx, "election", base + randomBelow(rng, base));
+}

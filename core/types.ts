@@ -1,0 +1,358 @@
+/**
+ * The vocabulary of plank's pure Raft core: identifiers, log entries, the
+ * persistent hard state, membership, the wire messages, the inputs `step`
+ * accepts and the effects it returns.
+ *
+ * Everything here is plain, immutable data. Nothing in `core/` performs I/O,
+ * reads a clock or draws random numbers: those arrive as inputs.
+ *
+ * @module
+ */
+
+/** A node's identity within a cluster. Stable across restarts. */
+export type NodeId = string;
+/** A Raft term (paper §5.1). Starts at 0; increases monotonically. */
+export type Term = number;
+/** A log index. The first entry has index 1; 0 means "none". */
+export type Index = number;
+/** Identifies one Raft group so a transport can carry many (0 for now). */
+export type GroupId = number;
+
+/** What an entry carries: a user command, a membership change, or the leader's no-op. */
+export type EntryKind = "command" | "config" | "noop";
+
+/**
+ * One log entry. `data` is the user's command for `command` entries and is
+ * empty otherwise; `config` is set only on `config` entries and holds the
+ * membership that takes effect when the entry is appended (thesis §4.1).
+ */
+export interface Entry {
+  /** Term of the leader that created the entry. */
+  readonly term: Term;
+  /** Position in the log. */
+  readonly index: Index;
+  /** What the entry carries. */
+  readonly kind: EntryKind;
+  /** The command's bytes (empty for `noop` and `config`). Passed by reference, never copied. */
+  readonly data: Uint8Array;
+  /** The new membership, for `config` entries only. */
+  readonly config: Membership | undefined;
+}
+
+/** What must survive a crash, written before any message that depends on it is sent (Figure 2, "Persistent state"). */
+export interface HardState {
+  /** Latest term this node has seen. */
+  readonly term: Term;
+  /** Candidate this node voted for in `term`, if any. */
+  readonly vote: NodeId | undefined;
+  /** Highest index known committed. Persisted as a hint only; safety does not depend on it. */
+  readonly commit: Index;
+}
+
+/**
+ * A cluster configuration. `voters` decide elections and commits; `learners`
+ * receive the log but never vote. During joint consensus (thesis §4.3)
+ * `outgoing` holds the old voter set and every decision needs a majority of
+ * both sets.
+ */
+export interface Membership {
+  /** Voting members (the incoming set during a joint change). */
+  readonly voters: readonly NodeId[];
+  /** Non-voting members that receive the log. */
+  readonly learners: readonly NodeId[];
+  /** The old voter set while in a joint configuration, otherwise undefined. */
+  readonly outgoing: readonly NodeId[] | undefined;
+}
+
+/** Metadata describing a snapshot: the last index and term it covers and the membership at that point. */
+export interface SnapshotMeta {
+  /** Last log index included in the snapshot. */
+  readonly index: Index;
+  /** Term of that entry. */
+  readonly term: Term;
+  /** Membership as of `index`. */
+  readonly membership: Membership;
+}
+
+/** A membership change request (thesis §4.1 single-server steps, §4.3 joint changes). */
+export type ConfChange =
+  | { readonly type: "addVoter"; readonly node: NodeId }
+  | { readonly type: "addLearner"; readonly node: NodeId }
+  | { readonly type: "promote"; readonly node: NodeId }
+  | { readonly type: "remove"; readonly node: NodeId }
+  | { readonly type: "joint"; readonly voters: readonly NodeId[]; readonly learners?: readonly NodeId[] };
+
+// ---------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------
+
+/** Fields every message carries. */
+export interface MessageHeader {
+  /** Raft group this message belongs to. */
+  readonly group: GroupId;
+  /** Sender. */
+  readonly from: NodeId;
+  /** Recipient. */
+  readonly to: NodeId;
+  /** Sender's current term (for pre-vote requests: the term it would campaign in). */
+  readonly term: Term;
+}
+
+/** RequestVote RPC (Figure 2) or a pre-vote probe (thesis §9.6) when `preVote` is true. */
+export interface RequestVote extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "RequestVote";
+  /** True for a pre-vote: nobody changes term or records a vote. */
+  readonly preVote: boolean;
+  /** Index of the candidate's last entry. */
+  readonly lastIndex: Index;
+  /** Term of the candidate's last entry. */
+  readonly lastTerm: Term;
+  /** Set when the campaign was started by TimeoutNow: voters skip the leader-stickiness check (§3.10). */
+  readonly transfer: boolean;
+}
+
+/** Reply to {@link RequestVote}. */
+export interface RequestVoteResponse extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "RequestVoteResponse";
+  /** Echoes the request's `preVote`. */
+  readonly preVote: boolean;
+  /** Whether the vote was granted. */
+  readonly granted: boolean;
+}
+
+/** AppendEntries RPC (Figure 2). Empty `entries` is a heartbeat. */
+export interface AppendEntries extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "AppendEntries";
+  /** Index of the entry immediately preceding `entries`. */
+  readonly prevIndex: Index;
+  /** Term of that entry. */
+  readonly prevTerm: Term;
+  /** Entries to append, in order, possibly empty. */
+  readonly entries: readonly Entry[];
+  /** Leader's commit index. */
+  readonly commit: Index;
+  /** Heartbeat round the leader was in; echoed back to confirm leadership for reads. */
+  readonly seq: number;
+}
+
+/** Reply to {@link AppendEntries}. */
+export interface AppendEntriesResponse extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "AppendEntriesResponse";
+  /** Whether the consistency check passed and the entries are durable. */
+  readonly success: boolean;
+  /** On success: last index now known to match the leader. On failure: the rejected `prevIndex`. */
+  readonly index: Index;
+  /**
+   * On failure, a hint for fast back-off: the term of the follower's entry at
+   * `prevIndex` (0 if it has none) and the first index it holds of that term
+   * (or its last index + 1 when its log is too short).
+   */
+  readonly conflictTerm: Term;
+  /** See `conflictTerm`. */
+  readonly conflictIndex: Index;
+  /** Echo of the request's `seq`. */
+  readonly seq: number;
+}
+
+/** One chunk of a snapshot streamed to a follower (Figure 13, chunked). */
+export interface InstallSnapshot extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "InstallSnapshot";
+  /** What the snapshot covers. */
+  readonly meta: SnapshotMeta;
+  /** Byte offset of `data` within the snapshot. */
+  readonly offset: number;
+  /** This chunk. */
+  readonly data: Uint8Array;
+  /** True on the last chunk. */
+  readonly done: boolean;
+}
+
+/** Reply to {@link InstallSnapshot}. */
+export interface InstallSnapshotResponse extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "InstallSnapshotResponse";
+  /** Snapshot index the reply is about. */
+  readonly index: Index;
+  /** Offset the follower expects next (resumption point), or the full size when done. */
+  readonly offset: number;
+  /** True once the snapshot is installed and durable. */
+  readonly done: boolean;
+  /** False when the follower aborted the transfer (e.g. offset mismatch it cannot resume from). */
+  readonly success: boolean;
+}
+
+/** Tells the target to campaign at once, bypassing its election timeout (thesis §3.10). */
+export interface TimeoutNow extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "TimeoutNow";
+}
+
+/** Proposals a follower forwards to its leader. */
+export interface ForwardPropose extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "Propose";
+  /** The forwarded proposals; request ids are the origin node's. */
+  readonly proposals: readonly Proposal[];
+}
+
+/** The leader's answer to {@link ForwardPropose}: where each proposal landed, or why it did not. */
+export interface ForwardProposeResponse extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "ProposeResponse";
+  /** Per request id: the index it was appended at (with `term`), or 0 if rejected. */
+  readonly results: readonly { readonly requestId: number; readonly index: Index }[];
+}
+
+/** A follower asks the leader for a read index on behalf of its clients (§6.4). */
+export interface ReadIndexRequest extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "ReadIndex";
+  /** Request id at the origin node. */
+  readonly requestId: number;
+}
+
+/** The leader's answer to {@link ReadIndexRequest}. */
+export interface ReadIndexResponse extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "ReadIndexResponse";
+  /** Request id at the origin node. */
+  readonly requestId: number;
+  /** The read index, or 0 when the leader could not serve it. */
+  readonly index: Index;
+}
+
+/** Every message of the wire protocol. */
+export type Message =
+  | RequestVote
+  | RequestVoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | InstallSnapshot
+  | InstallSnapshotResponse
+  | TimeoutNow
+  | ForwardPropose
+  | ForwardProposeResponse
+  | ReadIndexRequest
+  | ReadIndexResponse;
+
+/** The `type` tag of every message. */
+export type MessageType = Message["type"];
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+/** A user command with the id the interpreter uses to answer its caller. */
+export interface Proposal {
+  /** Chosen by the interpreter; unique per node while pending. */
+  readonly requestId: number;
+  /** The command's bytes. */
+  readonly data: Uint8Array;
+}
+
+/** The timers the core asks for. Setting one replaces the previous of the same kind. */
+export type TimerKind = "election" | "heartbeat" | "quorum" | "transfer";
+
+/** What `step` accepts. */
+export type Input =
+  | { readonly type: "Receive"; readonly message: Message }
+  | { readonly type: "Propose"; readonly proposals: readonly Proposal[] }
+  | { readonly type: "ProposeConfChange"; readonly requestId: number; readonly change: ConfChange }
+  | { readonly type: "ReadIndex"; readonly requestId: number }
+  | { readonly type: "TransferLeadership"; readonly requestId: number; readonly to: NodeId }
+  | { readonly type: "Timeout"; readonly timer: TimerKind }
+  /** Entries up to `index` (whose entry has `term`) are durable. */
+  | { readonly type: "Persisted"; readonly index: Index; readonly term: Term }
+  /** A snapshot covering up to `index` is durable; the core may compact behind it. */
+  | { readonly type: "SnapshotTaken"; readonly meta: SnapshotMeta }
+  /** A received snapshot was installed into the state machine and is durable. */
+  | { readonly type: "SnapshotRestored"; readonly meta: SnapshotMeta }
+  /** The interpreter could not deliver to `to` (unreachable / send queue full). */
+  | { readonly type: "Unreachable"; readonly to: NodeId };
+
+/** The `type` tag of every input. */
+export type InputType = Input["type"];
+
+// ---------------------------------------------------------------------------
+// Effects
+// ---------------------------------------------------------------------------
+
+/** A node's role (thesis §3.3, plus the pre-candidate of §9.6). */
+export type Role = "follower" | "precandidate" | "candidate" | "leader";
+
+/** Why a request was refused. */
+export type RejectReason =
+  | "not-leader" // this node is not the leader and could not forward
+  | "dropped" // the entry was overwritten by another leader, or the request was lost
+  | "transferring" // a leadership transfer is in progress
+  | "conf-change-pending" // another membership change is still in flight
+  | "unsafe-conf-change" // the change would wedge the cluster (e.g. empty voter set)
+  | "too-large" // the proposal exceeds the uncommitted-bytes limit
+  | "timeout"; // a transfer or forwarded request did not complete in time
+
+/**
+ * What `step` returns for the interpreter to carry out. Order matters: see
+ * DESIGN.md "Ordering rules". Effects named in the past tense are notes for
+ * listeners and metrics.
+ */
+export type RaftEffect =
+  /**
+   * Make durable: first drop entries from `truncateFrom` on, then append
+   * `entries`, and record `hardState`. Followed later by a `Persisted` input.
+   */
+  | {
+    readonly type: "Persist";
+    readonly hardState: HardState | undefined;
+    readonly entries: readonly Entry[];
+    readonly truncateFrom: Index | undefined;
+  }
+  /** Transmit `message`. Only after earlier Persists are durable, except a leader's AppendEntries (thesis §10.2.1). */
+  | { readonly type: "Send"; readonly message: Message }
+  /** Feed committed, durable entries to the state machine, in order. */
+  | { readonly type: "Apply"; readonly entries: readonly Entry[] }
+  /** (Re)arm `timer` to fire after `ms` milliseconds, replacing any pending one of that kind. */
+  | { readonly type: "SetTimer"; readonly timer: TimerKind; readonly ms: number }
+  /** A proposal was appended at `index` in `term`; it succeeds iff that entry is applied with that term. */
+  | { readonly type: "Proposed"; readonly requestId: number; readonly index: Index; readonly term: Term }
+  /** A request was refused. `leader` tells the caller where to retry. */
+  | {
+    readonly type: "Reject";
+    readonly requestId: number;
+    readonly reason: RejectReason;
+    readonly leader: NodeId | undefined;
+  }
+  /** A read may be served once the state machine has applied `index` (§6.4). */
+  | { readonly type: "ReadReady"; readonly requestId: number; readonly index: Index }
+  /** A leadership transfer finished (`ok`) or was abandoned. */
+  | { readonly type: "TransferDone"; readonly requestId: number; readonly ok: boolean }
+  /** Ask the state machine for a snapshot covering up to `index` (compaction policy). */
+  | { readonly type: "TakeSnapshot"; readonly index: Index }
+  /** Stream the latest snapshot to `to` in chunks (the interpreter reads it from the snapshot store). */
+  | { readonly type: "SendSnapshot"; readonly to: NodeId; readonly term: Term; readonly meta: SnapshotMeta }
+  /** Store a received snapshot chunk; when `done`, restore the state machine from it and answer with `SnapshotRestored`. */
+  | {
+    readonly type: "ReceiveSnapshotChunk";
+    readonly from: NodeId;
+    readonly meta: SnapshotMeta;
+    readonly offset: number;
+    readonly data: Uint8Array;
+    readonly done: boolean;
+  }
+  /** Drop log entries up to and including `index`, now covered by a snapshot. */
+  | { readonly type: "Compact"; readonly index: Index }
+  /** Note: the role changed. */
+  | { readonly type: "RoleChanged"; readonly role: Role; readonly term: Term }
+  /** Note: the known leader changed (undefined: none known). */
+  | { readonly type: "LeaderChanged"; readonly leader: NodeId | undefined; readonly term: Term }
+  /** Note: the commit index advanced. */
+  | { readonly type: "Committed"; readonly index: Index }
+  /** Note: membership changed (on append of a config entry). */
+  | { readonly type: "MembershipChanged"; readonly membership: Membership; readonly index: Index };
+
+/** The `type` tag of every effect. */
+export type RaftEffectType = RaftEffect["type"];
