@@ -1,0 +1,239 @@
+/**
+ * fast-check arbitraries for plank's core vocabulary (entries, hard state,
+ * membership, snapshot metadata, every wire message), shared by the codec,
+ * simulator and transport tests. They live outside `core/` because the core
+ * must not import fast-check.
+ *
+ * Values are well-formed as types.ts describes them (config only on config
+ * entries, empty data on noop/config entries, non-negative safe integers for
+ * terms and indexes), but not necessarily meaningful to Raft: a message's
+ * `prevIndex` has no relation to its entries, for instance.
+ *
+ * @module
+ */
+
+import fc from "fast-check";
+import type {
+  AppendEntries,
+  AppendEntriesResponse,
+  Entry,
+  ForwardPropose,
+  ForwardProposeResponse,
+  HardState,
+  InstallSnapshot,
+  InstallSnapshotResponse,
+  Membership,
+  Message,
+  MessageHeader,
+  MessageType,
+  NodeId,
+  Proposal,
+  ReadIndexRequest,
+  ReadIndexResponse,
+  RequestVote,
+  RequestVoteResponse,
+  SnapshotMeta,
+  TimeoutNow,
+} from "../core/types.ts";
+
+/**
+ * `fc.record` with ordinary prototypes: fast-check may otherwise build
+ * null-prototype objects, which never deep-equal decoded values.
+ */
+function record<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(model, { noNullPrototype: true });
+}
+
+/**
+ * A non-negative safe integer (term, index, offset): mostly small, sometimes
+ * near 2^53, so every varint length gets exercised.
+ */
+export const natArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 3, arbitrary: fc.nat(300) },
+  { weight: 2, arbitrary: fc.nat() },
+  { weight: 1, arbitrary: fc.maxSafeNat() },
+);
+
+/** Any safe integer, negatives included (request ids, heartbeat sequence numbers). */
+export const safeIntArb: fc.Arbitrary<number> = fc.oneof(
+  fc.integer({ min: -300, max: 300 }),
+  fc.integer(),
+  fc.maxSafeInteger(),
+);
+
+/**
+ * A node id: usually a short ASCII name, sometimes any well-formed Unicode
+ * (including the empty string and a leading BOM), to exercise the UTF-8 paths.
+ */
+export const nodeIdArb: fc.Arbitrary<NodeId> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom("n1", "n2", "n3", "node-4", "10.0.0.5:4001"),
+  },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 40 }) },
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: "binary", maxLength: 4 }).map((s) => "\uFEFF" + s),
+  },
+);
+
+/** Payload bytes, up to `maxLength` (default 64). */
+export const bytesArb = (maxLength = 64): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength });
+
+const idsArb: fc.Arbitrary<NodeId[]> = fc.uniqueArray(nodeIdArb, {
+  maxLength: 6,
+});
+
+/** A membership, joint (`outgoing` set, possibly empty) or not (`outgoing: undefined`). */
+export const membershipArb: fc.Arbitrary<Membership> = record({
+  voters: idsArb,
+  learners: idsArb,
+  outgoing: fc.option(idsArb, { nil: undefined }),
+});
+
+/** A log entry of any kind, with config set exactly on config entries. */
+export const entryArb: fc.Arbitrary<Entry> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: record({
+      term: natArb,
+      index: natArb,
+      kind: fc.constant("command" as const),
+      data: bytesArb(),
+      config: fc.constant(undefined),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: record({
+      term: natArb,
+      index: natArb,
+      kind: fc.constant("config" as const),
+      data: fc.constant(new Uint8Array(0)),
+      config: membershipArb,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: record({
+      term: natArb,
+      index: natArb,
+      kind: fc.constant("noop" as const),
+      data: fc.constant(new Uint8Array(0)),
+      config: fc.constant(undefined),
+    }),
+  },
+);
+
+/** A run of up to `maxLength` (default 8) entries. */
+export const entriesArb = (maxLength = 8): fc.Arbitrary<Entry[]> => fc.array(entryArb, { maxLength });
+
+/** A hard state, with or without a vote. */
+export const hardStateArb: fc.Arbitrary<HardState> = record({
+  term: natArb,
+  vote: fc.option(nodeIdArb, { nil: undefined }),
+  commit: natArb,
+});
+
+/** Snapshot metadata. */
+export const snapshotMetaArb: fc.Arbitrary<SnapshotMeta> = record({
+  index: natArb,
+  term: natArb,
+  membership: membershipArb,
+});
+
+const headerArb: fc.Arbitrary<MessageHeader> = record({
+  group: fc.oneof(fc.constant(0), natArb),
+  from: nodeIdArb,
+  to: nodeIdArb,
+  term: natArb,
+});
+
+function withHeader<T extends { readonly type: MessageType }>(
+  body: fc.Arbitrary<T>,
+): fc.Arbitrary<MessageHeader & T> {
+  return fc.tuple(headerArb, body).map(([h, b]) => ({ ...h, ...b }));
+}
+
+const proposalArb: fc.Arbitrary<Proposal> = record({
+  requestId: safeIntArb,
+  data: bytesArb(),
+});
+
+/** One arbitrary per message type, keyed by `type`. */
+export const messageArbs: {
+  readonly [K in MessageType]: fc.Arbitrary<Extract<Message, { type: K }>>;
+} = {
+  RequestVote: withHeader(record({
+    type: fc.constant("RequestVote" as const),
+    preVote: fc.boolean(),
+    lastIndex: natArb,
+    lastTerm: natArb,
+    transfer: fc.boolean(),
+  })) satisfies fc.Arbitrary<RequestVote>,
+  RequestVoteResponse: withHeader(record({
+    type: fc.constant("RequestVoteResponse" as const),
+    preVote: fc.boolean(),
+    granted: fc.boolean(),
+  })) satisfies fc.Arbitrary<RequestVoteResponse>,
+  AppendEntries: withHeader(record({
+    type: fc.constant("AppendEntries" as const),
+    prevIndex: natArb,
+    prevTerm: natArb,
+    entries: entriesArb(),
+    commit: natArb,
+    seq: safeIntArb,
+  })) satisfies fc.Arbitrary<AppendEntries>,
+  AppendEntriesResponse: withHeader(record({
+    type: fc.constant("AppendEntriesResponse" as const),
+    success: fc.boolean(),
+    index: natArb,
+    conflictTerm: natArb,
+    conflictIndex: natArb,
+    seq: safeIntArb,
+  })) satisfies fc.Arbitrary<AppendEntriesResponse>,
+  InstallSnapshot: withHeader(record({
+    type: fc.constant("InstallSnapshot" as const),
+    meta: snapshotMetaArb,
+    offset: natArb,
+    data: bytesArb(256),
+    done: fc.boolean(),
+  })) satisfies fc.Arbitrary<InstallSnapshot>,
+  InstallSnapshotResponse: withHeader(record({
+    type: fc.constant("InstallSnapshotResponse" as const),
+    index: natArb,
+    offset: natArb,
+    done: fc.boolean(),
+    success: fc.boolean(),
+  })) satisfies fc.Arbitrary<InstallSnapshotResponse>,
+  TimeoutNow: withHeader(
+    record({ type: fc.constant("TimeoutNow" as const) }),
+  ) satisfies fc.Arbitrary<
+    TimeoutNow
+  >,
+  Propose: withHeader(record({
+    type: fc.constant("Propose" as const),
+    proposals: fc.array(proposalArb, { maxLength: 6 }),
+  })) satisfies fc.Arbitrary<ForwardPropose>,
+  ProposeResponse: withHeader(record({
+    type: fc.constant("ProposeResponse" as const),
+    results: fc.array(record({ requestId: safeIntArb, index: natArb }), {
+      maxLength: 6,
+    }),
+  })) satisfies fc.Arbitrary<ForwardProposeResponse>,
+  ReadIndex: withHeader(record({
+    type: fc.constant("ReadIndex" as const),
+    requestId: safeIntArb,
+  })) satisfies fc.Arbitrary<ReadIndexRequest>,
+  ReadIndexResponse: withHeader(record({
+    type: fc.constant("ReadIndexResponse" as const),
+    requestId: safeIntArb,
+    index: natArb,
+  })) satisfies fc.Arbitrary<ReadIndexResponse>,
+};
+
+/** Any wire message, every type equally likely. */
+export const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  ...(Object.values(messageArbs) as fc.Arbitrary<Message>[]),
+);
