@@ -1,0 +1,195 @@
+/**
+ * {@link DurableFs} on Deno's file APIs: `Deno.open` + `FsFile.sync()` for
+ * durable writes, `fsync` of a read-only directory handle for durable
+ * renames, and an advisory `flock` on `DATA/LOCK` for exclusive use.
+ *
+ * @module
+ */
+
+import {
+  type AppendFile,
+  DataDirLockedError,
+  type DirLock,
+  type DurableFs,
+  joinPath,
+  parseLockPid,
+  type ReadFile,
+  wrapIo,
+} from "../storage/fs.ts";
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await file.write(bytes.subarray(off));
+}
+
+class DenoAppendFile implements AppendFile {
+  constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
+  write(bytes: Uint8Array): Promise<void> {
+    return wrapIo("write", this.path, () => writeAll(this.file, bytes));
+  }
+  sync(): Promise<void> {
+    return wrapIo("fsync", this.path, () => this.file.sync());
+  }
+  close(): Promise<void> {
+    return wrapIo("close", this.path, () => Promise.resolve(this.file.close()));
+  }
+}
+
+class DenoReadFile implements ReadFile {
+  constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
+  size(): Promise<number> {
+    return wrapIo("stat", this.path, async () => (await this.file.stat()).size);
+  }
+  readAt(position: number, length: number): Promise<Uint8Array> {
+    return wrapIo("read", this.path, async () => {
+      await this.file.seek(position, Deno.SeekMode.Start);
+      const buf = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const n = await this.file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    });
+  }
+  close(): Promise<void> {
+    return wrapIo("close", this.path, () => Promise.resolve(this.file.close()));
+  }
+}
+
+/** {@link DurableFs} implemented with Deno's APIs. Needs `--allow-read --allow-write`. */
+export class DenoFs implements DurableFs {
+  /** @inheritdoc */
+  mkdirp(path: string): Promise<void> {
+    return wrapIo("mkdir", path, () => Deno.mkdir(path, { recursive: true }));
+  }
+
+  /** @inheritdoc */
+  readDir(path: string): Promise<string[]> {
+    return wrapIo("readDir", path, async () => {
+      const names: string[] = [];
+      for await (const e of Deno.readDir(path)) names.push(e.name);
+      return names;
+    });
+  }
+
+  /** @inheritdoc */
+  readFile(path: string): Promise<Uint8Array> {
+    return wrapIo("readFile", path, () => Deno.readFile(path));
+  }
+
+  /** @inheritdoc */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await Deno.lstat(path);
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      return wrapIo("stat", path, () => Promise.reject(e));
+    }
+  }
+
+  /** @inheritdoc */
+  openAppend(path: string): Promise<AppendFile> {
+    return wrapIo("open", path, async () => {
+      const file = await Deno.open(path, { append: true, create: true });
+      return new DenoAppendFile(file, path);
+    });
+  }
+
+  /** @inheritdoc */
+  openRead(path: string): Promise<ReadFile> {
+    return wrapIo("open", path, async () => new DenoReadFile(await Deno.open(path, { read: true }), path));
+  }
+
+  /** @inheritdoc */
+  writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
+    return wrapIo("writeFile", path, async () => {
+      using file = await Deno.open(path, { write: true, create: true, truncate: true });
+      await writeAll(file, bytes);
+      await file.sync();
+    });
+  }
+
+  /** @inheritdoc */
+  rename(from: string, to: string): Promise<void> {
+    return wrapIo("rename", `${from} -> ${to}`, () => Deno.rename(from, to));
+  }
+
+  /** @inheritdoc */
+  remove(path: string): Promise<void> {
+    return wrapIo("remove", path, async () => {
+      try {
+        await Deno.remove(path, { recursive: true });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    });
+  }
+
+  /** @inheritdoc */
+  syncDir(path: string): Promise<void> {
+    return wrapIo("fsync dir", path, async () => {
+      // A directory can only be opened read-only; fsync on that handle
+      // flushes its entries (the new names after create/rename/unlink).
+      using dir = await Deno.open(path, { read: true });
+      await dir.sync();
+    });
+  }
+
+  /** @inheritdoc */
+  truncate(path: string, size: number): Promise<void> {
+    return wrapIo("truncate", path, async () => {
+      using file = await Deno.open(path, { write: true });
+      await file.truncate(size);
+      await file.sync();
+    });
+  }
+
+  /**
+   * Takes an exclusive `flock` on `dir/LOCK` without blocking and writes this
+   * process's pid into it so that a refused opener can name the holder. The
+   * kernel drops the lock when the process dies, so a crash leaves nothing
+   * stale. `flock` belongs to the open file description: a second open in
+   * the same process is refused too.
+   */
+  lockDir(dir: string): Promise<DirLock> {
+    const path = joinPath(dir, "LOCK");
+    return wrapIo("lock", path, async () => {
+      // Not `truncate: true`: that would wipe the holder's pid before we
+      // know whether we get the lock.
+      const file = await Deno.open(path, { read: true, write: true, create: true });
+      let locked = false;
+      try {
+        locked = await file.tryLock(true);
+      } finally {
+        if (!locked) file.close();
+      }
+      if (!locked) {
+        let pid: number | undefined;
+        try {
+          pid = parseLockPid(await Deno.readFile(path));
+        } catch {
+          pid = undefined;
+        }
+        throw new DataDirLockedError(dir, pid);
+      }
+      await file.truncate(0);
+      await writeAll(file, new TextEncoder().encode(`${Deno.pid}\n`));
+      await file.sync();
+      let released = false;
+      return {
+        release: async (): Promise<void> => {
+          if (released) return;
+          released = true;
+          // Leave the file: removing it would race with a new holder that
+          // has opened it but not yet locked it.
+          await file.truncate(0).catch(() => {});
+          await file.unlock().catch(() => {});
+          file.close();
+        },
+      };
+    });
+  }
+}

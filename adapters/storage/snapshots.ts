@@ -1,0 +1,263 @@
+/**
+ * The snapshot store: the state machine's snapshots as files in
+ * `DATA/snapshots/`, written over the {@link DurableFs} port.
+ *
+ * A snapshot file `snap-<index>-<term>.snap` is a header followed by the
+ * user's bytes, little-endian:
+ *
+ * ```
+ * "PLNKSNAP" [u32 meta length][u32 crc32c of meta][encodeSnapshotMeta bytes][user bytes...]
+ * ```
+ *
+ * Writing goes to `snap-<index>-<term>.tmp`, is fsynced, renamed into place
+ * and the directory fsynced (DESIGN.md "Durability"), so a reader only ever
+ * sees a complete snapshot. The size is never needed up front: snapshots are
+ * streamed in and out in chunks.
+ *
+ * @module
+ */
+
+import { decodeSnapshotMeta, encodeSnapshotMeta } from "../../core/codec/mod.ts";
+import { crc32c } from "../../core/crc32c.ts";
+import type { SnapshotMeta } from "../../core/types.ts";
+import { type AppendFile, CorruptLogError, type DurableFs, joinPath } from "./fs.ts";
+
+const MAGIC = new TextEncoder().encode("PLNKSNAP");
+const FIXED_HEADER = MAGIC.length + 8;
+const DEFAULT_CHUNK_BYTES = 1024 * 1024;
+const SNAP_RE = /^snap-(\d+)-(\d+)\.snap$/;
+
+/** A stored snapshot, found by {@link SnapshotStore.latest}. */
+export interface StoredSnapshot {
+  /** What the snapshot covers. */
+  readonly meta: SnapshotMeta;
+  /** Size of the user's bytes (header excluded). */
+  readonly size: number;
+  /** Streams the user's bytes from `offset` (default 0) in chunks of at most `chunkBytes` (default 1 MiB). */
+  read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
+}
+
+/** Outcome of {@link SnapshotReceiver.writeChunk}. */
+export interface ChunkResult {
+  /** Whether the chunk was written (its offset was the one expected). */
+  readonly accepted: boolean;
+  /** The offset expected next: where the sender should resume. */
+  readonly expected: number;
+}
+
+/** Collects an incoming snapshot (InstallSnapshot chunks) into a temporary file. */
+export interface SnapshotReceiver {
+  /** What is being received. */
+  readonly meta: SnapshotMeta;
+  /** Bytes received so far: the offset the next chunk must have. */
+  readonly size: number;
+  /** Appends `bytes` if `offset` equals {@link SnapshotReceiver.size}; otherwise writes nothing. */
+  writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
+  /** Makes the snapshot durable and current (fsync, rename, directory fsync) and removes older ones. */
+  finish(): Promise<StoredSnapshot>;
+  /** Drops what was received. */
+  abort(): Promise<void>;
+}
+
+function snapName(meta: SnapshotMeta, ext: "snap" | "tmp"): string {
+  return `snap-${meta.index}-${meta.term}.${ext}`;
+}
+
+function header(meta: SnapshotMeta): Uint8Array {
+  const m = encodeSnapshotMeta(meta);
+  const h = new Uint8Array(FIXED_HEADER + m.length);
+  h.set(MAGIC, 0);
+  const view = new DataView(h.buffer);
+  view.setUint32(MAGIC.length, m.length, true);
+  view.setUint32(MAGIC.length + 4, crc32c(m), true);
+  h.set(m, FIXED_HEADER);
+  return h;
+}
+
+/** Snapshots under `DATA/snapshots/`. Use one store per data directory (the WAL's lock covers it). */
+export class SnapshotStore {
+  private constructor(private readonly fs: DurableFs, private readonly dir: string) {}
+
+  /** Opens the store under data directory `dataDir`, removing temporary files a crash left behind. */
+  static async open(fs: DurableFs, dataDir: string): Promise<SnapshotStore> {
+    const dir = joinPath(dataDir, "snapshots");
+    await fs.mkdirp(dir);
+    let removed = false;
+    for (const name of await fs.readDir(dir)) {
+      if (name.endsWith(".tmp")) {
+        await fs.remove(joinPath(dir, name));
+        removed = true;
+      }
+    }
+    if (removed) await fs.syncDir(dir);
+    return new SnapshotStore(fs, dir);
+  }
+
+  /**
+   * The newest snapshot (highest index, then term), or undefined if none.
+   *
+   * @throws CorruptLogError if its header is damaged or disagrees with its name
+   */
+  async latest(): Promise<StoredSnapshot | undefined> {
+    const snaps = await this.list();
+    const best = snaps[snaps.length - 1];
+    return best === undefined ? undefined : await this.load(best.name);
+  }
+
+  /** Streams `chunks` into a new snapshot for `meta` and makes it current; removes older snapshots. */
+  async write(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<StoredSnapshot> {
+    const rx = await this.receive(meta);
+    try {
+      for await (const chunk of chunks) await rx.writeChunk(rx.size, chunk);
+    } catch (e) {
+      await rx.abort().catch(() => {});
+      throw e;
+    }
+    return await rx.finish();
+  }
+
+  /** Starts receiving a snapshot for `meta` chunk by chunk, into a temporary file. */
+  async receive(meta: SnapshotMeta): Promise<SnapshotReceiver> {
+    const tmp = joinPath(this.dir, snapName(meta, "tmp"));
+    const final = joinPath(this.dir, snapName(meta, "snap"));
+    await this.fs.remove(tmp);
+    const file: AppendFile = await this.fs.openAppend(tmp);
+    const h = header(meta);
+    try {
+      await file.write(h);
+    } catch (e) {
+      await file.close().catch(() => {});
+      throw e;
+    }
+    let size = 0;
+    let state: "open" | "finished" | "aborted" = "open";
+    const fs = this.fs;
+    const dir = this.dir;
+    const removeOlder = (m: SnapshotMeta): Promise<void> => this.removeOlderThan(m);
+    const stored = (m: SnapshotMeta, p: string, h: number, n: number): StoredSnapshot => this.stored(m, p, h, n);
+    const ensureOpen = (): void => {
+      if (state !== "open") throw new Error(`snapshot receiver for ${final} is already ${state}`);
+    };
+    return {
+      meta,
+      get size(): number {
+        return size;
+      },
+      async writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult> {
+        ensureOpen();
+        if (offset !== size) return { accepted: false, expected: size };
+        await file.write(bytes);
+        size += bytes.length;
+        return { accepted: true, expected: size };
+      },
+      async finish(): Promise<StoredSnapshot> {
+        ensureOpen();
+        state = "finished";
+        try {
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await fs.rename(tmp, final);
+        await fs.syncDir(dir);
+        await removeOlder(meta);
+        return stored(meta, final, h.length, size);
+      },
+      async abort(): Promise<void> {
+        if (state !== "open") return;
+        state = "aborted";
+        await file.close().catch(() => {});
+        await fs.remove(tmp);
+      },
+    };
+  }
+
+  private async list(): Promise<{ name: string; index: number; term: number }[]> {
+    const out: { name: string; index: number; term: number }[] = [];
+    for (const name of await this.fs.readDir(this.dir)) {
+      const m = SNAP_RE.exec(name);
+      if (m) out.push({ name, index: Number(m[1]), term: Number(m[2]) });
+    }
+    return out.sort((a, b) => a.index - b.index || a.term - b.term);
+  }
+
+  private async removeOlderThan(meta: SnapshotMeta): Promise<void> {
+    let removed = false;
+    for (const s of await this.list()) {
+      if (s.index < meta.index || (s.index === meta.index && s.term < meta.term)) {
+        await this.fs.remove(joinPath(this.dir, s.name));
+        removed = true;
+      }
+    }
+    if (removed) await this.fs.syncDir(this.dir);
+  }
+
+  private async load(name: string): Promise<StoredSnapshot> {
+    const path = joinPath(this.dir, name);
+    const f = await this.fs.openRead(path);
+    try {
+      const fileSize = await f.size();
+      const fixed = await f.readAt(0, FIXED_HEADER);
+      if (fixed.length < FIXED_HEADER) throw new CorruptLogError(path, 0, "snapshot header is truncated");
+      for (let i = 0; i < MAGIC.length; i++) {
+        if (fixed[i] !== MAGIC[i]) throw new CorruptLogError(path, i, "not a plank snapshot (bad magic)");
+      }
+      const view = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength);
+      const metaLen = view.getUint32(MAGIC.length, true);
+      const metaCrc = view.getUint32(MAGIC.length + 4, true);
+      if (FIXED_HEADER + metaLen > fileSize) {
+        throw new CorruptLogError(path, MAGIC.length, `snapshot metadata length ${metaLen} runs past end of file`);
+      }
+      const m = await f.readAt(FIXED_HEADER, metaLen);
+      if (crc32c(m) !== metaCrc) throw new CorruptLogError(path, FIXED_HEADER, "snapshot metadata checksum mismatch");
+      let meta: SnapshotMeta;
+      try {
+        meta = decodeSnapshotMeta(m);
+      } catch (e) {
+        throw new CorruptLogError(path, FIXED_HEADER, `undecodable snapshot metadata: ${(e as Error).message}`);
+      }
+      if (name !== snapName(meta, "snap")) {
+        throw new CorruptLogError(
+          path,
+          FIXED_HEADER,
+          `metadata (index ${meta.index}, term ${meta.term}) disagrees with the file name`,
+        );
+      }
+      const headerLen = FIXED_HEADER + metaLen;
+      return this.stored(meta, path, headerLen, fileSize - headerLen);
+    } finally {
+      await f.close();
+    }
+  }
+
+  private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number): StoredSnapshot {
+    const fs = this.fs;
+    return {
+      meta,
+      size,
+      read(offset = 0, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
+        if (!(offset >= 0 && offset <= size)) {
+          throw new RangeError(`offset ${offset} outside snapshot of ${size} bytes`);
+        }
+        if (!(chunkBytes > 0)) throw new RangeError(`chunkBytes must be positive, got ${chunkBytes}`);
+        return {
+          async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+            const f = await fs.openRead(path);
+            try {
+              for (let at = offset; at < size;) {
+                const chunk = await f.readAt(headerLen + at, Math.min(chunkBytes, size - at));
+                if (chunk.length === 0) {
+                  throw new CorruptLogError(path, headerLen + at, "snapshot file shrank while read");
+                }
+                at += chunk.length;
+                yield chunk;
+              }
+            } finally {
+              await f.close();
+            }
+          },
+        };
+      },
+    };
+  }
+}

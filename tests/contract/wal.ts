@@ -1,0 +1,428 @@
+/**
+ * Contract tests of the write-ahead log and the snapshot store over a
+ * {@link DurableFs}. A runner calls {@link walContract} and
+ * {@link snapshotContract} with its runtime's implementation.
+ *
+ * @module
+ */
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Entry, HardState, SnapshotMeta } from "../../core/types.ts";
+import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from "../../adapters/storage/fs.ts";
+import { WriteAheadLog } from "../../adapters/storage/wal.ts";
+import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
+import { type ContractOptions, withTmp } from "./durable_fs.ts";
+
+/** A command entry whose data names its index and term. */
+export function entry(index: number, term: number, size = 0): Entry {
+  const data = new TextEncoder().encode(`e${index}t${term}` + "x".repeat(size));
+  return { index, term, kind: "command", data, config: undefined };
+}
+
+function range(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push(entry(i, term));
+  return out;
+}
+
+const walDir = (dir: string): string => joinPath(dir, "wal");
+
+async function segments(fs: DurableFs, dir: string): Promise<string[]> {
+  return (await fs.readDir(walDir(dir))).filter((n) => n.endsWith(".seg")).sort();
+}
+
+async function writeLog(fs: DurableFs, dir: string, batches: Entry[][], hs?: HardState): Promise<void> {
+  const { wal } = await WriteAheadLog.open(fs, dir);
+  for (const entries of batches) await wal.append({ entries, hardState: hs });
+  await wal.sync();
+  await wal.close();
+}
+
+async function reopen(fs: DurableFs, dir: string, segmentBytes?: number) {
+  const opened = await WriteAheadLog.open(fs, dir, { segmentBytes });
+  await opened.wal.close();
+  return opened.recovered;
+}
+
+async function rejects(p: Promise<unknown>): Promise<unknown> {
+  return await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
+}
+
+/** Registers the write-ahead log contract suite. */
+export function walContract(
+  name: string,
+  makeFs: () => DurableFs,
+  tmpDir: () => Promise<string>,
+  options: ContractOptions = {},
+): void {
+  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
+    test(title, () => withTmp(makeFs, tmpDir, f));
+  };
+
+  describe(`WriteAheadLog contract: ${name}`, { skip: options.skip }, () => {
+    t("a new log is empty, starts at index 1 with a zero hard state", async (fs, dir) => {
+      const r = await reopen(fs, dir);
+      assert.deepEqual(r, { hardState: { term: 0, vote: undefined, commit: 0 }, entries: [], firstIndex: 1 });
+    });
+
+    t("append, sync, reopen returns the same entries and the latest hard state", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      await wal.append({ hardState: { term: 1, vote: "a", commit: 0 }, entries: range(1, 3, 1) });
+      await wal.append({ entries: [entry(4, 1, 300)] });
+      await wal.append({ hardState: { term: 2, vote: undefined, commit: 3 }, entries: range(5, 6, 2) });
+      await wal.sync();
+      assert.equal(wal.lastIndex, 6);
+      await wal.close();
+      const r = await reopen(fs, dir);
+      assert.deepEqual(r.entries, [...range(1, 3, 1), entry(4, 1, 300), ...range(5, 6, 2)]);
+      assert.deepEqual(r.hardState, { term: 2, vote: undefined, commit: 3 });
+      assert.equal(r.firstIndex, 1);
+      assert.equal((await segments(fs, dir)).length, 1);
+    });
+
+    t("an entry that does not continue the log is refused and nothing is written", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      try {
+        await wal.append({ entries: range(1, 2, 1) });
+        assert.ok((await rejects(wal.append({ entries: [entry(4, 1)] }))) instanceof RangeError);
+        assert.ok((await rejects(wal.append({ entries: [entry(2, 1)] }))) instanceof RangeError);
+        await wal.append({ entries: [entry(3, 1)] });
+        await wal.sync();
+      } finally {
+        await wal.close();
+      }
+      assert.deepEqual((await reopen(fs, dir)).entries, range(1, 3, 1));
+    });
+
+    t("truncation then append replaces the tail, also across reopen", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      await wal.append({ entries: range(1, 5, 1) });
+      await wal.append({ truncateFrom: 3, entries: range(3, 4, 2), hardState: { term: 2, vote: "b", commit: 2 } });
+      await wal.sync();
+      await wal.close();
+      let r = await reopen(fs, dir);
+      assert.deepEqual(r.entries, [...range(1, 2, 1), ...range(3, 4, 2)]);
+      assert.deepEqual(r.hardState, { term: 2, vote: "b", commit: 2 });
+
+      const again = await WriteAheadLog.open(fs, dir);
+      assert.equal(again.wal.lastIndex, 4);
+      await again.wal.append({ truncateFrom: 2, entries: [entry(2, 3)] });
+      await again.wal.append({ entries: [entry(3, 3)] });
+      await again.wal.sync();
+      await again.wal.close();
+      r = await reopen(fs, dir);
+      assert.deepEqual(r.entries, [entry(1, 1), entry(2, 3), entry(3, 3)]);
+    });
+
+    t("segments roll at segmentBytes and replay in order", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 256 });
+      for (let i = 1; i <= 100; i += 4) await wal.append({ entries: range(i, i + 3, 1) });
+      await wal.append({ truncateFrom: 90, entries: range(90, 95, 2) });
+      await wal.sync();
+      assert.ok(wal.segmentCount > 3, `expected several segments, got ${wal.segmentCount}`);
+      await wal.close();
+      const names = await segments(fs, dir);
+      assert.equal(names[0], "00000000000000000001.seg");
+      const r = await reopen(fs, dir, 256);
+      assert.deepEqual(r.entries, [...range(1, 89, 1), ...range(90, 95, 2)]);
+    });
+
+    t("compaction deletes old segments and reopen starts after the compaction point", async (fs, dir) => {
+      const hs = { term: 1, vote: "a", commit: 60 };
+      const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 1024 });
+      await wal.append({ hardState: hs, entries: [] });
+      for (let i = 1; i <= 100; i += 4) await wal.append({ entries: range(i, i + 3, 1) });
+      await wal.sync();
+      const before = await segments(fs, dir);
+      await wal.compact(60);
+      const after = await segments(fs, dir);
+      assert.ok(after.length < before.length, `${before.length} segments before, ${after.length} after`);
+      assert.equal(after[after.length - 1], before[before.length - 1], "the active segment stays");
+      assert.equal(wal.compactedIndex, 60);
+      await wal.append({ entries: [entry(101, 1)] });
+      await wal.sync();
+      await wal.close();
+      const r = await reopen(fs, dir, 1024);
+      assert.equal(r.firstIndex, 61);
+      assert.deepEqual(r.entries, range(61, 101, 1));
+      // The hard state was in the first (deleted) segment and must survive.
+      assert.deepEqual(r.hardState, hs);
+    });
+
+    t("compaction beyond the last entry leaves an empty log that continues after it", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      await wal.append({ entries: range(1, 5, 1) });
+      await wal.compact(10);
+      assert.ok((await rejects(wal.append({ truncateFrom: 10, entries: [] }))) instanceof RangeError);
+      await wal.close();
+      const r = await reopen(fs, dir);
+      assert.deepEqual(r.entries, []);
+      assert.equal(r.firstIndex, 11);
+      const again = await WriteAheadLog.open(fs, dir);
+      await again.wal.append({ entries: [entry(11, 2)] });
+      await again.wal.sync();
+      await again.wal.close();
+      assert.deepEqual((await reopen(fs, dir)).entries, [entry(11, 2)]);
+    });
+
+    t("a torn last record (cut in half) is dropped and the file repaired", async (fs, dir) => {
+      await writeLog(fs, dir, [range(1, 3, 1), range(4, 6, 1)]);
+      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
+      const full = await fs.readFile(seg);
+      // Find where the second batch's record starts by writing the first alone.
+      const other = joinPath(dir, "other");
+      await writeLog(fs, other, [range(1, 3, 1)]);
+      const firstLen = (await fs.readFile(joinPath(walDir(other), (await segments(fs, other))[0]))).length;
+      const cut = firstLen + Math.floor((full.length - firstLen) / 2);
+      await fs.writeFileSynced(seg, full.subarray(0, cut));
+
+      const r = await reopen(fs, dir);
+      assert.deepEqual(r.entries, range(1, 3, 1));
+      assert.equal((await fs.readFile(seg)).length, firstLen, "torn tail cut off on disk");
+      // The repaired log takes new appends where the valid part ended.
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      await wal.append({ entries: range(4, 5, 2) });
+      await wal.sync();
+      await wal.close();
+      assert.deepEqual((await reopen(fs, dir)).entries, [...range(1, 3, 1), ...range(4, 5, 2)]);
+    });
+
+    t("garbage appended after the last record is a torn tail", async (fs, dir) => {
+      await writeLog(fs, dir, [range(1, 4, 1)]);
+      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
+      const good = await fs.readFile(seg);
+      for (
+        const garbage of [[0, 0, 0], [0xff, 0xff, 0xff, 0xff, 0x01, 0x02, 0x03, 0x04, 0x01, 9], [
+          5,
+          0,
+          0,
+          0,
+          1,
+          2,
+          3,
+          4,
+          1,
+          0,
+          0,
+          0,
+          0,
+        ]]
+      ) {
+        const f = await fs.openAppend(seg);
+        await f.write(new Uint8Array(garbage));
+        await f.close();
+        const r = await reopen(fs, dir);
+        assert.deepEqual(r.entries, range(1, 4, 1));
+        assert.deepEqual(await fs.readFile(seg), good);
+      }
+    });
+
+    t(
+      "a flipped byte in the middle of the first segment is a CorruptLogError naming file and offset",
+      async (fs, dir) => {
+        const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 512 });
+        for (let i = 1; i <= 40; i += 2) await wal.append({ entries: range(i, i + 1, 1) });
+        await wal.sync();
+        await wal.close();
+        const names = await segments(fs, dir);
+        assert.ok(names.length > 1);
+        const seg = joinPath(walDir(dir), names[0]);
+        const buf = await fs.readFile(seg);
+        const at = Math.floor(buf.length / 2);
+        const damaged = buf.slice();
+        damaged[at] ^= 0x40;
+        await fs.writeFileSynced(seg, damaged);
+        const err = await rejects(WriteAheadLog.open(fs, dir, { segmentBytes: 512 }));
+        assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+        assert.equal(err._tag, "CorruptLogError");
+        assert.equal(err.file, seg);
+        assert.ok(
+          err.offset <= at && err.offset > 0,
+          `offset ${err.offset} should point at the record holding byte ${at}`,
+        );
+        assert.match(err.message, new RegExp(`${names[0]}.*byte offset ${err.offset}`));
+        // Nothing was "repaired": the damaged file is untouched, and the lock was released.
+        assert.deepEqual(await fs.readFile(seg), damaged);
+        const lock = await fs.lockDir(dir);
+        await lock.release();
+      },
+    );
+
+    t("a damaged record followed by valid ones in the last segment is corruption, not a torn tail", async (fs, dir) => {
+      await writeLog(fs, dir, [range(1, 2, 1), range(3, 4, 1), range(5, 6, 1)]);
+      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
+      const buf = await fs.readFile(seg);
+      const damaged = buf.slice();
+      damaged[Math.floor(buf.length / 2)] ^= 0x01;
+      await fs.writeFileSynced(seg, damaged);
+      assert.ok((await rejects(WriteAheadLog.open(fs, dir))) instanceof CorruptLogError);
+      assert.deepEqual(await fs.readFile(seg), damaged);
+    });
+
+    t("a missing middle segment is a gap and refused", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 256 });
+      for (let i = 1; i <= 30; i++) await wal.append({ entries: [entry(i, 1)] });
+      await wal.sync();
+      await wal.close();
+      const names = await segments(fs, dir);
+      assert.ok(names.length >= 3);
+      await fs.remove(joinPath(walDir(dir), names[1]));
+      const err = await rejects(WriteAheadLog.open(fs, dir, { segmentBytes: 256 }));
+      assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+      assert.match(err.reason, /gap/);
+      assert.equal(err.file, joinPath(walDir(dir), names[2]));
+    });
+
+    t("a second open of the same directory is refused while the first is open", async (fs, dir) => {
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      try {
+        assert.ok((await rejects(WriteAheadLog.open(makeFs(), dir))) instanceof DataDirLockedError);
+      } finally {
+        await wal.close();
+      }
+      await (await WriteAheadLog.open(fs, dir)).wal.close();
+    });
+
+    const spawn = options.spawnLockHolder;
+    test("open is refused with DataDirLockedError while another process holds the directory", {
+      skip: spawn === undefined,
+    }, () =>
+      withTmp(makeFs, tmpDir, async (fs, dir) => {
+        const holder = await spawn!(dir);
+        try {
+          const err = await rejects(WriteAheadLog.open(fs, dir));
+          assert.ok(err instanceof DataDirLockedError, `expected DataDirLockedError, got ${err}`);
+          assert.equal(err.pid, holder.pid);
+          assert.match(err.message, new RegExp(`\\(pid ${holder.pid}\\)`));
+        } finally {
+          await holder.kill();
+        }
+        await (await WriteAheadLog.open(fs, dir)).wal.close();
+      }));
+  });
+}
+
+const META: SnapshotMeta = {
+  index: 10,
+  term: 2,
+  membership: { voters: ["a", "b", "c"], learners: [], outgoing: undefined },
+};
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of it) parts.push(c);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function pattern(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 0xff;
+  return b;
+}
+
+/** Registers the snapshot store contract suite. */
+export function snapshotContract(
+  name: string,
+  makeFs: () => DurableFs,
+  tmpDir: () => Promise<string>,
+  options: ContractOptions = {},
+): void {
+  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
+    test(title, () => withTmp(makeFs, tmpDir, f));
+  };
+  const snapDir = (dir: string): string => joinPath(dir, "snapshots");
+
+  describe(`SnapshotStore contract: ${name}`, { skip: options.skip }, () => {
+    t("an empty store has no latest snapshot", async (fs, dir) => {
+      assert.equal(await (await SnapshotStore.open(fs, dir)).latest(), undefined);
+    });
+
+    t("write streams chunks; latest and read return them, also from an offset", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      const data = pattern(10_000);
+      async function* chunks() {
+        for (let o = 0; o < data.length; o += 3000) yield data.subarray(o, o + 3000);
+      }
+      await store.write(META, chunks());
+      const again = await SnapshotStore.open(fs, dir);
+      const s = await again.latest();
+      assert.ok(s);
+      assert.deepEqual(s.meta, META);
+      assert.equal(s.size, data.length);
+      assert.deepEqual(await collect(s.read()), data);
+      assert.deepEqual(await collect(s.read(4321, 1000)), data.subarray(4321));
+      const sizes: number[] = [];
+      for await (const c of s.read(0, 4096)) sizes.push(c.length);
+      assert.deepEqual(sizes, [4096, 4096, 1808]);
+    });
+
+    t("a newer snapshot replaces older ones on disk", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      await store.write(META, [pattern(10)]);
+      const newer = { ...META, index: 20, term: 3 };
+      await store.write(newer, [pattern(5)]);
+      const s = await store.latest();
+      assert.deepEqual(s?.meta, newer);
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"]);
+    });
+
+    t("receive: chunks at the wrong offset are refused with the expected offset; finish installs", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      const data = pattern(300);
+      const rx = await store.receive(META);
+      assert.deepEqual(await rx.writeChunk(0, data.subarray(0, 100)), { accepted: true, expected: 100 });
+      assert.deepEqual(await rx.writeChunk(200, data.subarray(200)), { accepted: false, expected: 100 });
+      assert.deepEqual(await rx.writeChunk(0, data.subarray(0, 100)), { accepted: false, expected: 100 });
+      assert.deepEqual(await rx.writeChunk(100, data.subarray(100)), { accepted: true, expected: 300 });
+      assert.equal(await store.latest(), undefined, "not visible before finish");
+      const s = await rx.finish();
+      assert.equal(s.size, 300);
+      assert.deepEqual(await collect((await store.latest())!.read()), data);
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
+    });
+
+    t("abort leaves nothing behind", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      const rx = await store.receive(META);
+      await rx.writeChunk(0, pattern(50));
+      await rx.abort();
+      assert.deepEqual(await fs.readDir(snapDir(dir)), []);
+      assert.equal(await store.latest(), undefined);
+    });
+
+    t("temporary files left by a crash are removed on open", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      await store.write(META, [pattern(10)]);
+      const rx = await store.receive({ ...META, index: 30 });
+      await rx.writeChunk(0, pattern(10));
+      // "Crash": reopen without finishing.
+      const reopened = await SnapshotStore.open(fs, dir);
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
+      assert.deepEqual((await reopened.latest())?.meta, META);
+      await rx.abort();
+    });
+
+    t("a damaged header is a CorruptLogError", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      await store.write(META, [pattern(100)]);
+      const p = joinPath(snapDir(dir), "snap-10-2.snap");
+      const buf = (await fs.readFile(p)).slice();
+      buf[18] ^= 0x10; // inside the encoded meta
+      await fs.writeFileSynced(p, buf);
+      const err = await rejects(store.latest());
+      assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+      assert.equal(err.file, p);
+      buf[18] ^= 0x10;
+      buf[0] = 0;
+      await fs.writeFileSynced(p, buf);
+      assert.match(((await rejects(store.latest())) as Error).message, /magic/);
+    });
+  });
+}
