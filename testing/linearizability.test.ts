@@ -16,11 +16,9 @@ import {
 type KvOp = Operation<KvInput, KvOutput>;
 
 const get = (key: string) => ({ op: "get", key }) as const;
-const put = (key: string, value: string) =>
-  ({ op: "put", key, value }) as const;
+const put = (key: string, value: string) => ({ op: "put", key, value }) as const;
 const del = (key: string) => ({ op: "delete", key }) as const;
-const cas = (key: string, prev: string | undefined, value: string) =>
-  ({ op: "cas", key, prev, value }) as const;
+const cas = (key: string, prev: string | undefined, value: string) => ({ op: "cas", key, prev, value }) as const;
 
 /** One operation; `ret = Infinity` makes it pending (output unknown). */
 function op(
@@ -53,9 +51,7 @@ function assertOk(history: readonly KvOp[]): void {
   assert.equal(
     r.result,
     "ok",
-    r.result === "ok"
-      ? ""
-      : `${r.explanation}\n--\n${describeHistory(kvModel, history)}`,
+    r.result === "ok" ? "" : `${r.explanation}\n--\n${describeHistory(kvModel, history)}`,
   );
 }
 
@@ -150,8 +146,7 @@ describe("non-linearizable histories are rejected", () => {
       op(2, get("x"), { value: "z" }, 2, 3),
     ]));
 
-  test("read of a key never written returns a value", () =>
-    assertIllegal([op(1, get("x"), { value: "a" }, 0, 1)]));
+  test("read of a key never written returns a value", () => assertIllegal([op(1, get("x"), { value: "a" }, 0, 1)]));
 
   test("two successful cas with the same prev", () =>
     assertIllegal([
@@ -212,6 +207,29 @@ describe("pending operations", () => {
       op(3, get("x"), { value: "b" }, 5, 6),
       op(3, get("x"), { value: "a" }, 7, 8),
     ]));
+
+  test("pending ops may be left out entirely", () => {
+    // A model that can never apply an op of unknown outcome: only omission
+    // makes these histories linearizable.
+    const strict: Model<ReadonlyMap<string, string>, KvInput, KvOutput> = {
+      ...kvModel,
+      step: (state, input, output) => output === undefined ? { ok: false } : kvModel.step(state, input, output),
+    };
+    const history = [
+      op(1, put("x", "a"), {}, 0, 1),
+      op(2, put("x", "b"), undefined, 2, Infinity),
+      op(3, get("x"), { value: "a" }, 10, 11),
+      op(4, put("y", "c"), undefined, 12, Infinity),
+    ];
+    assert.equal(checkOperations(strict, history).result, "ok");
+    assert.equal(
+      checkOperations(strict, [
+        ...history,
+        op(3, get("x"), { value: "b" }, 12, 13),
+      ]).result,
+      "illegal",
+    );
+  });
 
   test("pending cas decides by the state it lands on", () => {
     const base = [
@@ -429,9 +447,7 @@ describe("generated histories", () => {
         (inputs, pick, replacement) => {
           const store = new Map<string, string>();
           const all = [...inputs, get("a")];
-          const history = all.map((input, i) =>
-            op(1, input, apply(store, input), 10 * i, 10 * i + 5)
-          );
+          const history = all.map((input, i) => op(1, input, apply(store, input), 10 * i, 10 * i + 5));
           const reads = history
             .map((o, i) => ({ o, i }))
             .filter(({ o }) => o.input.op === "get");

@@ -241,9 +241,7 @@ export function checkOperations<State, Input, Output>(
         `after ${outcome.steps} steps`;
     }
   }
-  return unknown === undefined
-    ? { result: "ok", steps }
-    : { result: "unknown", steps, explanation: unknown };
+  return unknown === undefined ? { result: "ok", steps } : { result: "unknown", steps, explanation: unknown };
 }
 
 /** One call or return event in the search's linked list. */
@@ -303,11 +301,7 @@ function buildEvents<Input, Output>(
   // At equal times calls come first, so touching intervals overlap: a coarse
   // clock then errs towards accepting, never towards a false alarm.
   events.sort((a, b) =>
-    a.time !== b.time
-      ? (a.time < b.time ? -1 : 1)
-      : a.isCall !== b.isCall
-      ? (a.isCall ? -1 : 1)
-      : a.op - b.op
+    a.time !== b.time ? (a.time < b.time ? -1 : 1) : a.isCall !== b.isCall ? (a.isCall ? -1 : 1) : a.op - b.op
   );
   const head: Event = {
     op: -1,
@@ -358,8 +352,15 @@ class Bitset {
   }
   key(): string {
     // One UTF-16 code unit per 16 operations keeps cache keys short.
+    // Chunked so huge partitions stay under engines' argument-count limits.
+    const words = this.#words;
     let s = "";
-    for (const w of this.#words) s += String.fromCharCode(w);
+    for (let i = 0; i < words.length; i += 8192) {
+      s += String.fromCharCode.apply(
+        null,
+        words.subarray(i, i + 8192) as unknown as number[],
+      );
+    }
     return s;
   }
 }
@@ -501,9 +502,7 @@ function describeOne<State, Input, Output>(
   const pending = op.ret === Infinity;
   const body = model.describeOperation
     ? model.describeOperation(op.input, pending ? undefined : op.output)
-    : `${JSON.stringify(op.input)} -> ${
-      pending ? "?" : JSON.stringify(op.output) ?? "undefined"
-    }`;
+    : `${JSON.stringify(op.input)} -> ${pending ? "?" : JSON.stringify(op.output) ?? "undefined"}`;
   return `client ${op.client} ${describeTime(op)} ${body}`;
 }
 
@@ -533,13 +532,10 @@ function explainIllegal<State, Input, Output>(
     candidates: readonly Operation<Input, Output>[];
   },
 ): string {
-  const indent = (lines: string) =>
-    lines === "" ? "  (none)" : lines.replace(/^/gm, "  ");
+  const indent = (lines: string) => lines === "" ? "  (none)" : lines.replace(/^/gm, "  ");
   const prefix = found.longestPrefix;
   const shown = prefix.slice(-PREFIX_TAIL);
-  const state = model.describeState
-    ? model.describeState(found.stateAfterPrefix)
-    : model.hash(found.stateAfterPrefix);
+  const state = model.describeState ? model.describeState(found.stateAfterPrefix) : model.hash(found.stateAfterPrefix);
   const lines = [
     `not linearizable: partition ${found.partitionIndex} ` +
     `(${found.partitionSize} ops)`,
@@ -560,6 +556,16 @@ function explainIllegal<State, Input, Output>(
 // ---------------------------------------------------------------------------
 // Recording histories
 
+/** A mutable operation record inside {@linkcode HistoryRecorder}. */
+interface RecordedOperation<Input, Output> {
+  client: number | string;
+  input: Input;
+  output: Output | undefined;
+  call: number;
+  ret: number;
+  discarded: boolean;
+}
+
 /**
  * Builds a history from call and return events recorded by concurrent
  * clients. Time comes from `clock`; the default is a counter that ticks on
@@ -568,14 +574,7 @@ function explainIllegal<State, Input, Output>(
  */
 export class HistoryRecorder<Input, Output> {
   readonly #clock: () => number;
-  readonly #ops: {
-    client: number | string;
-    input: Input;
-    output: Output | undefined;
-    call: number;
-    ret: number;
-    discarded: boolean;
-  }[] = [];
+  readonly #ops: RecordedOperation<Input, Output>[] = [];
 
   /** Creates a recorder reading time from `clock` (default: an event counter). */
   constructor(clock?: () => number) {
@@ -628,7 +627,7 @@ export class HistoryRecorder<Input, Output> {
       }));
   }
 
-  #open(id: number) {
+  #open(id: number): RecordedOperation<Input, Output> {
     const op = this.#ops[id];
     if (op === undefined) throw new RangeError(`unknown operation id ${id}`);
     if (op.ret !== Infinity || op.discarded) {
@@ -718,8 +717,7 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     return [...byKey.values()];
   },
   describeOperation(input, output) {
-    const show = (v: string | undefined) =>
-      v === undefined ? "∅" : JSON.stringify(v);
+    const show = (v: string | undefined) => v === undefined ? "∅" : JSON.stringify(v);
     const result = (known: string) => output === undefined ? "?" : known;
     switch (input.op) {
       case "get":
@@ -729,15 +727,9 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
       case "delete":
         return `delete ${input.key} -> ${result("ok")}`;
       case "cas":
-        return `cas ${input.key} ${show(input.prev)}=>${show(input.value)} -> ${
-          result(output?.ok ? "ok" : "failed")
-        }`;
+        return `cas ${input.key} ${show(input.prev)}=>${show(input.value)} -> ${result(output?.ok ? "ok" : "failed")}`;
     }
   },
   describeState: (state) =>
-    state.size === 0
-      ? "{}"
-      : `{ ${
-        [...state].map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")
-      } }`,
+    state.size === 0 ? "{}" : `{ ${[...state].map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")} }`,
 };
