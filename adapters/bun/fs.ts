@@ -88,19 +88,19 @@ export class BunFs implements DurableFs {
   /** Data directories this process holds: a pid file cannot refuse its own writer. */
   private static readonly held = new Set<string>();
 
-  /** @inheritdoc */
+  /** Creates `path` and missing parents. */
   mkdirp(path: string): Promise<void> {
     return wrapIo("mkdir", path, async () => {
       await fsp.mkdir(path, { recursive: true });
     });
   }
 
-  /** @inheritdoc */
+  /** Lists the entry names of directory `path`. */
   readDir(path: string): Promise<string[]> {
     return wrapIo("readDir", path, () => fsp.readdir(path));
   }
 
-  /** @inheritdoc */
+  /** Reads the whole file at `path`. */
   readFile(path: string): Promise<Uint8Array> {
     return wrapIo("readFile", path, async () => {
       const b = await fsp.readFile(path);
@@ -108,7 +108,7 @@ export class BunFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Whether anything exists at `path`. */
   async exists(path: string): Promise<boolean> {
     try {
       await fsp.lstat(path);
@@ -119,17 +119,17 @@ export class BunFs implements DurableFs {
     }
   }
 
-  /** @inheritdoc */
+  /** Opens `path` for appending, creating it if missing. */
   openAppend(path: string): Promise<AppendFile> {
     return wrapIo("open", path, async () => new BunAppendFile(await fsp.open(path, "a"), path));
   }
 
-  /** @inheritdoc */
+  /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile> {
     return wrapIo("open", path, async () => new BunReadFile(await fsp.open(path, "r"), path));
   }
 
-  /** @inheritdoc */
+  /** Creates or replaces `path` with `bytes`, fsynced. */
   writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
     return wrapIo("writeFile", path, async () => {
       const fh = await fsp.open(path, "w");
@@ -142,17 +142,17 @@ export class BunFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Renames `from` to `to`, replacing `to`. */
   rename(from: string, to: string): Promise<void> {
     return wrapIo("rename", `${from} -> ${to}`, () => fsp.rename(from, to));
   }
 
-  /** @inheritdoc */
+  /** Removes a file or directory tree; missing is fine. */
   remove(path: string): Promise<void> {
     return wrapIo("remove", path, () => fsp.rm(path, { recursive: true, force: true }));
   }
 
-  /** @inheritdoc */
+  /** Fsyncs directory `path`. */
   syncDir(path: string): Promise<void> {
     return wrapIo("fsync dir", path, async () => {
       const fh = await fsp.open(path, "r");
@@ -164,7 +164,7 @@ export class BunFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Cuts `path` to `size` bytes and fsyncs it. */
   truncate(path: string, size: number): Promise<void> {
     return wrapIo("truncate", path, async () => {
       const fh = await fsp.open(path, "r+");

@@ -60,12 +60,12 @@ class DenoReadFile implements ReadFile {
 
 /** {@link DurableFs} implemented with Deno's APIs. Needs `--allow-read --allow-write`. */
 export class DenoFs implements DurableFs {
-  /** @inheritdoc */
+  /** Creates `path` and missing parents. */
   mkdirp(path: string): Promise<void> {
     return wrapIo("mkdir", path, () => Deno.mkdir(path, { recursive: true }));
   }
 
-  /** @inheritdoc */
+  /** Lists the entry names of directory `path`. */
   readDir(path: string): Promise<string[]> {
     return wrapIo("readDir", path, async () => {
       const names: string[] = [];
@@ -74,12 +74,12 @@ export class DenoFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Reads the whole file at `path`. */
   readFile(path: string): Promise<Uint8Array> {
     return wrapIo("readFile", path, () => Deno.readFile(path));
   }
 
-  /** @inheritdoc */
+  /** Whether anything exists at `path`. */
   async exists(path: string): Promise<boolean> {
     try {
       await Deno.lstat(path);
@@ -90,7 +90,7 @@ export class DenoFs implements DurableFs {
     }
   }
 
-  /** @inheritdoc */
+  /** Opens `path` for appending, creating it if missing. */
   openAppend(path: string): Promise<AppendFile> {
     return wrapIo("open", path, async () => {
       const file = await Deno.open(path, { append: true, create: true });
@@ -98,12 +98,12 @@ export class DenoFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile> {
     return wrapIo("open", path, async () => new DenoReadFile(await Deno.open(path, { read: true }), path));
   }
 
-  /** @inheritdoc */
+  /** Creates or replaces `path` with `bytes`, fsynced. */
   writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
     return wrapIo("writeFile", path, async () => {
       using file = await Deno.open(path, { write: true, create: true, truncate: true });
@@ -112,12 +112,12 @@ export class DenoFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Renames `from` to `to`, replacing `to`. */
   rename(from: string, to: string): Promise<void> {
     return wrapIo("rename", `${from} -> ${to}`, () => Deno.rename(from, to));
   }
 
-  /** @inheritdoc */
+  /** Removes a file or directory tree; missing is fine. */
   remove(path: string): Promise<void> {
     return wrapIo("remove", path, async () => {
       try {
@@ -128,7 +128,7 @@ export class DenoFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Fsyncs directory `path`. */
   syncDir(path: string): Promise<void> {
     return wrapIo("fsync dir", path, async () => {
       // A directory can only be opened read-only; fsync on that handle
@@ -138,7 +138,7 @@ export class DenoFs implements DurableFs {
     });
   }
 
-  /** @inheritdoc */
+  /** Cuts `path` to `size` bytes and fsyncs it. */
   truncate(path: string, size: number): Promise<void> {
     return wrapIo("truncate", path, async () => {
       using file = await Deno.open(path, { write: true });

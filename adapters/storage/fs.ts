@@ -86,7 +86,12 @@ export class DataDirLockedError extends Error {
   /** The holder's process id, when it could be read. */
   readonly pid: number | undefined;
 
-  /** @param dir the locked directory @param pid the holder's pid, if known */
+  /**
+   * Refusal to open `dir`.
+   *
+   * @param dir the locked directory
+   * @param pid the holder's pid, if known
+   */
   constructor(dir: string, pid?: number) {
     super(
       `data directory ${dir} is in use by another plank process` +
@@ -109,7 +114,13 @@ export class CorruptLogError extends Error {
   /** What is wrong there. */
   readonly reason: string;
 
-  /** @param file the damaged file @param offset byte offset of the damage @param reason what is wrong */
+  /**
+   * Damage found in `file`.
+   *
+   * @param file the damaged file
+   * @param offset byte offset of the damage
+   * @param reason what is wrong
+   */
   constructor(file: string, offset: number, reason: string) {
     super(`corrupt data in ${file} at byte offset ${offset}: ${reason}`);
     this.name = "CorruptLogError";
@@ -128,7 +139,13 @@ export class StorageError extends Error {
   /** The path it was applied to. */
   readonly path: string;
 
-  /** @param operation what was being done @param path to which path @param cause the underlying error */
+  /**
+   * An I/O failure.
+   *
+   * @param operation what was being done
+   * @param path to which path
+   * @param cause the underlying error
+   */
   constructor(operation: string, path: string, cause: unknown) {
     super(
       `${operation} ${path} failed: ${cause instanceof Error ? cause.message : String(cause)}`,

@@ -172,6 +172,7 @@ export class SnapshotStore {
     };
   }
 
+  /** Stored snapshots, oldest first. */
   private async list(): Promise<{ name: string; index: number; term: number }[]> {
     const out: { name: string; index: number; term: number }[] = [];
     for (const name of await this.fs.readDir(this.dir)) {
@@ -181,6 +182,7 @@ export class SnapshotStore {
     return out.sort((a, b) => a.index - b.index || a.term - b.term);
   }
 
+  /** Deletes snapshots older than `meta`. */
   private async removeOlderThan(meta: SnapshotMeta): Promise<void> {
     let removed = false;
     for (const s of await this.list()) {
@@ -192,6 +194,7 @@ export class SnapshotStore {
     if (removed) await this.fs.syncDir(this.dir);
   }
 
+  /** Opens snapshot file `name`, checking its header. */
   private async load(name: string): Promise<StoredSnapshot> {
     const path = joinPath(this.dir, name);
     const f = await this.fs.openRead(path);
@@ -230,6 +233,7 @@ export class SnapshotStore {
     }
   }
 
+  /** The reader of a stored snapshot file. */
   private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number): StoredSnapshot {
     const fs = this.fs;
     return {

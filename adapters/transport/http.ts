@@ -1,0 +1,286 @@
+/**
+ * An HTTP peer transport (in the manner of goraft's HTTPTransporter) built
+ * only on web-standard `fetch` / `Request` / `Response`, so it runs on Deno,
+ * Bun and anything else with `fetch`.
+ *
+ * The user mounts {@link HttpTransport.handler} on their own server
+ * (`Deno.serve`, `Bun.serve`, ...). Peers POST to `${prefix}/messages` a body
+ * of length-prefixed frames, the handshake frame first, then messages; the
+ * answer is 204 (accepted), 400 (bad frames) or 403 (unknown sender or
+ * another cluster). Each peer has one request in flight at a time, carrying
+ * everything queued for it (batching).
+ *
+ * @module
+ */
+
+import { encodeMessage } from "../../core/codec/mod.ts";
+import type { Message, NodeId } from "../../core/types.ts";
+import { encodeFrame, handshakeFrame } from "./framing.ts";
+import { InboundSession } from "./inbound.ts";
+import { PeerQueue } from "./queue.ts";
+import {
+  backoffDelay,
+  emptyStats,
+  type PeerTransport,
+  type ResolvedTransportOptions,
+  resolveTransportOptions,
+  type TransportOptions,
+  type TransportStats,
+} from "./transport.ts";
+
+/** The subset of `fetch` the transport uses. */
+export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
+
+/** Options of the HTTP transport. Peer addresses are `"host:port"` of the peers' HTTP servers. */
+export interface HttpTransportOptions extends TransportOptions {
+  /** Path prefix the handler is mounted under. Default `"/raft"`. */
+  readonly prefix?: string;
+  /** URL scheme used to reach peers. Default `"http"`. */
+  readonly scheme?: "http" | "https";
+  /** The `fetch` to send with (e.g. one bound to a custom HTTP client). Default `globalThis.fetch`. */
+  readonly fetch?: FetchFn;
+  /** Largest request body accepted. Default `maxQueueBytes` plus one frame. */
+  readonly maxBodyBytes?: number;
+}
+
+/** A {@link PeerTransport} over HTTP, plus the request handler peers talk to. */
+export interface HttpTransport extends PeerTransport {
+  /**
+   * Serve a peer's request. Returns undefined when the request is not for
+   * this transport (another path), so it composes with the user's routes.
+   */
+  handler(req: Request): Promise<Response> | undefined;
+  /** Counters of rejected requests, dropped messages and the like. */
+  readonly stats: TransportStats;
+}
+
+/** The sending side towards one peer over HTTP. */
+class HttpPeer {
+  readonly #queue: PeerQueue;
+  #inFlight: Promise<void> | undefined;
+  #abort: AbortController | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushScheduled = false;
+  #attempt = 0;
+  #overflowReported = false;
+  #closed = false;
+
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+    readonly transport: HttpTransportImpl,
+  ) {
+    const { maxQueueBytes, maxQueueMessages } = transport.opts;
+    this.#queue = new PeerQueue(maxQueueBytes, maxQueueMessages);
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (!this.#queue.offer(frame)) {
+      this.transport.stats.queueOverflows++;
+      if (!this.#overflowReported) {
+        this.#overflowReported = true;
+        this.transport.opts.onEvent({ type: "queue-overflow", peer: this.id });
+        this.transport.unreachable(this.id);
+      }
+      return false;
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        this.#pump();
+      });
+    }
+    return true;
+  }
+
+  #pump(): void {
+    if (this.#closed || this.#inFlight || this.#retryTimer !== undefined) return;
+    // Every request is a fresh "connection": it starts with the handshake.
+    if (this.#queue.length === 0) return;
+    const body = this.#queue.take(this.transport.handshake)!;
+    this.#inFlight = this.#post(body);
+  }
+
+  async #post(body: Uint8Array): Promise<void> {
+    const t = this.transport;
+    const abort = new AbortController();
+    this.#abort = abort;
+    let failure: string | undefined;
+    try {
+      const res = await t.fetch(`${t.scheme}://${this.address}${t.prefix}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: body as Uint8Array<ArrayBuffer>,
+        signal: abort.signal,
+      });
+      // Always consume the body, or the connection (and Deno's resource sanitizer) stays busy.
+      await res.body?.cancel();
+      if (res.status !== 204) failure = `HTTP ${res.status}`;
+    } catch (err) {
+      failure = String(err);
+    }
+    this.#abort = undefined;
+    this.#inFlight = undefined;
+    this.#queue.settle();
+    if (this.#closed) return;
+    if (failure === undefined) {
+      this.#attempt = 0;
+      this.#overflowReported = false;
+      this.#pump();
+      return;
+    }
+    // The batch is lost; Raft retransmits what matters. Back off before the next request.
+    t.stats.connectFailures++;
+    t.opts.onEvent({ type: "connect-failed", peer: this.id, reason: failure });
+    t.unreachable(this.id);
+    this.#attempt++;
+    const delay = backoffDelay(this.#attempt, t.opts.reconnectMinMs, t.opts.reconnectMaxMs, Math.random());
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pump();
+    }, delay);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#queue.clear();
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#abort?.abort();
+    await this.#inFlight;
+  }
+}
+
+class HttpTransportImpl implements HttpTransport {
+  readonly opts: ResolvedTransportOptions;
+  readonly prefix: string;
+  readonly scheme: string;
+  readonly fetch: FetchFn;
+  readonly maxBodyBytes: number;
+  readonly handshake: Uint8Array;
+  readonly stats: TransportStats = emptyStats();
+  readonly #outbound = new Map<NodeId, HttpPeer>();
+  readonly #closing = new Set<Promise<void>>();
+  #peers: ReadonlyMap<NodeId, string>;
+  #onMessage: ((message: Message) => void) | undefined;
+  #onUnreachable: ((peer: NodeId) => void) | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: HttpTransportOptions) {
+    this.opts = resolveTransportOptions(opts);
+    this.prefix = (opts.prefix ?? "/raft").replace(/\/+$/, "");
+    this.scheme = opts.scheme ?? "http";
+    this.fetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.maxBodyBytes = opts.maxBodyBytes ?? this.opts.maxQueueBytes + this.opts.maxFrameBytes;
+    this.handshake = handshakeFrame(this.opts.clusterId, this.opts.self);
+    this.#peers = new Map(this.opts.peers);
+  }
+
+  unreachable(peer: NodeId): void {
+    this.#onUnreachable?.(peer);
+  }
+
+  send(message: Message): boolean {
+    if (this.#closed || message.to === this.opts.self) return false;
+    const address = this.#peers.get(message.to);
+    if (address === undefined) return false;
+    let peer = this.#outbound.get(message.to);
+    if (peer === undefined) {
+      peer = new HttpPeer(message.to, address, this);
+      this.#outbound.set(message.to, peer);
+    }
+    const payload = encodeMessage(message);
+    if (payload.length > this.opts.maxFrameBytes) {
+      throw new RangeError(`message of ${payload.length} bytes exceeds maxFrameBytes ${this.opts.maxFrameBytes}`);
+    }
+    return peer.send(encodeFrame(payload));
+  }
+
+  onMessage(handler: (message: Message) => void): void {
+    this.#onMessage = handler;
+  }
+
+  onUnreachable(handler: (peer: NodeId) => void): void {
+    this.#onUnreachable = handler;
+  }
+
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    for (const [id, peer] of this.#outbound) {
+      if (peers.get(id) !== peer.address) {
+        this.#outbound.delete(id);
+        const p = peer.close();
+        this.#closing.add(p);
+        void p.finally(() => this.#closing.delete(p));
+      }
+    }
+    this.#peers = new Map(peers);
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const closing: Promise<unknown>[] = [...this.#closing];
+      for (const peer of this.#outbound.values()) closing.push(peer.close());
+      this.#outbound.clear();
+      await Promise.allSettled(closing);
+    })();
+    return this.#closed;
+  }
+
+  handler(req: Request): Promise<Response> | undefined {
+    const path = new URL(req.url).pathname;
+    if (path !== `${this.prefix}/messages`) return undefined;
+    return this.#serve(req);
+  }
+
+  async #serve(req: Request): Promise<Response> {
+    if (req.method !== "POST") return new Response(null, { status: 405, headers: { allow: "POST" } });
+    if (this.#closed) return new Response(null, { status: 503 });
+    const declared = Number(req.headers.get("content-length") ?? "0");
+    if (declared > this.maxBodyBytes) {
+      await req.body?.cancel();
+      return new Response(null, { status: 413 });
+    }
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (body.length > this.maxBodyBytes) return new Response(null, { status: 413 });
+    const session = new InboundSession({
+      clusterId: this.opts.clusterId,
+      self: this.opts.self,
+      maxFrameBytes: this.opts.maxFrameBytes,
+      isKnownPeer: (id) => id !== this.opts.self && this.#peers.has(id),
+      deliver: (message) => this.#deliver(message),
+      stats: this.stats,
+      onEvent: this.opts.onEvent,
+    });
+    const status = session.push(body);
+    if (status === "forbidden") return new Response(null, { status: 403 });
+    if (status === "bad-frame") return new Response(null, { status: 400 });
+    if (session.peer === undefined || !session.idle) {
+      // No handshake, or a truncated last frame.
+      this.stats.badFrames++;
+      this.opts.onEvent({ type: "bad-frame", reason: "truncated request body" });
+      return new Response(null, { status: 400 });
+    }
+    return new Response(null, { status: 204 });
+  }
+
+  #deliver(message: Message): void {
+    const handler = this.#onMessage;
+    if (handler === undefined || this.#closed) {
+      this.stats.droppedMessages++;
+      return;
+    }
+    this.stats.delivered++;
+    try {
+      handler(message);
+    } catch (error) {
+      this.opts.onEvent({ type: "handler-error", error });
+    }
+  }
+}
+
+/** Create an HTTP transport; mount its `handler` on your server under `prefix` (default `/raft`). */
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+  return new HttpTransportImpl(opts);
+}

@@ -1,0 +1,43 @@
+/**
+ * Runtime-independent peer transports: the {@link PeerTransport} port, the
+ * wire framing and handshake, the generic stream (TCP) transport that runtime
+ * drivers plug into, and the fetch-based HTTP transport.
+ *
+ * @module
+ */
+
+export {
+  backoffDelay,
+  emptyStats,
+  formatHostPort,
+  type HostPort,
+  parseHostPort,
+  type PeerTransport,
+  type ResolvedTransportOptions,
+  resolveTransportOptions,
+  type TransportEvent,
+  type TransportOptions,
+  type TransportStats,
+} from "./transport.ts";
+export {
+  concatBytes,
+  decodeHandshake,
+  encodeFrame,
+  encodeHandshake,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameTooLargeError,
+  type Handshake,
+  HANDSHAKE_MAGIC,
+  HandshakeError,
+  PROTOCOL_VERSION,
+} from "./framing.ts";
+export {
+  type StreamConnection,
+  type StreamDriver,
+  type StreamHandlers,
+  type StreamListener,
+  StreamTransport,
+  type StreamTransportOptions,
+} from "./stream.ts";
+export { createHttpTransport, type FetchFn, type HttpTransport, type HttpTransportOptions } from "./http.ts";
