@@ -95,6 +95,8 @@ describe("round-trips", () => {
           assert.equal(b[0], CODEC_VERSION);
           assert.equal(b[1], MESSAGE_TAGS[type]);
           assert.equal(b.length, encodedMessageSize(m));
+          // One exact-size allocation: the result is its whole buffer, never a view of a grown one.
+          assert.equal(b.buffer.byteLength, b.length);
           assert.deepEqual(decodeMessage(b), m);
         }),
         RUNS,

@@ -89,7 +89,7 @@ export class Writer {
    * @param capacity initial buffer size in bytes; pass the exact size when known to avoid any copy
    */
   constructor(capacity: number = 256) {
-    this.buf = new Uint8Array(Math.max(capacity, 16));
+    this.buf = new Uint8Array(capacity);
   }
 
   /** Number of bytes written so far. */
@@ -128,7 +128,8 @@ export class Writer {
 
   /** Appends a non-negative safe integer as an unsigned LEB128 varint. */
   uvarint(n: number): void {
-    this.ensure(8);
+    // Reserve the exact size only near the end, so an exact-size buffer never grows.
+    if (this.buf.length - this.pos < 8) this.ensure(uvarintSize(n));
     const buf = this.buf;
     let pos = this.pos;
     if (n >>> 0 === n) {
