@@ -81,6 +81,29 @@ export function walContract(
       assert.equal((await segments(fs, dir)).length, 1);
     });
 
+    t("one append is one write call and one sync is one fsync, whatever the batch size", async (fs, dir) => {
+      const calls = { write: 0, sync: 0 };
+      const counting: DurableFs = Object.assign(Object.create(fs) as DurableFs, {
+        openAppend: async (path: string) => {
+          const f = await fs.openAppend(path);
+          return {
+            write: (b: Uint8Array) => (calls.write++, f.write(b)),
+            sync: () => (calls.sync++, f.sync()),
+            close: () => f.close(),
+          };
+        },
+      });
+      const { wal } = await WriteAheadLog.open(counting, dir);
+      try {
+        await wal.append({ hardState: { term: 1, vote: "a", commit: 0 }, truncateFrom: 1, entries: range(1, 64, 1) });
+        await wal.sync();
+        assert.deepEqual(calls, { write: 1, sync: 1 });
+      } finally {
+        await wal.close();
+      }
+      assert.equal((await reopen(fs, dir)).entries.length, 64);
+    });
+
     t("an entry that does not continue the log is refused and nothing is written", async (fs, dir) => {
       const { wal } = await WriteAheadLog.open(fs, dir);
       try {
