@@ -7,7 +7,7 @@
  */
 
 import { header, send, setTimer, type StepContext } from "./context.ts";
-import { appendToLog, entrySize, lastIndex, lastIndexOfTerm, sliceLog, termAt } from "./log.ts";
+import { appendToLog, entryAt, entrySize, lastIndex, lastIndexOfTerm, sliceLog, termAt } from "./log.ts";
 import { allMembers, applyConfChange, committedIndex, hasQuorum, isJoint, isVoter, leaveJoint } from "./membership.ts";
 import {
   becomeProbe,
@@ -270,7 +270,7 @@ export function maybeCommit(ctx: StepContext): void {
   if (candidate === Infinity || candidate <= s.commit || termAt(s.log, candidate) !== s.term) return;
   let bytes = 0;
   for (let i = s.commit + 1; i <= candidate; i++) {
-    const e = s.log.buffer[i - s.log.offset - 1];
+    const e = entryAt(s.log, i);
     if (e) bytes += entrySize(e);
   }
   ctx.s = { ...s, commit: candidate };
