@@ -19,7 +19,6 @@ import type { NodeId, RequestVote, RequestVoteResponse, Term } from "./types.ts"
  */
 export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | undefined): void {
   const before = ctx.s;
-  const wasLeader = before.role.kind === "leader";
   if (before.role.kind === "leader") {
     rejectPendingReads(ctx, before.role.reads);
     const transfer = before.role.transfer;
@@ -32,9 +31,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
     role: { kind: "follower", leader },
   };
   if (before.role.kind !== "follower") ctx.fx.push({ type: "RoleChanged", role: "follower", term });
-  if (leaderOf(before) !== leader || term !== before.term) {
-    if (wasLeader || leaderOf(before) !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term });
-  }
+  if (leaderOf(before) !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term });
   resetElectionTimer(ctx);
 }
 
@@ -126,7 +123,9 @@ export function handleRequestVote(ctx: StepContext, m: RequestVote): void {
 /** Counts a vote for the current campaign. */
 export function handleVoteResponse(ctx: StepContext, m: RequestVoteResponse): void {
   const role = ctx.s.role;
-  if (role.kind === "precandidate" && m.preVote && m.term === ctx.s.term + 1) {
+  // Granted pre-votes carry the probed term; rejections carry the voter's (our) term.
+  const preVoteCounts = m.term === ctx.s.term + 1 || (!m.granted && m.term === ctx.s.term);
+  if (role.kind === "precandidate" && m.preVote && preVoteCounts) {
     ctx.s = { ...ctx.s, role: { ...role, votes: new Map(role.votes).set(m.from, m.granted) } };
     countVotes(ctx);
   } else if (role.kind === "candidate" && !m.preVote && m.term === ctx.s.term) {

@@ -37,6 +37,7 @@ export type { Inflight, Progress, ProgressState } from "./progress.ts";
 export {
   allMembers,
   applyConfChange,
+  type ConfChangeProblem,
   emptyMembership,
   isJoint,
   isLearner,
@@ -45,3 +46,5 @@ export {
   sameMembership,
 } from "./membership.ts";
 export { describeEffect, describeInput, describeMembership, describeMessage, describeState } from "./describe.ts";
+export * from "./codec/mod.ts";
+export { crc32c } from "./crc32c.ts";
