@@ -32,7 +32,7 @@ export {
   type RoleState,
   type Transfer,
 } from "./state.ts";
-export { entryAt, firstIndex, lastIndex, lastTerm, type RaftLog, sliceLog, termAt } from "./log.ts";
+export { entryAt, type EntryBuffer, firstIndex, lastIndex, lastTerm, type RaftLog, sliceLog, termAt } from "./log.ts";
 export type { Inflight, Progress, ProgressState } from "./progress.ts";
 export {
   allMembers,
