@@ -155,7 +155,11 @@ export const bunStreamDriver: StreamDriver = {
  * (`"host:port"`, port 0 for any); call {@link BunTcpTransport.start} first.
  */
 export class BunTcpTransport extends StreamTransport {
-  /** @param opts transport options plus the listen address */
+  /**
+   * Create the transport; nothing is bound until `start()`.
+   *
+   * @param opts transport options plus the listen address
+   */
   constructor(opts: StreamTransportOptions) {
     super(bunStreamDriver, opts);
   }

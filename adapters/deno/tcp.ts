@@ -114,7 +114,11 @@ export const denoStreamDriver: StreamDriver = {
  * ```
  */
 export class DenoTcpTransport extends StreamTransport {
-  /** @param opts transport options plus the listen address */
+  /**
+   * Create the transport; nothing is bound until `start()`.
+   *
+   * @param opts transport options plus the listen address
+   */
   constructor(opts: StreamTransportOptions) {
     super(denoStreamDriver, opts);
   }

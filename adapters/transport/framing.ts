@@ -27,6 +27,8 @@ export class FrameTooLargeError extends Error {
   readonly max: number;
 
   /**
+   * Describe an oversized frame.
+   *
    * @param size announced payload length
    * @param max configured limit
    */
@@ -48,6 +50,8 @@ export class HandshakeError extends Error {
   readonly forbidden: boolean;
 
   /**
+   * Describe a refused handshake.
+   *
    * @param reason what was wrong
    * @param forbidden true for a well-formed handshake we refuse (HTTP 403), false for garbage (HTTP 400)
    */
@@ -97,7 +101,11 @@ export class FrameDecoder {
   #partial: Uint8Array | undefined;
   #partialFilled = 0;
 
-  /** @param maxFrameBytes largest payload accepted */
+  /**
+   * Create a decoder for one stream.
+   *
+   * @param maxFrameBytes largest payload accepted
+   */
   constructor(maxFrameBytes: number) {
     this.#maxFrameBytes = maxFrameBytes;
   }

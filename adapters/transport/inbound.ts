@@ -47,7 +47,11 @@ export class InboundSession {
   #peer: NodeId | undefined;
   #status: InboundStatus = "ok";
 
-  /** @param ctx the transport's receive context */
+  /**
+   * Start a session for one connection or request body.
+   *
+   * @param ctx the transport's receive context
+   */
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
     this.#decoder = new FrameDecoder(ctx.maxFrameBytes);

@@ -21,6 +21,8 @@ export class PeerQueue {
   #inFlightMessages = 0;
 
   /**
+   * Create an empty queue.
+   *
    * @param maxBytes bound on queued + in-flight bytes
    * @param maxMessages bound on queued + in-flight messages
    */

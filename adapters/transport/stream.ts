@@ -265,6 +265,8 @@ export class StreamTransport implements PeerTransport {
   readonly stats: TransportStats = emptyStats();
 
   /**
+   * Create a transport over `driver`; nothing is bound until `start()`.
+   *
    * @param driver the runtime's sockets
    * @param opts transport options; `listen` is where to accept peers
    */
