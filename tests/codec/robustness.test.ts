@@ -8,7 +8,7 @@ import {
   membershipArb,
   messageArb,
   snapshotMetaArb,
-} from "../../tests/arbitraries.ts";
+} from "../arbitraries.ts";
 import {
   CODEC_VERSION,
   decodeEntries,
@@ -26,7 +26,7 @@ import {
   encodeSnapshotMeta,
   MESSAGE_TAGS,
   Writer,
-} from "./mod.ts";
+} from "../../core/codec/mod.ts";
 
 interface Codec {
   readonly name: string;

@@ -8,8 +8,8 @@ import {
   membershipArb,
   messageArbs,
   snapshotMetaArb,
-} from "../../tests/arbitraries.ts";
-import type { Entry, Message, MessageType } from "../types.ts";
+} from "../arbitraries.ts";
+import type { Entry, Message, MessageType } from "../../core/types.ts";
 import {
   CODEC_VERSION,
   decodeEntries,
@@ -27,7 +27,7 @@ import {
   encodeMessage,
   encodeSnapshotMeta,
   MESSAGE_TAGS,
-} from "./mod.ts";
+} from "../../core/codec/mod.ts";
 
 const RUNS = { numRuns: 500 };
 

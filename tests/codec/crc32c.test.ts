@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { crc32c as reference } from "@aws-crypto/crc32c";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../../core/crc32c.ts";
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
