@@ -60,9 +60,7 @@ for (const [name, argv] of steps) {
   });
   if (r.error) {
     console.error(
-      `check.mjs: FAILED step "${name}": cannot start ${
-        argv[0]
-      }: ${r.error.message}`,
+      `check.mjs: FAILED step "${name}": cannot start ${argv[0]}: ${r.error.message}`,
     );
     process.exit(1);
   }

@@ -18,13 +18,7 @@
 // failed to load), one failure is counted for it.
 
 import { spawn } from "node:child_process";
-import {
-  existsSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -134,8 +128,7 @@ function run(argv, extraEnv) {
     });
     child.on(
       "close",
-      (code, signal) =>
-        done({ code: code ?? (signal ? 128 : 1), output: stripAnsi(output) }),
+      (code, signal) => done({ code: code ?? (signal ? 128 : 1), output: stripAnsi(output) }),
     );
   });
 }
@@ -158,11 +151,7 @@ function denoJunitCounts(path) {
   const re = /<testcase\s+name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
     const body = m[3] ?? "";
-    const status = /<(failure|error)\b/.test(body)
-      ? "fail"
-      : /<skipped\b/.test(body)
-      ? "skip"
-      : "pass";
+    const status = /<(failure|error)\b/.test(body) ? "fail" : /<skipped\b/.test(body) ? "skip" : "pass";
     cases.push({ name: unescapeXml(m[1]), status });
   }
   const names = cases.map((c) => c.name);

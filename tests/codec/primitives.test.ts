@@ -2,7 +2,15 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { natArb, safeIntArb } from "../arbitraries.ts";
-import { DecodeError, Reader, stringFieldSize, svarintSize, utf8Length, uvarintSize, Writer } from "../../core/codec/mod.ts";
+import {
+  DecodeError,
+  Reader,
+  stringFieldSize,
+  svarintSize,
+  utf8Length,
+  uvarintSize,
+  Writer,
+} from "../../core/codec/mod.ts";
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
 

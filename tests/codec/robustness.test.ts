@@ -1,14 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  entriesArb,
-  entryArb,
-  hardStateArb,
-  membershipArb,
-  messageArb,
-  snapshotMetaArb,
-} from "../arbitraries.ts";
+import { entriesArb, entryArb, hardStateArb, membershipArb, messageArb, snapshotMetaArb } from "../arbitraries.ts";
 import {
   CODEC_VERSION,
   decodeEntries,
