@@ -14,10 +14,10 @@ import {
   sent,
   timeout,
   voteResponse,
-} from "../tests/core_helpers.ts";
-import { step } from "./step.ts";
-import { lastIndex } from "./log.ts";
-import type { RaftState } from "./state.ts";
+} from "../core_helpers.ts";
+import { step } from "../../core/step.ts";
+import { lastIndex } from "../../core/log.ts";
+import type { RaftState } from "../../core/state.ts";
 
 const electionTimers = (effects: ReturnType<typeof step>["effects"]) =>
   effectsOf(effects, "SetTimer").filter((t) => t.timer === "election").map((t) => t.ms);
