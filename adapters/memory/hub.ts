@@ -1,0 +1,76 @@
+/**
+ * An in-process network connecting several nodes, for tests and examples.
+ * Delivery is asynchronous (a microtask later), in order per sender and
+ * receiver, and messages to a node that is not attached (stopped) or cut off
+ * by {@link MemoryHub.isolate} are dropped.
+ *
+ * @module
+ */
+
+import type { Layer } from "effect";
+import type { Message, NodeId } from "../../core/types.ts";
+import { transportLayer, type TransportPort } from "../../effects/ports.ts";
+import type { Transport } from "../../effects/services.ts";
+
+interface Endpoint {
+  onMessage: (m: Message) => void;
+  onUnreachable: (peer: NodeId) => void;
+}
+
+/** Connects the in-memory transports of one process. */
+export class MemoryHub {
+  private readonly endpoints = new Map<NodeId, Endpoint>();
+  private readonly isolated = new Set<NodeId>();
+  /** Called synchronously for every message a node sends, before delivery (for tests that check ordering). */
+  onSend: ((message: Message) => void) | undefined = undefined;
+  /** Messages delivered so far. */
+  delivered = 0;
+
+  /** A fresh transport for node `id`; it is attached while open. */
+  transport(id: NodeId): TransportPort {
+    const endpoint: Endpoint = { onMessage: () => {}, onUnreachable: () => {} };
+    let closed = false;
+    this.endpoints.set(id, endpoint);
+    return {
+      send: (message) => {
+        if (closed) return false;
+        this.onSend?.(message);
+        const target = this.endpoints.get(message.to);
+        if (!target || this.isolated.has(id) || this.isolated.has(message.to)) return true; // lost on the wire
+        queueMicrotask(() => {
+          if (this.endpoints.get(message.to) !== target || this.isolated.has(message.to)) return;
+          this.delivered++;
+          target.onMessage(message);
+        });
+        return true;
+      },
+      onMessage: (handler) => {
+        endpoint.onMessage = handler;
+      },
+      onUnreachable: (handler) => {
+        endpoint.onUnreachable = handler;
+      },
+      setPeers: () => {},
+      close: () => {
+        closed = true;
+        if (this.endpoints.get(id) === endpoint) this.endpoints.delete(id);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /** A transport for node `id` as an effect Layer (closed with the layer's scope). */
+  layer(id: NodeId): Layer.Layer<Transport> {
+    return transportLayer(this.transport(id));
+  }
+
+  /** Cuts `id` off the network (both directions) until {@link MemoryHub.heal}. */
+  isolate(id: NodeId): void {
+    this.isolated.add(id);
+  }
+
+  /** Reconnects every isolated node. */
+  heal(): void {
+    this.isolated.clear();
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * An in-memory snapshot store for tests and examples.
+ *
+ * @module
+ */
+
+import type { Layer } from "effect";
+import type { SnapshotMeta } from "../../core/types.ts";
+import { type SnapshotReceiverPort, snapshotStoreLayer, type SnapshotStorePort } from "../../effects/ports.ts";
+import type { ChunkResult, SnapshotStore, StoredSnapshot } from "../../effects/services.ts";
+
+function stored(meta: SnapshotMeta, bytes: Uint8Array): StoredSnapshot {
+  return {
+    meta,
+    size: bytes.length,
+    read(offset = 0, chunkBytes = 1024 * 1024): AsyncIterable<Uint8Array> {
+      return {
+        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+          for (let at = offset; at < bytes.length; at += chunkBytes) yield bytes.subarray(at, at + chunkBytes);
+        },
+      };
+    },
+  };
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Keeps the latest snapshot in memory. Reuse one instance across restarts to model a disk. */
+export class MemorySnapshotStore implements SnapshotStorePort {
+  private current: StoredSnapshot | undefined = undefined;
+
+  /** The latest snapshot's metadata, if any. */
+  get latestMeta(): SnapshotMeta | undefined {
+    return this.current?.meta;
+  }
+
+  /** The newest snapshot. */
+  latest(): Promise<StoredSnapshot | undefined> {
+    return Promise.resolve(this.current);
+  }
+
+  /** Stores a snapshot. */
+  write(meta: SnapshotMeta, chunks: Iterable<Uint8Array>): Promise<StoredSnapshot> {
+    this.current = stored(meta, concat([...chunks]));
+    return Promise.resolve(this.current);
+  }
+
+  /** Receives a snapshot chunk by chunk. */
+  receive(meta: SnapshotMeta): Promise<SnapshotReceiverPort> {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    return Promise.resolve({
+      writeChunk: (offset: number, bytes: Uint8Array): Promise<ChunkResult> => {
+        if (offset !== size) return Promise.resolve({ accepted: false, expected: size });
+        parts.push(bytes.slice());
+        size += bytes.length;
+        return Promise.resolve({ accepted: true, expected: size });
+      },
+      finish: (): Promise<StoredSnapshot> => {
+        this.current = stored(meta, concat(parts));
+        return Promise.resolve(this.current);
+      },
+      abort: (): Promise<void> => Promise.resolve(),
+    });
+  }
+
+  /** This store as an effect Layer. */
+  layer(): Layer.Layer<SnapshotStore> {
+    return snapshotStoreLayer(this);
+  }
+}

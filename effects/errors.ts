@@ -1,0 +1,114 @@
+/**
+ * The typed errors of a running node. Plain classes with a `readonly _tag`
+ * (not `Data.TaggedError` class expressions, which JSR's no-slow-types check
+ * refuses), so they work with `Effect.catchTag` and `instanceof` alike.
+ *
+ * @module
+ */
+
+import type { Index, NodeId, RejectReason, Term } from "../core/types.ts";
+
+/** The core refused a request; `leader` says where to retry, when known. */
+export class RaftRejected extends Error {
+  /** Discriminator. */
+  readonly _tag = "RaftRejected" as const;
+  /** Why the request was refused. */
+  readonly reason: RejectReason;
+  /** The leader this node knows of, if any (retry there). */
+  readonly leader: NodeId | undefined;
+
+  /** @param reason why @param leader where to retry */
+  constructor(reason: RejectReason, leader: NodeId | undefined) {
+    super(`request rejected: ${reason}` + (leader !== undefined ? ` (leader: ${leader})` : ""));
+    this.name = "RaftRejected";
+    this.reason = reason;
+    this.leader = leader;
+  }
+}
+
+/**
+ * A proposal was appended at `index` in `term`, but the entry applied at that
+ * index has another term: a newer leader overwrote it, so it never took
+ * effect (paper §5.3). Safe to retry.
+ */
+export class ProposalDropped extends Error {
+  /** Discriminator. */
+  readonly _tag = "ProposalDropped" as const;
+  /** Where the proposal had been appended. */
+  readonly index: Index;
+  /** The term it had been appended in. */
+  readonly term: Term;
+
+  /** @param index where it was appended @param term in which term */
+  constructor(index: Index, term: Term) {
+    super(`proposal at index ${index} (term ${term}) was overwritten by another leader`);
+    this.name = "ProposalDropped";
+    this.index = index;
+    this.term = term;
+  }
+}
+
+/**
+ * The outcome of a request cannot be known any more (for example a snapshot
+ * replaced the entries it was waiting for, or it timed out while forwarded).
+ * It may or may not have taken effect.
+ */
+export class OutcomeUnknown extends Error {
+  /** Discriminator. */
+  readonly _tag = "OutcomeUnknown" as const;
+
+  /** @param detail what happened */
+  constructor(detail: string) {
+    super(`outcome unknown: ${detail}`);
+    this.name = "OutcomeUnknown";
+  }
+}
+
+/** The node was stopped (or failed) before the request completed. */
+export class NodeStopped extends Error {
+  /** Discriminator. */
+  readonly _tag = "NodeStopped" as const;
+
+  /** @param cause the fatal error that stopped the node, if it did not stop cleanly */
+  constructor(cause?: unknown) {
+    super(cause === undefined ? "node stopped" : `node stopped: ${describe(cause)}`, { cause });
+    this.name = "NodeStopped";
+  }
+}
+
+/** A log or snapshot store operation failed. Fatal: the node stops (a failed fsync leaves the disk state unknown). */
+export class StorageFailure extends Error {
+  /** Discriminator. */
+  readonly _tag = "StorageFailure" as const;
+  /** What was being done, e.g. `"sync"`. */
+  readonly operation: string;
+
+  /** @param operation what was being done @param cause the underlying error */
+  constructor(operation: string, cause: unknown) {
+    super(`storage ${operation} failed: ${describe(cause)}`, { cause });
+    this.name = "StorageFailure";
+    this.operation = operation;
+  }
+}
+
+/** The user's state machine failed to snapshot or restore. Fatal for restore (the replica would diverge). */
+export class StateMachineFailure extends Error {
+  /** Discriminator. */
+  readonly _tag = "StateMachineFailure" as const;
+  /** `"snapshot"` or `"restore"`. */
+  readonly operation: string;
+
+  /** @param operation what was being done @param cause the underlying error */
+  constructor(operation: string, cause: unknown) {
+    super(`state machine ${operation} failed: ${describe(cause)}`, { cause });
+    this.name = "StateMachineFailure";
+    this.operation = operation;
+  }
+}
+
+/** Any error a node's requests can fail with. */
+export type RaftError = RaftRejected | ProposalDropped | OutcomeUnknown | NodeStopped | StorageFailure;
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

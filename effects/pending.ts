@@ -1,0 +1,162 @@
+/**
+ * The requests a node's callers are waiting on, and how the core's effects
+ * settle them: a proposal succeeds only when the entry applied at its index
+ * has the term it was appended in (`Proposed`), reads wait until the state
+ * machine has applied their read index (§6.4).
+ *
+ * @module
+ */
+
+import type { Entry, Index, Term } from "../core/types.ts";
+import { OutcomeUnknown, ProposalDropped } from "./errors.ts";
+
+/** What a pending request resolves with. */
+export type RequestKind = "propose" | "conf" | "read" | "transfer";
+
+interface Waiter {
+  readonly kind: RequestKind;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  index: Index;
+  term: Term;
+}
+
+interface AppliedOutcome {
+  readonly term: Term;
+  readonly ok: boolean;
+  readonly value: unknown;
+}
+
+/** How many applied outcomes are kept for `Proposed` notes that arrive late (forwarded proposals). */
+const RECENT = 4096;
+
+/** Pending requests of one node, keyed by request id. */
+export class PendingRequests {
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly byIndex = new Map<Index, number[]>();
+  private reads: { readonly requestId: number; readonly index: Index }[] = [];
+  private readonly recent = new Map<Index, AppliedOutcome>();
+  private nextId = 1;
+
+  /** Number of requests still waiting. */
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  /** Registers a request; returns its id and the promise its caller awaits. */
+  register<A>(kind: RequestKind): { readonly requestId: number; readonly promise: Promise<A> } {
+    const requestId = this.nextId++;
+    const promise = new Promise<A>((resolve, reject) => {
+      this.waiters.set(requestId, { kind, resolve: resolve as (v: unknown) => void, reject, index: 0, term: 0 });
+    });
+    return { requestId, promise };
+  }
+
+  /** The core appended the request at `index` in `term`. */
+  proposed(requestId: number, index: Index, term: Term, applied: Index): void {
+    const w = this.waiters.get(requestId);
+    if (!w) return;
+    if (index <= applied) {
+      // Already applied (a forwarded proposal's answer arrived late).
+      const outcome = this.recent.get(index);
+      this.waiters.delete(requestId);
+      if (outcome === undefined) {
+        w.reject(new OutcomeUnknown(`entry ${index} was applied before its proposal was acknowledged`));
+      } else if (outcome.term !== term) w.reject(new ProposalDropped(index, term));
+      else settle(w, outcome.ok, outcome.value, index);
+      return;
+    }
+    w.index = index;
+    w.term = term;
+    const ids = this.byIndex.get(index);
+    if (ids) ids.push(requestId);
+    else this.byIndex.set(index, [requestId]);
+  }
+
+  /** `entry` was applied with `value` (or threw `value` when `ok` is false). */
+  applied(entry: Entry, ok: boolean, value: unknown): void {
+    this.recent.set(entry.index, { term: entry.term, ok, value });
+    if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+    const ids = this.byIndex.get(entry.index);
+    if (!ids) return;
+    this.byIndex.delete(entry.index);
+    for (const id of ids) {
+      const w = this.waiters.get(id);
+      if (!w) continue;
+      this.waiters.delete(id);
+      if (w.term === entry.term) settle(w, ok, value, entry.index);
+      else w.reject(new ProposalDropped(w.index, w.term));
+    }
+  }
+
+  /** A snapshot replaced the state up to `index`: requests waiting at or below it cannot learn their outcome. */
+  skippedTo(index: Index): void {
+    for (const [i, ids] of this.byIndex) {
+      if (i > index) continue;
+      this.byIndex.delete(i);
+      for (const id of ids) this.fail(id, new OutcomeUnknown(`entry ${i} was installed from a snapshot`));
+    }
+    this.recent.clear();
+  }
+
+  /** A read may be served once `index` is applied. */
+  readReady(requestId: number, index: Index, applied: Index): void {
+    if (index <= applied) {
+      const w = this.waiters.get(requestId);
+      if (w) {
+        this.waiters.delete(requestId);
+        w.resolve(index);
+      }
+      return;
+    }
+    this.reads.push({ requestId, index });
+  }
+
+  /** Resolves reads whose index the state machine has reached. */
+  serveReads(applied: Index): void {
+    if (this.reads.length === 0) return;
+    const still: { requestId: number; index: Index }[] = [];
+    for (const r of this.reads) {
+      if (r.index > applied) {
+        still.push(r);
+        continue;
+      }
+      const w = this.waiters.get(r.requestId);
+      if (w) {
+        this.waiters.delete(r.requestId);
+        w.resolve(r.index);
+      }
+    }
+    this.reads = still;
+  }
+
+  /** Resolves a request with `value`. */
+  succeed(requestId: number, value: unknown): void {
+    const w = this.waiters.get(requestId);
+    if (!w) return;
+    this.waiters.delete(requestId);
+    w.resolve(value);
+  }
+
+  /** Fails a request with `error`. */
+  fail(requestId: number, error: unknown): void {
+    const w = this.waiters.get(requestId);
+    if (!w) return;
+    this.waiters.delete(requestId);
+    w.reject(error);
+  }
+
+  /** Fails every pending request (the node stopped). */
+  failAll(error: unknown): void {
+    const all = [...this.waiters.values()];
+    this.waiters.clear();
+    this.byIndex.clear();
+    this.reads = [];
+    for (const w of all) w.reject(error);
+  }
+}
+
+function settle(w: Waiter, ok: boolean, value: unknown, index: Index): void {
+  if (!ok) w.reject(value);
+  else w.resolve(w.kind === "conf" ? index : value);
+}

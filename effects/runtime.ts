@@ -1,0 +1,652 @@
+/**
+ * The production interpreter: one long-lived fiber per node runs the pure
+ * core's `step` over batches of inputs and carries out the effects.
+ *
+ * Each loop iteration:
+ * 1. takes every ready input (blocking only for the first); client
+ *    proposals are coalesced into ONE `Propose` input;
+ * 2. folds `step` over them, collecting the effects in order;
+ * 3. sends at once what may go at once: messages emitted before any
+ *    `Persist`, and the leader's `AppendEntries` (thesis §10.2.1);
+ * 4. writes all `Persist`s with one `append` and makes them durable with ONE
+ *    `sync` (group commit, DESIGN.md rule 4), then feeds `Persisted` back;
+ * 5. carries out the rest in order: held-back sends (rule 1: votes and
+ *    acknowledgements never outrun the disk), `Apply` through the state
+ *    machine, request outcomes, snapshots, compaction, events.
+ *
+ * Effect wraps the loop, not each entry: callers enqueue with
+ * `Queue.offerUnsafe` and await plain Promises settled by the loop.
+ *
+ * @module
+ */
+
+import { Cause, Clock, Effect, Exit, type Fiber, Queue, type Scope } from "effect";
+import type { RaftConfig } from "../core/config.ts";
+import { describeEffect } from "../core/describe.ts";
+import { termAt } from "../core/log.ts";
+import { allMembers } from "../core/membership.ts";
+import { leaderOf, membershipOf, type RaftState } from "../core/state.ts";
+import { start, step, type StepResult } from "../core/step.ts";
+import type {
+  ConfChange,
+  Entry,
+  Index,
+  Input,
+  Membership,
+  Message,
+  NodeId,
+  Proposal,
+  RaftEffect,
+  SnapshotMeta,
+  Term,
+  TimerKind,
+} from "../core/types.ts";
+import { BatchBuilder } from "./batch.ts";
+import { NodeStopped, RaftRejected, StateMachineFailure, StorageFailure } from "./errors.ts";
+import { Listeners, type NodeStatus, type RaftListener } from "./events.ts";
+import { PendingRequests } from "./pending.ts";
+import {
+  LogStore,
+  type SnapshotSink,
+  SnapshotStore,
+  StateMachine,
+  type StoredSnapshot,
+  Transport,
+} from "./services.ts";
+
+/** Settings of the interpreter itself (the core's are in `config`). */
+export interface RuntimeOptions {
+  /** The core's configuration. */
+  readonly config: RaftConfig;
+  /** Membership used when neither the log nor a snapshot carries one (a new cluster's voters). */
+  readonly membership: Membership;
+  /** Largest InstallSnapshot chunk, in bytes (default: `config.maxMessageBytes`). */
+  readonly snapshotChunkBytes?: number;
+}
+
+/** A running node, driven by its loop fiber. Methods enqueue and return Promises; none blocks. */
+export interface NodeHandle {
+  /** Proposes a command; resolves with the state machine's result once applied here. */
+  propose(data: Uint8Array): Promise<unknown>;
+  /** Resolves with a linearizable read index once this node's state machine has applied it (§6.4). */
+  readIndex(): Promise<Index>;
+  /** Proposes a membership change; resolves with the config entry's index once applied. */
+  changeMembership(change: ConfChange): Promise<Index>;
+  /** Hands leadership to `to` (thesis §3.10). */
+  transferLeadership(to: NodeId): Promise<void>;
+  /** The node's state as of its last loop iteration. */
+  status(): NodeStatus;
+  /** Adds an event listener; returns the unsubscribe function. */
+  subscribe(listener: RaftListener): () => void;
+  /** Replaces the transport's address book. */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void;
+  /** Stops after the in-flight batch is durable; resolves when the loop has ended (rejects with a fatal error). */
+  stop(): Promise<void>;
+  /** Settles when the loop ends, however it ends. */
+  readonly done: Promise<void>;
+}
+
+type LoopItem =
+  | { readonly kind: "input"; readonly input: Input }
+  | { readonly kind: "propose"; readonly proposal: Proposal }
+  | { readonly kind: "timer"; readonly timer: TimerKind; readonly gen: number }
+  | { readonly kind: "stop" };
+
+/** Heartbeat sends remembered for round-trip measurement. */
+const SEQ_MEMORY = 64;
+
+/** Everything a node needs from its environment. */
+export type NodeServices = LogStore | SnapshotStore | Transport | StateMachine;
+
+/**
+ * Recovers a node from its stores and starts its loop in the current scope.
+ * Closing the scope stops the node cleanly (as `stop()` does).
+ */
+export function makeNode(
+  options: RuntimeOptions,
+): Effect.Effect<NodeHandle, StorageFailure | StateMachineFailure, NodeServices | Scope.Scope> {
+  return Effect.gen(function* () {
+    const log = yield* LogStore;
+    const snapshots = yield* SnapshotStore;
+    const transport = yield* Transport;
+    const sm = yield* StateMachine;
+    const recovered = yield* log.load;
+    const latest = yield* snapshots.latest;
+    if (latest) {
+      const bytes = yield* readAll(latest);
+      yield* Effect.tryPromise({
+        try: async () => await sm.restore(bytes),
+        catch: (e) => new StateMachineFailure("restore", e),
+      });
+    }
+    let initial: StepResult;
+    try {
+      initial = start(options.config, {
+        membership: options.membership,
+        hardState: recovered.hardState,
+        entries: recovered.entries,
+        snapshot: latest?.meta,
+      });
+    } catch (e) {
+      return yield* Effect.fail(new StorageFailure("recover", e));
+    }
+    const queue = yield* Queue.unbounded<LoopItem>();
+    const node = new NodeLoop(options, queue, log, snapshots, transport, sm, initial.state, latest?.meta);
+    transport.listen({
+      onMessage: (message) => void Queue.offerUnsafe(queue, { kind: "input", input: { type: "Receive", message } }),
+      onUnreachable: (to) => void Queue.offerUnsafe(queue, { kind: "input", input: { type: "Unreachable", to } }),
+    });
+    yield* Effect.forkScoped(node.run(initial.effects));
+    yield* Effect.addFinalizer(() => Effect.promise(() => node.stop().catch(() => {})));
+    return node.handle();
+  });
+}
+
+function readAll(snap: StoredSnapshot): Effect.Effect<Uint8Array, StorageFailure> {
+  return Effect.tryPromise({
+    try: async () => {
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of snap.read()) {
+        parts.push(chunk);
+        size += chunk.length;
+      }
+      if (parts.length === 1) return parts[0]!;
+      const out = new Uint8Array(size);
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    },
+    catch: (e) => new StorageFailure("snapshot read", e),
+  });
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** The loop and the interpreter's bookkeeping around the core's state. */
+class NodeLoop {
+  private state: RaftState;
+  private readonly pending = new PendingRequests();
+  private readonly listeners = new Listeners();
+  /** Inputs produced by the loop itself (Persisted, SnapshotRestored), stepped first next iteration. */
+  private carry: LoopItem[] = [];
+  private stopping = false;
+  private stoppedWith: { error: unknown } | undefined = undefined;
+  private readonly timerGen: Record<TimerKind, number> = { election: 0, heartbeat: 0, quorum: 0, transfer: 0 };
+  private readonly timerFibers = new Map<TimerKind, Fiber.Fiber<void>>();
+  /** Last entry the state machine applied (or snapshot it restored): guards exactly-once apply. */
+  private appliedIndex: Index;
+  private appliedTerm: Term;
+  private snapshotInProgress = false;
+  private readonly sendingSnapshotTo = new Set<NodeId>();
+  private receiving: SnapshotSink | undefined = undefined;
+  private now = 0;
+  private readonly seqSentAt = new Map<number, number>();
+  private readonly lastWarning = new Map<NodeId, number>();
+  private lastTerm: Term;
+  private lastMembers: Set<NodeId>;
+  private statusCache: NodeStatus;
+  private readonly chunkBytes: number;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  private readonly donePromise: Promise<void>;
+
+  constructor(
+    private readonly options: RuntimeOptions,
+    private readonly queue: Queue.Queue<LoopItem>,
+    private readonly log: LogStore,
+    private readonly snapshots: SnapshotStore,
+    private readonly transport: Transport,
+    private readonly sm: StateMachine,
+    state: RaftState,
+    snapshot: SnapshotMeta | undefined,
+  ) {
+    this.state = state;
+    this.appliedIndex = snapshot?.index ?? 0;
+    this.appliedTerm = snapshot?.term ?? 0;
+    this.lastTerm = state.term;
+    this.lastMembers = new Set(allMembers(membershipOf(state)));
+    this.chunkBytes = options.snapshotChunkBytes ?? options.config.maxMessageBytes;
+    this.statusCache = this.buildStatus();
+    this.donePromise = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // Nobody may be listening for a fatal error; don't report it as unhandled.
+    this.donePromise.catch(() => {});
+  }
+
+  handle(): NodeHandle {
+    return {
+      propose: (data) => this.request("propose", (requestId) => ({ kind: "propose", proposal: { requestId, data } })),
+      readIndex: () =>
+        this.request("read", (requestId) => ({ kind: "input", input: { type: "ReadIndex", requestId } })),
+      changeMembership: (change) =>
+        this.request(
+          "conf",
+          (requestId) => ({ kind: "input", input: { type: "ProposeConfChange", requestId, change } }),
+        ),
+      transferLeadership: (to) =>
+        this.request(
+          "transfer",
+          (requestId) => ({ kind: "input", input: { type: "TransferLeadership", requestId, to } }),
+        ),
+      status: () => this.statusCache,
+      subscribe: (listener) => this.listeners.add(listener),
+      setPeers: (peers) => this.transport.setPeers(peers),
+      stop: () => this.stop(),
+      done: this.donePromise,
+    };
+  }
+
+  private request<A>(
+    kind: "propose" | "read" | "conf" | "transfer",
+    item: (requestId: number) => LoopItem,
+  ): Promise<A> {
+    if (this.stoppedWith || this.stopping) return Promise.reject(new NodeStopped(this.stoppedWith?.error));
+    const { requestId, promise } = this.pending.register<A>(kind);
+    Queue.offerUnsafe(this.queue, item(requestId));
+    return promise;
+  }
+
+  stop(): Promise<void> {
+    if (!this.stoppedWith && !this.stopping) {
+      this.stopping = true;
+      Queue.offerUnsafe(this.queue, { kind: "stop" });
+    }
+    return this.donePromise;
+  }
+
+  /** The loop fiber: runs until stopped or a fatal error, then fails every pending request. */
+  run(initial: readonly RaftEffect[]): Effect.Effect<void> {
+    const loop = Effect.gen({ self: this }, function* () {
+      this.now = yield* Clock.currentTimeMillis;
+      yield* this.interpret(initial);
+      this.statusCache = this.buildStatus();
+      // `stopping` is also set by stop() from outside; the loop ends once it has seen the stop item.
+      let seenStop = false;
+      while (!seenStop) {
+        let items: LoopItem[];
+        if (this.carry.length > 0) {
+          items = this.carry;
+          this.carry = [];
+          for (const more of yield* Queue.clear(this.queue)) items.push(more);
+        } else {
+          items = yield* Queue.takeAll(this.queue);
+        }
+        this.now = yield* Clock.currentTimeMillis;
+        const effects: RaftEffect[] = [];
+        const proposals: Proposal[] = [];
+        for (const item of items) {
+          switch (item.kind) {
+            case "input":
+              this.stepInto(item.input, effects);
+              break;
+            case "propose":
+              proposals.push(item.proposal);
+              break;
+            case "timer":
+              if (item.gen === this.timerGen[item.timer]) {
+                this.stepInto({ type: "Timeout", timer: item.timer }, effects);
+              }
+              break;
+            case "stop":
+              seenStop = true;
+              break;
+          }
+        }
+        if (proposals.length > 0) this.stepInto({ type: "Propose", proposals }, effects);
+        if (effects.length > 0) yield* this.interpret(effects);
+        this.statusCache = this.buildStatus();
+      }
+    });
+    return Effect.exit(loop).pipe(
+      Effect.flatMap((exit) =>
+        Effect.sync(() => {
+          let error: unknown = undefined;
+          if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) error = Cause.squash(exit.cause);
+          this.finish(error);
+        })
+      ),
+    );
+  }
+
+  private finish(error: unknown): void {
+    this.stoppedWith = { error };
+    this.stopping = true;
+    for (const f of this.timerFibers.values()) f.interruptUnsafe();
+    this.timerFibers.clear();
+    // A fatal error reaches every waiting caller as itself; a clean stop as NodeStopped.
+    this.pending.failAll(error ?? new NodeStopped());
+    this.statusCache = this.buildStatus();
+    this.listeners.emit({ type: "stopped", error });
+    if (error === undefined) this.resolveDone();
+    else this.rejectDone(error);
+  }
+
+  private stepInto(input: Input, out: RaftEffect[]): void {
+    if (input.type === "Receive" && input.message.type === "AppendEntriesResponse") this.measure(input.message);
+    const r = step(this.state, input);
+    this.state = r.state;
+    for (const e of r.effects) out.push(e);
+  }
+
+  /** Carries out one iteration's effects in order (see the module doc). */
+  private interpret(effects: readonly RaftEffect[]): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const batch = new BatchBuilder();
+      const rest: RaftEffect[] = [];
+      const timers = new Map<TimerKind, number>();
+      for (const e of effects) {
+        if (e.type === "Persist") batch.add(e);
+        else if (e.type === "Send" && (batch.isEmpty || e.message.type === "AppendEntries")) this.transmit(e.message);
+        else if (e.type === "SetTimer") timers.set(e.timer, e.ms);
+        else rest.push(e);
+      }
+      for (const [timer, ms] of timers) yield* this.arm(timer, ms);
+      if (!batch.isEmpty) {
+        yield* this.log.append(batch.build());
+        yield* this.log.sync;
+        const last = batch.last;
+        if (last) this.carry.push({ kind: "input", input: { type: "Persisted", index: last.index, term: last.term } });
+      }
+      let compactTo = 0;
+      for (const e of rest) {
+        switch (e.type) {
+          case "Send":
+            this.transmit(e.message);
+            break;
+          case "Apply": {
+            const wait = this.applyFrom(e.entries, 0);
+            if (wait) yield* Effect.promise(() => wait);
+            break;
+          }
+          case "Proposed":
+            this.pending.proposed(e.requestId, e.index, e.term, this.appliedIndex);
+            break;
+          case "Reject":
+            this.pending.fail(e.requestId, new RaftRejected(e.reason, e.leader));
+            break;
+          case "ReadReady":
+            this.pending.readReady(e.requestId, e.index, this.appliedIndex);
+            break;
+          case "TransferDone":
+            if (e.ok) this.pending.succeed(e.requestId, undefined);
+            else this.pending.fail(e.requestId, new RaftRejected("timeout", leaderOf(this.state)));
+            break;
+          case "TakeSnapshot":
+            yield* this.takeSnapshot(e.index);
+            break;
+          case "SendSnapshot":
+            yield* this.sendSnapshot(e.to, e.term, e.meta);
+            break;
+          case "ReceiveSnapshotChunk":
+            yield* this.receiveChunk(e);
+            break;
+          case "Compact":
+            compactTo = Math.max(compactTo, e.index);
+            break;
+          case "RoleChanged":
+            this.noteTerm(e.term);
+            this.listeners.emit({ type: "role", role: e.role, term: e.term });
+            break;
+          case "LeaderChanged":
+            this.noteTerm(e.term);
+            this.listeners.emit({ type: "leader", leader: e.leader, term: e.term });
+            break;
+          case "Committed":
+            if (this.listeners.active) this.listeners.emit({ type: "commit", index: e.index });
+            break;
+          case "MembershipChanged":
+            this.noteMembership(e.membership, e.index);
+            break;
+          default:
+            throw new Error(`unexpected effect ${describeEffect(e)}`);
+        }
+      }
+      if (compactTo > 0) yield* this.log.compact(compactTo);
+      this.noteTerm(this.state.term);
+    });
+  }
+
+  private transmit(message: Message): void {
+    if (message.type === "AppendEntries" && !this.seqSentAt.has(message.seq)) {
+      this.seqSentAt.set(message.seq, this.now);
+      if (this.seqSentAt.size > SEQ_MEMORY) this.seqSentAt.delete(this.seqSentAt.keys().next().value!);
+    }
+    if (!this.transport.send(message)) {
+      this.carry.push({ kind: "input", input: { type: "Unreachable", to: message.to } });
+    }
+  }
+
+  /** Heartbeat round trips (via the echoed `seq`): warn when one nears the election timeout. */
+  private measure(m: Extract<Message, { type: "AppendEntriesResponse" }>): void {
+    const sent = this.seqSentAt.get(m.seq);
+    if (sent === undefined) return;
+    const rtt = this.now - sent;
+    const limit = this.options.config.electionTimeoutMs / 2;
+    if (rtt < limit || !this.listeners.active) return;
+    const last = this.lastWarning.get(m.from) ?? -Infinity;
+    if (this.now - last < this.options.config.electionTimeoutMs) return;
+    this.lastWarning.set(m.from, this.now);
+    this.listeners.emit({
+      type: "warning",
+      message:
+        `heartbeat round trip to ${m.from} took ${rtt} ms (election timeout ${this.options.config.electionTimeoutMs} ms)`,
+      peer: m.from,
+      roundTripMs: rtt,
+    });
+  }
+
+  /** Replaces the timer of that kind (DESIGN.md rule 3): the old fiber is interrupted, a stale firing is ignored by generation. */
+  private arm(timer: TimerKind, ms: number): Effect.Effect<void> {
+    const gen = ++this.timerGen[timer];
+    this.timerFibers.get(timer)?.interruptUnsafe();
+    const queue = this.queue;
+    return Effect.map(
+      Effect.forkChild(
+        Effect.andThen(
+          Effect.sleep(ms),
+          Effect.sync(() => void Queue.offerUnsafe(queue, { kind: "timer", timer, gen })),
+        ),
+      ),
+      (fiber) => void this.timerFibers.set(timer, fiber),
+    );
+  }
+
+  /**
+   * Applies entries in log order, each exactly once (DESIGN.md rule 2):
+   * synchronously while results are plain values; returns a Promise only if
+   * the state machine returned one, continuing after it in order.
+   */
+  private applyFrom(entries: readonly Entry[], from: number): Promise<void> | undefined {
+    for (let i = from; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.index <= this.appliedIndex) continue;
+      if (e.kind !== "command") {
+        this.applied(e, true, undefined);
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = this.sm.apply(e);
+      } catch (err) {
+        this.applied(e, false, err);
+        continue;
+      }
+      if (isThenable(value)) {
+        const pending = value;
+        return (async () => {
+          try {
+            this.applied(e, true, await pending);
+          } catch (err) {
+            this.applied(e, false, err);
+          }
+          await this.applyFrom(entries, i + 1);
+        })();
+      }
+      this.applied(e, true, value);
+    }
+    return undefined;
+  }
+
+  private applied(e: Entry, ok: boolean, value: unknown): void {
+    this.appliedIndex = e.index;
+    this.appliedTerm = e.term;
+    this.pending.applied(e, ok, value);
+    this.pending.serveReads(e.index);
+  }
+
+  /**
+   * The state machine captures its state now (exactly `index` is applied);
+   * storing it runs off the loop, then `SnapshotTaken` lets the core compact.
+   */
+  private takeSnapshot(index: Index): Effect.Effect<void> {
+    if (this.snapshotInProgress || index !== this.appliedIndex) return Effect.void;
+    const configs = this.state.configs;
+    const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
+    const meta: SnapshotMeta = { index, term: termAt(this.state.log, index) ?? this.appliedTerm, membership };
+    let captured: Uint8Array | PromiseLike<Uint8Array>;
+    try {
+      captured = this.sm.snapshot();
+    } catch (e) {
+      this.warn(`state machine snapshot at ${index} failed: ${String(e)}`);
+      return Effect.void;
+    }
+    this.snapshotInProgress = true;
+    const work = Effect.gen({ self: this }, function* () {
+      const bytes = yield* Effect.tryPromise({
+        try: async () => await captured,
+        catch: (e) => new StateMachineFailure("snapshot", e),
+      });
+      yield* this.snapshots.write(meta, bytes);
+      Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "SnapshotTaken", meta } });
+    }).pipe(
+      Effect.catch((e) => Effect.sync(() => this.warn(`snapshot at ${index} not stored: ${e.message}`))),
+      Effect.ensuring(Effect.sync(() => void (this.snapshotInProgress = false))),
+    );
+    return Effect.asVoid(Effect.forkChild(work));
+  }
+
+  /** Streams the latest snapshot to `to` as InstallSnapshot chunks, off the loop. */
+  private sendSnapshot(to: NodeId, term: Term, meta: SnapshotMeta): Effect.Effect<void> {
+    if (this.sendingSnapshotTo.has(to)) return Effect.void;
+    this.sendingSnapshotTo.add(to);
+    const header = { group: this.options.config.group, from: this.options.config.id, to, term };
+    const work = Effect.gen({ self: this }, function* () {
+      const snap = yield* this.snapshots.latest;
+      if (!snap || snap.meta.index !== meta.index || snap.meta.term !== meta.term) {
+        this.warn(`snapshot ${meta.index}/${meta.term} for ${to} is not the latest stored`);
+        return;
+      }
+      const ok = yield* Effect.tryPromise({
+        try: async () => {
+          if (snap.size === 0) {
+            return this.transport.send({
+              ...header,
+              type: "InstallSnapshot",
+              meta,
+              offset: 0,
+              data: new Uint8Array(),
+              done: true,
+            });
+          }
+          let offset = 0;
+          for await (const data of snap.read(0, this.chunkBytes)) {
+            const done = offset + data.length >= snap.size;
+            if (!this.transport.send({ ...header, type: "InstallSnapshot", meta, offset, data, done })) return false;
+            offset += data.length;
+          }
+          return true;
+        },
+        catch: (e) => new StorageFailure("snapshot read", e),
+      });
+      if (!ok) Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
+    }).pipe(
+      Effect.catch((e) => Effect.sync(() => this.warn(`sending snapshot to ${to} failed: ${e.message}`))),
+      Effect.ensuring(Effect.sync(() => void this.sendingSnapshotTo.delete(to))),
+    );
+    return Effect.asVoid(Effect.forkChild(work));
+  }
+
+  /** Stores a received chunk; on the last one, restores the state machine and reports `SnapshotRestored`. */
+  private receiveChunk(
+    e: Extract<RaftEffect, { type: "ReceiveSnapshotChunk" }>,
+  ): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const same = this.receiving !== undefined && this.receiving.meta.index === e.meta.index &&
+        this.receiving.meta.term === e.meta.term;
+      if (!same || e.offset === 0) {
+        if (this.receiving) yield* this.receiving.abort;
+        this.receiving = yield* this.snapshots.receive(e.meta);
+      }
+      const sink = this.receiving!;
+      const result = yield* sink.writeChunk(e.offset, e.data);
+      if (!result.accepted) {
+        this.transport.send({
+          group: this.options.config.group,
+          from: this.options.config.id,
+          to: e.from,
+          term: this.state.term,
+          type: "InstallSnapshotResponse",
+          index: e.meta.index,
+          offset: result.expected,
+          done: true,
+          success: false,
+        });
+        return;
+      }
+      if (!e.done) return;
+      this.receiving = undefined;
+      const stored = yield* sink.finish;
+      const bytes = yield* readAll(stored);
+      yield* Effect.tryPromise({
+        try: async () => await this.sm.restore(bytes),
+        catch: (err) => new StateMachineFailure("restore", err),
+      });
+      this.appliedIndex = e.meta.index;
+      this.appliedTerm = e.meta.term;
+      this.pending.skippedTo(e.meta.index);
+      this.pending.serveReads(e.meta.index);
+      this.carry.push({ kind: "input", input: { type: "SnapshotRestored", meta: e.meta } });
+    });
+  }
+
+  private warn(message: string): void {
+    this.listeners.emit({ type: "warning", message });
+  }
+
+  private noteTerm(term: Term): void {
+    if (term <= this.lastTerm) return;
+    this.lastTerm = term;
+    this.listeners.emit({ type: "term", term });
+  }
+
+  private noteMembership(membership: Membership, index: Index): void {
+    const members = new Set(allMembers(membership));
+    this.listeners.emit({ type: "membership", membership, index });
+    for (const id of members) if (!this.lastMembers.has(id)) this.listeners.emit({ type: "peerAdded", peer: id });
+    for (const id of this.lastMembers) if (!members.has(id)) this.listeners.emit({ type: "peerRemoved", peer: id });
+    this.lastMembers = members;
+  }
+
+  private buildStatus(): NodeStatus {
+    const s = this.state;
+    return {
+      id: s.config.id,
+      role: s.role.kind,
+      term: s.term,
+      leader: leaderOf(s),
+      commit: s.commit,
+      applied: this.appliedIndex,
+      membership: membershipOf(s),
+      stopped: this.stoppedWith !== undefined,
+      error: this.stoppedWith?.error,
+    };
+  }
+}
