@@ -1,0 +1,92 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { decodeCommand, encodeCommand, type KvCommand, KvDecodeError, KvStore, utf8Bytes } from "./kv.ts";
+
+const key = fc.string({ maxLength: 20 });
+const bytes = fc.uint8Array({ maxLength: 40 });
+const command: fc.Arbitrary<KvCommand> = fc.oneof(
+  fc.record({ op: fc.constant("put" as const), key, value: bytes }),
+  fc.record({ op: fc.constant("delete" as const), key }),
+  fc.record({ op: fc.constant("cas" as const), key, prev: bytes, value: bytes }),
+  fc.record({ op: fc.constant("setMember" as const), id: key, address: key }),
+  fc.record({ op: fc.constant("removeMember" as const), id: key }),
+);
+
+describe("raftd kv", () => {
+  test("commands round-trip through their encoding", () => {
+    fc.assert(fc.property(command, (cmd) => {
+      assert.deepEqual(decodeCommand(encodeCommand(cmd)), { ...cmd });
+    }));
+  });
+
+  test("encoding is compact: a put costs 3 bytes plus key and value", () => {
+    assert.equal(encodeCommand({ op: "put", key: "k", value: utf8Bytes("v") }).length, 5);
+  });
+
+  test("garbage never decodes silently and never crashes apply", () => {
+    assert.throws(() => decodeCommand(new Uint8Array([9])), KvDecodeError);
+    assert.throws(() => decodeCommand(new Uint8Array([1, 5, 65])), KvDecodeError);
+    assert.throws(() => decodeCommand(new Uint8Array([])), KvDecodeError);
+    const kv = new KvStore();
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 30 }), (b) => {
+      const r = kv.applyBytes(b);
+      assert.ok(["ok", "deleted", "mismatch", "invalid"].includes(r.type));
+    }));
+  });
+
+  test("put, get, delete and compare-and-set", () => {
+    const kv = new KvStore();
+    assert.deepEqual(kv.apply({ op: "put", key: "a", value: utf8Bytes("1") }), { type: "ok" });
+    assert.deepEqual(kv.get("a"), utf8Bytes("1"));
+    const miss = kv.apply({ op: "cas", key: "a", prev: utf8Bytes("2"), value: utf8Bytes("3") });
+    assert.deepEqual(miss, { type: "mismatch", current: utf8Bytes("1") });
+    assert.deepEqual(kv.get("a"), utf8Bytes("1"));
+    assert.deepEqual(kv.apply({ op: "cas", key: "a", prev: utf8Bytes("1"), value: utf8Bytes("3") }), { type: "ok" });
+    assert.deepEqual(kv.get("a"), utf8Bytes("3"));
+    assert.deepEqual(kv.apply({ op: "cas", key: "zz", prev: utf8Bytes(""), value: utf8Bytes("x") }), {
+      type: "mismatch",
+      current: undefined,
+    });
+    assert.deepEqual(kv.apply({ op: "delete", key: "a" }), { type: "deleted", existed: true });
+    assert.deepEqual(kv.apply({ op: "delete", key: "a" }), { type: "deleted", existed: false });
+    assert.equal(kv.get("a"), undefined);
+  });
+
+  test("address book changes notify the listener", () => {
+    const seen: string[][] = [];
+    const kv = new KvStore((m) => seen.push([...m].map(([k, v]) => `${k}=${v}`)));
+    kv.apply({ op: "setMember", id: "n1", address: "h:1" });
+    kv.apply({ op: "setMember", id: "n2", address: "h:2" });
+    kv.apply({ op: "removeMember", id: "n1" });
+    assert.deepEqual(seen, [["n1=h:1"], ["n1=h:1", "n2=h:2"], ["n2=h:2"]]);
+  });
+
+  test("snapshot and restore reproduce the state; equal states give equal snapshots", () => {
+    fc.assert(fc.property(fc.array(command, { maxLength: 30 }), (cmds) => {
+      const a = new KvStore();
+      for (const c of cmds) a.apply(c);
+      const snap = a.snapshot();
+      let notified = 0;
+      const b = new KvStore(() => notified++);
+      b.apply({ op: "put", key: "stale", value: utf8Bytes("gone") });
+      b.restore(snap);
+      assert.equal(notified, 1);
+      assert.deepEqual(b.snapshot(), snap);
+      assert.deepEqual([...b.members()].sort(), [...a.members()].sort());
+      for (const c of cmds) if (c.op === "put") assert.deepEqual(b.get(c.key), a.get(c.key));
+      if (!cmds.some((c) => (c.op === "put" || c.op === "cas") && c.key === "stale")) {
+        assert.equal(b.get("stale"), undefined);
+      }
+    }));
+  });
+
+  test("a corrupt snapshot is refused and leaves the state alone", () => {
+    const kv = new KvStore();
+    kv.apply({ op: "put", key: "k", value: utf8Bytes("v") });
+    const snap = kv.snapshot();
+    assert.throws(() => kv.restore(snap.subarray(0, snap.length - 1)), KvDecodeError);
+    assert.throws(() => kv.restore(new Uint8Array([0x52, 9])), KvDecodeError);
+    assert.deepEqual(kv.get("k"), utf8Bytes("v"));
+  });
+});

@@ -1,0 +1,313 @@
+/**
+ * raftd's state machine: a key-value map plus the cluster's address book
+ * (member id → `host:port`), both replicated through the log so that every
+ * node, after any restart, knows where every member lives.
+ *
+ * Commands are encoded compactly (one op byte, then length-prefixed fields);
+ * applying one returns a {@link KvResult} the proposer hands to its client.
+ * Snapshots hold both maps.
+ *
+ * @module
+ */
+
+/** A command for the state machine. Values are raw bytes (the HTTP body, unchanged). */
+export type KvCommand =
+  | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: "delete"; readonly key: string }
+  | { readonly op: "cas"; readonly key: string; readonly prev: Uint8Array; readonly value: Uint8Array }
+  | { readonly op: "setMember"; readonly id: string; readonly address: string }
+  | { readonly op: "removeMember"; readonly id: string };
+
+/** What applying a command did. */
+export type KvResult =
+  | { readonly type: "ok" }
+  | { readonly type: "deleted"; readonly existed: boolean }
+  | { readonly type: "mismatch"; readonly current: Uint8Array | undefined }
+  | { readonly type: "invalid"; readonly reason: string };
+
+const OP_PUT = 1;
+const OP_DELETE = 2;
+const OP_CAS = 3;
+const OP_SET_MEMBER = 4;
+const OP_REMOVE_MEMBER = 5;
+
+const SNAPSHOT_MAGIC = 0x52; // 'R'
+const SNAPSHOT_VERSION = 1;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Thrown when bytes are not a command or snapshot this module wrote. */
+export class KvDecodeError extends Error {
+  /** @param message what was wrong */
+  constructor(message: string) {
+    super(message);
+    this.name = "KvDecodeError";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Byte encoding: unsigned LEB128 varints and length-prefixed byte strings.
+// ---------------------------------------------------------------------------
+
+class Writer {
+  #buf = new Uint8Array(64);
+  #len = 0;
+
+  #room(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  byte(b: number): void {
+    this.#room(1);
+    this.#buf[this.#len++] = b;
+  }
+
+  varint(n: number): void {
+    this.#room(8);
+    while (n >= 0x80) {
+      this.#buf[this.#len++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.#buf[this.#len++] = n;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.#room(b.length);
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
+  }
+
+  string(s: string): void {
+    this.bytes(utf8.encode(s));
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+class Reader {
+  #pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  byte(): number {
+    if (this.#pos >= this.buf.length) throw new KvDecodeError("unexpected end of input");
+    return this.buf[this.#pos++];
+  }
+
+  varint(): number {
+    let n = 0;
+    let mult = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      n += (b & 0x7f) * mult;
+      if (b < 0x80) return n;
+      mult *= 0x80;
+    }
+    throw new KvDecodeError("varint too long");
+  }
+
+  bytes(): Uint8Array {
+    const n = this.varint();
+    if (n > this.buf.length - this.#pos) throw new KvDecodeError("length beyond end of input");
+    const out = this.buf.slice(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
+  string(): string {
+    try {
+      return utf8Decoder.decode(this.bytes());
+    } catch (e) {
+      if (e instanceof KvDecodeError) throw e;
+      throw new KvDecodeError("invalid UTF-8");
+    }
+  }
+
+  end(): void {
+    if (this.#pos !== this.buf.length) throw new KvDecodeError(`${this.buf.length - this.#pos} trailing bytes`);
+  }
+}
+
+/** Encode a command as log-entry bytes. */
+export function encodeCommand(cmd: KvCommand): Uint8Array {
+  const w = new Writer();
+  switch (cmd.op) {
+    case "put":
+      w.byte(OP_PUT);
+      w.string(cmd.key);
+      w.bytes(cmd.value);
+      break;
+    case "delete":
+      w.byte(OP_DELETE);
+      w.string(cmd.key);
+      break;
+    case "cas":
+      w.byte(OP_CAS);
+      w.string(cmd.key);
+      w.bytes(cmd.prev);
+      w.bytes(cmd.value);
+      break;
+    case "setMember":
+      w.byte(OP_SET_MEMBER);
+      w.string(cmd.id);
+      w.string(cmd.address);
+      break;
+    case "removeMember":
+      w.byte(OP_REMOVE_MEMBER);
+      w.string(cmd.id);
+      break;
+  }
+  return w.finish();
+}
+
+/** Decode log-entry bytes written by {@link encodeCommand}. Throws {@link KvDecodeError}. */
+export function decodeCommand(bytes: Uint8Array): KvCommand {
+  const r = new Reader(bytes);
+  const op = r.byte();
+  let cmd: KvCommand;
+  switch (op) {
+    case OP_PUT:
+      cmd = { op: "put", key: r.string(), value: r.bytes() };
+      break;
+    case OP_DELETE:
+      cmd = { op: "delete", key: r.string() };
+      break;
+    case OP_CAS:
+      cmd = { op: "cas", key: r.string(), prev: r.bytes(), value: r.bytes() };
+      break;
+    case OP_SET_MEMBER:
+      cmd = { op: "setMember", id: r.string(), address: r.string() };
+      break;
+    case OP_REMOVE_MEMBER:
+      cmd = { op: "removeMember", id: r.string() };
+      break;
+    default:
+      throw new KvDecodeError(`unknown op ${op}`);
+  }
+  r.end();
+  return cmd;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The replicated key-value store. Deterministic: the same commands in the
+ * same order give the same state on every node (Raft's state-machine safety
+ * is only as good as that).
+ */
+export class KvStore {
+  readonly #data = new Map<string, Uint8Array>();
+  readonly #members = new Map<string, string>();
+  readonly #onMembers: ((members: ReadonlyMap<string, string>) => void) | undefined;
+
+  /** @param onMembers called after the address book changes (by a command or a restore) */
+  constructor(onMembers?: (members: ReadonlyMap<string, string>) => void) {
+    this.#onMembers = onMembers;
+  }
+
+  /** The value of `key`, if set. */
+  get(key: string): Uint8Array | undefined {
+    return this.#data.get(key);
+  }
+
+  /** Number of keys. */
+  get size(): number {
+    return this.#data.size;
+  }
+
+  /** The address book: member id → `host:port`. */
+  members(): ReadonlyMap<string, string> {
+    return this.#members;
+  }
+
+  /** Apply one committed command's bytes. Undecodable bytes are a no-op with an `invalid` result, never a crash. */
+  applyBytes(bytes: Uint8Array): KvResult {
+    let cmd: KvCommand;
+    try {
+      cmd = decodeCommand(bytes);
+    } catch (e) {
+      return { type: "invalid", reason: e instanceof Error ? e.message : String(e) };
+    }
+    return this.apply(cmd);
+  }
+
+  /** Apply one command. */
+  apply(cmd: KvCommand): KvResult {
+    switch (cmd.op) {
+      case "put":
+        this.#data.set(cmd.key, cmd.value);
+        return { type: "ok" };
+      case "delete":
+        return { type: "deleted", existed: this.#data.delete(cmd.key) };
+      case "cas": {
+        const current = this.#data.get(cmd.key);
+        if (current === undefined || !sameBytes(current, cmd.prev)) return { type: "mismatch", current };
+        this.#data.set(cmd.key, cmd.value);
+        return { type: "ok" };
+      }
+      case "setMember":
+        this.#members.set(cmd.id, cmd.address);
+        this.#onMembers?.(this.#members);
+        return { type: "ok" };
+      case "removeMember":
+        this.#members.delete(cmd.id);
+        this.#onMembers?.(this.#members);
+        return { type: "ok" };
+    }
+  }
+
+  /** Serialize both maps (keys sorted, so equal states give equal bytes). */
+  snapshot(): Uint8Array {
+    const w = new Writer();
+    w.byte(SNAPSHOT_MAGIC);
+    w.byte(SNAPSHOT_VERSION);
+    const members = [...this.#members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    w.varint(members.length);
+    for (const [id, address] of members) {
+      w.string(id);
+      w.string(address);
+    }
+    const keys = [...this.#data.keys()].sort();
+    w.varint(keys.length);
+    for (const key of keys) {
+      w.string(key);
+      w.bytes(this.#data.get(key)!);
+    }
+    return w.finish();
+  }
+
+  /** Replace the whole state with a snapshot from {@link KvStore.snapshot}. Throws {@link KvDecodeError}, leaving the state unchanged. */
+  restore(bytes: Uint8Array): void {
+    const r = new Reader(bytes);
+    if (r.byte() !== SNAPSHOT_MAGIC) throw new KvDecodeError("not a raftd snapshot");
+    const version = r.byte();
+    if (version !== SNAPSHOT_VERSION) throw new KvDecodeError(`unsupported snapshot version ${version}`);
+    const members = new Map<string, string>();
+    for (let n = r.varint(); n > 0; n--) members.set(r.string(), r.string());
+    const data = new Map<string, Uint8Array>();
+    for (let n = r.varint(); n > 0; n--) data.set(r.string(), r.bytes());
+    r.end();
+    this.#members.clear();
+    for (const [k, v] of members) this.#members.set(k, v);
+    this.#data.clear();
+    for (const [k, v] of data) this.#data.set(k, v);
+    this.#onMembers?.(this.#members);
+  }
+}
+
+/** UTF-8 bytes of `s` (for CAS `prev` values given as text). */
+export function utf8Bytes(s: string): Uint8Array {
+  return utf8.encode(s);
+}
