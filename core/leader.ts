@@ -206,7 +206,8 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
     }
     setProgress(ctx, m.from, pr);
     maybeCommit(ctx);
-    maybeSendTimeoutNow(ctx, m.from);
+    // Committing our own removal makes us a follower (§4.2.2): no transfer to finish then.
+    if (ctx.s.role.kind === "leader") maybeSendTimeoutNow(ctx, m.from);
   } else {
     // Ignore stale rejections (of appends we already know the answer to).
     const stale = pr.state === "replicate" ? m.index <= pr.match : m.index !== pr.next - 1;
@@ -299,7 +300,12 @@ function onConfigCommitted(ctx: StepContext): void {
     broadcastHeartbeat(ctx);
     ctx.fx.push({ type: "RoleChanged", role: "follower", term: ctx.s.term });
     ctx.fx.push({ type: "LeaderChanged", leader: undefined, term: ctx.s.term });
-    rejectPendingReads(ctx, leaderRole(ctx).reads);
+    const role = leaderRole(ctx);
+    rejectPendingReads(ctx, role.reads);
+    // A transfer in progress ends with the leadership it was handing over (§3.10).
+    if (role.transfer) {
+      ctx.fx.push({ type: "TransferDone", requestId: role.transfer.requestId, ok: role.transfer.sent });
+    }
     ctx.s = { ...ctx.s, role: { kind: "follower", leader: undefined } };
   }
 }
