@@ -1,8 +1,10 @@
 /**
  * An in-process network connecting several nodes, for tests and examples.
  * Delivery is asynchronous (a microtask later), in order per sender and
- * receiver, and messages to a node that is not attached (stopped) or cut off
- * by {@link MemoryHub.isolate} are dropped.
+ * receiver. Messages to a node that is not attached (stopped) are dropped and
+ * reported to the sender as unreachable, as a failed connection would be;
+ * messages to or from a node cut off by {@link MemoryHub.isolate} vanish
+ * silently.
  *
  * @module
  */
@@ -36,7 +38,14 @@ export class MemoryHub {
         if (closed) return false;
         this.onSend?.(message);
         const target = this.endpoints.get(message.to);
-        if (!target || this.isolated.has(id) || this.isolated.has(message.to)) return true; // lost on the wire
+        if (!target) {
+          // Like a real transport whose connection attempt fails: the sender hears about it.
+          queueMicrotask(() => {
+            if (!closed) endpoint.onUnreachable(message.to);
+          });
+          return true;
+        }
+        if (this.isolated.has(id) || this.isolated.has(message.to)) return true; // lost on the wire, silently
         queueMicrotask(() => {
           if (this.endpoints.get(message.to) !== target || this.isolated.has(message.to)) return;
           this.delivered++;
