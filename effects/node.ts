@@ -113,6 +113,12 @@ function peerMap(peers: NodeSpec<UserStateMachine<unknown, unknown>>["peers"]): 
   return peers instanceof Map ? new Map(peers) : new Map(Object.entries(peers as Record<NodeId, string>));
 }
 
+function withoutSelf(peers: ReadonlyMap<NodeId, string>, self: NodeId): Map<NodeId, string> {
+  const others = new Map(peers);
+  others.delete(self);
+  return others;
+}
+
 // deno-lint-ignore no-explicit-any
 function stateMachineService<SM extends UserStateMachine<any, any>>(
   sm: SM,
@@ -153,7 +159,7 @@ function wrap<SM extends UserStateMachine<any, any>>(
   const change = (c: ConfChange, address?: string): Promise<Index> => {
     if ((c.type === "addVoter" || c.type === "addLearner") && address !== undefined) {
       peers.set(c.node, address);
-      handle.setPeers(peers);
+      handle.setPeers(withoutSelf(peers, spec.id));
     }
     return handle.changeMembership(c);
   };

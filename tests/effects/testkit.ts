@@ -5,11 +5,11 @@
  * @module
  */
 
-import { MemoryHub } from "../adapters/memory/hub.ts";
-import { MemoryLogStore, type MemoryLogStoreOptions } from "../adapters/memory/log.ts";
-import { MemorySnapshotStore } from "../adapters/memory/snapshots.ts";
-import type { RaftConfig } from "../core/config.ts";
-import { createNode, type RaftNode } from "./node.ts";
+import { MemoryHub } from "../../adapters/memory/hub.ts";
+import { MemoryLogStore, type MemoryLogStoreOptions } from "../../adapters/memory/log.ts";
+import { MemorySnapshotStore } from "../../adapters/memory/snapshots.ts";
+import type { RaftConfig } from "../../core/config.ts";
+import { createNode, type RaftNode } from "../../effects/node.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
 export class KvMachine {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { Message } from "../core/types.ts";
+import type { Message } from "../../core/types.ts";
 import { type Cluster, startCluster, waitFor, waitForLeader } from "./testkit.ts";
 
 describe("the interpreter's disk discipline", () => {

@@ -1,0 +1,5 @@
+/// <reference types="bun" />
+import { startNode } from "../../adapters/bun/mod.ts";
+import { durableClusterTest } from "./durable_cluster.ts";
+
+if (typeof Bun !== "undefined") durableClusterTest("bun", (options) => startNode(options), 10_000);
