@@ -34,7 +34,7 @@ export interface RaftdConfig {
   readonly heartbeatMs: number;
   /** Largest value accepted by `POST/PUT /db/{key}` (bytes). */
   readonly maxValueBytes: number;
-  /** Take a snapshot after this many applied entries (0: the library's default). */
+  /** Take a snapshot after this many applied entries (0: never). */
   readonly snapshotEntries: number;
   /** How long a client request may wait for commit/apply before 503 (ms). */
   readonly requestTimeoutMs: number;
@@ -66,7 +66,7 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -election-timeout DURATION  base election timeout, e.g. 300ms, 1s (default 1s)
   -heartbeat DURATION         leader heartbeat interval (default election-timeout / 10)
   -max-value SIZE             largest value accepted, e.g. 4096, 64KiB, 1MiB (default 1MiB)
-  -snapshot-entries N         snapshot after N applied entries (default 0: library default)
+  -snapshot-entries N         snapshot after N applied entries; 0 never (default 10000)
   -request-timeout DURATION   give up waiting for a write or read after this long (default 5s)
   -v                          verbose logging
   -debug                      debug logging
@@ -91,7 +91,7 @@ const DEFAULTS = {
   port: 4001,
   electionTimeoutMs: 1000,
   maxValueBytes: 1024 * 1024,
-  snapshotEntries: 0,
+  snapshotEntries: 10_000,
   requestTimeoutMs: 5000,
 } as const;
 

@@ -48,6 +48,7 @@ class FakeService implements RaftdService {
     return {
       id: "n1",
       address: "localhost:1",
+      cluster: "c",
       role: "leader",
       term: 3,
       leader: "n1",

@@ -30,6 +30,8 @@ export interface StatusView {
   readonly id: string;
   /** This node's advertised address. */
   readonly address: string;
+  /** Cluster id (peer handshakes; a joiner learns it here). */
+  readonly cluster: string;
   /** Raft role, or `stopped`. */
   readonly role: string;
   /** Current term. */

@@ -1,0 +1,426 @@
+/**
+ * raftd: a replicated key-value store over HTTP, on plank.
+ *
+ * ```sh
+ * deno run -A examples/raftd/main.ts -p 4001 ./node1
+ * deno run -A examples/raftd/main.ts -p 4002 -join localhost:4001 ./node2
+ * bun examples/raftd/main.ts -p 4003 -join localhost:4001 ./node3
+ * ```
+ *
+ * This file wires the pieces: flags (`cli.ts`), identity (`identity.ts`),
+ * the state machine (`kv.ts`), the node (`createNode` from `@plank/raft` with
+ * the runtime's write-ahead log, snapshot store and HTTP peer transport),
+ * the HTTP API (`http.ts`, `service.ts`) and signals.
+ *
+ * @module
+ */
+
+import { createNode, type NodeStatus, type RaftEvent, type TransportPort } from "../../mod.ts";
+import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
+import { type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
+import { createHandler } from "./http.ts";
+import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
+import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
+import { Metrics } from "./metrics.ts";
+import { loadPlatform, type Platform, type Server } from "./platform.ts";
+import { type KvNode, membersOf, RaftdNodeService } from "./service.ts";
+
+const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace: 3 };
+
+/** Logs to stderr, prefixed with time and node id. */
+class Logger {
+  prefix = "raftd";
+  constructor(readonly level: LogLevel) {}
+  log(level: LogLevel, message: string): void {
+    if (LEVELS[level] > LEVELS[this.level]) return;
+    console.error(`${new Date().toISOString()} [${this.prefix}] ${message}`);
+  }
+}
+
+/**
+ * Who is where: the replicated book (applied from the log, authoritative)
+ * over what this node knew before (its saved copy, the join answer, the
+ * library's own additions). Feeds the transport.
+ */
+class AddressBook {
+  #replicated = new Map<string, string>();
+  readonly #local = new Map<string, string>();
+
+  constructor(
+    initial: Readonly<Record<string, string>>,
+    private readonly onChange: (all: Map<string, string>) => void,
+  ) {
+    for (const [id, a] of Object.entries(initial)) this.#local.set(id, a);
+  }
+
+  get(id: string): string | undefined {
+    return this.#replicated.get(id) ?? this.#local.get(id);
+  }
+
+  all(): Map<string, string> {
+    return new Map([...this.#local, ...this.#replicated]);
+  }
+
+  /** The replicated book changed (a command or a snapshot restore). */
+  replicated(book: ReadonlyMap<string, string>): void {
+    // Forget what the cluster has removed since we last heard.
+    for (const id of this.#replicated.keys()) if (!book.has(id)) this.#local.delete(id);
+    this.#replicated = new Map(book);
+    this.onChange(this.all());
+  }
+
+  /** Addresses learned outside the log (the library's `setPeers`, a join answer). */
+  learn(peers: ReadonlyMap<string, string>): void {
+    let changed = false;
+    for (const [id, a] of peers) {
+      if (this.#local.get(id) !== a) {
+        this.#local.set(id, a);
+        changed = true;
+      }
+    }
+    if (changed) this.onChange(this.all());
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Ask `target` for the cluster id and member addresses, retrying until it answers. */
+async function discover(target: string, logger: Logger, stopped: () => boolean): Promise<{
+  cluster: string;
+  members: Record<string, string>;
+}> {
+  for (let attempt = 1; !stopped(); attempt++) {
+    try {
+      const res = await fetch(`http://${target}/status`, { signal: AbortSignal.timeout(3000) });
+      if (res.ok) {
+        const s = await res.json() as { cluster?: unknown; members?: { id: string; address?: string }[] };
+        if (typeof s.cluster === "string" && Array.isArray(s.members)) {
+          const members: Record<string, string> = {};
+          for (const m of s.members) if (typeof m.address === "string") members[m.id] = m.address;
+          return { cluster: s.cluster, members };
+        }
+      } else await res.body?.cancel();
+      logger.log("info", `join: ${target} answered /status with ${res.status}; retrying`);
+    } catch (e) {
+      if (attempt === 1 || attempt % 10 === 0) logger.log("info", `join: cannot reach ${target} (${e}); retrying`);
+    }
+    await sleep(Math.min(2000, 200 * attempt));
+  }
+  throw new Error("stopped");
+}
+
+async function main(platform: Platform): Promise<number> {
+  const parsed = parseArgs(platform.args);
+  if (parsed.kind === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.kind === "error") {
+    console.error(`raftd: ${parsed.message}`);
+    console.error(USAGE);
+    return 2;
+  }
+  const config: RaftdConfig = parsed.config;
+  const logger = new Logger(config.logLevel);
+  const { fs, adapter } = platform;
+  let shuttingDown = false;
+
+  // The write-ahead log takes the data directory's lock: a second raftd on
+  // the same directory stops here, before touching anything.
+  let opened;
+  try {
+    opened = await adapter.WriteAheadLog.open(fs, config.dataDir);
+  } catch (e) {
+    console.error(`raftd: cannot open ${config.dataDir}: ${e instanceof Error ? e.message : e}`);
+    return 1;
+  }
+  const { wal, recovered } = opened;
+  const snapshots = await adapter.SnapshotStore.open(fs, config.dataDir);
+
+  const address = config.advertise ?? `${config.host}:${config.port}`;
+  let identity = await loadIdentity(fs, config.dataDir);
+  let joinTarget: string | undefined;
+  if (identity === undefined) {
+    const id = config.id ?? randomId();
+    if (config.join !== undefined) {
+      logger.log("info", `joining the cluster of ${config.join} as ${id} at ${address}`);
+      const found = await discover(config.join, logger, () => shuttingDown);
+      identity = { id, address, cluster: found.cluster, founder: false, members: { ...found.members, [id]: address } };
+      joinTarget = config.join;
+    } else {
+      identity = { id, address, cluster: randomId() + randomId(), founder: true, members: { [id]: address } };
+      logger.log("info", `starting a new cluster ${identity.cluster} as ${id} at ${address}`);
+    }
+    await saveIdentity(fs, config.dataDir, identity);
+  } else {
+    if (config.id !== undefined && config.id !== identity.id) {
+      logger.log("info", `-id ${config.id} ignored: this data directory belongs to ${identity.id}`);
+    }
+    if (identity.address !== address) {
+      logger.log("info", `address changed from ${identity.address} to ${address}`);
+      identity = { ...identity, address, members: { ...identity.members, [identity.id]: address } };
+      await saveIdentity(fs, config.dataDir, identity);
+    }
+    joinTarget = config.join;
+  }
+  const self = identity.id;
+  logger.prefix = `raftd ${self}`;
+
+  // Save the address book whenever it changes (serialized, atomic writes).
+  let saving: Promise<void> = Promise.resolve();
+  const persistBook = (all: Map<string, string>) => {
+    identity = { ...identity!, members: Object.fromEntries(all) };
+    const snapshot = identity;
+    saving = saving.then(() => saveIdentity(fs, config.dataDir, snapshot)).catch((e) =>
+      logger.log("info", `could not save ${config.dataDir}/raftd.json: ${e}`)
+    );
+  };
+  let transport: HttpTransport | undefined;
+  const book = new AddressBook(identity.members, (all) => {
+    transport?.setPeers(all);
+    persistBook(all);
+  });
+
+  const kv = new KvStore((members) => book.replicated(members));
+  transport = adapter.createHttpTransport({
+    clusterId: identity.cluster,
+    self,
+    peers: book.all(),
+    prefix: "/raft",
+    onEvent: (e: TransportEvent) =>
+      logger.log("debug", `transport: ${JSON.stringify(e, (_k, v) => v instanceof Error ? v.message : v)}`),
+  });
+  const http = transport;
+  // The library's setPeers would replace the whole address book with the
+  // addresses it was told about; merge them into ours instead.
+  const transportPort: TransportPort = {
+    send: (m) => http.send(m),
+    onMessage: (h) => http.onMessage(h),
+    onUnreachable: (h) => http.onUnreachable(h),
+    setPeers: (peers) => book.learn(peers),
+    close: () => http.close(),
+  };
+
+  const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+  let node: KvNode;
+  try {
+    node = await createNode({
+      id: self,
+      peers: identity.founder ? { [self]: address } : book.all(),
+      join: !identity.founder,
+      stateMachine: {
+        apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
+        snapshot: () => kv.snapshot(),
+        restore: (bytes: Uint8Array) => kv.restore(bytes),
+      },
+      command: { encode: encodeCommand, decode: decodeCommand },
+      logStore: {
+        load: () => Promise.resolve(recovered),
+        append: (batch) => wal.append(batch),
+        sync: () => wal.sync(),
+        compact: (index) => wal.compact(index),
+        close: () => wal.close(),
+      },
+      snapshotStore: snapshots,
+      transport: transportPort,
+      config: {
+        electionTimeoutMs: config.electionTimeoutMs,
+        heartbeatMs: config.heartbeatMs,
+        snapshotEvery: config.snapshotEntries,
+        seed,
+      },
+    });
+  } catch (e) {
+    console.error(`raftd: cannot start the node: ${e instanceof Error ? e.message : e}`);
+    await http.close().catch(() => {});
+    await wal.close().catch(() => {});
+    return 1;
+  }
+
+  node.subscribe((e: RaftEvent) => {
+    if (e.type === "role" || e.type === "leader" || e.type === "membership" || e.type === "stopped") {
+      logger.log(e.type === "membership" ? "verbose" : "info", describeEvent(e));
+    } else if (e.type === "warning") logger.log("verbose", `warning: ${e.message}`);
+    else logger.log("trace", describeEvent(e));
+  });
+
+  const metrics = new Metrics();
+  const service = new RaftdNodeService({
+    node,
+    kv,
+    address,
+    cluster: identity.cluster,
+    requestTimeoutMs: config.requestTimeoutMs,
+    addressOf: (id) => book.get(id),
+    log: (m) => logger.log("info", m),
+  });
+  const api = createHandler({
+    service,
+    metrics,
+    maxValueBytes: config.maxValueBytes,
+    peerHandler: (req) => http.handler(req),
+    onRequest: (method, path, status, ms) =>
+      logger.log(path.startsWith("/raft/") ? "trace" : "debug", `${method} ${path} ${status} ${ms.toFixed(1)}ms`),
+    onError: (e) => logger.log("info", `error: ${e instanceof Error ? e.stack : e}`),
+  });
+
+  // Stop accepting client requests at shutdown, but keep serving peers
+  // until the node stops, so in-flight writes can still reach a quorum.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const handler = async (req: Request): Promise<Response> => {
+    const peer = new URL(req.url).pathname.startsWith("/raft/");
+    if (shuttingDown && !peer) {
+      return new Response("shutting down\n", { status: 503, headers: { "retry-after": "1", connection: "close" } });
+    }
+    inFlight++;
+    try {
+      return await api(req);
+    } finally {
+      if (--inFlight === 0) drained?.();
+    }
+  };
+
+  let server: Server;
+  try {
+    server = await platform.serve(config.host, config.port, handler);
+  } catch (e) {
+    console.error(`raftd: cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : e}`);
+    await node.stop().catch(() => {});
+    return 1;
+  }
+  logger.log("info", `listening on http://${config.host}:${server.port} (${platform.name}), data in ${config.dataDir}`);
+
+  const background: Promise<void>[] = [];
+  const isMember = (s: NodeStatus) => membersOf(s.membership).some((m) => m.id === self);
+  if (!isMember(node.status()) && !identity.founder) {
+    const target = joinTarget ?? Object.entries(identity.members).find(([id]) => id !== self)?.[1];
+    if (target === undefined) logger.log("info", "not a member and nobody to ask: start with -join HOST:PORT");
+    else background.push(joinLoop(target, self, address, node, logger, () => shuttingDown));
+  } else if (config.join !== undefined && recovered.entries.length > 0) {
+    logger.log("verbose", `-join ${config.join} ignored: already a member`);
+  }
+  background.push(addressKeeper(self, address, node, kv, logger, () => shuttingDown));
+
+  const exitCode = await new Promise<number>((resolve) => {
+    let signals = 0;
+    platform.onShutdownSignal(async (signal) => {
+      if (++signals > 1) {
+        logger.log("info", `${signal} again: exiting now`);
+        platform.exit(1);
+      }
+      logger.log("info", `${signal}: shutting down`);
+      shuttingDown = true;
+      // Let in-flight client requests finish (bounded), then stop the node:
+      // it finishes its in-flight fsync and releases the data directory.
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((r) => (drained = r)), sleep(config.requestTimeoutMs)]);
+      }
+      await node.stop().catch((e) => logger.log("info", `stop: ${e}`));
+      await saving;
+      await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});
+      logger.log("info", "stopped");
+      resolve(0);
+    });
+  });
+  await Promise.race([Promise.allSettled(background), sleep(500)]);
+  return exitCode;
+}
+
+/** Keep asking `target` (followed to the leader) to add this node until it is a voter. */
+async function joinLoop(
+  target: string,
+  self: string,
+  address: string,
+  node: KvNode,
+  logger: Logger,
+  stopped: () => boolean,
+): Promise<void> {
+  for (let attempt = 1; !stopped(); attempt++) {
+    const me = membersOf(node.status().membership).find((m) => m.id === self);
+    if (me?.suffrage === "voter") {
+      logger.log("info", "joined the cluster as a voter");
+      return;
+    }
+    try {
+      const res = await fetch(`http://${target}/join`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ id: self, address }),
+        signal: AbortSignal.timeout(90_000),
+      });
+      const text = (await res.text()).trim();
+      if (res.ok) {
+        logger.log("info", `joined via ${target}`);
+        return;
+      }
+      logger.log("info", `join via ${target}: ${res.status} ${text}; retrying`);
+    } catch (e) {
+      logger.log("info", `join via ${target} failed (${e}); retrying`);
+    }
+    await sleep(Math.min(2000, 250 * attempt));
+  }
+}
+
+/** Make sure the replicated address book has this node's current address (first start of a founder, or a move). */
+async function addressKeeper(
+  self: string,
+  address: string,
+  node: KvNode,
+  kv: KvStore,
+  logger: Logger,
+  stopped: () => boolean,
+): Promise<void> {
+  while (!stopped()) {
+    const s = node.status();
+    if (s.stopped) return;
+    const caughtUp = s.leader !== undefined && s.applied >= s.commit;
+    if (caughtUp && membersOf(s.membership).some((m) => m.id === self)) {
+      if (kv.members().get(self) === address) {
+        await sleep(1000);
+        continue;
+      }
+      try {
+        await node.propose({ op: "setMember", id: self, address });
+        logger.log("verbose", `recorded own address ${address}`);
+      } catch (e) {
+        logger.log("debug", `recording own address: ${e}`);
+      }
+    }
+    await sleep(200);
+  }
+}
+
+function describeEvent(e: RaftEvent): string {
+  switch (e.type) {
+    case "role":
+      return `role ${e.role} (term ${e.term})`;
+    case "leader":
+      return `leader ${e.leader ?? "unknown"} (term ${e.term})`;
+    case "term":
+      return `term ${e.term}`;
+    case "commit":
+      return `commit ${e.index}`;
+    case "membership":
+      return `membership voters=[${e.membership.voters.join(",")}] learners=[${e.membership.learners.join(",")}]` +
+        (e.membership.outgoing ? ` outgoing=[${e.membership.outgoing.join(",")}]` : "") + ` at ${e.index}`;
+    case "peerAdded":
+      return `peer added ${e.peer}`;
+    case "peerRemoved":
+      return `peer removed ${e.peer}`;
+    case "warning":
+      return `warning ${e.message}`;
+    case "stopped":
+      return e.error === undefined ? "node stopped" : `node stopped: ${e.error}`;
+  }
+}
+
+if (import.meta.main) {
+  const platform = await loadPlatform();
+  try {
+    platform.exit(await main(platform));
+  } catch (e) {
+    console.error(`raftd: ${e instanceof Error ? e.stack : e}`);
+    platform.exit(1);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * What raftd needs from its runtime, so the rest of it is written once: the
+ * runtime's adapter module (storage, transports), an HTTP server, shutdown
+ * signals and process exit. `loadPlatform` picks Deno's or Bun's.
+ *
+ * @module
+ */
+
+import type * as Adapter from "../../adapters/deno/mod.ts";
+
+/** A listening HTTP server. */
+export interface Server {
+  /** The port it listens on. */
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish, then resolves. */
+  shutdown(): Promise<void>;
+}
+
+/** The runtime-specific pieces. */
+export interface Platform {
+  /** `deno` or `bun`. */
+  readonly name: "deno" | "bun";
+  /** The runtime's adapter module (`@plank/raft/deno` or `@plank/raft/bun`): its storage and transport exports. */
+  readonly adapter: Pick<typeof Adapter, "WriteAheadLog" | "SnapshotStore" | "createHttpTransport">;
+  /** The runtime's durable file system. */
+  readonly fs: Adapter.DurableFs;
+  /** Command-line arguments after the script. */
+  readonly args: readonly string[];
+  /** Serve `handler` on `host:port`; rejects if the port cannot be bound. */
+  serve(host: string, port: number, handler: (req: Request) => Promise<Response>): Promise<Server>;
+  /** Call `fn` on SIGINT or SIGTERM. */
+  onShutdownSignal(fn: (signal: string) => void): void;
+  /** End the process. */
+  exit(code: number): never;
+}
+
+/** The platform of the runtime this is running on. */
+export async function loadPlatform(): Promise<Platform> {
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") {
+    return (await import("./platform_bun.ts")).bunPlatform();
+  }
+  return (await import("./platform_deno.ts")).denoPlatform();
+}

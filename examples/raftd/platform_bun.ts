@@ -1,0 +1,39 @@
+/// <reference types="bun" />
+/**
+ * raftd's {@link Platform} on Bun: `Bun.serve`, `process` signals, and
+ * `@plank/raft/bun`.
+ *
+ * @module
+ */
+
+import { BunFs, createHttpTransport, SnapshotStore, WriteAheadLog } from "../../adapters/bun/mod.ts";
+import type { Platform, Server } from "./platform.ts";
+
+/** The Bun platform. */
+export function bunPlatform(): Platform {
+  return {
+    name: "bun",
+    adapter: { WriteAheadLog, SnapshotStore, createHttpTransport },
+    fs: new BunFs(),
+    args: process.argv.slice(2),
+    serve(host, port, handler): Promise<Server> {
+      try {
+        const server = Bun.serve({
+          hostname: host,
+          port,
+          // Joins wait for a learner to catch up: don't cut slow requests short.
+          idleTimeout: 0,
+          fetch: handler,
+          error: (e) => new Response(`internal error: ${e.message}\n`, { status: 500 }),
+        });
+        return Promise.resolve({ port: server.port ?? port, shutdown: () => server.stop(false) });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    onShutdownSignal(fn) {
+      for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, () => fn(s));
+    },
+    exit: (code) => process.exit(code),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * raftd's {@link Platform} on Deno: `Deno.serve`, `Deno.addSignalListener`,
+ * and `@plank/raft/deno`.
+ *
+ * @module
+ */
+
+import { createHttpTransport, DenoFs, SnapshotStore, WriteAheadLog } from "../../adapters/deno/mod.ts";
+import type { Platform, Server } from "./platform.ts";
+
+/** The Deno platform. */
+export function denoPlatform(): Platform {
+  return {
+    name: "deno",
+    adapter: { WriteAheadLog, SnapshotStore, createHttpTransport },
+    fs: new DenoFs(),
+    args: Deno.args,
+    serve(host, port, handler): Promise<Server> {
+      return new Promise((resolve, reject) => {
+        try {
+          const server = Deno.serve({
+            hostname: host,
+            port,
+            onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
+            onError: (e) => new Response(`internal error: ${e instanceof Error ? e.message : e}\n`, { status: 500 }),
+          }, handler);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    },
+    onShutdownSignal(fn) {
+      for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => fn(s));
+    },
+    exit: (code) => Deno.exit(code),
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * raftd's {@link RaftdService} over a plank node: key-value operations as
+ * proposals and ReadIndex reads, membership changes that keep the replicated
+ * address book in step, and the library's errors mapped to HTTP answers.
+ *
+ * Uses only the public API (`createNode`'s {@link RaftNode} and its errors).
+ *
+ * @module
+ */
+
+import {
+  type Membership,
+  type NodeStatus,
+  NodeStopped,
+  OutcomeUnknown,
+  ProposalDropped,
+  type RaftNode,
+  RaftRejected,
+} from "../../mod.ts";
+import {
+  HttpError,
+  type JoinAnswer,
+  type MemberView,
+  NotLeaderError,
+  type RaftdService,
+  type StatusView,
+} from "./http.ts";
+import type { KvCommand, KvResult, KvStore } from "./kv.ts";
+import type { RaftGauges } from "./metrics.ts";
+
+/** The node type raftd runs: KV commands in, KV results out. */
+// deno-lint-ignore no-explicit-any
+export type KvNode = RaftNode<KvCommand, KvResult, any>;
+
+/** What {@link RaftdNodeService} is built from. */
+export interface ServiceOptions {
+  /** The running node. */
+  readonly node: KvNode;
+  /** The state machine the node applies to (read directly after ReadIndex). */
+  readonly kv: KvStore;
+  /** This node's advertised address. */
+  readonly address: string;
+  /** Cluster id (handed to joiners). */
+  readonly cluster: string;
+  /** Give up waiting for a proposal or read after this long (ms). */
+  readonly requestTimeoutMs: number;
+  /** Address book lookups (replicated book merged with local knowledge). */
+  readonly addressOf: (id: string) => string | undefined;
+  /** How to reach another node's `/status` (tests pass a fake). Default `fetch`. */
+  readonly fetch?: (url: string, init?: RequestInit) => Promise<Response>;
+  /** How long a learner may take to catch up before its join fails (ms). Default 60 s. */
+  readonly catchUpTimeoutMs?: number;
+  /** Log line sink. */
+  readonly log?: (message: string) => void;
+}
+
+/** Every member of a membership, with suffrage (the outgoing voters of a joint config count as voters). */
+export function membersOf(m: Membership): { id: string; suffrage: "voter" | "learner" }[] {
+  const out = new Map<string, "voter" | "learner">();
+  for (const id of m.voters) out.set(id, "voter");
+  for (const id of m.outgoing ?? []) out.set(id, "voter");
+  for (const id of m.learners) if (!out.has(id)) out.set(id, "learner");
+  return [...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, suffrage]) => ({ id, suffrage }));
+}
+
+/** The service. */
+export class RaftdNodeService implements RaftdService {
+  readonly #o: ServiceOptions;
+  readonly #fetch: (url: string, init?: RequestInit) => Promise<Response>;
+  /** Serializes joins and removals on this node: one membership change at a time (thesis §4.1). */
+  #membershipQueue: Promise<unknown> = Promise.resolve();
+
+  /** @param options see {@link ServiceOptions} */
+  constructor(options: ServiceOptions) {
+    this.#o = options;
+    this.#fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+  }
+
+  /** Run `f` with the request timeout, mapping the library's errors to HTTP answers. */
+  async #call<T>(what: string, f: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HttpError(503, `${what} timed out after ${this.#o.requestTimeoutMs} ms; outcome unknown`)),
+        this.#o.requestTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([f(), timeout]);
+    } catch (e) {
+      throw this.#mapError(e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #mapError(e: unknown): unknown {
+    if (e instanceof HttpError || e instanceof NotLeaderError) return e;
+    if (e instanceof RaftRejected) {
+      switch (e.reason) {
+        case "not-leader": {
+          const address = e.leader === undefined ? undefined : this.#o.addressOf(e.leader);
+          return address === undefined || e.leader === this.#o.node.id
+            ? new HttpError(503, "no leader available, retry later")
+            : new NotLeaderError(address);
+        }
+        case "too-large":
+          return new HttpError(413, "too many uncommitted bytes; retry later");
+        case "unsafe-conf-change":
+          return new HttpError(409, "refused: the membership change would leave the cluster unable to make progress");
+        case "conf-change-pending":
+          return new HttpError(503, "another membership change is in progress, retry later");
+        default:
+          return new HttpError(503, `request not completed (${e.reason}), retry later`);
+      }
+    }
+    if (e instanceof ProposalDropped) {
+      return new HttpError(503, "write lost to a leader change; it did not take effect, retry");
+    }
+    if (e instanceof OutcomeUnknown) return new HttpError(503, e.message);
+    if (e instanceof NodeStopped) return new HttpError(503, "node is shutting down");
+    return e;
+  }
+
+  async #propose(cmd: KvCommand): Promise<KvResult> {
+    const result = await this.#call("write", () => this.#o.node.propose(cmd));
+    if (result.type === "invalid") throw new HttpError(500, `state machine refused the command: ${result.reason}`);
+    return result;
+  }
+
+  /** {@inheritDoc RaftdService.put} */
+  async put(key: string, value: Uint8Array): Promise<void> {
+    await this.#propose({ op: "put", key, value });
+  }
+
+  /** {@inheritDoc RaftdService.cas} */
+  cas(key: string, prev: Uint8Array, value: Uint8Array): Promise<KvResult> {
+    return this.#propose({ op: "cas", key, prev, value });
+  }
+
+  /** {@inheritDoc RaftdService.delete} */
+  async delete(key: string): Promise<boolean> {
+    const r = await this.#propose({ op: "delete", key });
+    return r.type === "deleted" && r.existed;
+  }
+
+  /** {@inheritDoc RaftdService.get} */
+  async get(key: string, stale: boolean): Promise<Uint8Array | undefined> {
+    // Linearizable: wait until this node has applied the leader's commit index
+    // as of a moment after the request arrived (ReadIndex, thesis §6.4).
+    if (!stale) await this.#call("read", () => this.#o.node.readIndex());
+    return this.#o.kv.get(key);
+  }
+
+  #members(s: NodeStatus): MemberView[] {
+    return membersOf(s.membership).map(({ id, suffrage }) => ({ id, address: this.#o.addressOf(id), suffrage }));
+  }
+
+  /** {@inheritDoc RaftdService.status} */
+  status(): StatusView {
+    const s = this.#o.node.status();
+    return {
+      id: s.id,
+      address: this.#o.address,
+      cluster: this.#o.cluster,
+      role: s.stopped ? "stopped" : s.role,
+      term: s.term,
+      leader: s.leader ?? null,
+      leaderAddress: s.leader === undefined ? null : this.#o.addressOf(s.leader) ?? null,
+      commit: s.commit,
+      applied: s.applied,
+      members: this.#members(s),
+    };
+  }
+
+  /** {@inheritDoc RaftdService.gauges} */
+  gauges(): RaftGauges {
+    const s = this.#o.node.status();
+    return {
+      role: s.stopped ? "stopped" : s.role,
+      term: s.term,
+      commit: s.commit,
+      applied: s.applied,
+      members: membersOf(s.membership).length,
+      keys: this.#o.kv.size,
+    };
+  }
+
+  #requireLeader(): NodeStatus {
+    const s = this.#o.node.status();
+    if (s.role === "leader") return s;
+    const address = s.leader === undefined ? undefined : this.#o.addressOf(s.leader);
+    if (address === undefined) throw new HttpError(503, "no leader available, retry later");
+    throw new NotLeaderError(address);
+  }
+
+  #serialized<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.#membershipQueue.then(f, f);
+    this.#membershipQueue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Add a node (goraft's join, done with a learner): record its address in
+   * the replicated book, add it as a learner, wait until it has caught up,
+   * then promote it (thesis §4.2.1: new servers join without votes until
+   * they hold the log). Idempotent, so a joiner can simply retry.
+   */
+  join(id: string, address: string): Promise<JoinAnswer> {
+    this.#requireLeader();
+    return this.#serialized(async () => {
+      let s = this.#requireLeader();
+      const known = membersOf(s.membership).find((m) => m.id === id);
+      if (this.#o.kv.members().get(id) !== address) {
+        this.#o.log?.(`join: recording ${id} at ${address}`);
+        await this.#propose({ op: "setMember", id, address });
+      }
+      if (known === undefined) {
+        this.#o.log?.(`join: adding ${id} as a learner`);
+        await this.#call("add learner", () => this.#o.node.addLearner(id, address));
+      }
+      if (known?.suffrage !== "voter") {
+        await this.#waitCaughtUp(id, address);
+        this.#o.log?.(`join: promoting ${id} to voter`);
+        await this.#call("promote", () => this.#o.node.promote(id));
+      }
+      s = this.#o.node.status();
+      return { cluster: this.#o.cluster, leader: s.id, members: this.#members(s) };
+    });
+  }
+
+  /** Poll the learner's `/status` until it has applied what this leader had committed. */
+  async #waitCaughtUp(id: string, address: string): Promise<void> {
+    const target = this.#o.node.status().commit;
+    const deadline = Date.now() + (this.#o.catchUpTimeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      try {
+        const res = await this.#fetch(`http://${address}/status`, { signal: AbortSignal.timeout(2000) });
+        if (res.ok) {
+          const body = await res.json() as { id?: unknown; applied?: unknown };
+          if (body.id === id && typeof body.applied === "number" && body.applied >= target) return;
+        } else await res.body?.cancel();
+      } catch {
+        // Not up yet, or busy: try again.
+      }
+      if (this.#o.node.status().role !== "leader") {
+        throw this.#mapError(new RaftRejected("not-leader", this.#o.node.status().leader));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new HttpError(503, `learner ${id} did not catch up in time; retry the join`);
+  }
+
+  /** {@inheritDoc RaftdService.removeMember} */
+  removeMember(id: string): Promise<void> {
+    this.#requireLeader();
+    return this.#serialized(async () => {
+      const s = this.#requireLeader();
+      if (!membersOf(s.membership).some((m) => m.id === id)) {
+        throw new HttpError(404, `no member ${JSON.stringify(id)}`);
+      }
+      await this.#call("remove member", () => this.#o.node.removeNode(id));
+      // Drop the address only once the node is out of the configuration.
+      if (this.#o.node.status().role === "leader") {
+        await this.#propose({ op: "removeMember", id }).catch((e) =>
+          this.#o.log?.(`remove: address of ${id} kept: ${e}`)
+        );
+      }
+    });
+  }
+
+  /** {@inheritDoc RaftdService.transfer} */
+  async transfer(to: string): Promise<void> {
+    const s = this.#requireLeader();
+    if (to === s.id) return;
+    if (!membersOf(s.membership).some((m) => m.id === to && m.suffrage === "voter")) {
+      throw new HttpError(404, `no voter ${JSON.stringify(to)}`);
+    }
+    await this.#call("transfer", () => this.#o.node.transferLeadership(to));
+  }
+}
