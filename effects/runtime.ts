@@ -184,6 +184,8 @@ class NodeLoop {
   private appliedTerm: Term;
   private snapshotInProgress = false;
   private readonly sendingSnapshotTo = new Set<NodeId>();
+  /** Snapshots sent (or being sent) whose final answer has not arrived, by follower. */
+  private readonly snapshotsInFlight = new Map<NodeId, SnapshotMeta>();
   private receiving: SnapshotSink | undefined = undefined;
   private now = 0;
   private readonly seqSentAt = new Map<number, number>();
@@ -330,8 +332,40 @@ class NodeLoop {
   }
 
   private stepInto(input: Input, out: RaftEffect[]): void {
-    if (input.type === "Receive" && input.message.type === "AppendEntriesResponse") this.measure(input.message);
+    if (input.type === "Receive") {
+      const m = input.message;
+      if (m.type === "AppendEntriesResponse") this.measure(m);
+      else if (m.type === "InstallSnapshotResponse" && m.done) this.snapshotsInFlight.delete(m.from);
+    }
     const r = step(this.state, input);
+    this.state = r.state;
+    for (const e of r.effects) out.push(e);
+    if (input.type === "Unreachable") this.snapshotLost(input.to, out);
+  }
+
+  /**
+   * Shim: the core leaves a follower in snapshot state until it answers, and
+   * `Unreachable` does not reset that state, so a snapshot lost on the way
+   * would stall the follower for good. When its peer is reported unreachable,
+   * tell the core the transfer failed, as the follower itself would (it
+   * probes again, and resends the snapshot once the peer answers).
+   */
+  private snapshotLost(to: NodeId, out: RaftEffect[]): void {
+    const meta = this.snapshotsInFlight.get(to);
+    if (meta === undefined || this.state.role.kind !== "leader") return;
+    this.snapshotsInFlight.delete(to);
+    const message: Message = {
+      group: this.options.config.group,
+      from: to,
+      to: this.options.config.id,
+      term: this.state.term,
+      type: "InstallSnapshotResponse",
+      index: meta.index,
+      offset: 0,
+      done: true,
+      success: false,
+    };
+    const r = step(this.state, { type: "Receive", message });
     this.state = r.state;
     for (const e of r.effects) out.push(e);
   }
@@ -535,6 +569,7 @@ class NodeLoop {
 
   /** Streams the latest snapshot to `to` as InstallSnapshot chunks, off the loop. */
   private sendSnapshot(to: NodeId, term: Term, meta: SnapshotMeta): Effect.Effect<void> {
+    this.snapshotsInFlight.set(to, meta);
     if (this.sendingSnapshotTo.has(to)) return Effect.void;
     this.sendingSnapshotTo.add(to);
     const header = { group: this.options.config.group, from: this.options.config.id, to, term };
@@ -542,6 +577,7 @@ class NodeLoop {
       const snap = yield* this.snapshots.latest;
       if (!snap || snap.meta.index !== meta.index || snap.meta.term !== meta.term) {
         this.warn(`snapshot ${meta.index}/${meta.term} for ${to} is not the latest stored`);
+        Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
         return;
       }
       const ok = yield* Effect.tryPromise({
@@ -568,7 +604,12 @@ class NodeLoop {
       });
       if (!ok) Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
     }).pipe(
-      Effect.catch((e) => Effect.sync(() => this.warn(`sending snapshot to ${to} failed: ${e.message}`))),
+      Effect.catch((e) =>
+        Effect.sync(() => {
+          this.warn(`sending snapshot to ${to} failed: ${e.message}`);
+          Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
+        })
+      ),
       Effect.ensuring(Effect.sync(() => void this.sendingSnapshotTo.delete(to))),
     );
     return Effect.asVoid(Effect.forkChild(work));
