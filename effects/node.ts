@@ -166,7 +166,15 @@ function wrap<SM extends UserStateMachine<any, any>>(
   let stopping: Promise<void> | undefined;
   return {
     id: spec.id,
-    propose: (command) => handle.propose(codec.encode(command)) as Promise<ResultOf<SM>>,
+    propose: (command) => {
+      let data: Uint8Array;
+      try {
+        data = codec.encode(command);
+      } catch (e) {
+        return Promise.reject(e); // An invalid command never reaches the log.
+      }
+      return handle.propose(data) as Promise<ResultOf<SM>>;
+    },
     read: async (fn) => {
       await handle.readIndex();
       return await fn(spec.stateMachine);
