@@ -4,8 +4,7 @@
  * `createNode`, and offers `.layer()` for Effect users.
  *
  * ```ts
- * import { createNode } from "@plank/raft";
- * import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft/memory";
+ * import { createNode, MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft";
  *
  * const hub = new MemoryHub();
  * const peers = { a: "a", b: "b", c: "c" };
