@@ -203,6 +203,23 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
     } else if (pr.state === "probe") {
       // A heartbeat ack, or a probe that matched where we already knew.
       pr = m.index === pr.next - 1 ? becomeReplicate(pr) : { ...pr, probeSent: false };
+    } else if (pr.state === "replicate" && pr.match < lastIndex(ctx.s.log)) {
+      // An ack without progress while entries are outstanding: appends may have been
+      // lost, and an idle leader would never resend them. An empty append anchored at
+      // `next - 1` is rejected if they were, which moves the follower back to probe.
+      const prevTerm = termAt(ctx.s.log, pr.next - 1);
+      if (prevTerm !== undefined) {
+        const probe: AppendEntries = {
+          ...header(ctx, m.from),
+          type: "AppendEntries",
+          prevIndex: pr.next - 1,
+          prevTerm,
+          entries: [],
+          commit: Math.min(ctx.s.commit, pr.match),
+          seq: role.seq,
+        };
+        send(ctx, probe);
+      }
     }
     setProgress(ctx, m.from, pr);
     maybeCommit(ctx);
@@ -251,7 +268,9 @@ export function handleSnapshotResponse(ctx: StepContext, m: InstallSnapshotRespo
 /** The interpreter could not reach `to`: stop pipelining to it and probe again. */
 export function handleUnreachable(ctx: StepContext, to: NodeId): void {
   const pr = leaderRole(ctx).progress.get(to);
-  if (pr && pr.state === "replicate") setProgress(ctx, to, becomeProbe(pr));
+  // A snapshot in flight to an unreachable peer is presumed lost: probe again, which
+  // restarts the snapshot if it is still needed (as etcd's ReportSnapshot failure).
+  if (pr && pr.state !== "probe") setProgress(ctx, to, becomeProbe(pr));
 }
 
 /**
