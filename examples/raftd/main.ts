@@ -19,7 +19,7 @@ import { createNode, type NodeStatus, type RaftEvent, type TransportPort } from 
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
 import { type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
 import { createHandler } from "./http.ts";
-import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
+import { loadIdentity, randomId, saveIdentity } from "./identity.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
 import { Metrics } from "./metrics.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
@@ -175,22 +175,19 @@ async function main(platform: Platform): Promise<number> {
       logger.log("info", `could not save ${config.dataDir}/raftd.json: ${e}`)
     );
   };
-  let transport: HttpTransport | undefined;
-  const book = new AddressBook(identity.members, (all) => {
-    transport?.setPeers(all);
-    persistBook(all);
-  });
-
-  const kv = new KvStore((members) => book.replicated(members));
-  transport = adapter.createHttpTransport({
+  const http: HttpTransport = adapter.createHttpTransport({
     clusterId: identity.cluster,
     self,
-    peers: book.all(),
+    peers: new Map(Object.entries(identity.members)),
     prefix: "/raft",
     onEvent: (e: TransportEvent) =>
       logger.log("debug", `transport: ${JSON.stringify(e, (_k, v) => v instanceof Error ? v.message : v)}`),
   });
-  const http = transport;
+  const book = new AddressBook(identity.members, (all) => {
+    http.setPeers(all);
+    persistBook(all);
+  });
+  const kv = new KvStore((members) => book.replicated(members));
   // The library's setPeers would replace the whole address book with the
   // addresses it was told about; merge them into ours instead.
   const transportPort: TransportPort = {

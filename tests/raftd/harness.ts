@@ -1,0 +1,180 @@
+/**
+ * Black-box harness for raftd: spawns real raftd processes of the runtime
+ * running the tests (Deno or Bun) on free ports in temporary data
+ * directories, and talks to them over HTTP only.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../../examples/raftd/main.ts", import.meta.url).href);
+
+/** The command that runs raftd on this runtime: `deno run -A main.ts` or `bun main.ts`. */
+export function raftdCommand(): string[] {
+  const g = globalThis as { Deno?: { execPath(): string }; Bun?: unknown };
+  if (typeof g.Bun !== "undefined") return [process.execPath, MAIN];
+  if (typeof g.Deno !== "undefined") return [g.Deno.execPath(), "run", "-A", MAIN];
+  throw new Error("run the raftd tests under Deno or Bun");
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A temporary directory, removed by {@link Cluster.cleanup}. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** One raftd process (the data dir and port survive restarts). */
+export class RaftdProcess {
+  child: ChildProcess | undefined;
+  output = "";
+  exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(readonly name: string, readonly port: number, readonly dataDir: string) {}
+
+  /** `host:port` of this node. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Start (or restart) with the given extra flags. */
+  start(flags: string[]): void {
+    const [cmd, ...args] = raftdCommand();
+    const child = spawn(cmd, [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    this.child = child;
+    const keep = (b: Uint8Array) => {
+      this.output = (this.output + new TextDecoder().decode(b)).slice(-20_000);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  /** Whether the process is running. */
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Its pid. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Send a signal and wait for the exit (resolves with the exit code, null when killed by the signal). */
+  async stop(signal: "SIGKILL" | "SIGTERM" | "SIGINT"): Promise<number | null> {
+    if (!this.running) return this.child?.exitCode ?? null;
+    // process.kill rather than child.kill: Deno's node:child_process reports a
+    // child it signalled as killed by the signal even when it exited cleanly.
+    process.kill(this.child!.pid!, signal);
+    return await this.exited;
+  }
+
+  /** HTTP request to this node. */
+  async request(
+    method: string,
+    path: string,
+    body?: string | Uint8Array,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; text: string; headers: Headers }> {
+    const res = await fetch(`http://${this.address}${path}`, {
+      method,
+      body: body as BodyInit | undefined,
+      headers,
+      signal: AbortSignal.timeout(15_000),
+    });
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  }
+
+  /** `GET /status`, or undefined if it does not answer. */
+  async status(): Promise<Status | undefined> {
+    try {
+      const r = await this.request("GET", "/status");
+      return r.status === 200 ? JSON.parse(r.text) as Status : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** What `/status` returns. */
+export interface Status {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commit: number;
+  applied: number;
+  members: { id: string; address: string; suffrage: string }[];
+}
+
+/** Poll `f` until it returns a value other than undefined (or time runs out: then throw with `what`). */
+export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Flags that keep the suite fast: short elections and request timeouts. */
+export const FAST_FLAGS: string[] = ["-election-timeout", "300ms", "-request-timeout", "3s"];
+
+/** A set of raftd processes and their directories; `cleanup` kills and removes everything. */
+export class Cluster {
+  readonly nodes: RaftdProcess[] = [];
+  readonly root: string = tempDir("raftd-test-");
+
+  /** Add (not start) a node on a free port. */
+  async add(name: string): Promise<RaftdProcess> {
+    const node = new RaftdProcess(name, await freePort(), join(this.root, name));
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** The node every running node agrees is the leader, once they do. */
+  leader(): Promise<RaftdProcess> {
+    return waitFor("an agreed leader", async () => {
+      const running = this.nodes.filter((n) => n.running);
+      const statuses = await Promise.all(running.map((n) => n.status()));
+      const leaders = statuses.filter((s) => s?.role === "leader");
+      if (leaders.length !== 1) return undefined;
+      const id = leaders[0]!.id;
+      if (!statuses.every((s) => s?.leader === id)) return undefined;
+      return running[statuses.indexOf(leaders[0])];
+    });
+  }
+
+  /** Logs of every node, for failure messages. */
+  logs(): string {
+    return this.nodes.map((n) => `---- ${n.name} (port ${n.port})\n${n.output.slice(-3000)}`).join("\n");
+  }
+
+  /** Kill every process and remove the data. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop("SIGKILL").catch(() => {})));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
