@@ -1,0 +1,181 @@
+/**
+ * Raft's safety properties (paper Figure 3), checked incrementally while the
+ * simulator runs: each check looks only at what changed in one step, so a
+ * long run stays linear in its length.
+ *
+ * - election safety: at most one leader per term, ever;
+ * - log matching: entries with the same index and term are identical, and so
+ *   are their predecessors (checked on append against a global record of
+ *   (index, term) → entry and predecessor term; by induction the logs agree
+ *   up to that index);
+ * - leader completeness: a new leader holds every entry committed so far;
+ * - state-machine safety: no two nodes apply different entries at an index;
+ * - commit monotonicity per node incarnation, and agreement of every node's
+ *   committed prefix with the global committed record.
+ *
+ * @module
+ */
+
+import { termAt } from "../../core/log.ts";
+import type { RaftLog } from "../../core/log.ts";
+import type { Entry, Index, NodeId, Term } from "../../core/types.ts";
+
+/** A safety (or liveness) property failed. The message carries the seed, the property and a trace. */
+export class InvariantViolation extends Error {
+  /** Discriminator. */
+  readonly _tag = "InvariantViolation" as const;
+  /** Seed of the failing run. */
+  readonly seed: number;
+  /** Name of the violated property. */
+  readonly invariant: string;
+  /** What exactly was wrong. */
+  readonly detail: string;
+  /** The last trace lines before the failure. */
+  readonly trace: readonly string[];
+
+  /** Builds the error; the message includes everything needed to reproduce. */
+  constructor(seed: number, invariant: string, detail: string, trace: readonly string[], reproduce: string) {
+    super(
+      `${invariant} violated (seed ${seed}): ${detail}\n` +
+        `reproduce: ${reproduce}\n` +
+        `--- last ${trace.length} trace lines ---\n${trace.join("\n")}`,
+    );
+    this.name = "InvariantViolation";
+    this.seed = seed;
+    this.invariant = invariant;
+    this.detail = detail;
+    this.trace = trace;
+  }
+}
+
+/** Called by the checker when a property fails; must throw. */
+export type Fail = (invariant: string, detail: string) => never;
+
+interface EntryRecord {
+  readonly entry: Entry;
+  /** Term of the entry before it in the log that held it first (undefined when compacted). */
+  readonly prevTerm: Term | undefined;
+}
+
+/** Whether two entries are the same entry (same term, kind and bytes). */
+export function sameEntry(a: Entry, b: Entry): boolean {
+  if (a === b) return true;
+  if (a.term !== b.term || a.index !== b.index || a.kind !== b.kind) return false;
+  if (a.data.byteLength !== b.data.byteLength) return false;
+  for (let i = 0; i < a.data.byteLength; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
+/** The global records the safety checks compare against. */
+export class InvariantChecker {
+  readonly #fail: Fail;
+  /** term → the node that led it. */
+  readonly #leaders = new Map<Term, NodeId>();
+  /** `${index}:${term}` → entry and predecessor term. */
+  readonly #entries = new Map<string, EntryRecord>();
+  /** index → term of the committed entry there (sparse where only snapshots knew it). */
+  readonly #committed: (Term | undefined)[] = [];
+  /** index → the entry some state machine applied there first. */
+  readonly #applied: (Entry | undefined)[] = [];
+
+  /** A checker that reports failures through `fail`. */
+  constructor(fail: Fail) {
+    this.#fail = fail;
+  }
+
+  /** Highest index known committed anywhere. */
+  get committedIndex(): Index {
+    return this.#committed.length - 1;
+  }
+
+  /** Election safety and leader completeness, when `node` becomes leader of `term` with `log`. */
+  onLeader(node: NodeId, term: Term, log: RaftLog): void {
+    const other = this.#leaders.get(term);
+    if (other !== undefined && other !== node) {
+      this.#fail("election safety", `${node} and ${other} are both leaders of term ${term}`);
+    }
+    this.#leaders.set(term, node);
+    // Leader completeness (§5.4): every entry committed so far is in the new leader's log.
+    for (let i = log.offset + 1; i < this.#committed.length; i++) {
+      const want = this.#committed[i];
+      if (want === undefined) continue;
+      const have = termAt(log, i);
+      if (have !== want) {
+        this.#fail(
+          "leader completeness",
+          `${node} became leader of term ${term} without committed entry ${i}@${want} (has ${have ?? "none"})`,
+        );
+      }
+    }
+  }
+
+  /** Log matching, for entries `node` just appended to `log` (the log after the step). */
+  onAppend(node: NodeId, entries: readonly Entry[], log: RaftLog): void {
+    for (const e of entries) {
+      if (termAt(log, e.index) !== e.term) continue; // Replaced later in the same step.
+      const prevTerm = termAt(log, e.index - 1);
+      const key = `${e.index}:${e.term}`;
+      const seen = this.#entries.get(key);
+      if (seen === undefined) {
+        this.#entries.set(key, { entry: e, prevTerm });
+        continue;
+      }
+      if (!sameEntry(seen.entry, e)) {
+        this.#fail("log matching", `${node} appended a different entry at ${key}`);
+      }
+      if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
+        this.#fail(
+          "log matching",
+          `${node} holds ${key} after an entry of term ${prevTerm}; another log had term ${seen.prevTerm} there`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Commit monotonicity and agreement: `node`'s commit index moved from
+   * `before` to `after` (same incarnation); its log must hold, at every newly
+   * committed index, the entry committed there anywhere else.
+   */
+  onCommit(node: NodeId, before: Index, after: Index, log: RaftLog): void {
+    if (after < before) this.#fail("commit monotonicity", `${node} commit index went back from ${before} to ${after}`);
+    for (let i = before + 1; i <= after; i++) {
+      const term = termAt(log, i);
+      if (term === undefined) continue; // Covered by a snapshot.
+      const known = this.#committed[i];
+      if (known === undefined) {
+        while (this.#committed.length < i) this.#committed.push(undefined);
+        this.#committed[i] = term;
+      } else if (known !== term) {
+        this.#fail("committed entry agreement", `${node} committed ${i}@${term} but ${i}@${known} was committed`);
+      }
+    }
+  }
+
+  /** State-machine safety: `node` applies `entry`. */
+  onApply(node: NodeId, entry: Entry): void {
+    const first = this.#applied[entry.index];
+    if (first === undefined) {
+      while (this.#applied.length < entry.index) this.#applied.push(undefined);
+      this.#applied[entry.index] = entry;
+      return;
+    }
+    if (!sameEntry(first, entry)) {
+      this.#fail(
+        "state machine safety",
+        `${node} applied ${entry.index}@${entry.term} (${entry.kind}) but ${first.index}@${first.term} (${first.kind}) was applied there`,
+      );
+    }
+  }
+
+  /** State-machine safety for snapshots: a restored snapshot ends on the entry applied there elsewhere. */
+  onRestore(node: NodeId, index: Index, term: Term): void {
+    const first = this.#applied[index];
+    if (first !== undefined && first.term !== term) {
+      this.#fail(
+        "state machine safety",
+        `${node} restored a snapshot ending at ${index}@${term}; ${index}@${first.term} was applied`,
+      );
+    }
+  }
+}

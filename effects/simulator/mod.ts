@@ -1,0 +1,29 @@
+/**
+ * The deterministic simulator: a seeded, virtual-time interpreter of the
+ * pure core with a hostile network, crashes, clients, incremental safety
+ * checks, a liveness check and linearizability checking of client histories.
+ *
+ * ```ts
+ * import { runSimulation } from "@plank/raft/testing";
+ *
+ * const report = runSimulation({ seed: 42, nodes: 5, steps: 2000, faults: true });
+ * console.log(report.committed, report.leaderTerms);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  defaultFaults,
+  type FaultOptions,
+  type RunOptions,
+  type RunReport,
+  runSimulation,
+  type SimOperation,
+  type SimulationStats,
+  Simulator,
+  type SimulatorOptions,
+} from "./simulator.ts";
+export { InvariantViolation } from "./invariants.ts";
+export { type KvCommand, KvMachine } from "./kv_machine.ts";
+export { Prng } from "./prng.ts";

@@ -1,0 +1,43 @@
+/**
+ * The CI simulator sweep: 500 seeds × 2,000 steps on 3-node and on 5-node
+ * clusters with every fault on (drops, delays, duplicates, partitions,
+ * crashes), plus 200 seeds of each with frequent snapshots. Every run checks
+ * the Raft safety invariants after each step, then liveness once faults
+ * stop, then linearizability of its client history.
+ *
+ * A failure prints the seed, the invariant, the trace, and the command that
+ * reproduces it: `deno run -A tests/sim_run.ts --seed S --nodes N --steps 2000 --trace`.
+ * The long sweep is `deno task sim:long`.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { runSimulation } from "../effects/simulator/mod.ts";
+
+const STEPS = 2000;
+const CHUNK = 25; // seeds per test, to stay well inside Bun's 5 s per-test limit
+
+function sweep(nodes: number, seeds: number, snapshots: boolean): void {
+  for (let from = 1; from <= seeds; from += CHUNK) {
+    const to = Math.min(seeds, from + CHUNK - 1);
+    test(`seeds ${from}–${to}`, () => {
+      for (let seed = from; seed <= to; seed++) {
+        const report = runSimulation({
+          seed,
+          nodes,
+          steps: STEPS,
+          faults: true,
+          raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
+          reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${STEPS}` +
+            `${snapshots ? " --snapshots" : ""} --trace`,
+        });
+        assert.ok(report.steps >= STEPS);
+        assert.equal(report.linearizability, "ok", `seed ${seed}: linearizability check inconclusive`);
+      }
+    });
+  }
+}
+
+describe("simulation sweep: 3 nodes, all faults", () => sweep(3, 500, false));
+describe("simulation sweep: 5 nodes, all faults", () => sweep(5, 500, false));
+describe("simulation sweep: 3 nodes, faults and snapshots", () => sweep(3, 200, true));
+describe("simulation sweep: 5 nodes, faults and snapshots", () => sweep(5, 200, true));
