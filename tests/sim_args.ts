@@ -6,6 +6,18 @@
  * @module
  */
 
+import type { FaultOptions } from "../effects/simulator/mod.ts";
+
+/** The `--heavy` fault profile: frequent faults, lossy and duplicating network, transfers. */
+export const heavyFaults: Partial<FaultOptions> = {
+  dropRate: 0.2,
+  duplicateRate: 0.1,
+  delayRate: 0.1,
+  minIntervalMs: 50,
+  maxIntervalMs: 300,
+  transfers: true,
+};
+
 /** Parsed flags: `--seed 5 --trace` → `{ seed: "5", trace: "true" }`. */
 export function parseFlags(args: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();

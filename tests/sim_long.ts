@@ -1,7 +1,8 @@
 /**
  * The long simulator sweep (`deno task sim:long`): many seeds on 3- and
- * 5-node clusters with every fault on (half of them with frequent
- * snapshots), each followed by the liveness and linearizability checks.
+ * 5-node clusters with every fault on plus leadership transfers (a third of
+ * them with heavy faults, half with frequent snapshots), each followed by the
+ * liveness and linearizability checks.
  *
  * ```sh
  * deno run -A tests/sim_long.ts [--seeds 20000] [--from 1] [--steps 2000]
@@ -15,7 +16,7 @@
  */
 
 import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
-import { exit, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
+import { exit, heavyFaults, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());
 const seeds = intFlag(flags, "seeds", 20_000);
@@ -29,15 +30,16 @@ let crashes = 0;
 for (let seed = from; seed < from + seeds; seed++) {
   for (const nodes of [3, 5]) {
     const snapshots = seed % 2 === 0;
+    const heavy = seed % 3 === 0;
     try {
       const report = runSimulation({
         seed,
         nodes,
         steps,
-        faults: true,
+        faults: heavy ? heavyFaults : { transfers: true },
         raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
         reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${steps}` +
-          `${snapshots ? " --snapshots" : ""} --trace`,
+          `${snapshots ? " --snapshots" : ""}${heavy ? " --heavy" : " --transfers"} --trace`,
       });
       runs++;
       committed += report.committed;

@@ -2,7 +2,7 @@
  * Runs one seeded simulation, exactly as the CI sweep does, and reports it:
  *
  * ```sh
- * deno run -A tests/sim_run.ts --seed 123 --nodes 5 --steps 2000 [--trace] [--snapshots] [--no-faults]
+ * deno run -A tests/sim_run.ts --seed 123 --nodes 5 --steps 2000 [--trace] [--snapshots] [--transfers | --heavy | --no-faults]
  * bun tests/sim_run.ts --seed 123 --nodes 5 --steps 2000
  * ```
  *
@@ -14,7 +14,7 @@
  */
 
 import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
-import { exit, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
+import { exit, heavyFaults, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());
 const seed = intFlag(flags, "seed", 1);
@@ -27,7 +27,7 @@ try {
     seed,
     nodes,
     steps,
-    faults: !flags.has("no-faults"),
+    faults: flags.has("no-faults") ? false : flags.has("heavy") ? heavyFaults : { transfers: flags.has("transfers") },
     raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
     onTrace: trace ? (line) => console.log(line) : undefined,
   });

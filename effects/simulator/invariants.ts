@@ -8,7 +8,8 @@
  *   are their predecessors (checked on append against a global record of
  *   (index, term) → entry and predecessor term; by induction the logs agree
  *   up to that index);
- * - leader completeness: a new leader holds every entry committed so far;
+ * - leader completeness: a new leader holds every entry committed in an
+ *   earlier term;
  * - state-machine safety: no two nodes apply different entries at an index;
  * - commit monotonicity per node incarnation, and agreement of every node's
  *   committed prefix with the global committed record.
@@ -75,6 +76,12 @@ export class InvariantChecker {
   readonly #entries = new Map<string, EntryRecord>();
   /** index → term of the committed entry there (sparse where only snapshots knew it). */
   readonly #committed: (Term | undefined)[] = [];
+  /**
+   * index → current term of the first node seen committing it: an upper bound
+   * of the term in which the entry was committed (exact for the leader that
+   * committed it, which is normally the first to know).
+   */
+  readonly #committedIn: Term[] = [];
   /** index → the entry some state machine applied there first. */
   readonly #applied: (Entry | undefined)[] = [];
 
@@ -95,10 +102,12 @@ export class InvariantChecker {
       this.#fail("election safety", `${node} and ${other} are both leaders of term ${term}`);
     }
     this.#leaders.set(term, node);
-    // Leader completeness (§5.4): every entry committed so far is in the new leader's log.
+    // Leader completeness (§5.4): an entry committed in a term before `term` is in
+    // this leader's log. (A stale candidate may still win an older term later in
+    // virtual time; it owes nothing to entries committed in later terms.)
     for (let i = log.offset + 1; i < this.#committed.length; i++) {
       const want = this.#committed[i];
-      if (want === undefined) continue;
+      if (want === undefined || this.#committedIn[i]! >= term) continue;
       const have = termAt(log, i);
       if (have !== want) {
         this.#fail(
@@ -133,11 +142,11 @@ export class InvariantChecker {
   }
 
   /**
-   * Commit monotonicity and agreement: `node`'s commit index moved from
-   * `before` to `after` (same incarnation); its log must hold, at every newly
+   * Commit monotonicity and agreement: `node`, in `currentTerm`, moved its
+   * commit index from `before` to `after` (same incarnation); its log must hold, at every newly
    * committed index, the entry committed there anywhere else.
    */
-  onCommit(node: NodeId, before: Index, after: Index, log: RaftLog): void {
+  onCommit(node: NodeId, currentTerm: Term, before: Index, after: Index, log: RaftLog): void {
     if (after < before) this.#fail("commit monotonicity", `${node} commit index went back from ${before} to ${after}`);
     for (let i = before + 1; i <= after; i++) {
       const term = termAt(log, i);
@@ -145,7 +154,9 @@ export class InvariantChecker {
       const known = this.#committed[i];
       if (known === undefined) {
         while (this.#committed.length < i) this.#committed.push(undefined);
+        while (this.#committedIn.length < i) this.#committedIn.push(0);
         this.#committed[i] = term;
+        this.#committedIn[i] = currentTerm;
       } else if (known !== term) {
         this.#fail("committed entry agreement", `${node} committed ${i}@${term} but ${i}@${known} was committed`);
       }

@@ -119,8 +119,10 @@ describe("invariant checker", () => {
 
   test("a leader missing a committed entry violates leader completeness", () => {
     const c = new InvariantChecker(fail);
-    c.onCommit("a", 0, 2, logFromEntries(0, 0, [entry(1, 1), entry(2, 1)]));
+    c.onCommit("a", 1, 0, 2, logFromEntries(0, 0, [entry(1, 1), entry(2, 1)]));
     c.onLeader("b", 2, logFromEntries(0, 0, [entry(1, 1), entry(2, 1), entry(3, 2)]));
+    // A stale candidate winning an older term owes nothing to entries committed later.
+    c.onLeader("d", 1, logFromEntries(0, 0, []));
     assert.throws(() => c.onLeader("c", 3, logFromEntries(0, 0, [entry(1, 1)])), /leader completeness/);
   });
 
@@ -129,7 +131,7 @@ describe("invariant checker", () => {
     c.onApply("a", entry(1, 1, "x"));
     c.onApply("b", entry(1, 1, "x"));
     assert.throws(() => c.onApply("c", entry(1, 2, "y")), /state machine safety/);
-    assert.throws(() => c.onCommit("a", 5, 4, emptyLog()), /commit monotonicity/);
+    assert.throws(() => c.onCommit("a", 1, 5, 4, emptyLog()), /commit monotonicity/);
   });
 });
 

@@ -76,6 +76,8 @@ export interface FaultOptions {
   readonly minDowntimeMs: number;
   /** Longest downtime of a crashed node. */
   readonly maxDowntimeMs: number;
+  /** Whether fault events may ask the leader to transfer leadership to a random node (thesis §3.10). */
+  readonly transfers: boolean;
 }
 
 /** The default hostile environment of {@link SimulatorOptions.faults} `true`. */
@@ -90,6 +92,7 @@ export const defaultFaults: FaultOptions = {
   crashes: true,
   minDowntimeMs: 5,
   maxDowntimeMs: 1500,
+  transfers: false,
 };
 
 /** How to build a simulated cluster. */
@@ -475,6 +478,16 @@ export class Simulator {
     if (node.up) return;
     const storage = node.storage;
     const snapshot = storage.snapshot;
+    if (snapshot && storage.entries.length > 0) {
+      // A log that stops short of the snapshot, or disagrees with it there, is
+      // discarded on open (as `start` does); drop it from storage too, so that
+      // appends after the snapshot continue the stored log.
+      const last = storage.entries[storage.entries.length - 1]!;
+      const covering = storage.entries.find((e) => e.index === snapshot.meta.index);
+      if (last.index < snapshot.meta.index || (covering !== undefined && covering.term !== snapshot.meta.term)) {
+        storage.entries = [];
+      }
+    }
     const result = start(this.#config(id), {
       membership: this.#membership,
       hardState: storage.hard,
@@ -671,6 +684,13 @@ export class Simulator {
       this.#note("*", `partition ${this.#describePartition()}`);
     } else if (r < 0.6 && f.partitions) {
       this.heal();
+    } else if (r < 0.65 && f.transfers) {
+      const leader = this.leader();
+      const target = this.#rng.pick(this.nodeIds);
+      if (leader !== undefined && target !== leader) {
+        this.#note(leader, `transfer leadership to ${target}`);
+        this.transferLeadership(leader, target);
+      }
     } else if (r < 0.9 && f.crashes) {
       const up = this.#nodes.filter((n) => n.up);
       if (up.length === 0) return;
@@ -718,7 +738,7 @@ export class Simulator {
     const s = node.state;
     this.#trace.add({ kind: "state", time: this.#now, node: node.id, value: s });
     if (s.commit !== node.commitSeen) {
-      this.#checker.onCommit(node.id, node.commitSeen, s.commit, s.log);
+      this.#checker.onCommit(node.id, s.term, node.commitSeen, s.commit, s.log);
       node.commitSeen = s.commit;
     }
     if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
