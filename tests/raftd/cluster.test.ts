@@ -120,6 +120,30 @@ describe("raftd cluster (black box)", () => {
     assert.match(metrics.text, /^raftd_errors_total\{status="413"\} 1$/m);
   });
 
+  test("leadership transfer and member removal, asked of a follower", T, async () => {
+    const leader = await cluster.leader();
+    const [follower, target] = [n1, n2, n3].filter((n) => n !== leader);
+    const targetId = (await target.status())!.id;
+    const r = await follower.request("POST", `/transfer?to=${targetId}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await cluster.leader(), target);
+
+    const n4 = await cluster.add("n4");
+    n4.start([...FAST_FLAGS, "-join", follower.address]);
+    const id4 = await waitFor("n4 to become a voter", async () => {
+      const s = await target.status();
+      const m = s?.members.find((m) => m.address === n4.address && m.suffrage === "voter");
+      return m?.id;
+    }, 40_000);
+    await assertAllAcked(n4);
+    const del = await follower.request("DELETE", `/members/${id4}`);
+    assert.equal(del.status, 200, del.text);
+    const members = (await target.status())!.members.map((m) => m.id);
+    assert.ok(!members.includes(id4), "n4 removed");
+    assert.equal(members.length, 3);
+    await n4.stop("SIGKILL");
+  });
+
   test("SIGKILL of the leader: another node takes over and serves writes", T, async () => {
     const old = await cluster.leader();
     assert.equal(await old.stop("SIGKILL"), null);
