@@ -5,9 +5,9 @@
  *
  * - election safety: at most one leader per term, ever;
  * - log matching: entries with the same index and term are identical, and so
- *   are their predecessors (checked on append against a global record of
- *   (index, term) → entry and predecessor term; by induction the logs agree
- *   up to that index);
+ *   are their predecessors (checked as entries become durable against a
+ *   global record of (index, term) → entry and predecessor term; by
+ *   induction the logs agree up to that index);
  * - leader completeness: a new leader holds every entry committed in an
  *   earlier term;
  * - state-machine safety: no two nodes apply different entries at an index;
@@ -118,26 +118,27 @@ export class InvariantChecker {
     }
   }
 
-  /** Log matching, for entries `node` just appended to `log` (the log after the step). */
-  onAppend(node: NodeId, entries: readonly Entry[], log: RaftLog): void {
+  /**
+   * Log matching, for contiguous `entries` that `node` just made durable,
+   * after an entry of term `prevTerm` (undefined when unknown).
+   */
+  onAppend(node: NodeId, entries: readonly Entry[], prevTerm: Term | undefined): void {
+    let before = prevTerm;
     for (const e of entries) {
-      if (termAt(log, e.index) !== e.term) continue; // Replaced later in the same step.
-      const prevTerm = termAt(log, e.index - 1);
       const key = `${e.index}:${e.term}`;
       const seen = this.#entries.get(key);
       if (seen === undefined) {
-        this.#entries.set(key, { entry: e, prevTerm });
-        continue;
+        this.#entries.set(key, { entry: e, prevTerm: before });
+      } else {
+        if (!sameEntry(seen.entry, e)) this.#fail("log matching", `${node} stored a different entry at ${key}`);
+        if (seen.prevTerm !== undefined && before !== undefined && seen.prevTerm !== before) {
+          this.#fail(
+            "log matching",
+            `${node} stores ${key} after an entry of term ${before}; another log had term ${seen.prevTerm} there`,
+          );
+        }
       }
-      if (!sameEntry(seen.entry, e)) {
-        this.#fail("log matching", `${node} appended a different entry at ${key}`);
-      }
-      if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
-        this.#fail(
-          "log matching",
-          `${node} holds ${key} after an entry of term ${prevTerm}; another log had term ${seen.prevTerm} there`,
-        );
-      }
+      before = e.term;
     }
   }
 

@@ -174,6 +174,8 @@ interface SimNode {
   kv: KvMachine;
   readonly storage: Storage;
   writesIssued: number;
+  /** Number (1-based) of the latest write carrying a hard state; a leader's appends wait for it. */
+  hardWrite: number;
   writesDone: number;
   lastWriteAt: number;
   held: { after: number; message: Message }[];
@@ -294,6 +296,7 @@ export class Simulator {
         kv: new KvMachine(),
         storage: { hard: undefined, entries: [], snapshot: undefined },
         writesIssued: 0,
+        hardWrite: 0,
         writesDone: 0,
         lastWriteAt: 0,
         held: [],
@@ -461,6 +464,7 @@ export class Simulator {
     node.incarnation++;
     node.held = [];
     node.writesIssued = 0;
+    node.hardWrite = 0;
     node.writesDone = 0;
     for (const op of node.ops.values()) this.#unknownOp(op);
     node.ops.clear();
@@ -748,8 +752,8 @@ export class Simulator {
     if (effect.type !== "SetTimer") this.#trace.add({ kind: "effect", time: this.#now, node: node.id, value: effect });
     switch (effect.type) {
       case "Persist": {
-        this.#checker.onAppend(node.id, effect.entries, node.state.log);
         node.writesIssued++;
+        if (effect.hardState) node.hardWrite = node.writesIssued;
         const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
         const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
         node.lastWriteAt = at;
@@ -763,14 +767,17 @@ export class Simulator {
         });
         return;
       }
-      case "Send":
-        // Ordering rule 1: nothing outruns the disk, except a leader's appends (thesis §10.2.1).
-        if (effect.message.type === "AppendEntries" || node.writesDone === node.writesIssued) {
-          this.#transmit(node, effect.message, followUps);
-        } else {
-          node.held.push({ after: node.writesIssued, message: effect.message });
-        }
+      case "Send": {
+        // Ordering rule 1: nothing outruns the disk, except a leader's appends, which
+        // may overtake the writes of its entries (thesis §10.2.1) — but not the write
+        // of its term: a crash could otherwise let the leader reuse that term with a
+        // different log after its followers saw the first one (a one-voter cluster
+        // wins and appends in the step that raises the term).
+        const after = effect.message.type === "AppendEntries" ? node.hardWrite : node.writesIssued;
+        if (node.writesDone >= after) this.#transmit(node, effect.message, followUps);
+        else node.held.push({ after, message: effect.message });
         return;
+      }
       case "Apply":
         for (const entry of effect.entries) this.#apply(node, entry);
         this.#serveReads(node);
@@ -910,6 +917,11 @@ export class Simulator {
             `${node.id} persisted ${entries[0]!.index}.. after durable entry ${last.index}`,
           );
         }
+        // Log matching is checked on what became durable: entries a crash erased
+        // before anyone stored them never existed as far as Raft is concerned.
+        const snapshot = storage.snapshot?.meta;
+        const prevTerm = last?.term ?? (snapshot?.index === entries[0]!.index - 1 ? snapshot.term : undefined);
+        this.#checker.onAppend(node.id, entries, prevTerm);
         for (const e of entries) storage.entries.push(e);
       }
       if (hardState) storage.hard = hardState;
@@ -917,12 +929,12 @@ export class Simulator {
     node.writesDone++;
     const followUps: Input[] = [];
     if (node.held.length > 0) {
-      let n = 0;
-      while (n < node.held.length && node.held[n]!.after <= node.writesDone) {
-        this.#transmit(node, node.held[n]!.message, followUps);
-        n++;
+      const still: { after: number; message: Message }[] = [];
+      for (const h of node.held) {
+        if (h.after <= node.writesDone) this.#transmit(node, h.message, followUps);
+        else still.push(h);
       }
-      if (n > 0) node.held = node.held.slice(n);
+      node.held = still;
     }
     if (write.kind === "persist" && write.effect.entries.length > 0) {
       const last = write.effect.entries[write.effect.entries.length - 1]!;
