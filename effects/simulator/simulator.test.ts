@@ -261,3 +261,21 @@ describe("simulator scenarios", () => {
     );
   });
 });
+
+describe("simulator membership hooks", () => {
+  test("a node outside the initial voters joins through a configuration change", () => {
+    const sim = new Simulator({ seed: 2, nodes: 4, voters: 3, faults: false, clients: 0 });
+    assert.ok(sim.runUntil(() => sim.leaders().length === 1, 20 * ELECTION));
+    sim.runFor(ELECTION);
+    const leader = sim.leader()!;
+    assert.notEqual(leader, "n4");
+    assert.equal(sim.state("n4").term, 0, "a node outside the membership never campaigns");
+    sim.proposeConfChange(leader, { type: "addVoter", node: "n4" });
+    const w = sim.put(leader, "k", "v");
+    assert.ok(sim.runUntil(() => sim.values("n4").get("k") === "v", 20 * ELECTION), "n4 did not catch up");
+    assert.deepEqual([...sim.state("n4").configs.at(-1)!.membership.voters].sort(), ["n1", "n2", "n3", "n4"]);
+    assert.equal(w.status, "ok");
+    sim.checkLiveness();
+    assert.equal(sim.checkLinearizability().result, "ok");
+  });
+});

@@ -23,8 +23,8 @@
 
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { entryAt, termAt } from "../../core/log.ts";
-import { membershipOf } from "../../core/membership.ts";
-import type { RaftState } from "../../core/state.ts";
+import { emptyMembership, membershipOf } from "../../core/membership.ts";
+import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
 import { start, step } from "../../core/step.ts";
 import type {
   ConfChange,
@@ -99,8 +99,14 @@ export const defaultFaults: FaultOptions = {
 export interface SimulatorOptions {
   /** Seed of every random choice in the run. */
   readonly seed: number;
-  /** Number of nodes, 1–7, named n1…nN; all are voters. */
+  /** Number of nodes, 1–7, named n1…nN. */
   readonly nodes: number;
+  /**
+   * How many of the nodes (n1…nK) form the initial voter set (default all).
+   * The others start with an empty membership, ready to be added with
+   * {@link Simulator.proposeConfChange}.
+   */
+  readonly voters?: number;
   /** Fault injection: `true` for {@link defaultFaults}, `false` (default) for a perfect network, or overrides. */
   readonly faults?: boolean | Partial<FaultOptions>;
   /** Concurrent clients issuing random operations (default 3; 0 for none). */
@@ -285,9 +291,9 @@ export class Simulator {
     const ids: NodeId[] = [];
     for (let i = 1; i <= options.nodes; i++) ids.push(`n${i}`);
     this.nodeIds = ids;
-    this.#membership = membershipOf(ids);
+    this.#membership = membershipOf(ids.slice(0, options.voters ?? ids.length));
     for (const id of ids) {
-      const result = start(this.#config(id), { membership: this.#membership });
+      const result = start(this.#config(id), { membership: this.#bootstrap(id) });
       const node: SimNode = {
         id,
         up: true,
@@ -493,7 +499,7 @@ export class Simulator {
       }
     }
     const result = start(this.#config(id), {
-      membership: this.#membership,
+      membership: this.#bootstrap(id),
       hardState: storage.hard,
       entries: storage.entries.slice(),
       snapshot: snapshot?.meta,
@@ -556,15 +562,15 @@ export class Simulator {
     for (const n of this.#nodes) if (!n.up) this.restart(n.id);
     const deadline = this.#now + 20 * this.#electionMs;
     const opId = this.#nextOpId++;
-    const quorum = Math.floor(this.#nodes.length / 2) + 1;
     let probe: ClientOp | undefined;
     for (;;) {
       const leaders = this.leaders();
       if (leaders.length === 1) {
         const leader = this.#node(leaders[0]!);
+        const voters = currentMembership(leader.state).voters;
         let applied = 0;
-        for (const n of this.#nodes) if (n.kv.results.has(opId)) applied++;
-        if (applied >= quorum) return;
+        for (const id of voters) if (this.#byId.get(id)?.kv.results.has(opId)) applied++;
+        if (applied >= Math.floor(voters.length / 2) + 1) return;
         const stale = probe === undefined || probe.node !== leader || probe.incarnation !== leader.incarnation ||
           probe.status === "failed" || probe.status === "unknown" ||
           (probe.term !== 0 && probe.term !== leader.state.term);
@@ -622,6 +628,11 @@ export class Simulator {
       heartbeatMs: this.#heartbeatMs,
       seed: this.#rng.int(1, 0x7fffffff),
     });
+  }
+
+  /** The membership a node starts with when its storage holds none: the initial voters know each other. */
+  #bootstrap(id: NodeId): Membership {
+    return this.#membership.voters.includes(id) ? this.#membership : emptyMembership;
   }
 
   #schedule(event: SimEvent): void {
