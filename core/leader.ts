@@ -132,6 +132,7 @@ function startSnapshot(ctx: StepContext, to: NodeId, pr: Progress): void {
     pendingSnapshot: snapshot.index,
     inflight: [],
     inflightBytes: 0,
+    probeSent: false,
   });
   ctx.fx.push({ type: "SendSnapshot", to, term: ctx.s.term, meta: snapshot });
 }
@@ -181,7 +182,13 @@ export function checkQuorum(ctx: StepContext): boolean {
   const progress = new Map<NodeId, Progress>();
   for (const [id, pr] of role.progress) {
     if (pr.active) active.add(id);
-    progress.set(id, { ...pr, active: false });
+    let next: Progress = { ...pr, active: false };
+    // A snapshot transfer with no progress for a whole round was lost (a dropped
+    // message, a follower that crashed while installing): probe and resend it,
+    // or that follower stays behind until the next leader. `probeSent` marks
+    // "no progress since the last round" in snapshot state.
+    if (pr.state === "snapshot") next = pr.probeSent ? becomeProbe(next) : { ...next, probeSent: true };
+    progress.set(id, next);
   }
   setRole(ctx, { ...role, progress });
   setTimer(ctx, "quorum", ctx.s.config.electionTimeoutMs);
@@ -254,7 +261,7 @@ export function handleSnapshotResponse(ctx: StepContext, m: InstallSnapshotRespo
   const pr = role.progress.get(m.from);
   if (!pr) return;
   if (!m.done) {
-    setProgress(ctx, m.from, { ...pr, active: true });
+    setProgress(ctx, m.from, { ...pr, active: true, probeSent: false });
     return;
   }
   if (m.success && pr.state === "snapshot") {
