@@ -392,6 +392,13 @@ export function proposeConfChange(ctx: StepContext, requestId: number, change: C
   const next = applyConfChange(membershipOf(ctx.s), change);
   if (next === "joint-pending") return void reject("conf-change-pending");
   if (next === "unsafe") return void reject("unsafe-conf-change");
+  // Removing the leader of a two-voter cluster can wedge it (DESIGN.md): should the
+  // leader crash before the change commits, it no longer campaigns (not a voter in
+  // its latest configuration, §4.1) and the survivor, lacking that entry, cannot win
+  // its vote. Transfer leadership first, then remove the old leader.
+  if (membershipOf(ctx.s).voters.length === 2 && !next.voters.includes(ctx.s.config.id)) {
+    return void reject("unsafe-conf-change");
+  }
   const entry = configEntry(ctx, next);
   appendLocal(ctx, [entry]);
   ctx.fx.push({ type: "Proposed", requestId, index: entry.index, term: entry.term });
