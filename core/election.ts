@@ -43,7 +43,10 @@ export function campaign(ctx: StepContext, preVote: boolean, transfer: boolean):
   const s = ctx.s;
   const membership = membershipOf(s);
   if (!isVoter(membership, s.config.id)) {
-    resetElectionTimer(ctx);
+    // No leader heard within an election timeout: forget it, or leader stickiness
+    // (§4.2.3) would make this node ignore every vote request forever.
+    if (leaderOf(s) !== undefined) becomeFollower(ctx, s.term, undefined);
+    else resetElectionTimer(ctx);
     return;
   }
   const self = s.config.id;
