@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FaultOptions } from "../effects/simulator/mod.ts";
+import type { FaultOptions, RunOptions } from "../effects/simulator/mod.ts";
 
 /** The `--heavy` fault profile: frequent faults, lossy and duplicating network, transfers. */
 export const heavyFaults: Partial<FaultOptions> = {
@@ -17,6 +17,45 @@ export const heavyFaults: Partial<FaultOptions> = {
   maxIntervalMs: 300,
   transfers: true,
 };
+
+/** The run options that the profile flags of `sim_run.ts` select. */
+export function profileOptions(
+  flags: Map<string, string>,
+  nodes: number,
+): Pick<RunOptions, "faults" | "raft" | "voters"> {
+  const conf = flags.has("conf");
+  const faults: RunOptions["faults"] = flags.has("no-faults")
+    ? false
+    : { ...(flags.has("heavy") ? heavyFaults : {}), transfers: flags.has("transfers") || conf, confChanges: conf };
+  return {
+    faults,
+    raft: flags.has("snapshots") ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
+    voters: Math.min(nodes, intFlag(flags, "voters", nodes)),
+  };
+}
+
+/**
+ * The profile flags the long sweep uses for `seed`: snapshots on even seeds;
+ * heavy faults, leadership transfers, or membership changes (sometimes with a
+ * node outside the initial voters) in turn.
+ */
+export function sweepProfile(seed: number, nodes: number): string[] {
+  const flags: string[] = [];
+  if (seed % 2 === 0) flags.push("--snapshots");
+  switch (seed % 3) {
+    case 0:
+      flags.push("--heavy");
+      break;
+    case 1:
+      flags.push("--transfers");
+      break;
+    case 2:
+      flags.push("--conf");
+      if (seed % 4 === 1) flags.push("--voters", String(nodes - 1));
+      break;
+  }
+  return flags;
+}
 
 /** Parsed flags: `--seed 5 --trace` → `{ seed: "5", trace: "true" }`. */
 export function parseFlags(args: readonly string[]): Map<string, string> {

@@ -1,8 +1,9 @@
 /**
  * The long simulator sweep (`deno task sim:long`): many seeds on 3- and
- * 5-node clusters with every fault on plus leadership transfers (a third of
- * them with heavy faults, half with frequent snapshots), each followed by the
- * liveness and linearizability checks.
+ * 5-node clusters with every fault on, in turn with heavy faults, with
+ * leadership transfers, or with membership changes (half of them also with
+ * frequent snapshots; see `sweepProfile`), each followed by the liveness and
+ * linearizability checks.
  *
  * ```sh
  * deno run -A tests/sim_long.ts [--seeds 20000] [--from 1] [--steps 2000]
@@ -16,7 +17,7 @@
  */
 
 import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
-import { exit, heavyFaults, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
+import { exit, intFlag, parseFlags, profileOptions, scriptArgs, sweepProfile } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());
 const seeds = intFlag(flags, "seeds", 20_000);
@@ -29,17 +30,16 @@ let committed = 0;
 let crashes = 0;
 for (let seed = from; seed < from + seeds; seed++) {
   for (const nodes of [3, 5]) {
-    const snapshots = seed % 2 === 0;
-    const heavy = seed % 3 === 0;
+    const profile = sweepProfile(seed, nodes);
     try {
       const report = runSimulation({
         seed,
         nodes,
         steps,
-        faults: heavy ? heavyFaults : { transfers: true },
-        raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
-        reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${steps}` +
-          `${snapshots ? " --snapshots" : ""}${heavy ? " --heavy" : " --transfers"} --trace`,
+        ...profileOptions(parseFlags(profile), nodes),
+        reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${steps} ${
+          profile.join(" ")
+        } --trace`,
       });
       runs++;
       committed += report.committed;

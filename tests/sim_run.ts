@@ -2,9 +2,16 @@
  * Runs one seeded simulation, exactly as the CI sweep does, and reports it:
  *
  * ```sh
- * deno run -A tests/sim_run.ts --seed 123 --nodes 5 --steps 2000 [--trace] [--snapshots] [--transfers | --heavy | --no-faults]
+ * deno run -A tests/sim_run.ts --seed 123 --nodes 5 --steps 2000 [--trace] \
+ *   [--snapshots] [--transfers | --conf [--voters K] | --heavy | --no-faults]
  * bun tests/sim_run.ts --seed 123 --nodes 5 --steps 2000
  * ```
+ *
+ * Without profile flags a run has the CI sweep's faults (drops, delays,
+ * duplicates, partitions, crashes). `--snapshots` snapshots every 20
+ * entries; `--transfers` adds leadership transfers; `--conf` adds random
+ * membership changes (and transfers), `--voters K` starts with only n1…nK
+ * as voters; `--heavy` makes faults frequent and the network lossier.
  *
  * `--trace` prints every input, effect, state and fault as it happens. A
  * failing run prints the violated invariant, the seed and the last trace
@@ -14,21 +21,19 @@
  */
 
 import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
-import { exit, heavyFaults, intFlag, parseFlags, scriptArgs } from "./sim_args.ts";
+import { exit, intFlag, parseFlags, profileOptions, scriptArgs } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());
 const seed = intFlag(flags, "seed", 1);
 const nodes = intFlag(flags, "nodes", 3);
 const steps = intFlag(flags, "steps", 2000);
 const trace = flags.has("trace");
-const snapshots = flags.has("snapshots");
 try {
   const report = runSimulation({
     seed,
     nodes,
     steps,
-    faults: flags.has("no-faults") ? false : flags.has("heavy") ? heavyFaults : { transfers: flags.has("transfers") },
-    raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
+    ...profileOptions(flags, nodes),
     onTrace: trace ? (line) => console.log(line) : undefined,
   });
   console.log(`seed ${seed}: ok`, JSON.stringify(report));

@@ -1,22 +1,25 @@
 /**
  * The CI simulator sweep: 500 seeds × 2,000 steps on 3-node and on 5-node
  * clusters with every fault on (drops, delays, duplicates, partitions,
- * crashes), plus 200 seeds of each with frequent snapshots. Every run checks
+ * crashes), plus 200 seeds of each with frequent snapshots, random
+ * membership changes and leadership transfers on top. Every run checks
  * the Raft safety invariants after each step, then liveness once faults
  * stop, then linearizability of its client history.
  *
  * A failure prints the seed, the invariant, the trace, and the command that
- * reproduces it: `deno run -A tests/sim_run.ts --seed S --nodes N --steps 2000 --trace`.
+ * reproduces it: `deno run -A tests/sim_run.ts --seed S --nodes N --steps 2000 [profile flags] --trace`.
  * The long sweep is `deno task sim:long`.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { runSimulation } from "../effects/simulator/mod.ts";
+import { parseFlags, profileOptions } from "./sim_args.ts";
 
 const STEPS = 2000;
 const CHUNK = 25; // seeds per test, to stay well inside Bun's 5 s per-test limit
 
-function sweep(nodes: number, seeds: number, snapshots: boolean): void {
+function sweep(nodes: number, seeds: number, profile: readonly string[]): void {
+  const options = profileOptions(parseFlags(profile), nodes);
   for (let from = 1; from <= seeds; from += CHUNK) {
     const to = Math.min(seeds, from + CHUNK - 1);
     test(`seeds ${from}–${to}`, () => {
@@ -25,10 +28,10 @@ function sweep(nodes: number, seeds: number, snapshots: boolean): void {
           seed,
           nodes,
           steps: STEPS,
-          faults: true,
-          raft: snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
-          reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${STEPS}` +
-            `${snapshots ? " --snapshots" : ""} --trace`,
+          ...options,
+          reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${STEPS} ${
+            profile.join(" ")
+          } --trace`,
         });
         assert.ok(report.steps >= STEPS);
         assert.equal(report.linearizability, "ok", `seed ${seed}: linearizability check inconclusive`);
@@ -37,7 +40,9 @@ function sweep(nodes: number, seeds: number, snapshots: boolean): void {
   }
 }
 
-describe("simulation sweep: 3 nodes, all faults", () => sweep(3, 500, false));
-describe("simulation sweep: 5 nodes, all faults", () => sweep(5, 500, false));
-describe("simulation sweep: 3 nodes, faults and snapshots", () => sweep(3, 200, true));
-describe("simulation sweep: 5 nodes, faults and snapshots", () => sweep(5, 200, true));
+describe("simulation sweep: 3 nodes, all faults", () => sweep(3, 500, []));
+describe("simulation sweep: 5 nodes, all faults", () => sweep(5, 500, []));
+describe("simulation sweep: 3 nodes, faults, snapshots, membership changes", () =>
+  sweep(3, 200, ["--snapshots", "--conf"]));
+describe("simulation sweep: 5 nodes, faults, snapshots, membership changes", () =>
+  sweep(5, 200, ["--snapshots", "--conf"]));

@@ -78,6 +78,8 @@ export interface FaultOptions {
   readonly maxDowntimeMs: number;
   /** Whether fault events may ask the leader to transfer leadership to a random node (thesis §3.10). */
   readonly transfers: boolean;
+  /** Whether fault events may ask the leader to add or remove a random node (thesis §4.1). */
+  readonly confChanges: boolean;
 }
 
 /** The default hostile environment of {@link SimulatorOptions.faults} `true`. */
@@ -93,6 +95,7 @@ export const defaultFaults: FaultOptions = {
   minDowntimeMs: 5,
   maxDowntimeMs: 1500,
   transfers: false,
+  confChanges: false,
 };
 
 /** How to build a simulated cluster. */
@@ -706,6 +709,18 @@ export class Simulator {
         this.#note(leader, `transfer leadership to ${target}`);
         this.transferLeadership(leader, target);
       }
+    } else if (r < 0.7 && f.confChanges) {
+      const leader = this.leader();
+      if (leader === undefined) return;
+      const node = this.#rng.pick(this.nodeIds);
+      const voters = currentMembership(this.#node(leader).state).voters;
+      const change: ConfChange = voters.includes(node)
+        ? (voters.length > 1 ? { type: "remove", node } : { type: "addVoter", node })
+        : this.#rng.chance(0.3)
+        ? { type: "addLearner", node }
+        : { type: "addVoter", node };
+      this.#note(leader, `propose ${JSON.stringify(change)}`);
+      this.proposeConfChange(leader, change);
     } else if (r < 0.9 && f.crashes) {
       const up = this.#nodes.filter((n) => n.up);
       if (up.length === 0) return;
