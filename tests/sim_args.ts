@@ -51,7 +51,7 @@ export function sweepProfile(seed: number, nodes: number): string[] {
       break;
     case 2:
       flags.push("--conf");
-      if (seed % 4 === 1) flags.push("--voters", String(nodes - 1));
+      if (seed % 4 === 1 && nodes > 1) flags.push("--voters", String(nodes - 1));
       break;
   }
   return flags;

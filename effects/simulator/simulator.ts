@@ -272,6 +272,10 @@ export class Simulator {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 7) {
       throw new RangeError(`nodes must be 1–7, got ${options.nodes}`);
     }
+    const voters = options.voters ?? options.nodes;
+    if (!Number.isInteger(voters) || voters < 1 || voters > options.nodes) {
+      throw new RangeError(`voters must be 1–${options.nodes}, got ${voters}`);
+    }
     this.options = options;
     this.#rng = new Prng(options.seed);
     this.#electionMs = options.electionTimeoutMs ?? 200;
