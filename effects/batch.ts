@@ -39,6 +39,11 @@ export class BatchBuilder {
     for (const e of p.entries) this.entries.push(e);
   }
 
+  /** Whether the batch changes the hard state (term or vote), which must be durable before a leader's appends leave. */
+  get hasHardState(): boolean {
+    return this.hardState !== undefined;
+  }
+
   /** The merged batch. */
   build(): PersistBatch {
     return { hardState: this.hardState, entries: this.entries, truncateFrom: this.truncateFrom };

@@ -378,8 +378,12 @@ class NodeLoop {
       const timers = new Map<TimerKind, number>();
       for (const e of effects) {
         if (e.type === "Persist") batch.add(e);
-        else if (e.type === "Send" && (batch.isEmpty || e.message.type === "AppendEntries")) this.transmit(e.message);
-        else if (e.type === "SetTimer") timers.set(e.timer, e.ms);
+        // Thesis §10.2.1 lets a leader's appends outrun its own entry writes, but never
+        // the write of the term it leads in: a crash would let it reuse that term with
+        // a different log (found by the simulator, seed 247 on one voter).
+        else if (e.type === "Send" && (batch.isEmpty || (e.message.type === "AppendEntries" && !batch.hasHardState))) {
+          this.transmit(e.message);
+        } else if (e.type === "SetTimer") timers.set(e.timer, e.ms);
         else rest.push(e);
       }
       for (const [timer, ms] of timers) yield* this.arm(timer, ms);
