@@ -287,14 +287,15 @@ class NodeLoop {
         for (const item of items) {
           switch (item.kind) {
             case "input":
-              this.stepInto(item.input, effects);
+              // Reads carry the loop's clock so the core can serve them from a lease (§6.4.1).
+              this.stepInto(item.input.type === "ReadIndex" ? { ...item.input, now: this.now } : item.input, effects);
               break;
             case "propose":
               proposals.push(item.proposal);
               break;
             case "timer":
               if (item.gen === this.timerGen[item.timer]) {
-                this.stepInto({ type: "Timeout", timer: item.timer }, effects);
+                this.stepInto({ type: "Timeout", timer: item.timer, now: this.now }, effects);
               }
               break;
             case "stop":
