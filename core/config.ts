@@ -34,6 +34,13 @@ export interface RaftConfig {
   readonly snapshotEvery: number;
   /** Entries kept in the log behind a snapshot, for slow followers (goraft's NumberOfLogEntriesAfterSnapshot). */
   readonly keepAfterSnapshot: number;
+  /**
+   * Serve reads from a leader lease instead of a heartbeat round (thesis §6.4.1). Safe only
+   * if clocks advance at rates within `clockDrift` of each other; needs `now` on inputs.
+   */
+  readonly leaseReads: boolean;
+  /** Bound on relative clock-rate difference assumed by lease reads (0.1 = 10%). */
+  readonly clockDrift: number;
   /** Seed for election-timeout jitter. Randomness enters the core only as data. */
   readonly seed: number;
 }
@@ -63,6 +70,8 @@ export const defaultConfig: Omit<RaftConfig, "id"> = {
   maxUncommittedBytes: 256 * 1024 * 1024,
   snapshotEvery: 0,
   keepAfterSnapshot: 5000,
+  leaseReads: false,
+  clockDrift: 0.1,
   seed: 1,
 };
 
@@ -93,6 +102,9 @@ export function makeConfig(
     if (!Number.isInteger(value) || value < 0) {
       throw new ConfigError(`${key} must be a non-negative integer, got ${String(value)}`);
     }
+  }
+  if (!(config.clockDrift >= 0 && config.clockDrift < 1)) {
+    throw new ConfigError(`clockDrift must be in [0, 1), got ${String(config.clockDrift)}`);
   }
   if (config.heartbeatMs >= config.electionTimeoutMs) {
     throw new ConfigError(

@@ -20,11 +20,13 @@ export interface StepContext {
   readonly appended: Entry[];
   /** Lowest index truncated during this step, if any. */
   truncatedFrom: Index | undefined;
+  /** The interpreter's clock reading carried by the input, if any (used only to date lease rounds). */
+  now: number | undefined;
 }
 
 /** Starts a step from `s`. */
 export function newContext(s: RaftState): StepContext {
-  return { s, fx: [], appended: [], truncatedFrom: undefined };
+  return { s, fx: [], appended: [], truncatedFrom: undefined, now: undefined };
 }
 
 /** The common fields of a message from this node to `to` in the current term. */

@@ -161,6 +161,8 @@ export function becomeLeader(ctx: StepContext): void {
       uncommittedBytes: 0,
       transfer: undefined,
       noopIndex: next,
+      rounds: [],
+      leaseRevoked: false,
     },
   };
   ctx.fx.push({ type: "RoleChanged", role: "leader", term: s.term });

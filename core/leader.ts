@@ -18,7 +18,7 @@ import {
   type Progress,
   sentAppend,
 } from "./progress.ts";
-import { type LeaderRole, membershipOf, type PendingRead } from "./state.ts";
+import { type LeaderRole, type LeaseRound, membershipOf, type PendingRead } from "./state.ts";
 import type {
   AppendEntries,
   AppendEntriesResponse,
@@ -161,7 +161,44 @@ export function broadcastHeartbeat(ctx: StepContext): void {
     // A lost probe must not stall a follower forever: allow another one.
     progress.set(id, pr.state === "probe" ? { ...pr, probeSent: false } : pr);
   }
-  setRole(ctx, { ...role, seq, progress });
+  setRole(ctx, { ...role, seq, progress, rounds: recordRound(ctx, role.rounds, seq) });
+}
+
+/** Remembers when round `seq` was sent (bounded), if the input carried a clock reading. */
+function recordRound(ctx: StepContext, rounds: readonly LeaseRound[], seq: number): readonly LeaseRound[] {
+  if (!ctx.s.config.leaseReads || ctx.now === undefined) return rounds;
+  const kept = rounds.length >= 32 ? rounds.slice(rounds.length - 31) : rounds;
+  return [...kept, { seq, at: ctx.now }];
+}
+
+/** The highest heartbeat round acknowledged by a quorum (the leader acks every round it sends). */
+function confirmedRound(ctx: StepContext): number {
+  const role = leaderRole(ctx);
+  const self = ctx.s.config.id;
+  return committedIndex(membershipOf(ctx.s), (id) => id === self ? role.seq : (role.progress.get(id)?.ackSeq ?? 0));
+}
+
+/**
+ * Whether this leader holds a lease (thesis §6.4.1): a quorum acknowledged a
+ * round sent less than an election timeout ago (shortened by the clock-drift
+ * bound), and those followers ignore vote requests for an election timeout
+ * after hearing from us (leader stickiness), so no other leader can exist yet.
+ * A transfer voids the lease: TimeoutNow lets the target bypass stickiness.
+ */
+function leaseHolds(ctx: StepContext): boolean {
+  const role = leaderRole(ctx);
+  const config = ctx.s.config;
+  if (!config.leaseReads || ctx.now === undefined || role.transfer !== undefined || role.leaseRevoked) return false;
+  if (ctx.s.commit < role.noopIndex) return false;
+  const confirmed = confirmedRound(ctx);
+  let at: number | undefined;
+  for (let i = role.rounds.length - 1; i >= 0; i--) {
+    if (role.rounds[i]!.seq <= confirmed) {
+      at = role.rounds[i]!.at;
+      break;
+    }
+  }
+  return at !== undefined && ctx.now - at < config.electionTimeoutMs * (1 - config.clockDrift);
 }
 
 /** Leader heartbeat timer fired. */
@@ -411,6 +448,10 @@ export function proposeConfChange(ctx: StepContext, requestId: number, change: C
  * acknowledged a heartbeat round sent after the read arrived.
  */
 export function readIndex(ctx: StepContext, requestId: number, origin: NodeId): void {
+  if (origin === ctx.s.config.id && leaseHolds(ctx)) {
+    ctx.fx.push({ type: "ReadReady", requestId, index: ctx.s.commit });
+    return;
+  }
   const role = leaderRole(ctx);
   const read: PendingRead = {
     requestId,
@@ -431,10 +472,7 @@ export function readIndex(ctx: StepContext, requestId: number, origin: NodeId): 
 export function serveReads(ctx: StepContext): void {
   const role = leaderRole(ctx);
   if (role.reads.length === 0) return;
-  const self = ctx.s.config.id;
-  const membership = membershipOf(ctx.s);
-  // The highest round acknowledged by a quorum (self acks every round it sends).
-  const confirmed = committedIndex(membership, (id) => id === self ? role.seq : (role.progress.get(id)?.ackSeq ?? 0));
+  const confirmed = confirmedRound(ctx);
   let served = 0;
   for (const read of role.reads) {
     if (read.seq > confirmed || read.index > ctx.s.commit) break;
@@ -484,7 +522,7 @@ function maybeSendTimeoutNow(ctx: StepContext, from: NodeId): void {
   if (!transfer || transfer.to !== from || transfer.sent) return;
   if (role.progress.get(from)?.match !== lastIndex(ctx.s.log)) return;
   send(ctx, { ...header(ctx, from), type: "TimeoutNow" });
-  setRole(ctx, { ...role, transfer: { ...transfer, sent: true } });
+  setRole(ctx, { ...role, transfer: { ...transfer, sent: true }, leaseRevoked: true });
 }
 
 /** The transfer timer fired: give up and accept proposals again. */

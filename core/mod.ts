@@ -26,6 +26,7 @@ export {
   type FollowerRole,
   leaderOf,
   type LeaderRole,
+  type LeaseRound,
   membershipOf as currentMembership,
   type PendingRead,
   type RaftState,

@@ -66,6 +66,18 @@ export interface LeaderRole {
   readonly transfer: Transfer | undefined;
   /** Index of the no-op this leader appended; reads wait until it commits (§6.4). */
   readonly noopIndex: Index;
+  /** Recent heartbeat rounds whose send time is known, oldest first (lease reads). */
+  readonly rounds: readonly LeaseRound[];
+  /** A TimeoutNow was sent this term: a target may campaign at any moment, so no more lease reads. */
+  readonly leaseRevoked: boolean;
+}
+
+/** A heartbeat round and the interpreter's clock when it was sent. */
+export interface LeaseRound {
+  /** The round's `seq`. */
+  readonly seq: number;
+  /** Clock reading (ms) when the round was sent. */
+  readonly at: number;
 }
 
 /** The role a node currently plays, with its role-specific data. */

@@ -119,6 +119,7 @@ function lastTermOf(entries: readonly Entry[], fallback: number): number {
 /** Advances the node by one input. Pure: `state` is not modified. */
 export function step(state: RaftState, input: Input): StepResult {
   const ctx = newContext(state);
+  if (input.type === "Timeout" || input.type === "ReadIndex") ctx.now = input.now;
   switch (input.type) {
     case "Receive":
       receive(ctx, input.message);

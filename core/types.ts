@@ -263,9 +263,11 @@ export type Input =
   | { readonly type: "Receive"; readonly message: Message }
   | { readonly type: "Propose"; readonly proposals: readonly Proposal[] }
   | { readonly type: "ProposeConfChange"; readonly requestId: number; readonly change: ConfChange }
-  | { readonly type: "ReadIndex"; readonly requestId: number }
+  /** A linearizable read. `now` (the interpreter's monotonic clock, ms) enables lease reads. */
+  | { readonly type: "ReadIndex"; readonly requestId: number; readonly now?: number }
   | { readonly type: "TransferLeadership"; readonly requestId: number; readonly to: NodeId }
-  | { readonly type: "Timeout"; readonly timer: TimerKind }
+  /** A timer fired. `now` (monotonic ms) lets the leader date its heartbeat rounds for leases. */
+  | { readonly type: "Timeout"; readonly timer: TimerKind; readonly now?: number }
   /** Entries up to `index` (whose entry has `term`) are durable. */
   | { readonly type: "Persisted"; readonly index: Index; readonly term: Term }
   /** A snapshot covering up to `index` is durable; the core may compact behind it. */
