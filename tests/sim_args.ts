@@ -29,7 +29,10 @@ export function profileOptions(
     : { ...(flags.has("heavy") ? heavyFaults : {}), transfers: flags.has("transfers") || conf, confChanges: conf };
   return {
     faults,
-    raft: flags.has("snapshots") ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : undefined,
+    raft: {
+      ...(flags.has("snapshots") ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : {}),
+      ...(flags.has("lease") ? { leaseReads: true } : {}),
+    },
     voters: Math.min(nodes, intFlag(flags, "voters", nodes)),
   };
 }
@@ -42,6 +45,7 @@ export function profileOptions(
 export function sweepProfile(seed: number, nodes: number): string[] {
   const flags: string[] = [];
   if (seed % 2 === 0) flags.push("--snapshots");
+  if (seed % 5 === 0) flags.push("--lease");
   switch (seed % 3) {
     case 0:
       flags.push("--heavy");

@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno run -A tests/sim_run.ts --seed 123 --nodes 5 --steps 2000 [--trace] \
- *   [--snapshots] [--transfers | --conf [--voters K] | --heavy | --no-faults]
+ *   [--snapshots] [--lease] [--transfers | --conf [--voters K] | --heavy | --no-faults]
  * bun tests/sim_run.ts --seed 123 --nodes 5 --steps 2000
  * ```
  *

@@ -46,3 +46,5 @@ describe("simulation sweep: 3 nodes, faults, snapshots, membership changes", () 
   sweep(3, 200, ["--snapshots", "--conf"]));
 describe("simulation sweep: 5 nodes, faults, snapshots, membership changes", () =>
   sweep(5, 200, ["--snapshots", "--conf"]));
+describe("simulation sweep: 3 nodes, faults, lease reads, leadership transfers", () =>
+  sweep(3, 200, ["--lease", "--transfers"]));

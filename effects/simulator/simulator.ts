@@ -666,7 +666,7 @@ export class Simulator {
         const node = event.node;
         if (!node.up || node.incarnation !== event.incarnation) return false;
         if (node.timerGeneration[event.timer] !== event.gen) return false;
-        this.#input(node, { type: "Timeout", timer: event.timer });
+        this.#input(node, { type: "Timeout", timer: event.timer, now: this.#now });
         return true;
       }
       case "write":
@@ -1109,7 +1109,7 @@ export class Simulator {
     if (!node.up) return op; // Connection refused: the client waits for its timeout.
     node.ops.set(op.requestId, op);
     if (cmd) this.#input(node, { type: "Propose", proposals: [{ requestId: op.requestId, data: encodeCommand(cmd) }] });
-    else this.#input(node, { type: "ReadIndex", requestId: op.requestId });
+    else this.#input(node, { type: "ReadIndex", requestId: op.requestId, now: this.#now });
     return op;
   }
 
