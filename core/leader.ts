@@ -332,10 +332,11 @@ export function maybeCommit(ctx: StepContext): void {
     (id) => id === self ? s.log.stable : (role.progress.get(id)?.match ?? 0),
   );
   if (candidate === Infinity || candidate <= s.commit || termAt(s.log, candidate) !== s.term) return;
+  // Only this term's entries were counted on append; earlier terms' were never added.
   let bytes = 0;
   for (let i = s.commit + 1; i <= candidate; i++) {
     const e = entryAt(s.log, i);
-    if (e) bytes += entrySize(e);
+    if (e && e.term === s.term) bytes += entrySize(e);
   }
   ctx.s = { ...s, commit: candidate };
   setRole(ctx, { ...role, uncommittedBytes: Math.max(0, role.uncommittedBytes - bytes) });
