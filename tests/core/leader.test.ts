@@ -153,6 +153,18 @@ describe("flow control (etcd-style progress)", () => {
     assert.deepEqual(effectsOf(again.effects, "Proposed").map((p) => p.requestId), [2]);
   });
 
+  test("maxUncommittedBytes: committing entries of earlier terms does not free room for this leader's entries", () => {
+    // Five old entries (19 bytes each) are committed along with the no-op; they were never counted.
+    const leader = leaderWith("a", { log: [1, 1, 1, 1, 1], term: 1, config: { maxUncommittedBytes: 100 } });
+    const noop = lastIndex(leader.log);
+    let r = run(leader, propose([payload(40)]));
+    r = run(r.state, receive(appendResponse({ from: "b", to: "a", term: leader.term, index: noop })));
+    assert.equal(r.state.commit, noop);
+    // 56 bytes are still uncommitted: another 56 would exceed 100.
+    const { effects } = step(r.state, propose([payload(40)], 2));
+    assert.deepEqual(effectsOf(effects, "Reject").map((e) => [e.requestId, e.reason]), [[2, "too-large"]]);
+  });
+
   test("maxUncommittedBytes: a single proposal larger than the limit is admitted when nothing is pending", () => {
     const leader = leaderWith("a", { replicating: ["b"], config: { maxUncommittedBytes: 100 } });
     const { effects } = step(leader, propose([payload(1000)]));
