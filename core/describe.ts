@@ -24,7 +24,8 @@ export function describeMembership(m: Membership): string {
   const voters = m.voters.join(",");
   const joint = m.outgoing ? ` && ${m.outgoing.join(",")}` : "";
   const learners = m.learners.length ? ` | learners ${m.learners.join(",")}` : "";
-  return `{${voters}${joint}${learners}}`;
+  const promote = m.promote?.length ? ` (promote ${m.promote.join(",")})` : "";
+  return `{${voters}${joint}${learners}${promote}}`;
 }
 
 /** Renders a message on one line, e.g. `a->b AppendEntries t2 prev=4@1 [5@2] commit=4`. */

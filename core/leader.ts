@@ -8,7 +8,16 @@
 
 import { header, send, setTimer, type StepContext } from "./context.ts";
 import { appendToLog, entryAt, entrySize, lastIndex, lastIndexOfTerm, sliceLog, termAt } from "./log.ts";
-import { allMembers, applyConfChange, committedIndex, hasQuorum, isJoint, isVoter, leaveJoint } from "./membership.ts";
+import {
+  allMembers,
+  applyConfChange,
+  committedIndex,
+  hasQuorum,
+  isJoint,
+  isVoter,
+  leaveJoint,
+  promotable,
+} from "./membership.ts";
 import {
   becomeProbe,
   becomeReplicate,
@@ -289,6 +298,7 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
   if (ctx.s.role.kind === "leader") {
     sendAppend(ctx, m.from);
     serveReads(ctx);
+    maybePromoteLearners(ctx);
   }
 }
 
@@ -342,6 +352,39 @@ export function maybeCommit(ctx: StepContext): void {
   setRole(ctx, { ...role, uncommittedBytes: Math.max(0, role.uncommittedBytes - bytes) });
   ctx.fx.push({ type: "Committed", index: candidate });
   onConfigCommitted(ctx);
+  if (ctx.s.role.kind === "leader") maybePromoteLearners(ctx);
+}
+
+/**
+ * How far (in entries) a learner marked for promotion may trail the commit
+ * index and still count as caught up, while it is being replicated to in
+ * pipelined mode: under a steady write load it is always a window behind.
+ */
+const PROMOTE_MAX_LAG = 32;
+
+/**
+ * Promotes a learner marked for promotion once it has caught up (thesis
+ * §4.2.1: a new server becomes a voter only when adding it cannot stall
+ * commits). One change at a time (§4.1): nothing happens while a
+ * configuration is uncommitted or joint, nor during a transfer (which
+ * pauses proposals).
+ */
+function maybePromoteLearners(ctx: StepContext): void {
+  const role = leaderRole(ctx);
+  const membership = membershipOf(ctx.s);
+  if (role.transfer || isJoint(membership) || hasUncommittedConfig(ctx)) return;
+  const commit = ctx.s.commit;
+  for (const id of promotable(membership)) {
+    const pr = role.progress.get(id);
+    if (!pr) continue;
+    const caughtUp = pr.match >= commit || (pr.state === "replicate" && pr.match + PROMOTE_MAX_LAG >= commit);
+    if (!caughtUp) continue;
+    const next = applyConfChange(membership, { type: "promote", node: id });
+    if (typeof next === "string") continue;
+    appendLocal(ctx, [configEntry(ctx, next)]);
+    broadcastAppend(ctx);
+    return;
+  }
 }
 
 /**

@@ -96,14 +96,25 @@ export type ConfChangeProblem = "joint-pending" | "unsafe";
  * The configuration that follows `change`. Single-server steps (§4.1) move
  * straight to the new set; a `joint` change of several voters enters the
  * joint configuration C_old,new (§4.3), which the leader leaves with
- * {@link leaveJoint} once it commits.
+ * {@link leaveJoint} once it commits. `addVoter` of a node that is not yet a
+ * member adds it as a learner marked for promotion (§4.2.1: a new server
+ * catches up without a vote, so it cannot stall commits while it is behind).
  */
 export function applyConfChange(m: Membership, change: ConfChange): Membership | ConfChangeProblem {
   if (isJoint(m)) return "joint-pending";
   const voters = new Set(m.voters);
   const learners = new Set(m.learners);
+  const promote = new Set(m.promote ?? []);
   switch (change.type) {
     case "addVoter":
+      if (!voters.has(change.node) && !learners.has(change.node)) {
+        learners.add(change.node);
+        promote.add(change.node);
+        break;
+      }
+      learners.delete(change.node);
+      voters.add(change.node);
+      break;
     case "promote":
       learners.delete(change.node);
       voters.add(change.node);
@@ -111,6 +122,8 @@ export function applyConfChange(m: Membership, change: ConfChange): Membership |
     case "addLearner":
       if (voters.has(change.node)) return "unsafe";
       learners.add(change.node);
+      // An explicit learner stays one until promoted on request.
+      promote.delete(change.node);
       break;
     case "remove":
       voters.delete(change.node);
@@ -120,7 +133,7 @@ export function applyConfChange(m: Membership, change: ConfChange): Membership |
       const next = [...new Set(change.voters)];
       if (next.length === 0) return "unsafe";
       const nextLearners = (change.learners ?? []).filter((id) => !next.includes(id));
-      return { voters: next, learners: nextLearners, outgoing: [...m.voters] };
+      return withPromote({ voters: next, learners: nextLearners, outgoing: [...m.voters] }, promote);
     }
   }
   if (voters.size === 0) return "unsafe";
@@ -128,17 +141,29 @@ export function applyConfChange(m: Membership, change: ConfChange): Membership |
   const added = [...voters].filter((id) => !m.voters.includes(id)).length;
   const removed = m.voters.filter((id) => !voters.has(id)).length;
   if (added + removed > 1) return "unsafe";
-  return { voters: [...voters], learners: [...learners], outgoing: undefined };
+  return withPromote({ voters: [...voters], learners: [...learners], outgoing: undefined }, promote);
+}
+
+/** `m` marked to promote those of `promote` that are still its learners (no field when none). */
+function withPromote(m: Membership, promote: ReadonlySet<NodeId>): Membership {
+  const marked = m.learners.filter((id) => promote.has(id));
+  return marked.length > 0 ? { ...m, promote: marked } : m;
+}
+
+/** Learners of `m` marked for automatic promotion (§4.2.1). */
+export function promotable(m: Membership): readonly NodeId[] {
+  return (m.promote ?? []).filter((id) => isLearner(m, id));
 }
 
 /** The configuration C_new that ends a joint change. */
 export function leaveJoint(m: Membership): Membership {
-  return { voters: m.voters, learners: m.learners, outgoing: undefined };
+  return withPromote({ voters: m.voters, learners: m.learners, outgoing: undefined }, new Set(m.promote ?? []));
 }
 
 /** Whether two memberships have the same members in each role (order-insensitive). */
 export function sameMembership(a: Membership, b: Membership): boolean {
   const eq = (x: readonly NodeId[] | undefined, y: readonly NodeId[] | undefined) =>
     x === undefined || y === undefined ? x === y : x.length === y.length && x.every((id) => y.includes(id));
-  return eq(a.voters, b.voters) && eq(a.learners, b.learners) && eq(a.outgoing, b.outgoing);
+  return eq(a.voters, b.voters) && eq(a.learners, b.learners) && eq(a.outgoing, b.outgoing) &&
+    eq(a.promote ?? [], b.promote ?? []);
 }

@@ -44,6 +44,7 @@ export {
   isLearner,
   isVoter,
   membershipOf,
+  promotable,
   sameMembership,
 } from "./membership.ts";
 export { describeEffect, describeInput, describeMembership, describeMessage, describeState } from "./describe.ts";

@@ -62,6 +62,12 @@ export interface Membership {
   readonly learners: readonly NodeId[];
   /** The old voter set while in a joint configuration, otherwise undefined. */
   readonly outgoing: readonly NodeId[] | undefined;
+  /**
+   * Learners to promote to voters automatically once they have caught up
+   * (thesis §4.2.1). Kept in the configuration so the mark survives a change
+   * of leader. Absent or empty: none.
+   */
+  readonly promote?: readonly NodeId[];
 }
 
 /** Metadata describing a snapshot: the last index and term it covers and the membership at that point. */
@@ -76,6 +82,11 @@ export interface SnapshotMeta {
 
 /** A membership change request (thesis §4.1 single-server steps, §4.3 joint changes). */
 export type ConfChange =
+  /**
+   * Add a voter. A node not yet a member joins as a learner marked for
+   * promotion, and the leader promotes it once it has caught up (§4.2.1); a
+   * learner is promoted at once.
+   */
   | { readonly type: "addVoter"; readonly node: NodeId }
   | { readonly type: "addLearner"; readonly node: NodeId }
   | { readonly type: "promote"; readonly node: NodeId }

@@ -1,10 +1,12 @@
 /**
  * Binary encoding of {@link Membership}.
  *
- * Layout: `flags` (bit 0: joint), `voters`, `learners`, then `outgoing` only
- * when joint. Each list is a varint count followed by length-prefixed UTF-8
- * node ids. The joint flag keeps `outgoing: undefined` distinct from an
- * empty outgoing set.
+ * Layout: `flags` (bit 0: joint, bit 1: promote), `voters`, `learners`, then
+ * `outgoing` only when joint, then `promote` only when that flag is set. Each
+ * list is a varint count followed by length-prefixed UTF-8 node ids. The joint
+ * flag keeps `outgoing: undefined` distinct from an empty outgoing set. The
+ * promote flag is written only for a non-empty list, so a membership without
+ * learners to promote encodes exactly as before the field existed.
  *
  * @module
  */
@@ -15,6 +17,11 @@ import { CODEC_VERSION, readVersion } from "./version.ts";
 import { stringFieldSize, uvarintSize, Writer } from "./writer.ts";
 
 const JOINT = 1;
+const PROMOTE = 2;
+
+function hasPromote(m: Membership): boolean {
+  return m.promote !== undefined && m.promote.length > 0;
+}
 
 function writeIds(w: Writer, ids: readonly NodeId[]): void {
   w.uvarint(ids.length);
@@ -38,24 +45,30 @@ function idsSize(ids: readonly NodeId[]): number {
 /** Exact number of bytes {@link writeMembership} writes for `m`. */
 export function membershipSize(m: Membership): number {
   return 1 + idsSize(m.voters) + idsSize(m.learners) +
-    (m.outgoing === undefined ? 0 : idsSize(m.outgoing));
+    (m.outgoing === undefined ? 0 : idsSize(m.outgoing)) + (hasPromote(m) ? idsSize(m.promote!) : 0);
 }
 
 /** Appends `m` to `w` (no version byte). */
 export function writeMembership(w: Writer, m: Membership): void {
-  w.u8(m.outgoing === undefined ? 0 : JOINT);
+  w.u8((m.outgoing === undefined ? 0 : JOINT) | (hasPromote(m) ? PROMOTE : 0));
   writeIds(w, m.voters);
   writeIds(w, m.learners);
   if (m.outgoing !== undefined) writeIds(w, m.outgoing);
+  if (hasPromote(m)) writeIds(w, m.promote!);
 }
 
 /** Reads a membership written by {@link writeMembership}. Throws `DecodeError`. */
 export function readMembership(r: Reader): Membership {
-  const flags = r.flags(JOINT);
+  const flags = r.flags(JOINT | PROMOTE);
   const voters = readIds(r);
   const learners = readIds(r);
   const outgoing = flags & JOINT ? readIds(r) : undefined;
-  return { voters, learners, outgoing };
+  if (!(flags & PROMOTE)) return { voters, learners, outgoing };
+  const at = r.offset;
+  const promote = readIds(r);
+  // Canonical form: the flag is set only for a non-empty list.
+  if (promote.length === 0) r.fail("empty promote list", at);
+  return { voters, learners, outgoing, promote };
 }
 
 /** Encodes `m` as a standalone, versioned record. */

@@ -271,9 +271,14 @@ describe("simulator membership hooks", () => {
     assert.notEqual(leader, "n4");
     assert.equal(sim.state("n4").term, 0, "a node outside the membership never campaigns");
     sim.proposeConfChange(leader, { type: "addVoter", node: "n4" });
+    sim.runFor(1);
+    const added = sim.state(leader).configs.at(-1)!.membership;
+    assert.deepEqual([added.learners, added.promote], [["n4"], ["n4"]], "n4 joins as a learner marked for promotion");
     const w = sim.put(leader, "k", "v");
     assert.ok(sim.runUntil(() => sim.values("n4").get("k") === "v", 20 * ELECTION), "n4 did not catch up");
-    assert.deepEqual([...sim.state("n4").configs.at(-1)!.membership.voters].sort(), ["n1", "n2", "n3", "n4"]);
+    const voters = () => [...sim.state("n4").configs.at(-1)!.membership.voters].sort();
+    assert.ok(sim.runUntil(() => voters().length === 4, 20 * ELECTION), "n4 was not promoted");
+    assert.deepEqual(voters(), ["n1", "n2", "n3", "n4"]);
     assert.equal(w.status, "ok");
     sim.checkLiveness();
     assert.equal(sim.checkLinearizability().result, "ok");

@@ -29,9 +29,16 @@ const sorted = (m: Membership | string) =>
 
 describe("applyConfChange (thesis ch. 4)", () => {
   test("§4.1 single-server steps: add a voter, add a learner, promote it, remove a node", () => {
+    // §4.2.1: a new server first joins without a vote, marked for promotion.
     assert.deepEqual(
-      sorted(applyConfChange(abc, { type: "addVoter", node: "d" })),
-      sorted(membershipOf(["a", "b", "c", "d"])),
+      applyConfChange(abc, { type: "addVoter", node: "d" }),
+      { ...membershipOf(["a", "b", "c"], ["d"]), promote: ["d"] },
+    );
+    const withL = membershipOf(["a", "b", "c"], ["l"]);
+    assert.deepEqual(
+      sorted(applyConfChange(withL, { type: "addVoter", node: "l" })),
+      sorted(membershipOf(["a", "b", "c", "l"])),
+      "addVoter of a learner promotes it at once",
     );
     const withLearner = applyConfChange(abc, { type: "addLearner", node: "l" });
     assert.deepEqual(sorted(withLearner), sorted(membershipOf(["a", "b", "c"], ["l"])));
@@ -81,7 +88,8 @@ describe("membership changes through step (thesis §4.1-4.3)", () => {
   test("§4.1 a new configuration takes effect on the leader as soon as it is appended", () => {
     const leader = leaderWith("a", { replicating: ["b"] });
     const { state, effects } = step(leader, change(1, { type: "addVoter", node: "d" }));
-    assert.deepEqual([...currentMembership(state).voters].sort(), ["a", "b", "c", "d"]);
+    assert.deepEqual(currentMembership(state).learners, ["d"]);
+    assert.deepEqual(currentMembership(state).promote, ["d"]);
     assert.ok(effectsOf(effects, "MembershipChanged").length === 1);
     assert.deepEqual(effectsOf(effects, "Proposed").map((p) => [p.requestId, p.index]), [[1, lastIndex(state.log)]]);
     assert.ok(sent(effects, "AppendEntries", "d").length === 1, "the new member is replicated to at once");
