@@ -1,23 +1,30 @@
 /**
  * plank (`@plank/raft`): Raft consensus for Deno and Bun.
  *
- * A node is the pure core (`@plank/raft/core`) driven by one Effect fiber
- * that batches inputs, writes and fsyncs once per batch (group commit) and
- * never lets a vote or acknowledgement outrun the disk. Plug in a log store,
- * a snapshot store and a transport — files and TCP from `@plank/raft/deno` or
- * `@plank/raft/bun`, or the in-memory ones exported here.
+ * This entry is the runtime-agnostic Promise API. A node is the pure core
+ * (`@plank/raft/core`) driven by one loop that batches inputs, writes and
+ * fsyncs once per batch (group commit) and never lets a vote or an
+ * acknowledgement outrun the disk. `createNode` runs it over three plain
+ * Promise-style ports — a log store, a snapshot store and a transport:
  *
- * Promise facade:
+ * - `startNode` from `@plank/raft/deno` or `@plank/raft/bun` wires the
+ *   write-ahead log, snapshot files and TCP (or your own transport, e.g. the
+ *   HTTP one mounted on your server);
+ * - `@plank/raft/memory` has in-memory ones for tests and examples;
+ * - any object with the {@link LogStorePort}, {@link SnapshotStorePort} and
+ *   {@link TransportPort} shapes plugs in.
+ *
+ * Effect users find the `RaftNode` service, `layer(options)` and the port
+ * services in `@plank/raft/effect`, and `schemaCodec` for typed commands.
  *
  * ```ts
- * import { createNode, MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft";
+ * import { createNode } from "@plank/raft";
+ * import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft/memory";
  *
  * const hub = new MemoryHub();
  * const peers = { a: "a", b: "b", c: "c" };
- * const counters = new Map<string, { total: number }>();
  * const nodes = await Promise.all(Object.keys(peers).map((id) => {
  *   const counter = { total: 0 };
- *   counters.set(id, counter);
  *   return createNode({
  *     id,
  *     peers,
@@ -33,19 +40,11 @@
  * await Promise.all(nodes.map((n) => n.stop()));
  * ```
  *
- * Typed commands with a Schema:
- *
- * ```ts
- * import { Schema } from "effect";
- * const Command = Schema.Union([
- *   Schema.Struct({ op: Schema.Literal("set"), key: Schema.String, value: Schema.String }),
- *   Schema.Struct({ op: Schema.Literal("delete"), key: Schema.String }),
- * ]);
- * // createNode({ ..., command: Command, stateMachine: { apply(c: typeof Command.Type) { ... } } })
- * ```
- *
- * Effect users provide `LogStore`, `SnapshotStore` and `Transport` layers and
- * use `layer(spec)` to get the `RaftNode` service.
+ * Errors are typed classes with a `_tag`: {@link RaftRejected} (not the
+ * leader, too much uncommitted data, …; retry, elsewhere if `leader` says),
+ * {@link ProposalDropped} (overwritten by a new leader: it did not take
+ * effect), {@link OutcomeUnknown} (no answer within `requestTimeoutMs`: a
+ * proposal may or may not have been applied), {@link NodeStopped}.
  *
  * @module
  */
@@ -56,16 +55,15 @@ export const VERSION = "0.1.0";
 export {
   type CommandOf,
   createNode,
-  layer,
+  type NodeConfig,
   type NodeOptions,
   type NodeSpec,
-  RaftNode,
-  type RaftNodeEffect,
+  type RaftNode,
   type ResultOf,
-  type ServiceInput,
   type UserStateMachine,
 } from "./effects/node.ts";
-export { type CommandCodec, jsonCodec, schemaCodec } from "./effects/command.ts";
+export type { SetPeersOptions } from "./effects/runtime.ts";
+export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
   NodeStopped,
   OutcomeUnknown,
@@ -75,41 +73,44 @@ export {
   StateMachineFailure,
   StorageFailure,
 } from "./effects/errors.ts";
-export type { NodeStatus, RaftEvent, RaftListener } from "./effects/events.ts";
-export {
-  type ChunkResult,
-  LogStore,
-  type PersistBatch,
-  type RecoveredLog,
-  type SnapshotSink,
-  SnapshotStore,
-  StateMachine,
-  type StoredSnapshot,
-  Transport,
-  type TransportHandlers,
-} from "./effects/services.ts";
-export {
-  logStoreFromPort,
-  logStoreLayer,
-  type LogStorePort,
-  type SnapshotReceiverPort,
-  snapshotStoreFromPort,
-  snapshotStoreLayer,
-  type SnapshotStorePort,
-  transportFromPort,
-  transportLayer,
-  type TransportPort,
-} from "./effects/ports.ts";
-export { makeNode, type NodeHandle, type NodeServices, type RuntimeOptions } from "./effects/runtime.ts";
-export { MemoryHub, MemoryLogStore, type MemoryLogStoreOptions, MemorySnapshotStore } from "./adapters/memory/mod.ts";
+export type { NodeStatus, PeerProgress, RaftEvent, RaftListener } from "./effects/events.ts";
 export type {
+  ChunkResult,
+  LogStorePort,
+  PersistBatch,
+  RecoveredLog,
+  SnapshotReceiverPort,
+  SnapshotStorePort,
+  StoredSnapshot,
+  TransportPort,
+} from "./effects/ports.ts";
+export type {
+  AppendEntries,
+  AppendEntriesResponse,
+  ConfChange,
   Entry,
+  EntryKind,
+  ForwardPropose,
+  ForwardProposeResponse,
+  GroupId,
+  HardState,
   Index,
+  InstallSnapshot,
+  InstallSnapshotResponse,
   Membership,
   Message,
+  MessageHeader,
   NodeId,
+  ProgressState,
+  Proposal,
+  RaftConfig,
+  ReadIndexRequest,
+  ReadIndexResponse,
   RejectReason,
+  RequestVote,
+  RequestVoteResponse,
   Role,
   SnapshotMeta,
   Term,
-} from "./core/types.ts";
+  TimeoutNow,
+} from "./core/mod.ts";

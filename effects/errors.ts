@@ -17,7 +17,11 @@ export class RaftRejected extends Error {
   /** The leader this node knows of, if any (retry there). */
   readonly leader: NodeId | undefined;
 
-  /** @param reason why @param leader where to retry */
+  /**
+   * Creates the error.
+   * @param reason why
+   * @param leader where to retry
+   */
   constructor(reason: RejectReason, leader: NodeId | undefined) {
     super(`request rejected: ${reason}` + (leader !== undefined ? ` (leader: ${leader})` : ""));
     this.name = "RaftRejected";
@@ -39,7 +43,11 @@ export class ProposalDropped extends Error {
   /** The term it had been appended in. */
   readonly term: Term;
 
-  /** @param index where it was appended @param term in which term */
+  /**
+   * Creates the error.
+   * @param index where it was appended
+   * @param term in which term
+   */
   constructor(index: Index, term: Term) {
     super(`proposal at index ${index} (term ${term}) was overwritten by another leader`);
     this.name = "ProposalDropped";
@@ -49,15 +57,21 @@ export class ProposalDropped extends Error {
 }
 
 /**
- * The outcome of a request cannot be known any more (for example a snapshot
- * replaced the entries it was waiting for, or it timed out while forwarded).
- * It may or may not have taken effect.
+ * The outcome of a request cannot be known: no answer came within the
+ * node's `requestTimeoutMs` (e.g. a forwarded proposal whose answer was lost
+ * on the network), or a snapshot replaced the entries it was waiting for.
+ * A proposal or membership change failing with it **may or may not have
+ * been applied**: retry only if applying it twice is harmless (or make the
+ * command idempotent). A read failing with it changed nothing.
  */
 export class OutcomeUnknown extends Error {
   /** Discriminator. */
   readonly _tag = "OutcomeUnknown" as const;
 
-  /** @param detail what happened */
+  /**
+   * Creates the error.
+   * @param detail what happened, and what it means for the caller
+   */
   constructor(detail: string) {
     super(`outcome unknown: ${detail}`);
     this.name = "OutcomeUnknown";
@@ -69,7 +83,10 @@ export class NodeStopped extends Error {
   /** Discriminator. */
   readonly _tag = "NodeStopped" as const;
 
-  /** @param cause the fatal error that stopped the node, if it did not stop cleanly */
+  /**
+   * Creates the error.
+   * @param cause the fatal error that stopped the node, if it did not stop cleanly
+   */
   constructor(cause?: unknown) {
     super(cause === undefined ? "node stopped" : `node stopped: ${describe(cause)}`, { cause });
     this.name = "NodeStopped";
@@ -83,7 +100,11 @@ export class StorageFailure extends Error {
   /** What was being done, e.g. `"sync"`. */
   readonly operation: string;
 
-  /** @param operation what was being done @param cause the underlying error */
+  /**
+   * Creates the error.
+   * @param operation what was being done
+   * @param cause the underlying error
+   */
   constructor(operation: string, cause: unknown) {
     super(`storage ${operation} failed: ${describe(cause)}`, { cause });
     this.name = "StorageFailure";
@@ -98,7 +119,11 @@ export class StateMachineFailure extends Error {
   /** `"snapshot"` or `"restore"`. */
   readonly operation: string;
 
-  /** @param operation what was being done @param cause the underlying error */
+  /**
+   * Creates the error.
+   * @param operation what was being done
+   * @param cause the underlying error
+   */
   constructor(operation: string, cause: unknown) {
     super(`state machine ${operation} failed: ${describe(cause)}`, { cause });
     this.name = "StateMachineFailure";

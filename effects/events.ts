@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ProgressState } from "../core/progress.ts";
 import type { Index, Membership, NodeId, Role, Term } from "../core/types.ts";
 
 /** Something that happened on a node. Listeners run on the node's loop: keep them short. */
@@ -31,6 +32,28 @@ export type RaftEvent =
 /** A subscriber. */
 export type RaftListener = (event: RaftEvent) => void;
 
+/**
+ * The leader's view of one other member's replication (etcd's Progress).
+ * A learner whose `match` has reached the leader's commit index has caught
+ * up and can be promoted (thesis §4.2.1).
+ */
+export interface PeerProgress {
+  /** Highest log index known to be durable on the peer. */
+  readonly match: Index;
+  /** Next log index the leader will send it. */
+  readonly next: Index;
+  /**
+   * Replication mode: `probe` (looking for where the logs match, one append
+   * at a time), `replicate` (keeping up, appends pipelined) or `snapshot`
+   * (being sent a snapshot).
+   */
+  readonly state: ProgressState;
+  /** Whether the peer is a non-voting learner. */
+  readonly learner: boolean;
+  /** Whether the leader heard from it since its last check-quorum round. */
+  readonly active: boolean;
+}
+
 /** A node's state as of its last loop iteration. */
 export interface NodeStatus {
   /** This node. */
@@ -47,6 +70,11 @@ export interface NodeStatus {
   readonly applied: Index;
   /** Membership in force. */
   readonly membership: Membership;
+  /**
+   * On the leader, every other member's replication progress (learners
+   * included); undefined on other roles.
+   */
+  readonly progress: ReadonlyMap<NodeId, PeerProgress> | undefined;
   /** Whether the node has stopped. */
   readonly stopped: boolean;
   /** The fatal error that stopped the node, if any. */

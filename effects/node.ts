@@ -1,27 +1,21 @@
 /**
- * The public node API: the Promise facade `createNode` and, for Effect
- * users, the `RaftNode` service with its `layer`.
+ * The Promise facade: `createNode` runs a node over plain Promise-style
+ * ports and returns a {@link RaftNode}. Its signatures mention no `effect`
+ * types; the Effect API (`effect_api.ts`) shares the spec and helpers here.
  *
  * @module
  */
 
-import { Context, Effect, Exit, Layer, type Schema, Scope } from "effect";
+import { Effect, Exit, Layer, Scope } from "effect";
 import { makeConfig, type RaftConfig } from "../core/config.ts";
 import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
-import { type CommandCodec, toCommandCodec } from "./command.ts";
-import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
+import { type CommandCodec, jsonCodec } from "./command.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
-import {
-  logStoreLayer,
-  type LogStorePort,
-  snapshotStoreLayer,
-  type SnapshotStorePort,
-  transportLayer,
-  type TransportPort,
-} from "./ports.ts";
-import { makeNode, type NodeHandle, type RuntimeOptions } from "./runtime.ts";
-import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./services.ts";
+import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
+import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
+import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime.ts";
+import { StateMachine } from "./services.ts";
 
 /** The user's state machine. `apply` runs once per committed command, in log order, on every node. */
 export interface UserStateMachine<C, R> {
@@ -40,40 +34,52 @@ export type CommandOf<SM> = SM extends UserStateMachine<infer C, any> ? C : neve
 // deno-lint-ignore no-explicit-any
 export type ResultOf<SM> = SM extends { apply(command: any, index: Index): infer R } ? Awaited<R> : never;
 
-/** What a node is made of, shared by {@link createNode} and {@link layer}. */
+/** The core's tunables a node accepts (its id comes from {@link NodeSpec.id}). */
+export type NodeConfig = Partial<Omit<RaftConfig, "id">>;
+
+/** What a node is made of, apart from its ports; shared by `createNode`, `startNode` and the Effect `layer`. */
 // deno-lint-ignore no-explicit-any
 export interface NodeSpec<SM extends UserStateMachine<any, any>> {
   /** This node's id. */
   readonly id: NodeId;
   /**
    * The cluster: node id → transport address (`"host:port"`), this node
-   * included. A new cluster starts with all of them as voters.
+   * included. A new cluster starts with all of them as voters; a joining
+   * node (`join: true`) only learns the addresses. They seed the node's
+   * address book (see {@link RaftNode.setPeers}).
    */
   readonly peers: Readonly<Record<NodeId, string>> | ReadonlyMap<NodeId, string>;
   /** Start with no membership, waiting to be added by the cluster's leader (`addVoter`/`addLearner`). */
   readonly join?: boolean;
   /** The replicated state machine. */
   readonly stateMachine: SM;
-  /** Command codec: JSON by default; pass a Schema for typed, validated commands. */
-  readonly command?: CommandCodec<CommandOf<SM>> | Schema.Codec<CommandOf<SM>, unknown, never, never>;
+  /**
+   * Command codec: JSON by default. For typed, validated commands pass
+   * `schemaCodec(schema)` from `@plank/raft/effect`, or any {@link CommandCodec}.
+   */
+  readonly command?: CommandCodec<CommandOf<SM>>;
   /** Core tunables (election timeout, heartbeat, snapshots, flow control). */
-  readonly config?: Partial<Omit<RaftConfig, "id">>;
+  readonly config?: NodeConfig;
   /** Largest InstallSnapshot chunk in bytes (default: `config.maxMessageBytes`). */
   readonly snapshotChunkBytes?: number;
+  /**
+   * How long a proposal, read, membership change or leadership transfer may
+   * wait for its outcome before it fails with `OutcomeUnknown` — an answer
+   * can be lost on the network, e.g. a forwarded proposal's. Default 10,000
+   * ms; `Infinity` waits forever.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
-/** A store or transport given either as a plain Promise-based object or as an effect Layer. */
-export type ServiceInput<Port, S> = Port | Layer.Layer<S, unknown>;
-
-/** Options of {@link createNode}. */
+/** Options of {@link createNode}: the spec plus the node's three ports. */
 // deno-lint-ignore no-explicit-any
 export interface NodeOptions<SM extends UserStateMachine<any, any>> extends NodeSpec<SM> {
-  /** The durable log (e.g. a write-ahead log, or `MemoryLogStore`). Closed by `stop()`. */
-  readonly logStore: ServiceInput<LogStorePort, LogStore>;
+  /** The durable log (a write-ahead log, or `MemoryLogStore` from `@plank/raft/memory`). Closed by `stop()`. */
+  readonly logStore: LogStorePort;
   /** The snapshot store. Closed by `stop()`. */
-  readonly snapshotStore: ServiceInput<SnapshotStorePort, SnapshotStore>;
-  /** The peer transport. Closed by `stop()`. */
-  readonly transport: ServiceInput<TransportPort, Transport>;
+  readonly snapshotStore: SnapshotStorePort;
+  /** The peer transport. Its address book is managed by the node. Closed by `stop()`. */
+  readonly transport: TransportPort;
 }
 
 /** A running Raft node (Promise facade). */
@@ -83,44 +89,63 @@ export interface RaftNode<C, R, SM> {
   /**
    * Replicates `command` and resolves with the state machine's result once
    * it is applied on this node. On a follower the core forwards it to the
-   * leader. Fails with `RaftRejected`, `ProposalDropped`, `OutcomeUnknown`
-   * or `NodeStopped`.
+   * leader. Fails with `RaftRejected` (e.g. no leader; safe to retry),
+   * `ProposalDropped` (overwritten by a new leader; it did not take effect),
+   * `OutcomeUnknown` (no answer within `requestTimeoutMs`, or its entry was
+   * replaced by a snapshot: the command **may or may not have been
+   * applied**) or `NodeStopped`.
    */
   propose(command: C): Promise<R>;
-  /** Runs `fn` against the state machine at a linearizable point (ReadIndex, §6.4). */
+  /** Runs `fn` against the state machine at a linearizable point (ReadIndex, thesis §6.4). */
   read<T>(fn: (stateMachine: SM) => T | Promise<T>): Promise<T>;
-  /** A linearizable read index, already applied on this node. */
+  /** A linearizable read index, already applied on this node (fails like {@link RaftNode.propose}). */
   readIndex(): Promise<Index>;
-  /** The node's state as of its last loop iteration. */
+  /** The node's state as of its last loop iteration (on the leader, with every peer's progress). */
   status(): NodeStatus;
   /** Adds an event listener; returns the unsubscribe function. */
   subscribe(listener: RaftListener): () => void;
-  /** Adds a voter at `address` (one server at a time, thesis §4.1). Resolves with the config entry's index. */
+  /**
+   * Adds a voter at `address` (one server at a time, thesis §4.1); the
+   * address enters the address book first. Resolves with the config entry's
+   * index once applied here.
+   */
   addVoter(id: NodeId, address: string): Promise<Index>;
-  /** Adds a non-voting learner at `address`. */
+  /**
+   * Adds a non-voting learner at `address` (thesis §4.2.1). It has caught
+   * up once the leader's `status().progress.get(id).match` reaches the
+   * commit index; then {@link RaftNode.promote} it.
+   */
   addLearner(id: NodeId, address: string): Promise<Index>;
   /** Makes a learner a voter. */
   promote(id: NodeId): Promise<Index>;
-  /** Removes a node from the membership. */
+  /** Removes a node from the membership (its address stays in the book; `setPeers(…, { replace: true })` prunes). */
   removeNode(id: NodeId): Promise<Index>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Promise<void>;
+  /** Records (or changes) one node's address; the transport gets the full book. */
+  setPeerAddress(id: NodeId, address: string): void;
+  /**
+   * Merges `peers` into the address book — or replaces the book with them
+   * when `options.replace` is set — and hands the transport the full book.
+   */
+  setPeers(
+    peers: Readonly<Record<NodeId, string>> | ReadonlyMap<NodeId, string>,
+    options?: SetPeersOptions,
+  ): void;
+  /** The address book: every node id → address this node knows (itself included if given). */
+  peerAddresses(): ReadonlyMap<NodeId, string>;
   /** Stops: finishes the in-flight sync, fails pending requests, closes transport and stores. */
   stop(): Promise<void>;
 }
 
-function peerMap(peers: NodeSpec<UserStateMachine<unknown, unknown>>["peers"]): Map<NodeId, string> {
+/** A peer list given as a record or a map, as a fresh map. */
+export function peerMap(peers: Readonly<Record<NodeId, string>> | ReadonlyMap<NodeId, string>): Map<NodeId, string> {
   return peers instanceof Map ? new Map(peers) : new Map(Object.entries(peers as Record<NodeId, string>));
 }
 
-function withoutSelf(peers: ReadonlyMap<NodeId, string>, self: NodeId): Map<NodeId, string> {
-  const others = new Map(peers);
-  others.delete(self);
-  return others;
-}
-
+/** The byte-level state machine service over the user's typed one. */
 // deno-lint-ignore no-explicit-any
-function stateMachineService<SM extends UserStateMachine<any, any>>(
+export function stateMachineService<SM extends UserStateMachine<any, any>>(
   sm: SM,
   codec: CommandCodec<CommandOf<SM>>,
 ): StateMachine {
@@ -137,14 +162,17 @@ function stateMachineService<SM extends UserStateMachine<any, any>>(
   };
 }
 
+/** The interpreter's options from a spec. */
 // deno-lint-ignore no-explicit-any
-function runtimeOptions(spec: NodeSpec<any>): RuntimeOptions {
+export function runtimeOptions(spec: Omit<NodeSpec<any>, "command" | "stateMachine">): RuntimeOptions {
   const peers = peerMap(spec.peers);
   return {
     // Election jitter must differ between nodes; the core takes its randomness as a seed (DESIGN.md).
     config: makeConfig({ seed: 1 + Math.floor(Math.random() * 0x7ffffffe), ...spec.config, id: spec.id }),
     membership: spec.join ? emptyMembership : membershipOf([...peers.keys()]),
     snapshotChunkBytes: spec.snapshotChunkBytes,
+    peers,
+    requestTimeoutMs: spec.requestTimeoutMs,
   };
 }
 
@@ -155,14 +183,7 @@ function wrap<SM extends UserStateMachine<any, any>>(
   codec: CommandCodec<CommandOf<SM>>,
   close: () => Promise<void>,
 ): RaftNode<CommandOf<SM>, ResultOf<SM>, SM> {
-  const peers = peerMap(spec.peers);
-  const change = (c: ConfChange, address?: string): Promise<Index> => {
-    if ((c.type === "addVoter" || c.type === "addLearner") && address !== undefined) {
-      peers.set(c.node, address);
-      handle.setPeers(withoutSelf(peers, spec.id));
-    }
-    return handle.changeMembership(c);
-  };
+  const change = (c: ConfChange, address?: string): Promise<Index> => handle.changeMembership(c, address);
   let stopping: Promise<void> | undefined;
   return {
     id: spec.id,
@@ -187,6 +208,9 @@ function wrap<SM extends UserStateMachine<any, any>>(
     promote: (id) => change({ type: "promote", node: id }),
     removeNode: (id) => change({ type: "remove", node: id }),
     transferLeadership: (to) => handle.transferLeadership(to),
+    setPeerAddress: (id, address) => handle.setPeerAddress(id, address),
+    setPeers: (peers, options) => handle.setPeers(peerMap(peers), options),
+    peerAddresses: () => handle.peerAddresses(),
     stop: () => {
       stopping ??= handle.stop().finally(close);
       return stopping;
@@ -194,17 +218,10 @@ function wrap<SM extends UserStateMachine<any, any>>(
   };
 }
 
-function asLayer<Port, S>(
-  input: ServiceInput<Port, S>,
-  fromPort: (port: Port) => Layer.Layer<S>,
-): Layer.Layer<S, unknown> {
-  return Layer.isLayer(input) ? input as Layer.Layer<S, unknown> : fromPort(input as Port);
-}
-
 /**
  * Starts a node: recovers from the stores, then runs its loop until
  * `stop()`. Rejects with `StorageFailure`/`StateMachineFailure` if recovery
- * fails.
+ * fails (the ports are closed then).
  *
  * ```ts
  * const node = await createNode({ id: "a", peers: { a: "127.0.0.1:7001" },
@@ -216,11 +233,11 @@ function asLayer<Port, S>(
 export async function createNode<SM extends UserStateMachine<any, any>>(
   options: NodeOptions<SM>,
 ): Promise<RaftNode<CommandOf<SM>, ResultOf<SM>, SM>> {
-  const codec = toCommandCodec<CommandOf<SM>>(options.command);
+  const codec = options.command ?? jsonCodec<CommandOf<SM>>();
   const services = Layer.mergeAll(
-    asLayer(options.logStore, logStoreLayer),
-    asLayer(options.snapshotStore, snapshotStoreLayer),
-    asLayer(options.transport, transportLayer),
+    logStoreLayer(options.logStore),
+    snapshotStoreLayer(options.snapshotStore),
+    transportLayer(options.transport),
     Layer.succeed(StateMachine, stateMachineService(options.stateMachine, codec)),
   );
   const scope = Effect.runSync(Scope.make());
@@ -237,58 +254,4 @@ export async function createNode<SM extends UserStateMachine<any, any>>(
     throw e;
   }
   return wrap(options, handle, codec, close);
-}
-
-/** A running node for Effect users (see {@link RaftNode} for the Promise facade). Commands and results are untyped here; use {@link layer}'s options to type them. */
-export interface RaftNodeEffect {
-  /** Replicates a command; succeeds with the state machine's result once applied here. */
-  propose(command: unknown): Effect.Effect<unknown, RaftError>;
-  /** A linearizable read index, already applied here. */
-  readonly readIndex: Effect.Effect<Index, RaftError>;
-  /** The node's state. */
-  readonly status: Effect.Effect<NodeStatus>;
-  /** Adds an event listener; returns the unsubscribe function. */
-  subscribe(listener: RaftListener): Effect.Effect<() => void>;
-  /** Proposes a membership change. */
-  changeMembership(change: ConfChange): Effect.Effect<Index, RaftError>;
-  /** Hands leadership to `to`. */
-  transferLeadership(to: NodeId): Effect.Effect<void, RaftError>;
-}
-
-/** The {@link RaftNodeEffect} service key. */
-export const RaftNode: Context.Service<RaftNodeEffect, RaftNodeEffect> = Context.Service<RaftNodeEffect>(
-  "@plank/raft/RaftNode",
-);
-
-function fromPromise<A>(f: () => Promise<A>): Effect.Effect<A, RaftError> {
-  return Effect.tryPromise({ try: f, catch: (e) => e as RaftError });
-}
-
-/**
- * A Layer running a node for the lifetime of its scope (closing the scope
- * stops it cleanly). The log store, snapshot store and transport come from
- * the context, so any Layers (memory, files, custom) plug in.
- */
-// deno-lint-ignore no-explicit-any
-export function layer<SM extends UserStateMachine<any, any>>(
-  spec: NodeSpec<SM>,
-): Layer.Layer<RaftNodeEffect, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport> {
-  const codec = toCommandCodec<CommandOf<SM>>(spec.command);
-  return Layer.effect(
-    RaftNode,
-    Effect.gen(function* () {
-      const handle = yield* makeNode(runtimeOptions(spec)).pipe(
-        Effect.provideService(StateMachine, stateMachineService(spec.stateMachine, codec)),
-      );
-      const service: RaftNodeEffect = {
-        propose: (command) => fromPromise(() => handle.propose(codec.encode(command as CommandOf<SM>))),
-        readIndex: fromPromise(() => handle.readIndex()),
-        status: Effect.sync(() => handle.status()),
-        subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
-        changeMembership: (change) => fromPromise(() => handle.changeMembership(change)),
-        transferLeadership: (to) => fromPromise(() => handle.transferLeadership(to)),
-      };
-      return service;
-    }),
-  );
 }

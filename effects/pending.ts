@@ -2,7 +2,9 @@
  * The requests a node's callers are waiting on, and how the core's effects
  * settle them: a proposal succeeds only when the entry applied at its index
  * has the term it was appended in (`Proposed`), reads wait until the state
- * machine has applied their read index (§6.4).
+ * machine has applied their read index (§6.4). A request not settled within
+ * its timeout fails with `OutcomeUnknown`: an answer lost on the network
+ * (a forwarded proposal's, say) must not leave its caller waiting forever.
  *
  * @module
  */
@@ -19,6 +21,21 @@ interface Waiter {
   readonly reject: (error: unknown) => void;
   index: Index;
   term: Term;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Why a request of each kind timed out, and what that means for the caller. */
+function timeoutDetail(kind: RequestKind, ms: number): string {
+  switch (kind) {
+    case "propose":
+      return `proposal not answered within ${ms} ms; the command may or may not have been applied`;
+    case "conf":
+      return `membership change not answered within ${ms} ms; it may or may not have taken effect`;
+    case "read":
+      return `read not answered within ${ms} ms (a read changes nothing: safe to retry)`;
+    case "transfer":
+      return `leadership transfer not answered within ${ms} ms; it may or may not have happened`;
+  }
 }
 
 interface AppliedOutcome {
@@ -38,6 +55,9 @@ export class PendingRequests {
   private readonly recent = new Map<Index, AppliedOutcome>();
   private nextId = 1;
 
+  /** @param timeoutMs how long a request may wait before failing with `OutcomeUnknown` (`Infinity`: forever) */
+  constructor(private readonly timeoutMs: number = Infinity) {}
+
   /** Number of requests still waiting. */
   get size(): number {
     return this.waiters.size;
@@ -47,9 +67,32 @@ export class PendingRequests {
   register<A>(kind: RequestKind): { readonly requestId: number; readonly promise: Promise<A> } {
     const requestId = this.nextId++;
     const promise = new Promise<A>((resolve, reject) => {
-      this.waiters.set(requestId, { kind, resolve: resolve as (v: unknown) => void, reject, index: 0, term: 0 });
+      const waiter: Waiter = {
+        kind,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        index: 0,
+        term: 0,
+        timer: undefined,
+      };
+      if (Number.isFinite(this.timeoutMs)) {
+        waiter.timer = setTimeout(
+          () => this.fail(requestId, new OutcomeUnknown(timeoutDetail(kind, this.timeoutMs))),
+          this.timeoutMs,
+        );
+      }
+      this.waiters.set(requestId, waiter);
     });
     return { requestId, promise };
+  }
+
+  /** Removes and returns the waiter of `requestId`, disarming its timeout. */
+  private take(requestId: number): Waiter | undefined {
+    const w = this.waiters.get(requestId);
+    if (!w) return undefined;
+    this.waiters.delete(requestId);
+    clearTimeout(w.timer);
+    return w;
   }
 
   /** The core appended the request at `index` in `term`. */
@@ -59,7 +102,7 @@ export class PendingRequests {
     if (index <= applied) {
       // Already applied (a forwarded proposal's answer arrived late).
       const outcome = this.recent.get(index);
-      this.waiters.delete(requestId);
+      this.take(requestId);
       if (outcome === undefined) {
         w.reject(new OutcomeUnknown(`entry ${index} was applied before its proposal was acknowledged`));
       } else if (outcome.term !== term) w.reject(new ProposalDropped(index, term));
@@ -81,9 +124,8 @@ export class PendingRequests {
     if (!ids) return;
     this.byIndex.delete(entry.index);
     for (const id of ids) {
-      const w = this.waiters.get(id);
+      const w = this.take(id);
       if (!w) continue;
-      this.waiters.delete(id);
       if (w.term === entry.term) settle(w, ok, value, entry.index);
       else w.reject(new ProposalDropped(w.index, w.term));
     }
@@ -102,11 +144,7 @@ export class PendingRequests {
   /** A read may be served once `index` is applied. */
   readReady(requestId: number, index: Index, applied: Index): void {
     if (index <= applied) {
-      const w = this.waiters.get(requestId);
-      if (w) {
-        this.waiters.delete(requestId);
-        w.resolve(index);
-      }
+      this.take(requestId)?.resolve(index);
       return;
     }
     this.reads.push({ requestId, index });
@@ -121,29 +159,19 @@ export class PendingRequests {
         still.push(r);
         continue;
       }
-      const w = this.waiters.get(r.requestId);
-      if (w) {
-        this.waiters.delete(r.requestId);
-        w.resolve(r.index);
-      }
+      this.take(r.requestId)?.resolve(r.index);
     }
     this.reads = still;
   }
 
   /** Resolves a request with `value`. */
   succeed(requestId: number, value: unknown): void {
-    const w = this.waiters.get(requestId);
-    if (!w) return;
-    this.waiters.delete(requestId);
-    w.resolve(value);
+    this.take(requestId)?.resolve(value);
   }
 
   /** Fails a request with `error`. */
   fail(requestId: number, error: unknown): void {
-    const w = this.waiters.get(requestId);
-    if (!w) return;
-    this.waiters.delete(requestId);
-    w.reject(error);
+    this.take(requestId)?.reject(error);
   }
 
   /** Fails every pending request (the node stopped). */
@@ -152,7 +180,10 @@ export class PendingRequests {
     this.waiters.clear();
     this.byIndex.clear();
     this.reads = [];
-    for (const w of all) w.reject(error);
+    for (const w of all) {
+      clearTimeout(w.timer);
+      w.reject(error);
+    }
   }
 }
 

@@ -1,24 +1,51 @@
 /**
- * Promise-based versions of the ports, for users (and runtime adapters) that
- * do not write Effect code, and the conversions that turn them into the
- * effect services of `services.ts` as Layers. Their shapes match plank's own
- * `WriteAheadLog`, `SnapshotStore` and `PeerTransport` structurally.
+ * The ports a node runs on, as plain Promise-style objects: where its log
+ * and snapshots are stored and how its messages travel. `createNode` takes
+ * them directly; `@plank/raft/effect` turns them into effect services.
+ * plank's own `WriteAheadLog`, file `SnapshotStore` and `PeerTransport`s
+ * fit them structurally, and so do the in-memory ones of
+ * `@plank/raft/memory`. Nothing here depends on `effect`.
  *
  * @module
  */
 
-import { Effect, Layer } from "effect";
-import type { Index, Message, NodeId, SnapshotMeta } from "../core/types.ts";
-import { StorageFailure } from "./errors.ts";
-import {
-  type ChunkResult,
-  LogStore,
-  type PersistBatch,
-  type RecoveredLog,
-  SnapshotStore,
-  type StoredSnapshot,
-  Transport,
-} from "./services.ts";
+import type { Entry, HardState, Index, Message, NodeId, SnapshotMeta } from "../core/types.ts";
+
+/** What a log store recovered: the last hard state and the durable entries (contiguous). */
+export interface RecoveredLog {
+  /** The last hard state written (all zero for a new log). */
+  readonly hardState: HardState;
+  /** Durable entries after the compaction point, in index order. */
+  readonly entries: readonly Entry[];
+}
+
+/** One group-commit batch of the core's `Persist` effects, merged: truncate, then append, with the hard state. */
+export interface PersistBatch {
+  /** The hard state to record, if it changed. */
+  readonly hardState?: HardState | undefined;
+  /** Entries to append; the first follows the log's last index after truncation. */
+  readonly entries: readonly Entry[];
+  /** Drop entries from this index on before appending. */
+  readonly truncateFrom?: Index | undefined;
+}
+
+/** A snapshot held by a snapshot store. */
+export interface StoredSnapshot {
+  /** What it covers. */
+  readonly meta: SnapshotMeta;
+  /** Size of the state machine's bytes. */
+  readonly size: number;
+  /** Streams the bytes from `offset` in chunks of at most `chunkBytes`. */
+  read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
+}
+
+/** Outcome of writing one received chunk. */
+export interface ChunkResult {
+  /** Whether the chunk was written (its offset was the one expected). */
+  readonly accepted: boolean;
+  /** The offset expected next. */
+  readonly expected: number;
+}
 
 /** A log store with Promise methods (e.g. a `WriteAheadLog` plus what it recovered). */
 export interface LogStorePort {
@@ -56,7 +83,12 @@ export interface SnapshotStorePort {
   close?(): Promise<void>;
 }
 
-/** A transport with Promise `close` (plank's `PeerTransport` fits). */
+/**
+ * Moves messages between nodes, best effort and never blocking: `send`
+ * returns false instead of waiting when a peer is unknown or its queue is
+ * full (plank's `PeerTransport`s fit). The node owns the address book: it
+ * calls `setPeers` with the full book whenever that changes.
+ */
 export interface TransportPort {
   /** Enqueues `message`; false when it cannot be delivered. */
   send(message: Message): boolean;
@@ -64,80 +96,8 @@ export interface TransportPort {
   onMessage(handler: (message: Message) => void): void;
   /** Installs the unreachable-peer handler. */
   onUnreachable(handler: (peer: NodeId) => void): void;
-  /** Replaces the address book. */
+  /** Replaces the address book (`"host:port"` per peer, this node excluded). */
   setPeers(peers: ReadonlyMap<NodeId, string>): void;
   /** Stops the transport; called when the node stops. */
   close(): Promise<void>;
-}
-
-function attempt<A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StorageFailure> {
-  return Effect.tryPromise({
-    try: f,
-    catch: (e) => e instanceof StorageFailure ? e : new StorageFailure(operation, e),
-  });
-}
-
-/** The {@link LogStore} service over a Promise port. */
-export function logStoreFromPort(port: LogStorePort): LogStore {
-  return {
-    load: attempt("load", () => port.load()),
-    append: (batch) => attempt("append", () => port.append(batch)),
-    sync: attempt("sync", () => port.sync()),
-    compact: (index) => attempt("compact", () => port.compact(index)),
-  };
-}
-
-/** The {@link SnapshotStore} service over a Promise port. */
-export function snapshotStoreFromPort(port: SnapshotStorePort): SnapshotStore {
-  return {
-    latest: attempt("snapshot read", () => port.latest()),
-    write: (meta, bytes) => attempt("snapshot write", () => port.write(meta, [bytes])),
-    receive: (meta) =>
-      Effect.map(attempt("snapshot receive", () => port.receive(meta)), (rx) => ({
-        meta,
-        writeChunk: (offset, bytes) => attempt("snapshot receive", () => rx.writeChunk(offset, bytes)),
-        finish: attempt("snapshot receive", () => rx.finish()),
-        abort: Effect.promise(() => rx.abort().catch(() => {})),
-      })),
-  };
-}
-
-/** The {@link Transport} service over a Promise port. */
-export function transportFromPort(port: TransportPort): Transport {
-  return {
-    send: (message) => port.send(message),
-    listen: (handlers) => {
-      port.onMessage((m) => handlers.onMessage(m));
-      port.onUnreachable((peer) => handlers.onUnreachable(peer));
-    },
-    setPeers: (peers) => port.setPeers(peers),
-  };
-}
-
-function closing(close: (() => Promise<void>) | undefined): Effect.Effect<void> {
-  return close === undefined ? Effect.void : Effect.promise(() => close().catch(() => {}));
-}
-
-/** A Layer providing {@link LogStore} from a port; the port is closed when the layer's scope closes. */
-export function logStoreLayer(port: LogStorePort): Layer.Layer<LogStore> {
-  return Layer.effect(
-    LogStore,
-    Effect.acquireRelease(Effect.succeed(logStoreFromPort(port)), () => closing(port.close?.bind(port))),
-  );
-}
-
-/** A Layer providing {@link SnapshotStore} from a port; closed with the layer's scope. */
-export function snapshotStoreLayer(port: SnapshotStorePort): Layer.Layer<SnapshotStore> {
-  return Layer.effect(
-    SnapshotStore,
-    Effect.acquireRelease(Effect.succeed(snapshotStoreFromPort(port)), () => closing(port.close?.bind(port))),
-  );
-}
-
-/** A Layer providing {@link Transport} from a port; the transport is closed with the layer's scope. */
-export function transportLayer(port: TransportPort): Layer.Layer<Transport> {
-  return Layer.effect(
-    Transport,
-    Effect.acquireRelease(Effect.succeed(transportFromPort(port)), () => closing(() => port.close())),
-  );
 }

@@ -24,7 +24,8 @@ import { Cause, Clock, Effect, Exit, type Fiber, Queue, type Scope } from "effec
 import type { RaftConfig } from "../core/config.ts";
 import { describeEffect } from "../core/describe.ts";
 import { termAt } from "../core/log.ts";
-import { allMembers } from "../core/membership.ts";
+import { allMembers, isLearner } from "../core/membership.ts";
+import type { Progress } from "../core/progress.ts";
 import { leaderOf, membershipOf, type RaftState } from "../core/state.ts";
 import { start, step, type StepResult } from "../core/step.ts";
 import type {
@@ -43,16 +44,10 @@ import type {
 } from "../core/types.ts";
 import { BatchBuilder } from "./batch.ts";
 import { NodeStopped, RaftRejected, StateMachineFailure, StorageFailure } from "./errors.ts";
-import { Listeners, type NodeStatus, type RaftListener } from "./events.ts";
+import { Listeners, type NodeStatus, type PeerProgress, type RaftListener } from "./events.ts";
 import { PendingRequests } from "./pending.ts";
-import {
-  LogStore,
-  type SnapshotSink,
-  SnapshotStore,
-  StateMachine,
-  type StoredSnapshot,
-  Transport,
-} from "./services.ts";
+import type { StoredSnapshot } from "./ports.ts";
+import { LogStore, type SnapshotSink, SnapshotStore, StateMachine, Transport } from "./services.ts";
 
 /** Settings of the interpreter itself (the core's are in `config`). */
 export interface RuntimeOptions {
@@ -62,6 +57,27 @@ export interface RuntimeOptions {
   readonly membership: Membership;
   /** Largest InstallSnapshot chunk, in bytes (default: `config.maxMessageBytes`). */
   readonly snapshotChunkBytes?: number;
+  /**
+   * The initial address book (node id → `"host:port"`, this node may be
+   * included). The node hands the transport the full book at start and
+   * whenever it changes. Default: empty.
+   */
+  readonly peers?: ReadonlyMap<NodeId, string>;
+  /**
+   * How long a request (proposal, read, membership change, transfer) may
+   * wait for its outcome before failing with `OutcomeUnknown`. Default
+   * 10,000 ms; `Infinity` waits forever.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Default of {@link RuntimeOptions.requestTimeoutMs}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Options of {@link NodeHandle.setPeers}. */
+export interface SetPeersOptions {
+  /** Replace the whole address book instead of merging into it (to forget removed nodes). Default false. */
+  readonly replace?: boolean;
 }
 
 /** A running node, driven by its loop fiber. Methods enqueue and return Promises; none blocks. */
@@ -70,16 +86,24 @@ export interface NodeHandle {
   propose(data: Uint8Array): Promise<unknown>;
   /** Resolves with a linearizable read index once this node's state machine has applied it (§6.4). */
   readIndex(): Promise<Index>;
-  /** Proposes a membership change; resolves with the config entry's index once applied. */
-  changeMembership(change: ConfChange): Promise<Index>;
+  /**
+   * Proposes a membership change; resolves with the config entry's index
+   * once applied. `address`, if given, enters the address book first (so the
+   * new member is reachable as soon as it is added).
+   */
+  changeMembership(change: ConfChange, address?: string): Promise<Index>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Promise<void>;
   /** The node's state as of its last loop iteration. */
   status(): NodeStatus;
   /** Adds an event listener; returns the unsubscribe function. */
   subscribe(listener: RaftListener): () => void;
-  /** Replaces the transport's address book. */
-  setPeers(peers: ReadonlyMap<NodeId, string>): void;
+  /** Records (or changes) the address of one node and hands the full book to the transport. */
+  setPeerAddress(id: NodeId, address: string): void;
+  /** Merges `peers` into the address book (or replaces it), then hands the full book to the transport. */
+  setPeers(peers: ReadonlyMap<NodeId, string>, options?: SetPeersOptions): void;
+  /** The address book: every node id → address this node knows. */
+  peerAddresses(): ReadonlyMap<NodeId, string>;
   /** Stops after the in-flight batch is durable; resolves when the loop has ended (rejects with a fatal error). */
   stop(): Promise<void>;
   /** Settles when the loop ends, however it ends. */
@@ -132,6 +156,7 @@ export function makeNode(
     }
     const queue = yield* Queue.unbounded<LoopItem>();
     const node = new NodeLoop(options, queue, log, snapshots, transport, sm, initial.state, latest?.meta);
+    node.pushPeers();
     transport.listen({
       onMessage: (message) => void Queue.offerUnsafe(queue, { kind: "input", input: { type: "Receive", message } }),
       onUnreachable: (to) => void Queue.offerUnsafe(queue, { kind: "input", input: { type: "Unreachable", to } }),
@@ -171,7 +196,13 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 /** The loop and the interpreter's bookkeeping around the core's state. */
 class NodeLoop {
   private state: RaftState;
-  private readonly pending = new PendingRequests();
+  private readonly pending: PendingRequests;
+  /** The one address book of this node (see {@link NodeHandle.setPeers}); the transport gets copies. */
+  private book: Map<NodeId, string>;
+  /** The status' progress view, rebuilt only when the leader's progress map or the membership changes. */
+  private progressView:
+    | { progress: ReadonlyMap<NodeId, Progress>; membership: Membership; view: ReadonlyMap<NodeId, PeerProgress> }
+    | undefined = undefined;
   private readonly listeners = new Listeners();
   /** Inputs produced by the loop itself (Persisted, SnapshotRestored), stepped first next iteration. */
   private carry: LoopItem[] = [];
@@ -209,6 +240,8 @@ class NodeLoop {
     snapshot: SnapshotMeta | undefined,
   ) {
     this.state = state;
+    this.pending = new PendingRequests(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    this.book = new Map(options.peers ?? []);
     this.appliedIndex = snapshot?.index ?? 0;
     this.appliedTerm = snapshot?.term ?? 0;
     this.lastTerm = state.term;
@@ -228,11 +261,15 @@ class NodeLoop {
       propose: (data) => this.request("propose", (requestId) => ({ kind: "propose", proposal: { requestId, data } })),
       readIndex: () =>
         this.request("read", (requestId) => ({ kind: "input", input: { type: "ReadIndex", requestId } })),
-      changeMembership: (change) =>
-        this.request(
+      changeMembership: (change, address) => {
+        if (address !== undefined && (change.type === "addVoter" || change.type === "addLearner")) {
+          this.setPeerAddress(change.node, address);
+        }
+        return this.request(
           "conf",
           (requestId) => ({ kind: "input", input: { type: "ProposeConfChange", requestId, change } }),
-        ),
+        );
+      },
       transferLeadership: (to) =>
         this.request(
           "transfer",
@@ -240,10 +277,30 @@ class NodeLoop {
         ),
       status: () => this.statusCache,
       subscribe: (listener) => this.listeners.add(listener),
-      setPeers: (peers) => this.transport.setPeers(peers),
+      setPeerAddress: (id, address) => this.setPeerAddress(id, address),
+      setPeers: (peers, options) => {
+        const next = options?.replace ? new Map<NodeId, string>() : new Map(this.book);
+        for (const [id, address] of peers) next.set(id, address);
+        this.book = next;
+        this.pushPeers();
+      },
+      peerAddresses: () => new Map(this.book),
       stop: () => this.stop(),
       done: this.donePromise,
     };
+  }
+
+  private setPeerAddress(id: NodeId, address: string): void {
+    if (this.book.get(id) === address) return;
+    this.book = new Map(this.book).set(id, address);
+    this.pushPeers();
+  }
+
+  /** Hands the transport the full address book, this node excluded. */
+  pushPeers(): void {
+    const others = new Map(this.book);
+    others.delete(this.options.config.id);
+    this.transport.setPeers(others);
   }
 
   private request<A>(
@@ -691,8 +748,30 @@ class NodeLoop {
       commit: s.commit,
       applied: this.appliedIndex,
       membership: membershipOf(s),
+      progress: s.role.kind === "leader" ? this.progressOf(s.role.progress, membershipOf(s)) : undefined,
       stopped: this.stoppedWith !== undefined,
       error: this.stoppedWith?.error,
     };
+  }
+
+  /** The status' view of the leader's progress; reused while the core's map and the membership are unchanged. */
+  private progressOf(
+    progress: ReadonlyMap<NodeId, Progress>,
+    membership: Membership,
+  ): ReadonlyMap<NodeId, PeerProgress> {
+    const cached = this.progressView;
+    if (cached && cached.progress === progress && cached.membership === membership) return cached.view;
+    const view = new Map<NodeId, PeerProgress>();
+    for (const [id, pr] of progress) {
+      view.set(id, {
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        learner: isLearner(membership, id),
+        active: pr.active,
+      });
+    }
+    this.progressView = { progress, membership, view };
+    return view;
   }
 }

@@ -11,26 +11,9 @@
  */
 
 import { Context, type Effect } from "effect";
-import type { Entry, HardState, Index, Message, NodeId, SnapshotMeta } from "../core/types.ts";
+import type { Entry, Index, Message, NodeId, SnapshotMeta } from "../core/types.ts";
 import type { StorageFailure } from "./errors.ts";
-
-/** What a log store recovered: the last hard state and the durable entries (contiguous). */
-export interface RecoveredLog {
-  /** The last hard state written (all zero for a new log). */
-  readonly hardState: HardState;
-  /** Durable entries after the compaction point, in index order. */
-  readonly entries: readonly Entry[];
-}
-
-/** One group-commit batch of the core's `Persist` effects, merged: truncate, then append, with the hard state. */
-export interface PersistBatch {
-  /** The hard state to record, if it changed. */
-  readonly hardState?: HardState | undefined;
-  /** Entries to append; the first follows the log's last index after truncation. */
-  readonly entries: readonly Entry[];
-  /** Drop entries from this index on before appending. */
-  readonly truncateFrom?: Index | undefined;
-}
+import type { ChunkResult, PersistBatch, RecoveredLog, StoredSnapshot } from "./ports.ts";
 
 /**
  * The durable Raft log. `append` writes without syncing; `sync` makes every
@@ -50,24 +33,6 @@ export interface LogStore {
 
 /** The {@link LogStore} service key. */
 export const LogStore: Context.Service<LogStore, LogStore> = Context.Service<LogStore>("@plank/raft/LogStore");
-
-/** A snapshot held by a {@link SnapshotStore}. */
-export interface StoredSnapshot {
-  /** What it covers. */
-  readonly meta: SnapshotMeta;
-  /** Size of the state machine's bytes. */
-  readonly size: number;
-  /** Streams the bytes from `offset` in chunks of at most `chunkBytes`. */
-  read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
-}
-
-/** Outcome of writing one received chunk. */
-export interface ChunkResult {
-  /** Whether the chunk was written (its offset was the one expected). */
-  readonly accepted: boolean;
-  /** The offset expected next. */
-  readonly expected: number;
-}
 
 /** A snapshot being received chunk by chunk (InstallSnapshot). */
 export interface SnapshotSink {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Static checks: type-check (Deno, and tsc for the Bun adapter), lint, format,
-// doc-lint of the pure entry points, and a JSR publish dry run.
+// doc-lint of the entry points, and a JSR publish dry run.
 // Prints each step; stops at the first failing step and names it.
 //
 // Usage: node scripts/check.mjs
@@ -11,11 +11,40 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Entry points that `deno doc --lint` must pass. Only pure (non-Effect-typed)
- * modules: deno 2.9.6 reports `private-type-ref` for types from `effect`
- * even when imported. Drop `mod.ts` once it exports Effect-typed APIs.
+ * Entry points that `deno doc --lint` must pass, checked together (a type
+ * one of them exports counts as public for the others). Only entry points
+ * whose signatures carry no `effect` types: deno 2.9.6 reports
+ * `private-type-ref` for types from `effect` even when imported.
  */
-const DOC_LINT_ENTRY_POINTS = ["core/mod.ts", "mod.ts"];
+const DOC_LINT_ENTRY_POINTS = ["core/mod.ts", "mod.ts", "adapters/memory/mod.ts"];
+
+/**
+ * Entry points with effect-typed signatures (`@plank/raft/effect`): doc-lint
+ * them too, but forgive exactly that deno bug — `private-type-ref` to one of
+ * effect's own types. Anything else (a missing JSDoc, an unexported plank
+ * type) fails the step.
+ */
+const EFFECT_DOC_LINT_ENTRY_POINTS = ["effect.ts"];
+const EFFECT_TYPES = new Set(["Effect", "Layer", "Service", "Scope", "Codec"]);
+
+/** Runs `deno doc --lint` on the effect-typed entry points; returns an exit status. */
+function effectDocLint(argv) {
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  if (r.error) throw r.error;
+  const out = `${r.stdout}\n${r.stderr}`;
+  const errors = out.split("\n").filter((line) => /^error\[[a-z-]+\]/.test(line));
+  const real = errors.filter((line) => {
+    const m = /^error\[private-type-ref\]: public type '.*' references private type '([A-Za-z]+)'/.exec(line);
+    return !(m && EFFECT_TYPES.has(m[1]));
+  });
+  console.log(`${errors.length - real.length} private-type-ref to effect's types forgiven (deno 2.9 doc-lint bug)`);
+  if (real.length === 0) return 0;
+  // Show the full report so the offending lines have their locations.
+  console.error(out);
+  console.error(`${real.length} doc-lint error(s) other than references to effect's types:`);
+  for (const line of real) console.error(`  ${line}`);
+  return 1;
+}
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -37,6 +66,11 @@ const steps = [
   ["deno lint", [...deno, "lint"]],
   ["deno fmt --check", [...deno, "fmt", "--check"]],
   ["deno doc --lint", [...deno, "doc", "--lint", ...DOC_LINT_ENTRY_POINTS]],
+  [
+    "deno doc --lint (effect entry)",
+    [...deno, "doc", "--lint", ...EFFECT_DOC_LINT_ENTRY_POINTS, ...DOC_LINT_ENTRY_POINTS],
+    effectDocLint,
+  ],
   ["deno publish --dry-run", [
     ...deno,
     "publish",
@@ -51,9 +85,23 @@ const steps = [
   ]],
 ];
 
-for (const [name, argv] of steps) {
+for (const [name, argv, run] of steps) {
   console.log(`\n=== check: ${name} ===`);
   console.log(`$ ${argv.join(" ")}`);
+  if (run) {
+    let status;
+    try {
+      status = run(argv);
+    } catch (e) {
+      console.error(`check.mjs: FAILED step "${name}": cannot start ${argv[0]}: ${e.message}`);
+      process.exit(1);
+    }
+    if (status !== 0) {
+      console.error(`check.mjs: FAILED step "${name}"`);
+      process.exit(1);
+    }
+    continue;
+  }
   const r = spawnSync(argv[0], argv.slice(1), {
     cwd: ROOT,
     stdio: ["ignore", "inherit", "inherit"],

@@ -9,10 +9,8 @@
  * @module
  */
 
-import type { Layer } from "effect";
 import type { Message, NodeId } from "../../core/types.ts";
-import { transportLayer, type TransportPort } from "../../effects/ports.ts";
-import type { Transport } from "../../effects/services.ts";
+import type { TransportPort } from "../../effects/ports.ts";
 
 interface Endpoint {
   onMessage: (m: Message) => void;
@@ -25,6 +23,8 @@ export class MemoryHub {
   private readonly isolated = new Set<NodeId>();
   /** Called synchronously for every message a node sends, before delivery (for tests that check ordering). */
   onSend: ((message: Message) => void) | undefined = undefined;
+  /** Messages for which this returns true are lost on the wire, silently (for tests of lost answers). */
+  drop: ((message: Message) => boolean) | undefined = undefined;
   /** Messages delivered so far. */
   delivered = 0;
 
@@ -45,7 +45,8 @@ export class MemoryHub {
           });
           return true;
         }
-        if (this.isolated.has(id) || this.isolated.has(message.to)) return true; // lost on the wire, silently
+        // Lost on the wire, silently.
+        if (this.isolated.has(id) || this.isolated.has(message.to) || this.drop?.(message)) return true;
         queueMicrotask(() => {
           if (this.endpoints.get(message.to) !== target || this.isolated.has(message.to)) return;
           this.delivered++;
@@ -66,11 +67,6 @@ export class MemoryHub {
         return Promise.resolve();
       },
     };
-  }
-
-  /** A transport for node `id` as an effect Layer (closed with the layer's scope). */
-  layer(id: NodeId): Layer.Layer<Transport> {
-    return transportLayer(this.transport(id));
   }
 
   /** Cuts `id` off the network (both directions) until {@link MemoryHub.heal}. */

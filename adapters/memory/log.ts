@@ -7,10 +7,8 @@
  * @module
  */
 
-import type { Layer } from "effect";
 import type { Entry, HardState, Index } from "../../core/types.ts";
-import { logStoreLayer, type LogStorePort } from "../../effects/ports.ts";
-import type { LogStore, PersistBatch, RecoveredLog } from "../../effects/services.ts";
+import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports.ts";
 
 /** Options of {@link MemoryLogStore}. */
 export interface MemoryLogStoreOptions {
@@ -29,7 +27,10 @@ export class MemoryLogStore implements LogStorePort {
   /** Number of `sync` calls so far. */
   syncCalls = 0;
 
-  /** @param options hooks for tests */
+  /**
+   * An empty store.
+   * @param options hooks for tests
+   */
   constructor(private readonly options: MemoryLogStoreOptions = {}) {}
 
   /** The hard state as of the last completed `sync`. */
@@ -83,11 +84,7 @@ export class MemoryLogStore implements LogStorePort {
     this.unsynced = [];
   }
 
-  /** This store as an effect Layer. */
-  layer(): Layer.Layer<LogStore> {
-    return logStoreLayer(this);
-  }
-
+  /** Makes one appended batch durable. */
   private applyBatch(b: PersistBatch): void {
     if (b.hardState !== undefined) this.durableHard = b.hardState;
     if (b.truncateFrom !== undefined) {

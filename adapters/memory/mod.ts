@@ -1,10 +1,13 @@
 /**
- * In-memory services for tests and examples: a log store, a snapshot store
- * and an in-process network hub. Each is a plain object usable with
- * `createNode`, and offers `.layer()` for Effect users.
+ * In-memory ports for tests and examples (`@plank/raft/memory`): a log
+ * store, a snapshot store and an in-process network hub. Each is a plain
+ * Promise-style object that `createNode` takes directly; Effect users turn
+ * them into Layers with `logStoreLayer`, `snapshotStoreLayer` and
+ * `transportLayer` from `@plank/raft/effect`.
  *
  * ```ts
- * import { createNode, MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft";
+ * import { createNode } from "@plank/raft";
+ * import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft/memory";
  *
  * const hub = new MemoryHub();
  * const peers = { a: "a", b: "b", c: "c" };
@@ -18,6 +21,8 @@
  *     transport: hub.transport(id),
  *   })
  * ));
+ * console.log(await nodes[0].propose(21)); // 42, once a leader is elected and the entry committed
+ * await Promise.all(nodes.map((n) => n.stop()));
  * ```
  *
  * @module

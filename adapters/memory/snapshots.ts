@@ -4,10 +4,8 @@
  * @module
  */
 
-import type { Layer } from "effect";
 import type { SnapshotMeta } from "../../core/types.ts";
-import { type SnapshotReceiverPort, snapshotStoreLayer, type SnapshotStorePort } from "../../effects/ports.ts";
-import type { ChunkResult, SnapshotStore, StoredSnapshot } from "../../effects/services.ts";
+import type { ChunkResult, SnapshotReceiverPort, SnapshotStorePort, StoredSnapshot } from "../../effects/ports.ts";
 
 function stored(meta: SnapshotMeta, bytes: Uint8Array): StoredSnapshot {
   return {
@@ -72,10 +70,5 @@ export class MemorySnapshotStore implements SnapshotStorePort {
       },
       abort: (): Promise<void> => Promise.resolve(),
     });
-  }
-
-  /** This store as an effect Layer. */
-  layer(): Layer.Layer<SnapshotStore> {
-    return snapshotStoreLayer(this);
   }
 }

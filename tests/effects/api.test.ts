@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Effect, Layer, Schema } from "effect";
-import { MemoryHub } from "../../adapters/memory/hub.ts";
-import { MemoryLogStore } from "../../adapters/memory/log.ts";
-import { MemorySnapshotStore } from "../../adapters/memory/snapshots.ts";
-import { createNode, layer, RaftNode } from "../../effects/node.ts";
-import type { RaftEvent } from "../../effects/events.ts";
+import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
+import { layer, portsLayer, RaftNode, schemaCodec } from "../../effect.ts";
+import { createNode, type RaftEvent } from "../../mod.ts";
 import { testConfig, waitFor } from "./testkit.ts";
 
 const Command = Schema.Struct({ op: Schema.Literals(["add", "sub"]), amount: Schema.Number });
@@ -18,7 +16,7 @@ describe("the public API", () => {
     const node = await createNode({
       id: "a",
       peers: { a: "a" },
-      command: Command,
+      command: schemaCodec(Command),
       stateMachine: {
         apply(c: Command): number {
           total += c.op === "add" ? c.amount : -c.amount;
@@ -97,14 +95,15 @@ describe("the public API", () => {
 
   test("the Effect API: layer(spec) provides the RaftNode service over Layers of stores and transport", async () => {
     const hub = new MemoryHub();
-    const services = Layer.mergeAll(
-      new MemoryLogStore().layer(),
-      new MemorySnapshotStore().layer(),
-      hub.layer("solo"),
-    );
+    const services = portsLayer({
+      logStore: new MemoryLogStore(),
+      snapshotStore: new MemorySnapshotStore(),
+      transport: hub.transport("solo"),
+    });
     const nodeLayer = layer({
       id: "solo",
       peers: { solo: "solo" },
+      command: Schema.String, // a Schema directly: the layer builds the codec
       stateMachine: { apply: (s: string) => s.toUpperCase() },
       config: testConfig,
     }).pipe(Layer.provide(services));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RaftRejected } from "../../effects/errors.ts";
+import { RaftRejected } from "../../mod.ts";
 import { startCluster, waitFor, waitForLeader } from "./testkit.ts";
 
 describe("a 3-node in-memory cluster", () => {

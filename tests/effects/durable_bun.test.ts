@@ -1,5 +1,8 @@
 /// <reference types="bun" />
 import { startNode } from "../../adapters/bun/mod.ts";
-import { durableClusterTest } from "./durable_cluster.ts";
+import { customTransportTest, durableClusterTest } from "./durable_cluster.ts";
 
-if (typeof Bun !== "undefined") durableClusterTest("bun", (options) => startNode(options), 10_000);
+if (typeof Bun !== "undefined") {
+  durableClusterTest("bun", (options) => startNode(options), 10_000);
+  customTransportTest("bun", (options) => startNode(options));
+}

@@ -13,7 +13,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RaftNode } from "../../effects/node.ts";
+import { MemoryHub } from "../../adapters/memory/mod.ts";
+import type { RaftNode, TransportPort } from "../../mod.ts";
 import { KvMachine, testConfig, waitFor } from "./testkit.ts";
 
 type Kv = RaftNode<{ key: string; value: string }, string | undefined, KvMachine>;
@@ -25,6 +26,7 @@ export type StartNode = (options: {
   dataDir: string;
   stateMachine: KvMachine;
   config: typeof testConfig;
+  transport?: TransportPort;
 }) => Promise<Kv>;
 
 async function freePort(): Promise<number> {
@@ -103,4 +105,50 @@ export function durableClusterTest(runtime: string, startNode: StartNode, comman
       }
     },
   );
+}
+
+/** Registers a test that `startNode` runs over a transport it is given instead of building TCP. */
+export function customTransportTest(runtime: string, startNode: StartNode): void {
+  test(`${runtime}: startNode runs over a given transport (files on disk, no TCP) and closes it on stop`, {
+    timeout: 30_000,
+  }, async () => {
+    const ids = ["a", "b", "c"];
+    const root = await mkdtemp(join(tmpdir(), "plank-transport-"));
+    const hub = new MemoryHub();
+    // Not "host:port": had startNode built TCP, it could not listen on these.
+    const peers = Object.fromEntries(ids.map((id) => [id, id]));
+    const closed = new Set<string>();
+    const nodes: Kv[] = [];
+    try {
+      for (const id of ids) {
+        const inner = hub.transport(id);
+        const transport: TransportPort = {
+          ...inner,
+          close: () => {
+            closed.add(id);
+            return inner.close();
+          },
+        };
+        nodes.push(
+          await startNode({
+            id,
+            peers,
+            dataDir: join(root, id),
+            stateMachine: new KvMachine(),
+            config: testConfig,
+            transport,
+          }),
+        );
+      }
+      const leader = await leaderOf(nodes);
+      assert.equal(await leader.propose({ key: "k", value: "v" }), undefined);
+      const follower = nodes.find((n) => n !== leader)!;
+      assert.equal(await follower.read((sm) => sm.data.get("k")), "v");
+      await Promise.all(nodes.map((n) => n.stop()));
+      assert.deepEqual([...closed].sort(), ids, "every given transport was closed by stop()");
+    } finally {
+      await Promise.allSettled(nodes.map((n) => n.stop()));
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 }

@@ -1,4 +1,7 @@
 import { startNode } from "../../adapters/deno/mod.ts";
-import { durableClusterTest } from "./durable_cluster.ts";
+import { customTransportTest, durableClusterTest } from "./durable_cluster.ts";
 
-if (typeof Deno !== "undefined") durableClusterTest("deno", (options) => startNode(options), 10_000);
+if (typeof Deno !== "undefined") {
+  durableClusterTest("deno", (options) => startNode(options), 10_000);
+  customTransportTest("deno", (options) => startNode(options));
+}

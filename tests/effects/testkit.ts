@@ -5,11 +5,13 @@
  * @module
  */
 
-import { MemoryHub } from "../../adapters/memory/hub.ts";
-import { MemoryLogStore, type MemoryLogStoreOptions } from "../../adapters/memory/log.ts";
-import { MemorySnapshotStore } from "../../adapters/memory/snapshots.ts";
-import type { RaftConfig } from "../../core/config.ts";
-import { createNode, type RaftNode } from "../../effects/node.ts";
+import {
+  MemoryHub,
+  MemoryLogStore,
+  type MemoryLogStoreOptions,
+  MemorySnapshotStore,
+} from "../../adapters/memory/mod.ts";
+import { createNode, type NodeConfig, type RaftNode } from "../../mod.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
 export class KvMachine {
@@ -65,12 +67,16 @@ export interface Cluster {
 }
 
 /** Fast timers for tests. */
-export const testConfig: Partial<RaftConfig> = { electionTimeoutMs: 150, heartbeatMs: 25 };
+export const testConfig: NodeConfig = { electionTimeoutMs: 150, heartbeatMs: 25 };
 
 /** Starts `ids` as a new cluster. */
 export async function startCluster(
   ids: readonly string[],
-  options: { readonly log?: MemoryLogStoreOptions; readonly config?: Partial<RaftConfig> } = {},
+  options: {
+    readonly log?: MemoryLogStoreOptions;
+    readonly config?: NodeConfig;
+    readonly requestTimeoutMs?: number;
+  } = {},
 ): Promise<Cluster> {
   const hub = new MemoryHub();
   const peers = Object.fromEntries(ids.map((id) => [id, id]));
@@ -92,6 +98,7 @@ export async function startCluster(
       snapshotStore: m.snapshots,
       transport: hub.transport(id),
       config: { ...testConfig, ...options.config },
+      requestTimeoutMs: options.requestTimeoutMs,
     });
   };
   await Promise.all(ids.map(start));

@@ -1,0 +1,124 @@
+/**
+ * plank's Effect API (`@plank/raft/effect`): a running node as the
+ * {@link RaftNode} service, provided by {@link layer} for the lifetime of its
+ * scope (closing the scope stops the node cleanly). The node runs over the
+ * {@link LogStore}, {@link SnapshotStore} and {@link Transport} services from
+ * the context; {@link portsLayer} (or {@link logStoreLayer},
+ * {@link snapshotStoreLayer}, {@link transportLayer}) builds them from the
+ * Promise ports of `@plank/raft` — the write-ahead log and transports of
+ * `@plank/raft/deno`/`bun`, the in-memory ones of `@plank/raft/memory` — or
+ * implement the services directly. {@link schemaCodec} turns an
+ * `effect/Schema` schema into a command codec (for `createNode` too).
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect";
+ * import { layer, portsLayer, RaftNode } from "@plank/raft/effect";
+ * import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft/memory";
+ *
+ * const Command = Schema.Struct({ add: Schema.Number });
+ * let total = 0;
+ * const hub = new MemoryHub();
+ * const node = layer({
+ *   id: "solo",
+ *   peers: { solo: "solo" },
+ *   command: Command, // typed and validated; or schemaCodec(Command)
+ *   stateMachine: { apply: (c: typeof Command.Type) => (total += c.add) },
+ * }).pipe(Layer.provide(portsLayer({
+ *   logStore: new MemoryLogStore(),
+ *   snapshotStore: new MemorySnapshotStore(),
+ *   transport: hub.transport("solo"),
+ * })));
+ *
+ * const program = Effect.gen(function* () {
+ *   const raft = yield* RaftNode;
+ *   return yield* raft.propose({ add: 2 }); // 2, once elected, committed and applied
+ * });
+ * await Effect.runPromise(Effect.scoped(Layer.build(node).pipe(
+ *   Effect.flatMap((context) => Effect.provideContext(program, context)),
+ * )));
+ * ```
+ *
+ * This entry is not checked by `deno doc --lint` (deno 2.9 reports types
+ * from `effect` as private), but every export is documented.
+ *
+ * @module
+ */
+
+export { layer, type LayerOptions, type Ports, portsLayer, RaftNode } from "./effects/effect_api.ts";
+export { schemaCodec } from "./effects/schema_codec.ts";
+export {
+  LogStore,
+  type SnapshotSink,
+  SnapshotStore,
+  StateMachine,
+  Transport,
+  type TransportHandlers,
+} from "./effects/services.ts";
+export {
+  logStoreFromPort,
+  logStoreLayer,
+  snapshotStoreFromPort,
+  snapshotStoreLayer,
+  transportFromPort,
+  transportLayer,
+} from "./effects/layers.ts";
+export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  makeNode,
+  type NodeHandle,
+  type NodeServices,
+  type RuntimeOptions,
+  type SetPeersOptions,
+} from "./effects/runtime.ts";
+export type {
+  ChunkResult,
+  LogStorePort,
+  PersistBatch,
+  RecoveredLog,
+  SnapshotReceiverPort,
+  SnapshotStorePort,
+  StoredSnapshot,
+  TransportPort,
+} from "./effects/ports.ts";
+export type { CommandCodec } from "./effects/command.ts";
+export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/node.ts";
+export {
+  NodeStopped,
+  OutcomeUnknown,
+  ProposalDropped,
+  type RaftError,
+  RaftRejected,
+  StateMachineFailure,
+  StorageFailure,
+} from "./effects/errors.ts";
+export type { NodeStatus, PeerProgress, RaftEvent, RaftListener } from "./effects/events.ts";
+export type {
+  AppendEntries,
+  AppendEntriesResponse,
+  ConfChange,
+  Entry,
+  EntryKind,
+  ForwardPropose,
+  ForwardProposeResponse,
+  GroupId,
+  HardState,
+  Index,
+  InstallSnapshot,
+  InstallSnapshotResponse,
+  Membership,
+  Message,
+  MessageHeader,
+  NodeId,
+  ProgressState,
+  Proposal,
+  RaftConfig,
+  ReadIndexRequest,
+  ReadIndexResponse,
+  RejectReason,
+  RequestVote,
+  RequestVoteResponse,
+  Role,
+  SnapshotMeta,
+  Term,
+  TimeoutNow,
+} from "./core/mod.ts";

@@ -1,0 +1,116 @@
+/**
+ * The Effect API: a running node as the `RaftNode` service, provided by
+ * `layer(options)` for the lifetime of its scope, over the `LogStore`,
+ * `SnapshotStore` and `Transport` services from the context.
+ *
+ * @module
+ */
+
+import { Context, Effect, Layer, type Schema } from "effect";
+import type { ConfChange, Index, NodeId } from "../core/types.ts";
+import type { CommandCodec } from "./command.ts";
+import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
+import type { NodeStatus, RaftListener } from "./events.ts";
+import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
+import { type CommandOf, type NodeSpec, runtimeOptions, stateMachineService, type UserStateMachine } from "./node.ts";
+import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
+import { makeNode, type SetPeersOptions } from "./runtime.ts";
+import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./services.ts";
+import { toCommandCodec } from "./schema_codec.ts";
+
+/**
+ * A running node, as an effect service. Commands and results are untyped
+ * here (`unknown`): the codec given to {@link layer} checks them.
+ */
+export interface RaftNode {
+  /** This node's id. */
+  readonly id: NodeId;
+  /**
+   * Replicates a command; succeeds with the state machine's result once
+   * applied here. An `OutcomeUnknown` failure (no answer within
+   * `requestTimeoutMs`) means the command may or may not have been applied.
+   */
+  propose(command: unknown): Effect.Effect<unknown, RaftError>;
+  /** A linearizable read index, already applied here (thesis §6.4). */
+  readonly readIndex: Effect.Effect<Index, RaftError>;
+  /** The node's state (on the leader, with every peer's progress). */
+  readonly status: Effect.Effect<NodeStatus>;
+  /** Adds an event listener; succeeds with the unsubscribe function. */
+  subscribe(listener: RaftListener): Effect.Effect<() => void>;
+  /** Proposes a membership change; `address` (for additions) enters the address book first. */
+  changeMembership(change: ConfChange, address?: string): Effect.Effect<Index, RaftError>;
+  /** Hands leadership to `to` (thesis §3.10). */
+  transferLeadership(to: NodeId): Effect.Effect<void, RaftError>;
+  /** Records (or changes) one node's address; the transport gets the full book. */
+  setPeerAddress(id: NodeId, address: string): Effect.Effect<void>;
+  /** Merges `peers` into the address book (or replaces it), then hands the transport the full book. */
+  setPeers(peers: ReadonlyMap<NodeId, string>, options?: SetPeersOptions): Effect.Effect<void>;
+  /** The address book. */
+  readonly peerAddresses: Effect.Effect<ReadonlyMap<NodeId, string>>;
+}
+
+/** The {@link RaftNode} service key. */
+export const RaftNode: Context.Service<RaftNode, RaftNode> = Context.Service<RaftNode>("@plank/raft/RaftNode");
+
+/** Options of {@link layer}: a node's spec, whose command codec may also be a Schema. */
+// deno-lint-ignore no-explicit-any
+export interface LayerOptions<SM extends UserStateMachine<any, any>> extends Omit<NodeSpec<SM>, "command"> {
+  /** Command codec: JSON by default; a Schema (or `schemaCodec(schema)`) for typed, validated commands. */
+  readonly command?: CommandCodec<CommandOf<SM>> | Schema.Codec<CommandOf<SM>, unknown, never, never>;
+}
+
+function fromPromise<A>(f: () => Promise<A>): Effect.Effect<A, RaftError> {
+  return Effect.tryPromise({ try: f, catch: (e) => e as RaftError });
+}
+
+/**
+ * A Layer running a node for the lifetime of its scope (closing the scope
+ * stops it cleanly). The log store, snapshot store and transport come from
+ * the context, so any Layers (memory, files, custom) plug in.
+ */
+// deno-lint-ignore no-explicit-any
+export function layer<SM extends UserStateMachine<any, any>>(
+  options: LayerOptions<SM>,
+): Layer.Layer<RaftNode, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport> {
+  const codec = toCommandCodec<CommandOf<SM>>(options.command);
+  return Layer.effect(
+    RaftNode,
+    Effect.gen(function* () {
+      const handle = yield* makeNode(runtimeOptions(options)).pipe(
+        Effect.provideService(StateMachine, stateMachineService(options.stateMachine, codec)),
+      );
+      const service: RaftNode = {
+        id: options.id,
+        propose: (command) => fromPromise(() => handle.propose(codec.encode(command as CommandOf<SM>))),
+        readIndex: fromPromise(() => handle.readIndex()),
+        status: Effect.sync(() => handle.status()),
+        subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
+        changeMembership: (change, address) => fromPromise(() => handle.changeMembership(change, address)),
+        transferLeadership: (to) => fromPromise(() => handle.transferLeadership(to)),
+        setPeerAddress: (id, address) => Effect.sync(() => handle.setPeerAddress(id, address)),
+        setPeers: (peers, setOptions) => Effect.sync(() => handle.setPeers(peers, setOptions)),
+        peerAddresses: Effect.sync(() => handle.peerAddresses()),
+      };
+      return service;
+    }),
+  );
+}
+
+/** The three Promise ports a node runs on, for {@link portsLayer}. */
+export interface Ports {
+  /** The durable log. */
+  readonly logStore: LogStorePort;
+  /** The snapshot store. */
+  readonly snapshotStore: SnapshotStorePort;
+  /** The peer transport. */
+  readonly transport: TransportPort;
+}
+
+/** One Layer providing `LogStore`, `SnapshotStore` and `Transport` from Promise ports; each closed with the scope. */
+export function portsLayer(ports: Ports): Layer.Layer<LogStore | SnapshotStore | Transport> {
+  return Layer.mergeAll(
+    logStoreLayer(ports.logStore),
+    snapshotStoreLayer(ports.snapshotStore),
+    transportLayer(ports.transport),
+  );
+}
