@@ -8,18 +8,19 @@
  * ```
  *
  * This file wires the pieces: flags (`cli.ts`), identity (`identity.ts`),
- * the state machine (`kv.ts`), the node (`createNode` from `@plank/raft` with
- * the runtime's write-ahead log, snapshot store and HTTP peer transport),
- * the HTTP API (`http.ts`, `service.ts`) and signals.
+ * the state machine (`kv.ts`), the node (`startNode` from `@plank/raft/deno`
+ * or `@plank/raft/bun`: write-ahead log and snapshots in the data directory,
+ * peers over the HTTP transport served by raftd's own server), the HTTP API
+ * (`http.ts`, `service.ts`) and signals.
  *
  * @module
  */
 
-import { createNode, type NodeStatus, type RaftEvent, type TransportPort } from "../../mod.ts";
+import type { NodeStatus, RaftEvent } from "../../mod.ts";
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
 import { type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
 import { createHandler } from "./http.ts";
-import { loadIdentity, randomId, saveIdentity } from "./identity.ts";
+import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
 import { Metrics } from "./metrics.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
@@ -39,8 +40,8 @@ class Logger {
 
 /**
  * Who is where: the replicated book (applied from the log, authoritative)
- * over what this node knew before (its saved copy, the join answer, the
- * library's own additions). Feeds the transport.
+ * over what this node knew before (its saved copy, the join answer). Feeds
+ * the node's address book, which hands it to the transport.
  */
 class AddressBook {
   #replicated = new Map<string, string>();
@@ -67,18 +68,6 @@ class AddressBook {
     for (const id of this.#replicated.keys()) if (!book.has(id)) this.#local.delete(id);
     this.#replicated = new Map(book);
     this.onChange(this.all());
-  }
-
-  /** Addresses learned outside the log (the library's `setPeers`, a join answer). */
-  learn(peers: ReadonlyMap<string, string>): void {
-    let changed = false;
-    for (const [id, a] of peers) {
-      if (this.#local.get(id) !== a) {
-        this.#local.set(id, a);
-        changed = true;
-      }
-    }
-    if (changed) this.onChange(this.all());
   }
 }
 
@@ -125,20 +114,14 @@ async function main(platform: Platform): Promise<number> {
   const { fs, adapter } = platform;
   let shuttingDown = false;
 
-  // The write-ahead log takes the data directory's lock: a second raftd on
-  // the same directory stops here, before touching anything.
-  let opened;
+  const address = config.advertise ?? `${config.host}:${config.port}`;
+  let identity: Identity | undefined;
   try {
-    opened = await adapter.WriteAheadLog.open(fs, config.dataDir);
+    identity = await loadIdentity(fs, config.dataDir);
   } catch (e) {
     console.error(`raftd: cannot open ${config.dataDir}: ${e instanceof Error ? e.message : e}`);
     return 1;
   }
-  const { wal, recovered } = opened;
-  const snapshots = await adapter.SnapshotStore.open(fs, config.dataDir);
-
-  const address = config.advertise ?? `${config.host}:${config.port}`;
-  let identity = await loadIdentity(fs, config.dataDir);
   let joinTarget: string | undefined;
   if (identity === undefined) {
     const id = config.id ?? randomId();
@@ -151,7 +134,6 @@ async function main(platform: Platform): Promise<number> {
       identity = { id, address, cluster: randomId() + randomId(), founder: true, members: { [id]: address } };
       logger.log("info", `starting a new cluster ${identity.cluster} as ${id} at ${address}`);
     }
-    await saveIdentity(fs, config.dataDir, identity);
   } else {
     if (config.id !== undefined && config.id !== identity.id) {
       logger.log("info", `-id ${config.id} ignored: this data directory belongs to ${identity.id}`);
@@ -159,14 +141,15 @@ async function main(platform: Platform): Promise<number> {
     if (identity.address !== address) {
       logger.log("info", `address changed from ${identity.address} to ${address}`);
       identity = { ...identity, address, members: { ...identity.members, [identity.id]: address } };
-      await saveIdentity(fs, config.dataDir, identity);
     }
     joinTarget = config.join;
   }
   const self = identity.id;
+  const founder = identity.founder;
   logger.prefix = `raftd ${self}`;
 
-  // Save the address book whenever it changes (serialized, atomic writes).
+  // Save the address book whenever it changes (serialized, atomic writes),
+  // only once the node holds the data directory's lock.
   let saving: Promise<void> = Promise.resolve();
   const persistBook = (all: Map<string, string>) => {
     identity = { ...identity!, members: Object.fromEntries(all) };
@@ -183,56 +166,48 @@ async function main(platform: Platform): Promise<number> {
     onEvent: (e: TransportEvent) =>
       logger.log("debug", `transport: ${JSON.stringify(e, (_k, v) => v instanceof Error ? v.message : v)}`),
   });
+  let node: KvNode | undefined;
+  // The node's address book feeds the transport; ours (replicated over local) is its source.
   const book = new AddressBook(identity.members, (all) => {
-    http.setPeers(all);
+    node?.setPeers(all, { replace: true });
     persistBook(all);
   });
   const kv = new KvStore((members) => book.replicated(members));
-  // The library's setPeers would replace the whole address book with the
-  // addresses it was told about; merge them into ours instead.
-  const transportPort: TransportPort = {
-    send: (m) => http.send(m),
-    onMessage: (h) => http.onMessage(h),
-    onUnreachable: (h) => http.onUnreachable(h),
-    setPeers: (peers) => book.learn(peers),
-    close: () => http.close(),
-  };
 
-  const seed = crypto.getRandomValues(new Uint32Array(1))[0];
-  let node: KvNode;
+  // startNode takes the data directory's lock first: a second raftd on the
+  // same directory stops here, before writing anything.
   try {
-    node = await createNode({
+    node = await adapter.startNode({
       id: self,
-      peers: identity.founder ? { [self]: address } : book.all(),
-      join: !identity.founder,
+      // A founder's first start makes it the single voter; the others join.
+      peers: founder ? { [self]: address } : book.all(),
+      join: !founder,
+      dataDir: config.dataDir,
+      transport: http,
       stateMachine: {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
         restore: (bytes: Uint8Array) => kv.restore(bytes),
       },
       command: { encode: encodeCommand, decode: decodeCommand },
-      logStore: {
-        load: () => Promise.resolve(recovered),
-        append: (batch) => wal.append(batch),
-        sync: () => wal.sync(),
-        compact: (index) => wal.compact(index),
-        close: () => wal.close(),
-      },
-      snapshotStore: snapshots,
-      transport: transportPort,
+      requestTimeoutMs: config.requestTimeoutMs,
       config: {
         electionTimeoutMs: config.electionTimeoutMs,
         heartbeatMs: config.heartbeatMs,
         snapshotEvery: config.snapshotEntries,
-        seed,
+        seed: crypto.getRandomValues(new Uint32Array(1))[0],
       },
     });
   } catch (e) {
-    console.error(`raftd: cannot start the node: ${e instanceof Error ? e.message : e}`);
-    await http.close().catch(() => {});
-    await wal.close().catch(() => {});
+    const storage = e instanceof adapter.DataDirLockedError || e instanceof adapter.StorageError ||
+      e instanceof adapter.CorruptLogError;
+    const what = storage ? `open ${config.dataDir}` : "start the node";
+    console.error(`raftd: cannot ${what}: ${e instanceof Error ? e.message : e}`);
     return 1;
   }
+  node.setPeers(book.all(), { replace: true });
+  persistBook(book.all());
+  await saving;
 
   node.subscribe((e: RaftEvent) => {
     if (e.type === "role" || e.type === "leader" || e.type === "membership" || e.type === "stopped") {
@@ -247,7 +222,6 @@ async function main(platform: Platform): Promise<number> {
     kv,
     address,
     cluster: identity.cluster,
-    requestTimeoutMs: config.requestTimeoutMs,
     addressOf: (id) => book.get(id),
     log: (m) => logger.log("info", m),
   });
@@ -290,11 +264,11 @@ async function main(platform: Platform): Promise<number> {
 
   const background: Promise<void>[] = [];
   const isMember = (s: NodeStatus) => membersOf(s.membership).some((m) => m.id === self);
-  if (!isMember(node.status()) && !identity.founder) {
+  if (!isMember(node.status()) && !founder) {
     const target = joinTarget ?? Object.entries(identity.members).find(([id]) => id !== self)?.[1];
     if (target === undefined) logger.log("info", "not a member and nobody to ask: start with -join HOST:PORT");
     else background.push(joinLoop(target, self, address, node, logger, () => shuttingDown));
-  } else if (config.join !== undefined && recovered.entries.length > 0) {
+  } else if (config.join !== undefined && isMember(node.status())) {
     logger.log("verbose", `-join ${config.join} ignored: already a member`);
   }
   background.push(addressKeeper(self, address, node, kv, logger, () => shuttingDown));
@@ -313,7 +287,7 @@ async function main(platform: Platform): Promise<number> {
       if (inFlight > 0) {
         await Promise.race([new Promise<void>((r) => (drained = r)), sleep(config.requestTimeoutMs)]);
       }
-      await node.stop().catch((e) => logger.log("info", `stop: ${e}`));
+      await node!.stop().catch((e) => logger.log("info", `stop: ${e}`));
       await saving;
       await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});
       logger.log("info", "stopped");

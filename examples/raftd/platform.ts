@@ -20,8 +20,11 @@ export interface Server {
 export interface Platform {
   /** `deno` or `bun`. */
   readonly name: "deno" | "bun";
-  /** The runtime's adapter module (`@plank/raft/deno` or `@plank/raft/bun`): its storage and transport exports. */
-  readonly adapter: Pick<typeof Adapter, "WriteAheadLog" | "SnapshotStore" | "createHttpTransport">;
+  /** The runtime's adapter module (`@plank/raft/deno` or `@plank/raft/bun`): `startNode`, the HTTP transport, storage errors. */
+  readonly adapter: Pick<
+    typeof Adapter,
+    "startNode" | "createHttpTransport" | "DataDirLockedError" | "StorageError" | "CorruptLogError"
+  >;
   /** The runtime's durable file system. */
   readonly fs: Adapter.DurableFs;
   /** Command-line arguments after the script. */

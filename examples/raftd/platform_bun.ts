@@ -6,14 +6,21 @@
  * @module
  */
 
-import { BunFs, createHttpTransport, SnapshotStore, WriteAheadLog } from "../../adapters/bun/mod.ts";
+import {
+  BunFs,
+  CorruptLogError,
+  createHttpTransport,
+  DataDirLockedError,
+  startNode,
+  StorageError,
+} from "../../adapters/bun/mod.ts";
 import type { Platform, Server } from "./platform.ts";
 
 /** The Bun platform. */
 export function bunPlatform(): Platform {
   return {
     name: "bun",
-    adapter: { WriteAheadLog, SnapshotStore, createHttpTransport },
+    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError },
     fs: new BunFs(),
     args: process.argv.slice(2),
     serve(host, port, handler): Promise<Server> {

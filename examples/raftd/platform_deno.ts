@@ -5,14 +5,21 @@
  * @module
  */
 
-import { createHttpTransport, DenoFs, SnapshotStore, WriteAheadLog } from "../../adapters/deno/mod.ts";
+import {
+  CorruptLogError,
+  createHttpTransport,
+  DataDirLockedError,
+  DenoFs,
+  startNode,
+  StorageError,
+} from "../../adapters/deno/mod.ts";
 import type { Platform, Server } from "./platform.ts";
 
 /** The Deno platform. */
 export function denoPlatform(): Platform {
   return {
     name: "deno",
-    adapter: { WriteAheadLog, SnapshotStore, createHttpTransport },
+    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError },
     fs: new DenoFs(),
     args: Deno.args,
     serve(host, port, handler): Promise<Server> {

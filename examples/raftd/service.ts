@@ -3,7 +3,9 @@
  * proposals and ReadIndex reads, membership changes that keep the replicated
  * address book in step, and the library's errors mapped to HTTP answers.
  *
- * Uses only the public API (`createNode`'s {@link RaftNode} and its errors).
+ * Uses only the public API (`startNode`'s {@link RaftNode} and its errors).
+ * Every request is bounded by the node's own `requestTimeoutMs`: past it,
+ * the library fails it with `OutcomeUnknown`, answered here with a 503.
  *
  * @module
  */
@@ -42,12 +44,8 @@ export interface ServiceOptions {
   readonly address: string;
   /** Cluster id (handed to joiners). */
   readonly cluster: string;
-  /** Give up waiting for a proposal or read after this long (ms). */
-  readonly requestTimeoutMs: number;
   /** Address book lookups (replicated book merged with local knowledge). */
   readonly addressOf: (id: string) => string | undefined;
-  /** How to reach another node's `/status` (tests pass a fake). Default `fetch`. */
-  readonly fetch?: (url: string, init?: RequestInit) => Promise<Response>;
   /** How long a learner may take to catch up before its join fails (ms). Default 60 s. */
   readonly catchUpTimeoutMs?: number;
   /** Log line sink. */
@@ -66,31 +64,20 @@ export function membersOf(m: Membership): { id: string; suffrage: "voter" | "lea
 /** The service. */
 export class RaftdNodeService implements RaftdService {
   readonly #o: ServiceOptions;
-  readonly #fetch: (url: string, init?: RequestInit) => Promise<Response>;
   /** Serializes joins and removals on this node: one membership change at a time (thesis §4.1). */
   #membershipQueue: Promise<unknown> = Promise.resolve();
 
   /** @param options see {@link ServiceOptions} */
   constructor(options: ServiceOptions) {
     this.#o = options;
-    this.#fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
   }
 
-  /** Run `f` with the request timeout, mapping the library's errors to HTTP answers. */
-  async #call<T>(what: string, f: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HttpError(503, `${what} timed out after ${this.#o.requestTimeoutMs} ms; outcome unknown`)),
-        this.#o.requestTimeoutMs,
-      );
-    });
+  /** Run `f`, mapping the library's errors to HTTP answers. */
+  async #call<T>(f: () => Promise<T>): Promise<T> {
     try {
-      return await Promise.race([f(), timeout]);
+      return await f();
     } catch (e) {
       throw this.#mapError(e);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -123,7 +110,7 @@ export class RaftdNodeService implements RaftdService {
   }
 
   async #propose(cmd: KvCommand): Promise<KvResult> {
-    const result = await this.#call("write", () => this.#o.node.propose(cmd));
+    const result = await this.#call(() => this.#o.node.propose(cmd));
     if (result.type === "invalid") throw new HttpError(500, `state machine refused the command: ${result.reason}`);
     return result;
   }
@@ -148,7 +135,7 @@ export class RaftdNodeService implements RaftdService {
   async get(key: string, stale: boolean): Promise<Uint8Array | undefined> {
     // Linearizable: wait until this node has applied the leader's commit index
     // as of a moment after the request arrived (ReadIndex, thesis §6.4).
-    if (!stale) await this.#call("read", () => this.#o.node.readIndex());
+    if (!stale) await this.#call(() => this.#o.node.readIndex());
     return this.#o.kv.get(key);
   }
 
@@ -217,36 +204,31 @@ export class RaftdNodeService implements RaftdService {
       }
       if (known === undefined) {
         this.#o.log?.(`join: adding ${id} as a learner`);
-        await this.#call("add learner", () => this.#o.node.addLearner(id, address));
+        await this.#call(() => this.#o.node.addLearner(id, address));
       }
       if (known?.suffrage !== "voter") {
-        await this.#waitCaughtUp(id, address);
+        await this.#waitCaughtUp(id);
         this.#o.log?.(`join: promoting ${id} to voter`);
-        await this.#call("promote", () => this.#o.node.promote(id));
+        await this.#call(() => this.#o.node.promote(id));
       }
       s = this.#o.node.status();
       return { cluster: this.#o.cluster, leader: s.id, members: this.#members(s) };
     });
   }
 
-  /** Poll the learner's `/status` until it has applied what this leader had committed. */
-  async #waitCaughtUp(id: string, address: string): Promise<void> {
+  /**
+   * Wait until the learner's log holds what this leader had committed, as
+   * the leader's own replication progress for it shows.
+   */
+  async #waitCaughtUp(id: string): Promise<void> {
     const target = this.#o.node.status().commit;
     const deadline = Date.now() + (this.#o.catchUpTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
-      try {
-        const res = await this.#fetch(`http://${address}/status`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) {
-          const body = await res.json() as { id?: unknown; applied?: unknown };
-          if (body.id === id && typeof body.applied === "number" && body.applied >= target) return;
-        } else await res.body?.cancel();
-      } catch {
-        // Not up yet, or busy: try again.
-      }
-      if (this.#o.node.status().role !== "leader") {
-        throw this.#mapError(new RaftRejected("not-leader", this.#o.node.status().leader));
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      const s = this.#o.node.status();
+      if (s.role !== "leader") throw this.#mapError(new RaftRejected("not-leader", s.leader));
+      const progress = s.progress?.get(id);
+      if (progress !== undefined && progress.match >= target) return;
+      await new Promise((r) => setTimeout(r, 50));
     }
     throw new HttpError(503, `learner ${id} did not catch up in time; retry the join`);
   }
@@ -259,7 +241,7 @@ export class RaftdNodeService implements RaftdService {
       if (!membersOf(s.membership).some((m) => m.id === id)) {
         throw new HttpError(404, `no member ${JSON.stringify(id)}`);
       }
-      await this.#call("remove member", () => this.#o.node.removeNode(id));
+      await this.#call(() => this.#o.node.removeNode(id));
       // Drop the address only once the node is out of the configuration.
       if (this.#o.node.status().role === "leader") {
         await this.#propose({ op: "removeMember", id }).catch((e) =>
@@ -276,6 +258,6 @@ export class RaftdNodeService implements RaftdService {
     if (!membersOf(s.membership).some((m) => m.id === to && m.suffrage === "voter")) {
       throw new HttpError(404, `no voter ${JSON.stringify(to)}`);
     }
-    await this.#call("transfer", () => this.#o.node.transferLeadership(to));
+    await this.#call(() => this.#o.node.transferLeadership(to));
   }
 }
