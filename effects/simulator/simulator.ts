@@ -36,6 +36,7 @@ import type {
   Message,
   NodeId,
   RaftEffect,
+  SnapshotMeta,
   Term,
   TimerKind,
 } from "../../core/types.ts";
@@ -132,6 +133,8 @@ export interface SimulatorOptions {
   readonly clientTimeoutMs?: number;
   /** Further core settings for every node (e.g. `snapshotEvery`, `keepAfterSnapshot`). */
   readonly raft?: Partial<Omit<RaftConfig, "id" | "seed" | "electionTimeoutMs" | "heartbeatMs">>;
+  /** Largest InstallSnapshot chunk in bytes (default 48: most snapshots take several chunks). */
+  readonly snapshotChunkBytes?: number;
   /** Trace records kept for failure messages (default 60). */
   readonly traceLines?: number;
   /** Receives every trace line as it happens (slow; for `--trace`). */
@@ -195,7 +198,36 @@ interface SimNode {
   waitingReads: ClientOp[];
   partition: number;
   disk: readonly [number, number] | undefined;
+  /** Snapshot streams this node (as leader) has in progress, by follower. */
+  readonly sending: Map<NodeId, SnapshotSend>;
+  /** The snapshot this node is receiving, if any (lost in a crash). */
+  receiving: SnapshotReceive | undefined;
 }
+
+/** One snapshot being streamed to a follower in chunks, with a bounded window (as the runtime does). */
+interface SnapshotSend {
+  readonly term: Term;
+  readonly meta: SnapshotMeta;
+  readonly data: Uint8Array;
+  /** Offset the follower confirmed. */
+  acked: number;
+  /** Next offset to send. */
+  sent: number;
+  /** Offset last resumed from after a gap report (-1: none), so one loss is resent once. */
+  resumedAt: number;
+}
+
+/** A partially received snapshot: chunks must arrive in order from one leader's term. */
+interface SnapshotReceive {
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly meta: SnapshotMeta;
+  readonly chunks: Uint8Array[];
+  expected: number;
+}
+
+/** Chunks in flight beyond the acknowledged offset. */
+const SNAPSHOT_WINDOW = 4;
 
 type Write =
   | { readonly kind: "persist"; readonly effect: Extract<RaftEffect, { type: "Persist" }> }
@@ -320,6 +352,8 @@ export class Simulator {
         waitingReads: [],
         partition: 0,
         disk: undefined,
+        sending: new Map(),
+        receiving: undefined,
       };
       this.#nodes.push(node);
       this.#byId.set(id, node);
@@ -483,6 +517,8 @@ export class Simulator {
     node.ops.clear();
     node.waitingProposals.clear();
     node.waitingReads = [];
+    node.sending.clear();
+    node.receiving = undefined;
     this.#note(
       id,
       `crash (durable: ${node.storage.entries.length} entries, snapshot ${node.storage.snapshot?.meta.index ?? "-"})`,
@@ -659,7 +695,9 @@ export class Simulator {
       case "deliver": {
         const to = this.#byId.get(event.message.to);
         if (!to || !to.up || to.partition !== event.from.partition) return false;
-        this.#input(to, { type: "Receive", message: event.message });
+        const m = event.message;
+        if (m.type === "InstallSnapshotResponse" && !m.done) this.#onChunkAnswer(to, m);
+        this.#input(to, { type: "Receive", message: m });
         return true;
       }
       case "timer": {
@@ -717,9 +755,14 @@ export class Simulator {
       const leader = this.leader();
       if (leader === undefined) return;
       const node = this.#rng.pick(this.nodeIds);
-      const voters = currentMembership(this.#node(leader).state).voters;
+      const membership = currentMembership(this.#node(leader).state);
+      const voters = membership.voters;
+      // addVoter of a non-member adds a learner that the leader promotes once it has
+      // caught up (§4.2.1); a learner may also be promoted on request.
       const change: ConfChange = voters.includes(node)
         ? (voters.length > 1 ? { type: "remove", node } : { type: "addVoter", node })
+        : membership.learners.includes(node)
+        ? (this.#rng.chance(0.5) ? { type: "promote", node } : { type: "remove", node })
         : this.#rng.chance(0.3)
         ? { type: "addLearner", node }
         : { type: "addVoter", node };
@@ -851,30 +894,26 @@ export class Simulator {
           this.#note(node.id, `no stored snapshot ${effect.meta.index} to send`);
           return;
         }
-        this.#transmit(node, {
-          group: node.state.config.group,
-          from: node.id,
-          to: effect.to,
-          term: effect.term,
-          type: "InstallSnapshot",
-          meta: snapshot.meta,
-          offset: 0,
-          data: snapshot.data,
-          done: true,
-        }, followUps);
+        const current = node.sending.get(effect.to);
+        if (current && current.term === effect.term && current.meta.index === snapshot.meta.index) {
+          // The core asks again (a transfer that looked lost): resume from what the follower confirmed.
+          current.sent = current.acked;
+          current.resumedAt = -1;
+        } else {
+          node.sending.set(effect.to, {
+            term: effect.term,
+            meta: snapshot.meta,
+            data: snapshot.data,
+            acked: 0,
+            sent: 0,
+            resumedAt: -1,
+          });
+        }
+        this.#sendChunks(node, effect.to, followUps);
         return;
       }
-      case "ReceiveSnapshotChunk": {
-        // Snapshots travel as one chunk here; a partial chunk cannot occur.
-        if (!effect.done || effect.offset !== 0) return;
-        const meta = effect.meta;
-        this.#checker.onRestore(node.id, meta.index, meta.term);
-        node.kv = KvMachine.restore(effect.data, meta.index);
-        node.storage.snapshot = { meta, data: effect.data };
-        this.#afterRestore(node);
-        followUps.push({ type: "SnapshotRestored", meta });
-        return;
-      }
+      case "ReceiveSnapshotChunk":
+        return this.#receiveChunk(node, effect, followUps);
       case "Compact": {
         node.writesIssued++;
         const at = Math.max(this.#now, node.lastWriteAt);
@@ -972,6 +1011,100 @@ export class Simulator {
     }
     for (const input of followUps) if (node.up) this.#input(node, input);
     return true;
+  }
+
+  /** Fills the window of chunks to `to`; a stream whose term or leadership has passed is dropped (aborted). */
+  #sendChunks(node: SimNode, to: NodeId, followUps: Input[] | undefined): void {
+    const send = node.sending.get(to);
+    if (!send) return;
+    if (node.state.role.kind !== "leader" || node.state.term !== send.term) {
+      node.sending.delete(to);
+      return;
+    }
+    const size = send.data.length;
+    const chunk = this.options.snapshotChunkBytes ?? 48;
+    do {
+      if (send.sent > send.acked + (SNAPSHOT_WINDOW - 1) * chunk) return;
+      const offset = send.sent;
+      const end = Math.min(size, offset + chunk);
+      this.#transmit(node, {
+        group: node.state.config.group,
+        from: node.id,
+        to,
+        term: send.term,
+        type: "InstallSnapshot",
+        meta: send.meta,
+        offset,
+        data: send.data.subarray(offset, end),
+        done: end >= size,
+      }, followUps);
+      send.sent = end;
+    } while (send.sent < size);
+  }
+
+  /** A follower acknowledged a chunk, or reported the offset it needs next after a gap. */
+  #onChunkAnswer(node: SimNode, m: Extract<Message, { type: "InstallSnapshotResponse" }>): void {
+    const send = node.sending.get(m.from);
+    if (!send || send.meta.index !== m.index) return;
+    if (m.offset > send.acked) send.acked = Math.min(m.offset, send.data.length);
+    if (!m.success && m.offset < send.sent && m.offset !== send.resumedAt) {
+      this.#note(node.id, `snapshot to ${m.from}: resume from ${m.offset}`);
+      send.sent = m.offset;
+      send.resumedAt = m.offset;
+    }
+    this.#sendChunks(node, m.from, undefined);
+  }
+
+  /**
+   * Stores a chunk: in order, from one leader in one term. A chunk of another
+   * snapshot, leader or term aborts the partial one; any gap is answered with
+   * the offset needed next (a resumption point), each accepted chunk with an
+   * acknowledgement; the last one restores the state machine.
+   */
+  #receiveChunk(
+    node: SimNode,
+    effect: Extract<RaftEffect, { type: "ReceiveSnapshotChunk" }>,
+    followUps: Input[],
+  ): void {
+    const meta = effect.meta;
+    const term = node.state.term;
+    let r = node.receiving;
+    const same = r !== undefined && r.from === effect.from && r.term === term && r.meta.index === meta.index &&
+      r.meta.term === meta.term;
+    if (!same) {
+      if (r) this.#note(node.id, `snapshot ${r.meta.index} from ${r.from}: abort partial (${r.expected} bytes)`);
+      r = node.receiving = effect.offset === 0 ? { from: effect.from, term, meta, chunks: [], expected: 0 } : undefined;
+    }
+    const answer = (offset: number, success: boolean) =>
+      this.#transmit(node, {
+        group: node.state.config.group,
+        from: node.id,
+        to: effect.from,
+        term,
+        type: "InstallSnapshotResponse",
+        index: meta.index,
+        offset,
+        done: false,
+        success,
+      }, followUps);
+    if (!r) return answer(0, false);
+    // An old duplicate is acknowledged; a chunk past a gap names the resumption point.
+    if (effect.offset !== r.expected) return answer(r.expected, effect.offset < r.expected);
+    r.chunks.push(effect.data);
+    r.expected += effect.data.length;
+    if (!effect.done) return answer(r.expected, true);
+    node.receiving = undefined;
+    const data = new Uint8Array(r.expected);
+    let at = 0;
+    for (const c of r.chunks) {
+      data.set(c, at);
+      at += c.length;
+    }
+    this.#checker.onRestore(node.id, meta.index, meta.term);
+    node.kv = KvMachine.restore(data, meta.index);
+    node.storage.snapshot = { meta, data };
+    this.#afterRestore(node);
+    followUps.push({ type: "SnapshotRestored", meta });
   }
 
   #takeSnapshot(node: SimNode, followUps: Input[]): void {
