@@ -31,7 +31,9 @@
  *
  * const program = Effect.gen(function* () {
  *   const raft = yield* RaftNode;
- *   return yield* raft.propose({ add: 2 }); // 2, once elected, committed and applied
+ *   // A new cluster elects its leader first.
+ *   while ((yield* raft.status).leader === undefined) yield* Effect.sleep("10 millis");
+ *   return yield* raft.propose({ add: 2 }); // 2, once committed and applied
  * });
  * await Effect.runPromise(Effect.scoped(Layer.build(node).pipe(
  *   Effect.flatMap((context) => Effect.provideContext(program, context)),

@@ -35,7 +35,9 @@
  *     config: { electionTimeoutMs: 150, heartbeatMs: 30 },
  *   });
  * }));
- * const total = await nodes[0].propose(5); // 5, once committed and applied
+ * // A new cluster elects its leader first.
+ * for (const n of nodes) while (n.status().leader === undefined) await new Promise((r) => setTimeout(r, 10));
+ * const total = await nodes[0].propose(5); // 5, once committed and applied (forwarded if not the leader)
  * const seen = await nodes[1].read((sm) => sm.counter.total); // linearizable: 5
  * await Promise.all(nodes.map((n) => n.stop()));
  * ```

@@ -14,6 +14,8 @@
  *   dataDir: "./data/a",
  *   stateMachine: { apply: (n: number) => n * 2 },
  * });
+ * // Wait until the cluster has a leader.
+ * while (node.status().leader === undefined) await new Promise((r) => setTimeout(r, 50));
  * console.log(await node.propose(21)); // 42
  * await node.stop();
  * ```

@@ -21,7 +21,9 @@
  *     transport: hub.transport(id),
  *   })
  * ));
- * console.log(await nodes[0].propose(21)); // 42, once a leader is elected and the entry committed
+ * // A new cluster elects its leader first.
+ * while (nodes[0].status().leader === undefined) await new Promise((r) => setTimeout(r, 10));
+ * console.log(await nodes[0].propose(21)); // 42, once committed and applied
  * await Promise.all(nodes.map((n) => n.stop()));
  * ```
  *
