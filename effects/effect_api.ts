@@ -12,7 +12,15 @@ import type { CommandCodec } from "./command.ts";
 import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
-import { type CommandOf, type NodeSpec, runtimeOptions, stateMachineService, type UserStateMachine } from "./node.ts";
+import {
+  type CommandOf,
+  leaderWait,
+  type NodeSpec,
+  retryWithoutLeader,
+  runtimeOptions,
+  stateMachineService,
+  type UserStateMachine,
+} from "./node.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
 import { makeNode, type SetPeersOptions } from "./runtime.ts";
 import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./services.ts";
@@ -81,8 +89,12 @@ export function layer<SM extends UserStateMachine<any, any>>(
       );
       const service: RaftNode = {
         id: options.id,
-        propose: (command) => fromPromise(() => handle.propose(codec.encode(command as CommandOf<SM>))),
-        readIndex: fromPromise(() => handle.readIndex()),
+        propose: (command) =>
+          fromPromise(() => {
+            const data = codec.encode(command as CommandOf<SM>);
+            return retryWithoutLeader(handle, () => handle.propose(data), leaderWait(options));
+          }),
+        readIndex: fromPromise(() => retryWithoutLeader(handle, () => handle.readIndex(), leaderWait(options))),
         status: Effect.sync(() => handle.status()),
         subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
         changeMembership: (change, address) => fromPromise(() => handle.changeMembership(change, address)),

@@ -7,10 +7,11 @@
  */
 
 import { Effect, Exit, Layer, Scope } from "effect";
-import { makeConfig, type RaftConfig } from "../core/config.ts";
+import { defaultConfig, makeConfig, type RaftConfig } from "../core/config.ts";
 import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
+import { RaftRejected } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
@@ -69,6 +70,14 @@ export interface NodeSpec<SM extends UserStateMachine<any, any>> {
    * ms; `Infinity` waits forever.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * While no leader is known (at start, during an election), proposals and
+   * reads wait up to this long for one instead of failing at once with
+   * `RaftRejected("not-leader")`. A refusal by a node that knows no leader
+   * means nothing was appended, so retrying is safe. Default: three election
+   * timeouts; 0 fails at once.
+   */
+  readonly leaderWaitMs?: number;
 }
 
 /** Options of {@link createNode}: the spec plus the node's three ports. */
@@ -184,6 +193,8 @@ function wrap<SM extends UserStateMachine<any, any>>(
   close: () => Promise<void>,
 ): RaftNode<CommandOf<SM>, ResultOf<SM>, SM> {
   const change = (c: ConfChange, address?: string): Promise<Index> => handle.changeMembership(c, address);
+  const leaderWaitMs = leaderWait(spec);
+  const whenLeader = <T>(attempt: () => Promise<T>) => retryWithoutLeader(handle, attempt, leaderWaitMs);
   let stopping: Promise<void> | undefined;
   return {
     id: spec.id,
@@ -194,13 +205,13 @@ function wrap<SM extends UserStateMachine<any, any>>(
       } catch (e) {
         return Promise.reject(e); // An invalid command never reaches the log.
       }
-      return handle.propose(data) as Promise<ResultOf<SM>>;
+      return whenLeader(() => handle.propose(data)) as Promise<ResultOf<SM>>;
     },
     read: async (fn) => {
-      await handle.readIndex();
+      await whenLeader(() => handle.readIndex());
       return await fn(spec.stateMachine);
     },
-    readIndex: () => handle.readIndex(),
+    readIndex: () => whenLeader(() => handle.readIndex()),
     status: () => handle.status(),
     subscribe: (listener) => handle.subscribe(listener),
     addVoter: (id, address) => change({ type: "addVoter", node: id }, address),
@@ -254,4 +265,39 @@ export async function createNode<SM extends UserStateMachine<any, any>>(
     throw e;
   }
   return wrap(options, handle, codec, close);
+}
+
+/**
+ * Runs `attempt`, and while it is refused by a node that knows no leader
+ * (nothing was appended, so a retry is safe), retries once a leader is
+ * announced or every 50 ms, until `waitMs` has passed.
+ */
+export async function retryWithoutLeader<T>(handle: NodeHandle, attempt: () => Promise<T>, waitMs: number): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (e) {
+      const noLeader = e instanceof RaftRejected && e.reason === "not-leader" && e.leader === undefined;
+      const left = deadline - Date.now();
+      if (!noLeader || left <= 0) throw e;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(50, left));
+        const unsubscribe = handle.subscribe((event) => {
+          if (event.type === "leader" && event.leader !== undefined) done();
+        });
+        function done() {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
+        }
+      });
+    }
+  }
+}
+
+/** How long requests wait for a leader ({@link NodeSpec.leaderWaitMs}, default three election timeouts). */
+// deno-lint-ignore no-explicit-any
+export function leaderWait(spec: Pick<NodeSpec<any>, "leaderWaitMs" | "config">): number {
+  return spec.leaderWaitMs ?? 3 * (spec.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs);
 }

@@ -75,8 +75,23 @@ describe("a 3-node in-memory cluster", () => {
     assert.equal(node.status().stopped, true);
   });
 
-  test("a proposal without any known leader is rejected with a typed error", async () => {
-    const c = await startCluster(["a", "b", "c"], { config: { electionTimeoutMs: 5000, heartbeatMs: 100 } });
+  test("a proposal made before any election waits for the leader, then succeeds", async () => {
+    const c = await startCluster(["a", "b", "c"]);
+    try {
+      assert.equal(c.members[0]!.node!.status().leader, undefined, "no leader yet");
+      await c.members[0]!.node!.propose({ key: "early", value: "bird" });
+      const values = await c.members[1]!.node!.read((sm) => sm.data.get("early"));
+      assert.equal(values, "bird");
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  test("with leaderWaitMs 0, a proposal without any known leader is rejected at once with a typed error", async () => {
+    const c = await startCluster(["a", "b", "c"], {
+      config: { electionTimeoutMs: 5000, heartbeatMs: 100 },
+      leaderWaitMs: 0,
+    });
     try {
       await assert.rejects(
         c.members[0]!.node!.propose({ key: "x", value: "y" }),

@@ -76,6 +76,7 @@ export async function startCluster(
     readonly log?: MemoryLogStoreOptions;
     readonly config?: NodeConfig;
     readonly requestTimeoutMs?: number;
+    readonly leaderWaitMs?: number;
   } = {},
 ): Promise<Cluster> {
   const hub = new MemoryHub();
@@ -99,6 +100,7 @@ export async function startCluster(
       transport: hub.transport(id),
       config: { ...testConfig, ...options.config },
       requestTimeoutMs: options.requestTimeoutMs,
+      leaderWaitMs: options.leaderWaitMs,
     });
   };
   await Promise.all(ids.map(start));
