@@ -431,27 +431,47 @@ class NodeLoop {
   /** Carries out one iteration's effects in order (see the module doc). */
   private interpret(effects: readonly RaftEffect[]): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
-      const batch = new BatchBuilder();
+      // Persists and compactions reach the store in effect order: a restored snapshot
+      // moves the log's start (Compact) before the entries that follow it in the same
+      // iteration are appended. One stage per Compact; usually there is just one.
+      let stage: { readonly batch: BatchBuilder; compactTo: Index } = { batch: new BatchBuilder(), compactTo: 0 };
+      const stages = [stage];
       const rest: RaftEffect[] = [];
       const timers = new Map<TimerKind, number>();
       for (const e of effects) {
-        if (e.type === "Persist") batch.add(e);
+        if (e.type === "Persist") {
+          if (stage.compactTo > 0) stages.push(stage = { batch: new BatchBuilder(), compactTo: 0 });
+          stage.batch.add(e);
+        } else if (e.type === "Compact") stage.compactTo = Math.max(stage.compactTo, e.index);
         // Thesis §10.2.1 lets a leader's appends outrun its own entry writes, but never
         // the write of the term it leads in: a crash would let it reuse that term with
         // a different log (found by the simulator, seed 247 on one voter).
-        else if (e.type === "Send" && (batch.isEmpty || (e.message.type === "AppendEntries" && !batch.hasHardState))) {
+        else if (
+          e.type === "Send" &&
+          (stages.every((st) => st.batch.isEmpty) ||
+            (e.message.type === "AppendEntries" && !stages.some((st) => st.batch.hasHardState)))
+        ) {
           this.transmit(e.message);
         } else if (e.type === "SetTimer") timers.set(e.timer, e.ms);
         else rest.push(e);
       }
       for (const [timer, ms] of timers) yield* this.arm(timer, ms);
-      if (!batch.isEmpty) {
-        yield* this.log.append(batch.build());
-        yield* this.log.sync;
-        const last = batch.last;
-        if (last) this.carry.push({ kind: "input", input: { type: "Persisted", index: last.index, term: last.term } });
+      let last: Entry | undefined;
+      let unsynced = false;
+      for (const st of stages) {
+        if (!st.batch.isEmpty) {
+          yield* this.log.append(st.batch.build());
+          unsynced = true;
+          last = st.batch.last ?? last;
+        }
+        if (st.compactTo > 0) {
+          if (unsynced) yield* this.log.sync;
+          unsynced = false;
+          yield* this.log.compact(st.compactTo);
+        }
       }
-      let compactTo = 0;
+      if (unsynced) yield* this.log.sync;
+      if (last) this.carry.push({ kind: "input", input: { type: "Persisted", index: last.index, term: last.term } });
       for (const e of rest) {
         switch (e.type) {
           case "Send":
@@ -484,9 +504,6 @@ class NodeLoop {
           case "ReceiveSnapshotChunk":
             yield* this.receiveChunk(e);
             break;
-          case "Compact":
-            compactTo = Math.max(compactTo, e.index);
-            break;
           case "RoleChanged":
             this.noteTerm(e.term);
             this.listeners.emit({ type: "role", role: e.role, term: e.term });
@@ -505,7 +522,6 @@ class NodeLoop {
             throw new Error(`unexpected effect ${describeEffect(e)}`);
         }
       }
-      if (compactTo > 0) yield* this.log.compact(compactTo);
       this.noteTerm(this.state.term);
     });
   }
