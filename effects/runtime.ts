@@ -116,6 +116,28 @@ type LoopItem =
   | { readonly kind: "timer"; readonly timer: TimerKind; readonly gen: number }
   | { readonly kind: "stop" };
 
+/** InstallSnapshot chunks in flight beyond the follower's acknowledged offset. */
+const SNAPSHOT_WINDOW = 4;
+
+/** One snapshot stream to a follower. */
+interface OutgoingSnapshot {
+  readonly term: Term;
+  readonly meta: SnapshotMeta;
+  /** Offset the follower confirmed. */
+  acked: number;
+  /** Next offset to send. */
+  sent: number;
+  /** Offset last resumed from after a gap report (-1: none). */
+  resumedAt: number;
+  /** Consecutive election timeouts without an answer. */
+  idle: number;
+  running: boolean;
+  aborted: boolean;
+  finished: boolean;
+  /** Wakes the sending loop when an answer arrives. */
+  wake: (() => void) | undefined;
+}
+
 /** Heartbeat sends remembered for round-trip measurement. */
 const SEQ_MEMORY = 64;
 
@@ -214,10 +236,13 @@ class NodeLoop {
   private appliedIndex: Index;
   private appliedTerm: Term;
   private snapshotInProgress = false;
-  private readonly sendingSnapshotTo = new Set<NodeId>();
+  /** Snapshot streams to followers (kept after a failure so a retry resumes where the follower is). */
+  private readonly outgoing = new Map<NodeId, OutgoingSnapshot>();
   /** Snapshots sent (or being sent) whose final answer has not arrived, by follower. */
   private readonly snapshotsInFlight = new Map<NodeId, SnapshotMeta>();
   private receiving: SnapshotSink | undefined = undefined;
+  /** Leader and term the partial snapshot in `receiving` comes from. */
+  private receivingFrom: { readonly from: NodeId; readonly term: Term } | undefined = undefined;
   private now = 0;
   private readonly seqSentAt = new Map<number, number>();
   private readonly lastWarning = new Map<NodeId, number>();
@@ -381,6 +406,10 @@ class NodeLoop {
     this.stopping = true;
     for (const f of this.timerFibers.values()) f.interruptUnsafe();
     this.timerFibers.clear();
+    for (const o of this.outgoing.values()) {
+      o.aborted = true;
+      o.wake?.();
+    }
     // A fatal error reaches every waiting caller as itself; a clean stop as NodeStopped.
     this.pending.failAll(error ?? new NodeStopped());
     this.statusCache = this.buildStatus();
@@ -393,7 +422,7 @@ class NodeLoop {
     if (input.type === "Receive") {
       const m = input.message;
       if (m.type === "AppendEntriesResponse") this.measure(m);
-      else if (m.type === "InstallSnapshotResponse" && m.done) this.snapshotsInFlight.delete(m.from);
+      else if (m.type === "InstallSnapshotResponse") this.snapshotAnswered(m);
     }
     const r = step(this.state, input);
     this.state = r.state;
@@ -431,6 +460,11 @@ class NodeLoop {
   /** Carries out one iteration's effects in order (see the module doc). */
   private interpret(effects: readonly RaftEffect[]): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
+      // A partial snapshot from an earlier term is abandoned: the new leader starts its own.
+      if (this.receiving && this.receivingFrom?.term !== this.state.term) {
+        yield* this.receiving.abort;
+        this.receiving = undefined;
+      }
       // Persists and compactions reach the store in effect order: a restored snapshot
       // moves the log's start (Compact) before the entries that follow it in the same
       // iteration are appended. One stage per Compact; usually there is just one.
@@ -645,42 +679,87 @@ class NodeLoop {
     return Effect.asVoid(Effect.forkChild(work));
   }
 
-  /** Streams the latest snapshot to `to` as InstallSnapshot chunks, off the loop. */
+  /**
+   * A follower's answer about a snapshot transfer. The final one (`done`)
+   * ends the stream; the others acknowledge chunks (`success`) or, after a
+   * lost or reordered chunk, name the offset it needs next, from which the
+   * stream resumes (once per offset: the chunks behind the gap each report it).
+   */
+  private snapshotAnswered(m: Extract<Message, { type: "InstallSnapshotResponse" }>): void {
+    const o = this.outgoing.get(m.from);
+    if (m.done) {
+      this.snapshotsInFlight.delete(m.from);
+      if (o) {
+        o.finished = true;
+        this.outgoing.delete(m.from);
+        o.wake?.();
+      }
+      return;
+    }
+    if (!o || o.meta.index !== m.index || o.term !== m.term) return;
+    if (m.offset > o.acked) {
+      o.acked = m.offset;
+      o.idle = 0;
+    }
+    if (!m.success && m.offset < o.sent && m.offset !== o.resumedAt) {
+      o.sent = m.offset;
+      o.resumedAt = m.offset;
+    }
+    o.wake?.();
+  }
+
+  /**
+   * Streams the latest snapshot to `to` as InstallSnapshot chunks of at most
+   * `snapshotChunkBytes`, off the loop, with at most {@link SNAPSHOT_WINDOW}
+   * chunks beyond the follower's acknowledged offset. A repeated request for
+   * the same snapshot resumes from that offset; a newer snapshot, a new term
+   * or lost leadership aborts the stream.
+   */
   private sendSnapshot(to: NodeId, term: Term, meta: SnapshotMeta): Effect.Effect<void> {
     this.snapshotsInFlight.set(to, meta);
-    if (this.sendingSnapshotTo.has(to)) return Effect.void;
-    this.sendingSnapshotTo.add(to);
+    const current = this.outgoing.get(to);
+    if (current && current.term === term && current.meta.index === meta.index && current.meta.term === meta.term) {
+      current.sent = current.acked;
+      current.resumedAt = -1;
+      current.idle = 0;
+      if (current.running) {
+        current.wake?.();
+        return Effect.void;
+      }
+    } else if (current) {
+      current.aborted = true;
+      current.wake?.();
+    }
+    const o: OutgoingSnapshot = current && !current.aborted ? current : {
+      term,
+      meta,
+      acked: 0,
+      sent: 0,
+      resumedAt: -1,
+      idle: 0,
+      running: false,
+      aborted: false,
+      finished: false,
+      wake: undefined,
+    };
+    this.outgoing.set(to, o);
+    o.running = true;
     const header = { group: this.options.config.group, from: this.options.config.id, to, term };
     const work = Effect.gen({ self: this }, function* () {
       const snap = yield* this.snapshots.latest;
       if (!snap || snap.meta.index !== meta.index || snap.meta.term !== meta.term) {
         this.warn(`snapshot ${meta.index}/${meta.term} for ${to} is not the latest stored`);
+        o.aborted = true;
         Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
         return;
       }
       const ok = yield* Effect.tryPromise({
-        try: async () => {
-          if (snap.size === 0) {
-            return this.transport.send({
-              ...header,
-              type: "InstallSnapshot",
-              meta,
-              offset: 0,
-              data: new Uint8Array(),
-              done: true,
-            });
-          }
-          let offset = 0;
-          for await (const data of snap.read(0, this.chunkBytes)) {
-            const done = offset + data.length >= snap.size;
-            if (!this.transport.send({ ...header, type: "InstallSnapshot", meta, offset, data, done })) return false;
-            offset += data.length;
-          }
-          return true;
-        },
+        try: () => this.streamSnapshot(o, snap, header),
         catch: (e) => new StorageFailure("snapshot read", e),
       });
-      if (!ok) Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
+      if (!ok && !o.aborted && !o.finished) {
+        Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
+      }
     }).pipe(
       Effect.catch((e) =>
         Effect.sync(() => {
@@ -688,40 +767,146 @@ class NodeLoop {
           Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
         })
       ),
-      Effect.ensuring(Effect.sync(() => void this.sendingSnapshotTo.delete(to))),
+      Effect.ensuring(Effect.sync(() => void (o.running = false))),
     );
     return Effect.asVoid(Effect.forkChild(work));
   }
 
-  /** Stores a received chunk; on the last one, restores the state machine and reports `SnapshotRestored`. */
+  /**
+   * The sending loop of one stream. Returns false when the transport refused
+   * a chunk or the follower went silent (the core then probes and asks again,
+   * which resumes), true when the stream finished or was aborted.
+   */
+  private async streamSnapshot(
+    o: OutgoingSnapshot,
+    snap: StoredSnapshot,
+    header: { group: number; from: NodeId; to: NodeId; term: Term },
+  ): Promise<boolean> {
+    const size = snap.size;
+    const chunk = Math.max(1, this.chunkBytes);
+    const idleMs = this.options.config.electionTimeoutMs;
+    let reader: AsyncIterator<Uint8Array> | undefined;
+    let readerAt = -1;
+    let emptySent = false;
+    try {
+      for (;;) {
+        const s = this.state;
+        if (o.aborted || o.finished || s.term !== o.term || s.role.kind !== "leader" || this.stopping) return true;
+        // An empty snapshot is one empty, final chunk.
+        const complete = size === 0 ? emptySent : o.sent >= size;
+        if (complete || o.sent >= o.acked + SNAPSHOT_WINDOW * chunk) {
+          // Wait for an answer; silence for an election timeout resends from the acknowledged offset.
+          if (!(await this.waitForAnswer(o, idleMs))) {
+            if (++o.idle > 3) return false;
+            o.sent = o.acked;
+            o.resumedAt = -1;
+            emptySent = false;
+          }
+          continue;
+        }
+        if (size === 0) {
+          const empty = new Uint8Array();
+          const message = {
+            ...header,
+            type: "InstallSnapshot" as const,
+            meta: o.meta,
+            offset: 0,
+            data: empty,
+            done: true,
+          };
+          if (!this.transport.send(message)) return false;
+          emptySent = true;
+          continue;
+        }
+        if (reader === undefined || readerAt !== o.sent) {
+          await reader?.return?.();
+          reader = snap.read(o.sent, chunk)[Symbol.asyncIterator]();
+          readerAt = o.sent;
+        }
+        const next = await reader.next();
+        if (next.done) throw new Error(`snapshot ended at ${readerAt} of ${size} bytes`);
+        const data = next.value;
+        const offset = readerAt;
+        readerAt += data.length;
+        if (o.sent !== offset) continue; // resumed elsewhere while reading
+        const done = offset + data.length >= size;
+        if (!this.transport.send({ ...header, type: "InstallSnapshot", meta: o.meta, offset, data, done })) {
+          return false;
+        }
+        o.sent = offset + data.length;
+      }
+    } finally {
+      await reader?.return?.();
+    }
+  }
+
+  /** Resolves true when the follower answers (or the stream is told to move on), false after `ms` of silence. */
+  private waitForAnswer(o: OutgoingSnapshot, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        o.wake = undefined;
+        resolve(false);
+      }, ms);
+      o.wake = () => {
+        clearTimeout(timer);
+        o.wake = undefined;
+        resolve(true);
+      };
+    });
+  }
+
+  /**
+   * Stores a received chunk: chunks come in order from one leader in one
+   * term. Each accepted chunk is acknowledged with the next offset expected;
+   * a duplicate is acknowledged too; a chunk past a gap (a lost one) is
+   * answered with the offset to resume from (`success: false`, not done). A
+   * chunk of another snapshot, leader or term discards the partial one. The
+   * last chunk restores the state machine and reports `SnapshotRestored`
+   * (whose reply, from the core, is the final answer).
+   */
   private receiveChunk(
     e: Extract<RaftEffect, { type: "ReceiveSnapshotChunk" }>,
   ): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
-      const same = this.receiving !== undefined && this.receiving.meta.index === e.meta.index &&
-        this.receiving.meta.term === e.meta.term;
-      if (!same || e.offset === 0) {
-        if (this.receiving) yield* this.receiving.abort;
-        this.receiving = yield* this.snapshots.receive(e.meta);
-      }
-      const sink = this.receiving!;
-      const result = yield* sink.writeChunk(e.offset, e.data);
-      if (!result.accepted) {
+      const term = this.state.term;
+      const answer = (offset: number, success: boolean) =>
         this.transport.send({
           group: this.options.config.group,
           from: this.options.config.id,
           to: e.from,
-          term: this.state.term,
+          term,
           type: "InstallSnapshotResponse",
           index: e.meta.index,
-          offset: result.expected,
-          done: true,
-          success: false,
+          offset,
+          done: false,
+          success,
         });
+      const same = this.receiving !== undefined && this.receiving.meta.index === e.meta.index &&
+        this.receiving.meta.term === e.meta.term && this.receivingFrom?.from === e.from &&
+        this.receivingFrom.term === term;
+      if (!same || e.offset === 0) {
+        if (this.receiving) yield* this.receiving.abort;
+        this.receiving = undefined;
+        this.receivingFrom = undefined;
+        if (e.offset !== 0) {
+          answer(0, false);
+          return;
+        }
+        this.receiving = yield* this.snapshots.receive(e.meta);
+        this.receivingFrom = { from: e.from, term };
+      }
+      const sink = this.receiving!;
+      const result = yield* sink.writeChunk(e.offset, e.data);
+      if (!result.accepted) {
+        answer(result.expected, e.offset < result.expected);
         return;
       }
-      if (!e.done) return;
+      if (!e.done) {
+        answer(result.expected, true);
+        return;
+      }
       this.receiving = undefined;
+      this.receivingFrom = undefined;
       const stored = yield* sink.finish;
       const bytes = yield* readAll(stored);
       yield* Effect.tryPromise({
