@@ -115,8 +115,10 @@ export interface RaftNode<C, R, SM> {
   subscribe(listener: RaftListener): () => void;
   /**
    * Adds a voter at `address` (one server at a time, thesis §4.1); the
-   * address enters the address book first. Resolves with the config entry's
-   * index once applied here.
+   * address enters the address book first. A node that is not yet a member
+   * joins as a learner marked for promotion, and the leader promotes it once
+   * it has caught up (thesis §4.2.1); an existing learner is promoted at once.
+   * Resolves with the (first) config entry's index once applied here.
    */
   addVoter(id: NodeId, address: string): Promise<Index>;
   /**
