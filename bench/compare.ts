@@ -49,6 +49,8 @@ const ONLY = new Set(flag("only", "core,e2e,failover,memory").split(","));
 const ELECTION_MS = 1000; // etcd 3.4's default --election-timeout
 const CLIENTS = 64;
 const SIZE = 128;
+/** Keys a read run writes (sequentially, one client) before it starts: few, so setup stays short; same on both sides. */
+const READ_KEYS = 100;
 
 /** How to start a script under a runtime (this process's binary when it is that runtime). */
 function runtimeCommand(rt: Runtime, script: string): { cmd: string; args: string[] } {
@@ -133,7 +135,11 @@ interface LoadFigures {
 /** Parses kv-load / etcdraft-bench's one line: `...: N ops/s p50=Xms p99=Yms`. */
 function parseLoad(out: string): LoadFigures | string {
   const m = out.match(/([\d.]+) (?:ops|entries)\/s\s+p50=([\d.]+)ms p99=([\d.]+)ms/);
-  if (!m) return `failed: ${out.trim().split("\n").slice(-1)[0]?.slice(0, 120) ?? "no output"}`;
+  if (!m) {
+    const lines = out.trim().split("\n");
+    const why = lines.find((l) => l.startsWith("panic:")) ?? lines.slice(-1)[0] ?? "no output";
+    return `failed: ${why.slice(0, 120)}`;
+  }
   const e = out.match(/errors=(\d+)/);
   return { opsPerSec: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]), errors: e ? Number(e[1]) : 0 };
 }
@@ -142,6 +148,9 @@ function parseLoad(out: string): LoadFigures | string {
 async function peer(args: string[]): Promise<LoadFigures | string> {
   let result: LoadFigures | string = "not run";
   for (let attempt = 0; attempt < 2 && typeof result === "string"; attempt++) {
+    // run.sh etcd stops its members with SIGTERM and one second's grace; a member still
+    // holding its port makes the next cluster refuse connections, so give it time.
+    if (args[0] === "etcd" || attempt > 0) await sleep(5000);
     log(`peer: run.sh ${args.join(" ")}`);
     result = parseLoad((await run("bash", [PEERS, ...args])).out);
   }
@@ -327,21 +336,11 @@ async function e2eRows(): Promise<void> {
     }
     try {
       await withCluster(rt, async (c) => {
-        const load = (op: string, n: number) =>
+        const load = (op: string, n: number, keys = 1000) =>
           peer([
             "load",
-            "-target",
-            "raftd",
-            "-endpoints",
-            c.endpoints,
-            "-c",
-            `${CLIENTS}`,
-            "-size",
-            `${SIZE}`,
-            "-op",
-            op,
-            "-n",
-            `${n}`,
+            ...["-target", "raftd", "-endpoints", c.endpoints, "-c", `${CLIENTS}`, "-size", `${SIZE}`],
+            ...["-op", op, "-n", `${n}`, "-keys", `${keys}`],
           ]);
         const warm = await load("put", 2000);
         const put = await load("put", opsFor(warm));
@@ -356,8 +355,8 @@ async function e2eRows(): Promise<void> {
           const rss = rssBytes(leader?.proc?.pid);
           mem.plank[rt] = typeof rss === "number" ? rss / 2 ** 20 : rss;
         }
-        const warmGet = await load("get", 2000);
-        const get = await load("get", opsFor(warmGet));
+        // No warm-up for reads: each get run first writes its keys one at a time.
+        const get = await load("get", 2 * opsFor(put), READ_KEYS);
         rd.plank[rt] = typeof get === "string"
           ? get
           : get.errors
@@ -382,7 +381,15 @@ async function e2eRows(): Promise<void> {
     w50.peer = put.p50;
     w99.peer = put.p99;
   }
-  const get = await peer([...base, "-op", "get", "-n", `${Math.round(12000 * SECONDS / 1000) * 1000}`]);
+  const get = await peer([
+    ...base,
+    "-op",
+    "get",
+    "-keys",
+    `${READ_KEYS}`,
+    "-n",
+    `${Math.round(12000 * SECONDS / 1000) * 1000}`,
+  ]);
   rd.peer = typeof get === "string" ? get : get.opsPerSec;
 }
 
