@@ -13,13 +13,14 @@
  * Rows: core (in-process 3-voter pipeline), end to end (3-node raftd with
  * fsync vs a 3-member etcd, the same Go HTTP load generator, 64 clients,
  * 128-byte values), failover (SIGKILL of the leader to the first successful
- * write, median), memory (leader RSS after the write load).
+ * write, median; etcd restarted by the peers' etcd-cluster.sh), memory (leader
+ * RSS after the write load). Recovery is printed as not measured yet.
  *
  * @module
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -443,8 +444,91 @@ async function failoverRows(): Promise<void> {
       r.plank[rt] = `failed: ${(e as Error).message}`;
     }
   }
-  r.peer = (await peerMissing("etcd")) ??
-    "not measured yet (run.sh etcd has no kill-the-leader mode; etcd's side needs its own harness)";
+  const missing = await peerMissing("etcd");
+  if (missing) r.peer = missing;
+  else {
+    try {
+      r.peer = await etcdFailover();
+    } catch (e) {
+      r.peer = `failed: ${(e as Error).message}`;
+    }
+  }
+}
+
+const ETCD_CLIENTS = [12379, 22379, 32379]; // the ports etcd-cluster.sh gives its members
+
+/** The gateway's JSON for one etcd member, or undefined when it does not answer. */
+async function etcdPost(port: number, path: string, body: unknown): Promise<Record<string, unknown> | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(2000),
+    });
+    const json = await res.json() as Record<string, unknown>;
+    return res.ok ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * etcd's side of the failover row: the peers' etcd-cluster.sh starts the
+ * members (default 1000 ms election timeout, 100 ms heartbeat); the leader is
+ * found through the gateway's maintenance status, SIGKILLed, and a put is
+ * retried on the survivors. The member restarts with its own command line.
+ */
+async function etcdFailover(): Promise<number> {
+  const cluster = join(PEERS, "..", "etcd-cluster.sh");
+  const dir = mkdtempSync(join(tmpdir(), "plank-compare-etcd-"));
+  const env = { ...process.env, DIR: dir };
+  const sh = (arg: string) =>
+    new Promise<void>((resolve) =>
+      spawn("bash", [cluster, arg], { env, stdio: "ignore" }).on("close", () => resolve())
+    );
+  await sleep(5000); // a previous etcd run may still hold the ports
+  await sh("up");
+  const children: ChildProcess[] = [];
+  try {
+    const put = async (port: number) =>
+      (await etcdPost(port, "/v3/kv/put", { key: btoa("failover"), value: btoa("x") })) !== undefined;
+    const times: number[] = [];
+    for (let i = 0; i < FAILOVERS; i++) {
+      let leaderIdx = -1;
+      const end = Date.now() + 30_000;
+      while (leaderIdx < 0 && Date.now() < end) {
+        const all = await Promise.all(ETCD_CLIENTS.map((p) => etcdPost(p, "/v3/maintenance/status", {})));
+        leaderIdx = all.findIndex((st) =>
+          st !== undefined && st.leader !== undefined &&
+          st.leader === (st.header as Record<string, unknown> | undefined)?.member_id
+        );
+        if (leaderIdx < 0 || !(await put(ETCD_CLIENTS[leaderIdx]))) {
+          leaderIdx = -1;
+          await sleep(100);
+        }
+      }
+      if (leaderIdx < 0) throw new Error("etcd has no leader");
+      const pid = Number(readFileSync(join(dir, `e${leaderIdx + 1}.pid`), "utf8"));
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+      const survivors = ETCD_CLIENTS.filter((_, j) => j !== leaderIdx);
+      const t0 = performance.now();
+      process.kill(pid, "SIGKILL");
+      for (let k = 0;; k++) {
+        if (await put(survivors[k % survivors.length])) break;
+        if (performance.now() - t0 > 60_000) throw new Error("no etcd put within 60 s of the kill");
+      }
+      times.push(performance.now() - t0);
+      const child = spawn(argv[0], argv.slice(1), { stdio: "ignore", detached: false });
+      children.push(child);
+      writeFileSync(join(dir, `e${leaderIdx + 1}.pid`), `${child.pid}\n`);
+    }
+    log(`failover etcd: ${times.map((t) => t.toFixed(0)).join(" ")} ms`);
+    return median(times);
+  } finally {
+    await sh("down");
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // ---------------------------------------------------------------- table
