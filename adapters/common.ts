@@ -1,0 +1,122 @@
+/**
+ * What the Deno and Bun adapters share: the storage and transport exports,
+ * and `startNode` over a runtime's bindings (file system, TCP).
+ *
+ * @module
+ */
+
+export {
+  type AppendFile,
+  CorruptLogError,
+  DataDirLockedError,
+  type DirLock,
+  type DurableFs,
+  joinPath,
+  type ReadFile,
+  StorageError,
+} from "./storage/fs.ts";
+export {
+  DEFAULT_SEGMENT_BYTES,
+  type OpenedWal,
+  type PersistBatch,
+  type RecoveredLog,
+  type WalOptions,
+  WriteAheadLog,
+} from "./storage/wal.ts";
+export { type ChunkResult, type SnapshotReceiver, SnapshotStore, type StoredSnapshot } from "./storage/snapshots.ts";
+
+export * from "./transport/mod.ts";
+
+import type { CommandOf, NodeSpec, RaftNode, ResultOf, UserStateMachine } from "../effects/node.ts";
+import { createNode, peerMap } from "../effects/node.ts";
+import type { PeerTransport, TransportOptions } from "./transport/transport.ts";
+import { SnapshotStore as FileSnapshotStore } from "./storage/snapshots.ts";
+import { type WalOptions as FileWalOptions, WriteAheadLog as FileWal } from "./storage/wal.ts";
+import type { DurableFs } from "./storage/fs.ts";
+import type { StreamTransport, StreamTransportOptions } from "./transport/stream.ts";
+
+/** Options of {@link startNode}: a node's spec plus where its data lives and how its peers connect. */
+// deno-lint-ignore no-explicit-any
+export interface StartNodeOptions<SM extends UserStateMachine<any, any>> extends NodeSpec<SM> {
+  /** Directory of this node's log and snapshots (locked while the node runs). */
+  readonly dataDir: string;
+  /**
+   * The peer transport, ready to use (e.g. {@link createHttpTransport}'s,
+   * served by your own HTTP server). The node manages its address book and
+   * closes it on `stop()`. Default: a TCP transport built from `listen`,
+   * `clusterId` and `transportOptions`.
+   */
+  readonly transport?: PeerTransport;
+  /** TCP only: address to listen on, `"host:port"` (default: this node's entry in `peers`). */
+  readonly listen?: string;
+  /** TCP only: cluster identity checked in the transport handshake (default `"plank"`). */
+  readonly clusterId?: string;
+  /** TCP only: transport tunables (queue bounds, reconnect back-off). */
+  readonly transportOptions?: Omit<TransportOptions, "clusterId" | "self" | "peers">;
+  /** Write-ahead log tunables. */
+  readonly wal?: FileWalOptions;
+}
+
+/** What a runtime supplies to {@link startNodeOn}: its file system and its TCP transport. */
+export interface RuntimeBindings {
+  /** The runtime's durable file system. */
+  readonly fs: () => DurableFs;
+  /** A TCP transport on the runtime's sockets. */
+  readonly tcp: (options: StreamTransportOptions) => StreamTransport;
+}
+
+/**
+ * Starts a node with a runtime's bindings: opens (and locks) the write-ahead
+ * log and snapshot store in `dataDir`, listens for peers over TCP unless a
+ * `transport` is given, recovers and joins the cluster. `stop()` finishes the
+ * in-flight sync and closes everything (the given transport included). If
+ * starting fails, everything opened here is closed again (a given transport too).
+ * Each runtime's `startNode` is this with its bindings.
+ */
+// deno-lint-ignore no-explicit-any
+export async function startNodeOn<SM extends UserStateMachine<any, any>>(
+  runtime: RuntimeBindings,
+  options: StartNodeOptions<SM>,
+): Promise<RaftNode<CommandOf<SM>, ResultOf<SM>, SM>> {
+  const peers = peerMap(options.peers);
+  let transport: PeerTransport | undefined = options.transport;
+  let wal: FileWal | undefined;
+  try {
+    const fs = runtime.fs();
+    const opened = await FileWal.open(fs, options.dataDir, options.wal);
+    wal = opened.wal;
+    const { recovered } = opened;
+    const snapshotStore = await FileSnapshotStore.open(fs, options.dataDir);
+    if (transport === undefined) {
+      const listen = options.listen ?? peers.get(options.id);
+      if (listen === undefined) throw new TypeError(`no listen address: peers has no entry for ${options.id}`);
+      peers.delete(options.id);
+      const tcp = runtime.tcp({
+        ...options.transportOptions,
+        clusterId: options.clusterId ?? "plank",
+        self: options.id,
+        peers,
+        listen,
+      });
+      transport = tcp;
+      await tcp.start();
+    }
+    const log = wal;
+    return await createNode({
+      ...options,
+      logStore: {
+        load: () => Promise.resolve({ hardState: recovered.hardState, entries: recovered.entries }),
+        append: (batch) => log.append(batch),
+        sync: () => log.sync(),
+        compact: (index) => log.compact(index),
+        close: () => log.close(),
+      },
+      snapshotStore,
+      transport,
+    });
+  } catch (e) {
+    await transport?.close().catch(() => {});
+    await wal?.close().catch(() => {});
+    throw e;
+  }
+}
