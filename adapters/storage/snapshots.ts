@@ -27,23 +27,9 @@ const FIXED_HEADER = MAGIC.length + 8;
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const SNAP_RE = /^snap-(\d+)-(\d+)\.snap$/;
 
-/** A stored snapshot, found by {@link SnapshotStore.latest}. */
-export interface StoredSnapshot {
-  /** What the snapshot covers. */
-  readonly meta: SnapshotMeta;
-  /** Size of the user's bytes (header excluded). */
-  readonly size: number;
-  /** Streams the user's bytes from `offset` (default 0) in chunks of at most `chunkBytes` (default 1 MiB). */
-  read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
-}
-
-/** Outcome of {@link SnapshotReceiver.writeChunk}. */
-export interface ChunkResult {
-  /** Whether the chunk was written (its offset was the one expected). */
-  readonly accepted: boolean;
-  /** The offset expected next: where the sender should resume. */
-  readonly expected: number;
-}
+// The shapes the interpreter's snapshot-store port expects (effects/ports.ts), implemented here.
+import type { ChunkResult, StoredSnapshot } from "../../effects/ports.ts";
+export type { ChunkResult, StoredSnapshot };
 
 /** Collects an incoming snapshot (InstallSnapshot chunks) into a temporary file. */
 export interface SnapshotReceiver {
