@@ -44,10 +44,22 @@ export function setTimer(ctx: StepContext, timer: TimerKind, ms: number): void {
   ctx.fx.push({ type: "SetTimer", timer, ms });
 }
 
-/** Re-arms the election timer with a fresh randomized timeout in [T, 2T) (paper §5.2). */
+/**
+ * Re-arms the election timer. The wait before campaigning is randomized in
+ * [T, 2T) (paper §5.2); a follower that just heard from its leader waits it in
+ * two stages — exactly T (its stickiness period, see FollowerRole.recent), then
+ * a random [0, T) — everyone else waits it at once.
+ */
 export function resetElectionTimer(ctx: StepContext): void {
+  const role = ctx.s.role;
+  const base = ctx.s.config.electionTimeoutMs;
+  if (role.kind === "follower" && role.recent) {
+    setTimer(ctx, "election", base);
+    return;
+  }
   const rng = nextRandom(ctx.s.rng);
   ctx.s = { ...ctx.s, rng };
-  const base = ctx.s.config.electionTimeoutMs;
-  setTimer(ctx, "election", base + randomBelow(rng, base));
+  const jitter = randomBelow(rng, base);
+  // The second stage of a follower's wait is only the jitter: the first stage already ran T.
+  setTimer(ctx, "election", role.kind === "follower" && role.leader !== undefined ? jitter : base + jitter);
 }

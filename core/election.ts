@@ -10,7 +10,7 @@ import { appendLocal, broadcastAppend, rejectPendingReads } from "./leader.ts";
 import { isUpToDate, lastIndex, lastTerm } from "./log.ts";
 import { allMembers, isVoter, voteResult } from "./membership.ts";
 import { newProgress, type Progress } from "./progress.ts";
-import { leaderOf, membershipOf } from "./state.ts";
+import { inLease, leaderOf, membershipOf } from "./state.ts";
 import type { NodeId, RequestVote, RequestVoteResponse, Term } from "./types.ts";
 
 /**
@@ -28,7 +28,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
     ...before,
     term,
     vote: term > before.term ? undefined : before.vote,
-    role: { kind: "follower", leader },
+    role: { kind: "follower", leader, recent: leader !== undefined },
   };
   if (before.role.kind !== "follower") ctx.fx.push({ type: "RoleChanged", role: "follower", term });
   if (leaderOf(before) !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term });
@@ -101,11 +101,12 @@ function countVotes(ctx: StepContext): void {
  */
 export function handleRequestVote(ctx: StepContext, m: RequestVote): void {
   const s = ctx.s;
-  const leader = leaderOf(s);
+  // Leader stickiness (§4.2.3): no vote while we heard from a leader this election timeout.
+  const free = !inLease(s) || m.transfer;
   const canVote = m.preVote
     // A pre-vote is granted to a higher would-be term if we know no live leader.
-    ? m.term > s.term && (leader === undefined || m.transfer)
-    : s.vote === m.from || (s.vote === undefined && (leader === undefined || m.transfer));
+    ? m.term > s.term && free
+    : s.vote === m.from || (s.vote === undefined && free);
   const granted = canVote && isUpToDate(s.log, m.lastIndex, m.lastTerm);
   if (granted && !m.preVote) {
     ctx.s = { ...ctx.s, vote: m.from };

@@ -413,7 +413,7 @@ function onConfigCommitted(ctx: StepContext): void {
     if (role.transfer) {
       ctx.fx.push({ type: "TransferDone", requestId: role.transfer.requestId, ok: role.transfer.sent });
     }
-    ctx.s = { ...ctx.s, role: { kind: "follower", leader: undefined } };
+    ctx.s = { ...ctx.s, role: { kind: "follower", leader: undefined, recent: false } };
   }
 }
 

@@ -24,6 +24,7 @@ export {
   type CandidateRole,
   type ConfigPoint,
   type FollowerRole,
+  inLease,
   leaderOf,
   type LeaderRole,
   type LeaseRound,

@@ -14,8 +14,15 @@ import type { Index, Membership, NodeId, SnapshotMeta, Term } from "./types.ts";
 export interface FollowerRole {
   /** Discriminator. */
   readonly kind: "follower";
-  /** Leader heard from in the current term and within an election timeout. */
+  /** Leader of the current term, as last heard (proposals are forwarded there). */
   readonly leader: NodeId | undefined;
+  /**
+   * Heard from `leader` less than one (unrandomized) election timeout ago. While
+   * true, vote requests are ignored (leader stickiness, thesis §4.2.3); it also
+   * backs the leader's lease (§6.4.1). The election timer first runs exactly one
+   * timeout to clear it, then a random extra delay before campaigning.
+   */
+  readonly recent: boolean;
 }
 
 /** A candidate in a pre-vote (§9.6) or a real election (§5.2). */
@@ -120,6 +127,11 @@ export interface RaftState {
 /** The membership in force: the latest configuration in the log. */
 export function membershipOf(state: RaftState): Membership {
   return state.configs[state.configs.length - 1]!.membership;
+}
+
+/** Whether this node is bound by leader stickiness: it leads, or heard from a leader within an election timeout. */
+export function inLease(state: RaftState): boolean {
+  return state.role.kind === "leader" || (state.role.kind === "follower" && state.role.recent);
 }
 
 /** The leader this node knows of, if any. */

@@ -25,7 +25,7 @@ import {
   startTransfer,
 } from "./leader.ts";
 import { compactLog, lastIndex, logFromEntries, markStable, sliceLog, termAt } from "./log.ts";
-import { type ConfigPoint, leaderOf, type RaftState } from "./state.ts";
+import { type ConfigPoint, inLease, leaderOf, type RaftState } from "./state.ts";
 import type {
   Entry,
   HardState,
@@ -103,7 +103,7 @@ export function start(config: RaftConfig, options: StartOptions): StepResult {
     log,
     snapshot,
     configs,
-    role: { kind: "follower", leader: undefined },
+    role: { kind: "follower", leader: undefined, recent: false },
     rng: config.seed | 0 || 1,
     snapshotRequested: base,
   };
@@ -197,10 +197,17 @@ function read(ctx: StepContext, requestId: number): void {
 function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | "transfer"): void {
   const isLeader = ctx.s.role.kind === "leader";
   switch (timer) {
-    case "election":
+    case "election": {
       // A leader's stale election timer is ignored; everyone else campaigns (§5.2).
-      if (!isLeader) campaign(ctx, ctx.s.config.preVote, false);
+      const role = ctx.s.role;
+      if (role.kind === "follower" && role.recent) {
+        // One full election timeout without the leader: stop ignoring vote requests,
+        // then wait a random extra delay before campaigning ourselves.
+        ctx.s = { ...ctx.s, role: { ...role, recent: false } };
+        resetElectionTimer(ctx);
+      } else if (!isLeader) campaign(ctx, ctx.s.config.preVote, false);
       break;
+    }
     case "heartbeat":
       if (isLeader) onHeartbeatTimer(ctx);
       break;
@@ -228,7 +235,7 @@ function receive(ctx: StepContext, m: Message): void {
       // Leader stickiness (thesis §4.2.3): a node that heard from a leader within
       // the election timeout ignores vote requests, so removed or partitioned
       // nodes cannot unseat a healthy leader. Transfers are exempt (§3.10).
-      if (!m.transfer && leaderOf(s) !== undefined) return;
+      if (!m.transfer && inLease(s)) return;
       if (!m.preVote) becomeFollower(ctx, m.term, undefined);
     } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
       // Granted pre-votes carry the probed term; nothing to adopt.
@@ -291,9 +298,9 @@ function followLeader(ctx: StepContext, leader: NodeId): void {
   const role = ctx.s.role;
   if (role.kind !== "follower") becomeFollower(ctx, ctx.s.term, leader);
   else {
-    if (role.leader !== leader) {
-      ctx.s = { ...ctx.s, role: { kind: "follower", leader } };
-      ctx.fx.push({ type: "LeaderChanged", leader, term: ctx.s.term });
+    if (role.leader !== leader || !role.recent) {
+      ctx.s = { ...ctx.s, role: { kind: "follower", leader, recent: true } };
+      if (role.leader !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term: ctx.s.term });
     }
     resetElectionTimer(ctx);
   }

@@ -54,7 +54,7 @@ describe("terms (§5.1)", () => {
       node("a", { term: 2 }),
       receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
     );
-    assert.deepEqual(state.role, { kind: "follower", leader: "c" });
+    assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
     assert.ok(effectsOf(effects, "LeaderChanged").some((e) => e.leader === "c" && e.term === 3));
   });
 
@@ -264,7 +264,7 @@ describe("elections (§5.2)", () => {
   test("§5.2 a candidate that hears from a leader of its term becomes its follower", () => {
     const c = run(node("a", { term: 1 }), timeout("election")).state;
     const { state } = run(c, receive(appendEntries({ from: "b", to: "a", term: 2, prevIndex: 0, prevTerm: 0 })));
-    assert.deepEqual(state.role, { kind: "follower", leader: "b" });
+    assert.deepEqual(state.role, { kind: "follower", leader: "b", recent: true });
     assert.equal(state.term, 2);
   });
 
@@ -406,8 +406,32 @@ describe("pre-vote (thesis §9.6)", () => {
       assert.equal(state.term, 3, `preVote=${preVote}`);
       assert.equal(state.vote, undefined);
       assert.ok(sent(effects, "RequestVoteResponse").every((m) => !m.granted));
-      assert.deepEqual(state.role, { kind: "follower", leader: "c" });
+      assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
     }
+  });
+
+  test("§4.2.3 stickiness lasts exactly one election timeout: then pre-votes are granted before this node campaigns", () => {
+    const follower = run(
+      node("a", { term: 3, config: withPreVote }),
+      receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+    );
+    // Hearing from the leader arms the timer for exactly T, not a random [T, 2T).
+    const timers = follower.effects.filter((e) => e.type === "SetTimer" && e.timer === "election");
+    assert.deepEqual(timers.at(-1), { type: "SetTimer", timer: "election", ms: 1000 });
+    // When it fires, the node stops ignoring vote requests but does not campaign yet...
+    const lapsed = run(follower.state, timeout("election"));
+    assert.equal(lapsed.state.role.kind, "follower");
+    assert.equal(sent(lapsed.effects, "RequestVote").length, 0);
+    const jitter = lapsed.effects.find((e) => e.type === "SetTimer" && e.timer === "election");
+    assert.ok(jitter && jitter.type === "SetTimer" && jitter.ms < 1000, "then waits only the random remainder");
+    // ...so a pre-candidate whose own timeout ran out is heard at once (faster failover).
+    const asked = run(
+      lapsed.state,
+      receive(requestVote({ from: "b", to: "a", term: 4, lastIndex: 0, lastTerm: 0, preVote: true })),
+    );
+    assert.equal(sent(asked.effects, "RequestVoteResponse", "b")[0]?.granted, true);
+    // The remainder then starts its own campaign.
+    assert.equal(run(lapsed.state, timeout("election")).state.role.kind, "precandidate");
   });
 
   test("§4.2.3 a leader ignores vote requests from a disruptive higher-term candidate", () => {
@@ -462,7 +486,7 @@ describe("pre-vote (thesis §9.6)", () => {
     // The leader's heartbeat brings c back as a follower in the cluster's term.
     const beat = sent(step(leader, timeout("heartbeat")).effects, "AppendEntries", "c")[0]!;
     const back = step(r.state, receive(beat)).state;
-    assert.deepEqual(back.role, { kind: "follower", leader: "a" });
+    assert.deepEqual(back.role, { kind: "follower", leader: "a", recent: true });
     assert.equal(back.term, leader.term);
   });
 });
