@@ -10,7 +10,7 @@
  */
 
 import type { Entry, Index, Term } from "../core/types.ts";
-import { OutcomeUnknown, ProposalDropped } from "./errors.ts";
+import { OutcomeUnknown, ProposalDropped, RaftRejected } from "./errors.ts";
 
 /** What a pending request resolves with. */
 export type RequestKind = "propose" | "conf" | "read" | "transfer";
@@ -147,6 +147,8 @@ export class PendingRequests {
       this.take(requestId)?.resolve(index);
       return;
     }
+    const w = this.waiters.get(requestId);
+    if (w) w.index = index; // Ready: no longer waiting on the leader.
     this.reads.push({ requestId, index });
   }
 
@@ -172,6 +174,27 @@ export class PendingRequests {
   /** Fails a request with `error`. */
   fail(requestId: number, error: unknown): void {
     this.take(requestId)?.reject(error);
+  }
+
+  /**
+   * The leader this node forwarded to is gone: requests still waiting for its
+   * answer fail now instead of at their timeout. A forwarded proposal's fate is
+   * unknown (the old leader may have appended it, and a new leader may commit
+   * it), so it fails with `OutcomeUnknown`; a read has no effect and fails with a
+   * retryable `RaftRejected("not-leader")`.
+   */
+  leaderLost(): void {
+    for (const [requestId, w] of [...this.waiters]) {
+      if (w.index !== 0) continue; // Appended here, or already read-ready: its outcome will come.
+      if (w.kind === "propose" || w.kind === "conf") {
+        this.fail(
+          requestId,
+          new OutcomeUnknown("the leader changed before answering: the command may or may not have been applied"),
+        );
+      } else if (w.kind === "read") {
+        this.fail(requestId, new RaftRejected("not-leader", undefined));
+      }
+    }
   }
 
   /** Fails every pending request (the node stopped). */

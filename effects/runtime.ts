@@ -544,6 +544,8 @@ class NodeLoop {
             break;
           case "LeaderChanged":
             this.noteTerm(e.term);
+            // Answers owed by the previous leader will not come: fail them now, not at the timeout.
+            if (e.leader !== this.options.config.id) this.pending.leaderLost();
             this.listeners.emit({ type: "leader", leader: e.leader, term: e.term });
             break;
           case "Committed":

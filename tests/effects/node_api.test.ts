@@ -45,6 +45,23 @@ describe("request timeouts", () => {
     }
   });
 
+  test("a proposal forwarded to a leader that dies fails with OutcomeUnknown once the leader changes, not at the timeout", async () => {
+    const c = await startCluster(["a", "b", "c"], { requestTimeoutMs: 60_000 });
+    try {
+      const leader = await waitForLeader(c);
+      const follower = c.members.find((m) => m !== leader)!;
+      c.hub.drop = (m) => m.type === "ProposeResponse"; // the answer never comes back
+      const pending = follower.node!.propose({ key: "orphan", value: "1" });
+      const started = Date.now();
+      await leader.node!.stop(); // a new election follows
+      await assert.rejects(pending, (e: unknown) => e instanceof OutcomeUnknown && /leader changed/.test(e.message));
+      assert.ok(Date.now() - started < 30_000, "failed at the leader change, long before the 60 s timeout");
+      c.hub.drop = undefined;
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   test("a forwarded read whose answer is lost fails with OutcomeUnknown", async () => {
     const c = await startCluster(["a", "b", "c"], { requestTimeoutMs: 300 });
     try {
