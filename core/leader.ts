@@ -353,6 +353,35 @@ export function maybeCommit(ctx: StepContext): void {
   ctx.fx.push({ type: "Committed", index: candidate });
   onConfigCommitted(ctx);
   if (ctx.s.role.kind === "leader") maybePromoteLearners(ctx);
+  if (ctx.s.role.kind === "leader") announceCommit(ctx);
+}
+
+/**
+ * Tells followers about a new commit index at once (as etcd's bcastAppend after
+ * a commit), so they apply — and answer forwarded proposals and reads — without
+ * waiting for the next heartbeat. A follower that gets new entries now learns it
+ * from them; one that has everything gets an empty append.
+ */
+function announceCommit(ctx: StepContext): void {
+  for (const [id, before] of leaderRole(ctx).progress) {
+    const sentBefore = ctx.fx.length;
+    sendAppend(ctx, id);
+    if (ctx.fx.length !== sentBefore) continue;
+    const pr = leaderRole(ctx).progress.get(id) ?? before;
+    if (pr.state !== "replicate") continue;
+    const prevTerm = termAt(ctx.s.log, pr.next - 1);
+    if (prevTerm === undefined) continue;
+    const message: AppendEntries = {
+      ...header(ctx, id),
+      type: "AppendEntries",
+      prevIndex: pr.next - 1,
+      prevTerm,
+      entries: [],
+      commit: ctx.s.commit,
+      seq: leaderRole(ctx).seq,
+    };
+    send(ctx, message);
+  }
 }
 
 /**

@@ -365,3 +365,17 @@ describe("leadership transfer (§3.10)", () => {
     assert.deepEqual(effectsOf(effects, "Reject").map((e) => [e.requestId, e.reason]), [[4, "not-leader"]]);
   });
 });
+
+describe("commit announcement", () => {
+  test("a commit advance reaches followers at once, not at the next heartbeat (etcd's bcastAppend after commit)", () => {
+    const leader = leaderWith("a", { replicating: ["b", "c"] });
+    const appended = run(leader, propose([payload(8)])).state;
+    const proposed = run(appended, persistedAll(appended));
+    const index = lastIndex(proposed.state.log);
+    // b acknowledges: the entry commits; c already holds it in flight and gets the new commit index now.
+    const r = run(proposed.state, receive(appendResponse({ from: "b", to: "a", term: leader.term, index })));
+    assert.equal(r.state.commit, index);
+    const toC = sent(r.effects, "AppendEntries", "c");
+    assert.ok(toC.some((m) => m.commit === index), "c learns the commit without waiting for a heartbeat");
+  });
+});
