@@ -213,8 +213,12 @@ interface SnapshotSend {
   acked: number;
   /** Next offset to send. */
   sent: number;
-  /** Offset last resumed from after a gap report (-1: none), so one loss is resent once. */
+  /** Offset last resumed from after a gap report (-1: none), so one loss is resent once... */
   resumedAt: number;
+  /** ...unless the resent chunks were lost too: a report of the same gap this much later resumes again. */
+  resumedTime: number;
+  /** The last chunk (done) went out; nothing more to send unless the follower asks to resume. */
+  finished: boolean;
 }
 
 /** A partially received snapshot: chunks must arrive in order from one leader's term. */
@@ -899,6 +903,7 @@ export class Simulator {
           // The core asks again (a transfer that looked lost): resume from what the follower confirmed.
           current.sent = current.acked;
           current.resumedAt = -1;
+          current.finished = false;
         } else {
           node.sending.set(effect.to, {
             term: effect.term,
@@ -907,6 +912,8 @@ export class Simulator {
             acked: 0,
             sent: 0,
             resumedAt: -1,
+            resumedTime: 0,
+            finished: false,
           });
         }
         this.#sendChunks(node, effect.to, followUps);
@@ -1023,6 +1030,8 @@ export class Simulator {
     }
     const size = send.data.length;
     const chunk = this.options.snapshotChunkBytes ?? 48;
+    // A do-while so an empty snapshot still gets its one (empty, done) chunk; never resend it unasked.
+    if (send.finished) return;
     do {
       if (send.sent > send.acked + (SNAPSHOT_WINDOW - 1) * chunk) return;
       const offset = send.sent;
@@ -1039,6 +1048,7 @@ export class Simulator {
         done: end >= size,
       }, followUps);
       send.sent = end;
+      send.finished = end >= size;
     } while (send.sent < size);
   }
 
@@ -1047,10 +1057,13 @@ export class Simulator {
     const send = node.sending.get(m.from);
     if (!send || send.meta.index !== m.index) return;
     if (m.offset > send.acked) send.acked = Math.min(m.offset, send.data.length);
-    if (!m.success && m.offset < send.sent && m.offset !== send.resumedAt) {
+    const again = m.offset !== send.resumedAt || this.#now - send.resumedTime > this.#electionMs / 2;
+    if (!m.success && m.offset < send.sent && again) {
       this.#note(node.id, `snapshot to ${m.from}: resume from ${m.offset}`);
       send.sent = m.offset;
       send.resumedAt = m.offset;
+      send.resumedTime = this.#now;
+      send.finished = false;
     }
     this.#sendChunks(node, m.from, undefined);
   }
