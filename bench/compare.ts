@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 
 type Runtime = "deno" | "bun";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 const RAFTD = join(ROOT, "examples/raftd/main.ts");
 const CORE = join(ROOT, "bench/core.ts");
 const PEERS = process.env.PLANK_PEERS ?? join(ROOT, "../shared/peers/run.sh");
