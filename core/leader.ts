@@ -368,7 +368,9 @@ function announceCommit(ctx: StepContext): void {
     sendAppend(ctx, id);
     if (ctx.fx.length !== sentBefore) continue;
     const pr = leaderRole(ctx).progress.get(id) ?? before;
-    if (pr.state !== "replicate") continue;
+    // Only an idle follower needs it: one with appends in flight learns the commit from
+    // the next append, and announcing on every ack under load would double the traffic.
+    if (pr.state !== "replicate" || pr.inflight.length > 0) continue;
     const prevTerm = termAt(ctx.s.log, pr.next - 1);
     if (prevTerm === undefined) continue;
     const message: AppendEntries = {

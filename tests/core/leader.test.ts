@@ -367,15 +367,20 @@ describe("leadership transfer (§3.10)", () => {
 });
 
 describe("commit announcement", () => {
-  test("a commit advance reaches followers at once, not at the next heartbeat (etcd's bcastAppend after commit)", () => {
+  test("an idle follower learns a commit advance at once, not at the next heartbeat (etcd's bcastAppend after commit)", () => {
     const leader = leaderWith("a", { replicating: ["b", "c"] });
     const appended = run(leader, propose([payload(8)])).state;
     const proposed = run(appended, persistedAll(appended));
     const index = lastIndex(proposed.state.log);
-    // b acknowledges: the entry commits; c already holds it in flight and gets the new commit index now.
+    // b acknowledges: the entry commits. b has nothing else in flight, so it is told now;
+    // c still has the entry in flight and learns the commit from its next append.
     const r = run(proposed.state, receive(appendResponse({ from: "b", to: "a", term: leader.term, index })));
     assert.equal(r.state.commit, index);
-    const toC = sent(r.effects, "AppendEntries", "c");
-    assert.ok(toC.some((m) => m.commit === index), "c learns the commit without waiting for a heartbeat");
+    assert.ok(sent(r.effects, "AppendEntries", "b").some((m) => m.commit === index), "b learns the commit now");
+    assert.equal(
+      sent(r.effects, "AppendEntries", "c").length,
+      0,
+      "no extra traffic to a follower with appends in flight",
+    );
   });
 });
