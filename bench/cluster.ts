@@ -1,0 +1,166 @@
+/**
+ * End-to-end throughput and latency of a 3-node plank cluster on the runtime
+ * that runs it: real write-ahead logs (fsync) in a temp directory and TCP on
+ * 127.0.0.1. This process hosts node `a` (the leader) and proposes on it;
+ * nodes `b` and `c` are child processes of the same runtime
+ * (`bench/cluster_node.ts`).
+ *
+ * ```
+ * deno run -A bench/cluster.ts [--seconds 10]      bun bench/cluster.ts [--seconds 10]
+ * ```
+ *
+ * Load: 128-character string commands (JSON codec), 64 proposals in flight,
+ * for `--seconds` after a 2 s warm-up. Prints the runtime, commits/s and the
+ * p50/p99 propose latency in ms.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import type { RaftNode } from "../mod.ts";
+
+const IN_FLIGHT = 64;
+const COMMAND = "x".repeat(128);
+const WARMUP_MS = 2000;
+/** `a` campaigns long before `b` or `c` would, so the leader lives in this process (fair latency). */
+const LEADER_ELECTION_MS = 300;
+const FOLLOWER_ELECTION_MS = 10_000;
+
+function flag(name: string, fallback: string): string {
+  const args = process.argv.slice(2);
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return fallback;
+  const arg = args[i]!;
+  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[i + 1] ?? fallback;
+}
+
+const SECONDS = Number(flag("seconds", "10"));
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+const deno = (globalThis as unknown as { Deno?: { execPath(): string; version: { deno: string } } }).Deno;
+const runtime = isDeno ? `deno ${deno!.version.deno}` : `bun ${process.versions.bun}`;
+const NODE_SCRIPT = fileURLToPath(new URL("./cluster_node.ts", import.meta.url).href);
+const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
+
+/** The bench's state machine: counts applied commands and keeps nothing else. */
+class Counter {
+  applied = 0;
+  apply(_command: string): number {
+    return ++this.applied;
+  }
+}
+
+type StartNode = (options: {
+  id: string;
+  peers: Record<string, string>;
+  dataDir: string;
+  stateMachine: Counter;
+  config: { electionTimeoutMs: number; heartbeatMs: number };
+}) => Promise<RaftNode<string, number, Counter>>;
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Starts a follower child and resolves once it printed `ready`. */
+function startChild(id: string, dataDir: string, peers: Record<string, string>): Promise<ChildProcess> {
+  const args = [NODE_SCRIPT, id, dataDir, JSON.stringify(peers), String(FOLLOWER_ELECTION_MS)];
+  const child = isDeno
+    ? spawn(deno!.execPath(), ["run", "-A", ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] })
+    : spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (d: string) => {
+      out += d;
+      if (out.includes("ready\n")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`node ${id} exited (${code}) before it was ready`)));
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
+const { startNode } = (await import(adapter)) as { startNode: StartNode };
+
+const root = await mkdtemp(join(tmpdir(), "plank-bench-cluster-"));
+const children: ChildProcess[] = [];
+// Children stop when their stdin closes; SIGKILL is the fallback if this process dies abruptly.
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+let node: RaftNode<string, number, Counter> | undefined;
+try {
+  const peers: Record<string, string> = {};
+  for (const id of ["a", "b", "c"]) peers[id] = `127.0.0.1:${await freePort()}`;
+  for (const id of ["b", "c"]) children.push(await startChild(id, join(root, id), peers));
+  node = await startNode({
+    id: "a",
+    peers,
+    dataDir: join(root, "a"),
+    stateMachine: new Counter(),
+    config: { electionTimeoutMs: LEADER_ELECTION_MS, heartbeatMs: 100 },
+  });
+  const leaderNode = node;
+  const deadline = performance.now() + 15_000;
+  while (leaderNode.status().role !== "leader") {
+    if (performance.now() > deadline) throw new Error(`no leader on a (leader: ${leaderNode.status().leader})`);
+    await sleep(20);
+  }
+
+  const start = performance.now() + WARMUP_MS;
+  const end = start + SECONDS * 1000;
+  const latencies: number[] = [];
+  let failures = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= end) return;
+      try {
+        await leaderNode.propose(COMMAND);
+      } catch {
+        failures++;
+        continue;
+      }
+      const t1 = performance.now();
+      // Count proposals started and finished inside the window.
+      if (t0 >= start && t1 <= end) latencies.push(t1 - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+
+  const sorted = Float64Array.from(latencies).sort();
+  const rate = latencies.length / SECONDS;
+  console.log(
+    `${runtime}: 3 nodes (fsync, TCP 127.0.0.1), ${IN_FLIGHT} in flight, 128-byte commands, ${SECONDS} s: ` +
+      `${Math.round(rate)} commits/s, p50 ${percentile(sorted, 50).toFixed(2)} ms, ` +
+      `p99 ${percentile(sorted, 99).toFixed(2)} ms` + (failures > 0 ? `, ${failures} failed proposals` : ""),
+  );
+} finally {
+  await node?.stop().catch(() => {});
+  for (const child of children) child.stdin?.end();
+  await Promise.race([
+    Promise.all(children.map((c) => c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
+    sleep(3000),
+  ]);
+  children.forEach((c) => c.kill("SIGKILL"));
+  await rm(root, { recursive: true, force: true });
+}
+// Exit even if a socket or timer is still being torn down.
+process.exit(0);
