@@ -1,14 +1,20 @@
 /**
- * The child program of the crash test: one single-node plank cluster (id
- * `"w"`) on a data directory, under whichever runtime runs it (Deno's adapter
- * under Deno, Bun's under Bun).
+ * The child program of the crash test: one plank node on a data directory,
+ * started with `startNode` of whichever runtime runs it (Deno's adapter under
+ * Deno, Bun's under Bun), WAL with fsync and TCP on 127.0.0.1.
  *
- *   writer.ts write  <dataDir> <port> [prefix]   # propose prefix-1, prefix-2, … forever (64 in flight); `ack <value>` per success
- *   writer.ts verify <dataDir> <port>            # recover, read once, print the applied commands as one JSON line
+ *   writer.ts write  <id> <dataDir> <peersJson> [prefix]  # propose prefix-1, prefix-2, … forever, 64 in flight
+ *   writer.ts member <id> <dataDir> <peersJson>           # only run the node (a peer of a writer)
+ *   writer.ts verify <id> <dataDir> <peersJson>           # recover, read once, print the applied commands
  *
- * An `ack` line is written only after its proposal resolved, i.e. after the
- * entry was committed (fsynced) and applied, so a value acknowledged here
- * must survive a SIGKILL at any moment.
+ * `peersJson` maps every node id of the cluster to `127.0.0.1:port` (one
+ * entry for a single-node cluster). A writer prints `ack <value> <position>`
+ * per proposal that resolved, where `position` is the 1-based place of the
+ * command in the state machine; a proposal resolves only once its entry was
+ * committed (fsynced on a majority) and applied, so an acknowledged value must
+ * survive a SIGKILL at any moment, at that same position. A verifier prints
+ * the applied commands as one JSON line, then keeps its node running (so a
+ * cluster keeps its quorum for the other verifiers) until stdin closes.
  *
  * @module
  */
@@ -16,7 +22,7 @@
 import process from "node:process";
 import type { RaftNode } from "../../mod.ts";
 
-/** Records every applied command, in apply order. */
+/** Records every applied command, in apply order; a command's result is its 1-based position. */
 class AppliedList {
   readonly applied: string[] = [];
   apply(command: string): number {
@@ -34,6 +40,7 @@ type StartNode = (options: {
   config: { electionTimeoutMs: number; heartbeatMs: number };
 }) => Promise<Node>;
 
+const IN_FLIGHT = 64;
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 
 async function loadStartNode(): Promise<StartNode> {
@@ -55,45 +62,78 @@ function emit(line: string): void {
   }
 }
 
-const [mode, dataDir, port, prefix = "w"] = process.argv.slice(2);
-if ((mode !== "write" && mode !== "verify") || !dataDir || !port) {
-  console.error("usage: writer.ts write|verify <dataDir> <port> [prefix]");
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves when stdin closes: the parent is done with this node. */
+function stdinClosed(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.on("end", resolve);
+    process.stdin.on("close", resolve);
+    process.stdin.resume();
+  });
+}
+
+const [mode, id, dataDir, peersJson, prefix = "w"] = process.argv.slice(2);
+if (!["write", "member", "verify"].includes(mode ?? "") || !id || !dataDir || !peersJson) {
+  console.error("usage: writer.ts write|member|verify <id> <dataDir> <peersJson> [prefix]");
   process.exit(2);
 }
+const peers = JSON.parse(peersJson) as Record<string, string>;
+const single = Object.keys(peers).length === 1;
 
 const startNode = await loadStartNode();
 const machine = new AppliedList();
 const node = await startNode({
-  id: "w",
-  peers: { w: `127.0.0.1:${port}` },
-  dataDir: dataDir!,
+  id,
+  peers,
+  dataDir,
   stateMachine: machine,
-  // Short timeouts: a single node elects itself after one election timeout.
-  config: { electionTimeoutMs: 150, heartbeatMs: 25 },
+  // A single node elects itself after one short timeout; a cluster of three
+  // processes sharing two cores gets more slack, so it does not change
+  // leaders while it is being loaded.
+  config: single ? { electionTimeoutMs: 150, heartbeatMs: 25 } : { electionTimeoutMs: 500, heartbeatMs: 50 },
 });
 
-if (mode === "verify") {
-  // A linearizable read on a fresh leader waits for an entry of its own term
-  // to commit, which commits and applies the whole recovered log first.
-  const applied = await node.read((sm) => [...sm.applied]);
-  emit(JSON.stringify(applied));
+if (mode === "member") {
+  await stdinClosed();
   await node.stop();
   process.exit(0);
 }
 
-// Write mode: keep 64 proposals in flight until killed.
+if (mode === "verify") {
+  // A linearizable read is served only once the leader committed an entry of
+  // its own term, which commits (and applies here) the whole recovered log.
+  const applied = await node.read((sm) => [...sm.applied]);
+  emit(JSON.stringify(applied));
+  await stdinClosed();
+  await node.stop();
+  process.exit(0);
+}
+
+// Write mode: wait for a leader (the other processes may still be starting),
+// then keep 64 proposals in flight until killed. A follower forwards them.
+const deadline = performance.now() + 10_000;
+while (node.status().leader === undefined) {
+  if (performance.now() > deadline) {
+    console.error("no leader within 10 s");
+    process.exit(1);
+  }
+  await sleep(10);
+}
 let next = 1;
 const proposeOne = (): void => {
   const value = `${prefix}-${next++}`;
   node.propose(value).then(
-    () => {
-      emit(`ack ${value}`);
+    (position) => {
+      emit(`ack ${value} ${position}`);
       proposeOne();
     },
     (e) => {
+      // Nothing here kills a process before the parent does, so a failed
+      // proposal is a finding, not noise: fail loudly.
       console.error(`propose ${value} failed: ${String(e)}`);
       process.exit(1);
     },
   );
 };
-for (let i = 0; i < 64; i++) proposeOne();
+for (let i = 0; i < IN_FLIGHT; i++) proposeOne();
