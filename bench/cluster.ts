@@ -6,27 +6,34 @@
  * (`bench/cluster_node.ts`).
  *
  * ```
- * deno run -A bench/cluster.ts [--seconds 10]      bun bench/cluster.ts [--seconds 10]
+ * deno run -A bench/cluster.ts [--seconds 10] [--inflight 64] [--size 128]
+ * bun bench/cluster.ts [--seconds 10] [--inflight 64] [--size 128]
  * ```
  *
- * Load: 128-character string commands (JSON codec), 64 proposals in flight,
- * for `--seconds` after a 2 s warm-up. Prints the runtime, commits/s and the
- * p50/p99 propose latency in ms.
+ * Load: `--size`-byte commands (raw bytes, no encoding), `--inflight`
+ * proposals in flight, for `--seconds` after a 2 s warm-up. Prints the
+ * runtime, commits/s and the p50/p99 propose latency in ms (proposal to
+ * committed and applied on the leader).
+ *
+ * The client shares a process with the leader, as an application embedding
+ * plank would; all three processes share this machine's cores, which the
+ * output names. Followers stop when their stdin closes, so they never outlive
+ * the bench (Ctrl-C, an exception or a kill of this process included).
  *
  * @module
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { RaftNode } from "../mod.ts";
+import type { CommandCodec, RaftNode } from "../mod.ts";
+import { Counter, rawBytes } from "./cluster_machine.ts";
 
-const IN_FLIGHT = 64;
-const COMMAND = "x".repeat(128);
 const WARMUP_MS = 2000;
 /** `a` campaigns long before `b` or `c` would, so the leader lives in this process (fair latency). */
 const LEADER_ELECTION_MS = 300;
@@ -41,27 +48,27 @@ function flag(name: string, fallback: string): string {
 }
 
 const SECONDS = Number(flag("seconds", "10"));
+const IN_FLIGHT = Number(flag("inflight", "64"));
+const SIZE = Number(flag("size", "128"));
+if (!(SECONDS > 0) || !(IN_FLIGHT >= 1) || !(SIZE >= 0)) {
+  console.error("usage: cluster.ts [--seconds S > 0] [--inflight N >= 1] [--size BYTES >= 0]");
+  process.exit(2);
+}
+const COMMAND = new Uint8Array(SIZE).fill(120);
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const deno = (globalThis as unknown as { Deno?: { execPath(): string; version: { deno: string } } }).Deno;
 const runtime = isDeno ? `deno ${deno!.version.deno}` : `bun ${process.versions.bun}`;
 const NODE_SCRIPT = fileURLToPath(new URL("./cluster_node.ts", import.meta.url).href);
 const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 
-/** The bench's state machine: counts applied commands and keeps nothing else. */
-class Counter {
-  applied = 0;
-  apply(_command: string): number {
-    return ++this.applied;
-  }
-}
-
 type StartNode = (options: {
   id: string;
   peers: Record<string, string>;
   dataDir: string;
   stateMachine: Counter;
+  command: CommandCodec<Uint8Array>;
   config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<string, number, Counter>>;
+}) => Promise<RaftNode<Uint8Array, number, Counter>>;
 
 async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -101,12 +108,21 @@ function percentile(sorted: Float64Array, p: number): number {
 const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
 const { startNode } = (await import(adapter)) as { startNode: StartNode };
 
-const root = await mkdtemp(join(tmpdir(), "plank-bench-cluster-"));
 const children: ChildProcess[] = [];
 // Children stop when their stdin closes; SIGKILL is the fallback if this process dies abruptly.
 process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
-let node: RaftNode<string, number, Counter> | undefined;
+let node: RaftNode<Uint8Array, number, Counter> | undefined;
+let root: string | undefined;
+// Ctrl-C / kill: the followers see their stdin close and stop; remove the data too.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    children.forEach((c) => c.kill("SIGKILL"));
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 try {
+  root = await mkdtemp(join(tmpdir(), "plank-bench-cluster-"));
   const peers: Record<string, string> = {};
   for (const id of ["a", "b", "c"]) peers[id] = `127.0.0.1:${await freePort()}`;
   for (const id of ["b", "c"]) children.push(await startChild(id, join(root, id), peers));
@@ -115,6 +131,7 @@ try {
     peers,
     dataDir: join(root, "a"),
     stateMachine: new Counter(),
+    command: rawBytes,
     config: { electionTimeoutMs: LEADER_ELECTION_MS, heartbeatMs: 100 },
   });
   const leaderNode = node;
@@ -148,7 +165,8 @@ try {
   const sorted = Float64Array.from(latencies).sort();
   const rate = latencies.length / SECONDS;
   console.log(
-    `${runtime}: 3 nodes (fsync, TCP 127.0.0.1), ${IN_FLIGHT} in flight, 128-byte commands, ${SECONDS} s: ` +
+    `${runtime}: 3 nodes (fsync, TCP 127.0.0.1, 3 processes on ${availableParallelism()} cores), ` +
+      `${IN_FLIGHT} in flight, ${SIZE}-byte commands, ${SECONDS} s: ` +
       `${Math.round(rate)} commits/s, p50 ${percentile(sorted, 50).toFixed(2)} ms, ` +
       `p99 ${percentile(sorted, 99).toFixed(2)} ms` + (failures > 0 ? `, ${failures} failed proposals` : ""),
   );
@@ -160,7 +178,7 @@ try {
     sleep(3000),
   ]);
   children.forEach((c) => c.kill("SIGKILL"));
-  await rm(root, { recursive: true, force: true });
+  if (root !== undefined) await rm(root, { recursive: true, force: true });
 }
 // Exit even if a socket or timer is still being torn down.
 process.exit(0);

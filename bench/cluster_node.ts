@@ -11,23 +11,17 @@
  */
 
 import process from "node:process";
-import type { RaftNode } from "../mod.ts";
-
-/** The bench's state machine: counts applied commands and keeps nothing else. */
-class Counter {
-  applied = 0;
-  apply(_command: string): number {
-    return ++this.applied;
-  }
-}
+import type { CommandCodec, RaftNode } from "../mod.ts";
+import { Counter, rawBytes } from "./cluster_machine.ts";
 
 type StartNode = (options: {
   id: string;
   peers: Record<string, string>;
   dataDir: string;
   stateMachine: Counter;
+  command: CommandCodec<Uint8Array>;
   config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<string, number, Counter>>;
+}) => Promise<RaftNode<Uint8Array, number, Counter>>;
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 // A computed specifier: each runtime loads (and type-checks) only its own adapter.
@@ -45,6 +39,7 @@ const node = await startNode({
   peers: JSON.parse(peersJson) as Record<string, string>,
   dataDir,
   stateMachine: new Counter(),
+  command: rawBytes,
   config: { electionTimeoutMs: Number(electionTimeoutMs), heartbeatMs: 100 },
 });
 console.log("ready");
