@@ -1,27 +1,70 @@
 /// <reference types="bun" />
-import { transportContract } from "../../tests/contract/transport.ts";
-import { createHttpTransport } from "../transport/http.ts";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { transportContract, until } from "../../tests/contract/transport.ts";
+import { appendEntries } from "../../tests/contract/messages.ts";
+import type { Message } from "../../core/types.ts";
+import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
+import { createHttpTransport, peerWebSocket } from "./mod.ts";
 
 if (typeof Bun !== "undefined") {
-  transportContract("HTTP transport on Bun.serve", (opts) => {
-    const t = createHttpTransport(opts);
-    const server = Bun.serve({
-      hostname: "127.0.0.1",
-      port: opts.port ?? 0,
-      fetch: (req) => t.handler(req) ?? new Response("not found", { status: 404 }),
+  /** Serve `create(opts)` on Bun.serve (with peer streams wired when `streams`) as a contract transport. */
+  const served =
+    (create: (o: HttpTransportOptions) => ReturnType<typeof createPostTransport>, streams: boolean) =>
+    (opts: HttpTransportOptions & { port?: number }) => {
+      const t = create(opts);
+      const fetch = (req: Request, server: unknown) =>
+        t.handler(req, server) ?? new Response("not found", { status: 404 });
+      const listen = { hostname: "127.0.0.1", port: opts.port ?? 0 };
+      const server = streams
+        ? Bun.serve({ ...listen, fetch, websocket: peerWebSocket })
+        : Bun.serve({ ...listen, fetch: (req) => fetch(req, undefined) });
+      let closed: Promise<void> | undefined;
+      return Promise.resolve({
+        address: `127.0.0.1:${server.port}`,
+        send: (m: Message) => t.send(m),
+        onMessage: (h: (m: Message) => void) => t.onMessage(h),
+        onUnreachable: (h: (p: string) => void) => t.onUnreachable(h),
+        setPeers: (p: ReadonlyMap<string, string>) => t.setPeers(p),
+        close: () =>
+          closed ??= (async () => {
+            await t.close();
+            await server.stop(true);
+          })(),
+      });
+    };
+
+  transportContract("HTTP transport on Bun.serve (POST per batch)", served(createPostTransport, false));
+  transportContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
+
+  test("Bun: a streaming sender falls back to POST towards a server without websocket handlers", async () => {
+    // The receiver has the streaming transport but its Bun.serve lacks `websocket`: it answers 426.
+    const post = await served(createHttpTransport, false)({ clusterId: "c", self: "b", peers: new Map() });
+    const streaming = await served(createHttpTransport, true)({
+      clusterId: "c",
+      self: "a",
+      peers: new Map([["b", post.address]]),
+      reconnectMinMs: 5,
+      reconnectMaxMs: 20,
     });
-    let closed: Promise<void> | undefined;
-    return Promise.resolve({
-      address: `127.0.0.1:${server.port}`,
-      send: (m) => t.send(m),
-      onMessage: (h) => t.onMessage(h),
-      onUnreachable: (h) => t.onUnreachable(h),
-      setPeers: (p) => t.setPeers(p),
-      close: () =>
-        closed ??= (async () => {
-          await t.close();
-          await server.stop(true);
-        })(),
-    });
+    post.setPeers(new Map([["a", streaming.address]]));
+    const got: number[] = [];
+    post.onMessage((m) => m.type === "AppendEntries" && got.push(m.seq));
+    try {
+      // The first messages may be lost with the refused stream; Raft resends, and so do we.
+      await until(
+        () => {
+          streaming.send(appendEntries("a", "b", got.length + 1000));
+          return got.length > 0;
+        },
+        4_000,
+        "delivery over POST",
+      );
+      for (let seq = 1; seq <= 100; seq++) streaming.send(appendEntries("a", "b", seq));
+      await until(() => got.filter((s) => s < 1000).length === 100, 4_000, "100 messages");
+      assert.deepEqual(got.filter((s) => s < 1000), Array.from({ length: 100 }, (_, i) => i + 1));
+    } finally {
+      await Promise.allSettled([streaming.close(), post.close()]);
+    }
   });
 }

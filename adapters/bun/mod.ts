@@ -58,6 +58,14 @@ import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effe
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { BunFs } from "./fs.ts";
 import { BunTcpTransport } from "./tcp.ts";
+import {
+  createHttpTransport as createPortableHttpTransport,
+  type HttpTransport,
+  type HttpTransportOptions,
+} from "../transport/http.ts";
+import { bunWebSocketUpgrade } from "./websocket.ts";
+
+export { bunWebSocketUpgrade, peerWebSocket } from "./websocket.ts";
 
 /**
  * Starts a node on Bun: opens (and locks) the write-ahead log and snapshot
@@ -71,4 +79,15 @@ export function startNode<SM extends UserStateMachine<any, any>>(
   options: StartNodeOptions<SM>,
 ): Promise<RaftNode<CommandOf<SM>, ResultOf<SM>, SM>> {
   return startNodeOn({ fs: () => new BunFs(), tcp: (o) => new BunTcpTransport(o) }, options);
+}
+
+/**
+ * The HTTP transport with peer streams on Bun: peers send over one WebSocket
+ * each (upgraded on the same port under `${prefix}/stream`), falling back to
+ * POST for a peer that does not upgrade. For peer streams, mount it as `fetch: (req, server) => transport.handler(req, server) ?? app(req)`
+ * and pass `websocket: peerWebSocket` to `Bun.serve`; without them peers send POSTs instead.
+ * Pass `streams: false` for POST only.
+ */
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+  return createPortableHttpTransport({ upgrade: bunWebSocketUpgrade, ...opts });
 }

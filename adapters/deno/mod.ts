@@ -57,6 +57,14 @@ import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effe
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { DenoFs } from "./fs.ts";
 import { DenoTcpTransport } from "./tcp.ts";
+import {
+  createHttpTransport as createPortableHttpTransport,
+  type HttpTransport,
+  type HttpTransportOptions,
+} from "../transport/http.ts";
+import { denoWebSocketUpgrade } from "./websocket.ts";
+
+export { denoWebSocketUpgrade } from "./websocket.ts";
 
 /**
  * Starts a node on Deno: opens (and locks) the write-ahead log and snapshot
@@ -70,4 +78,15 @@ export function startNode<SM extends UserStateMachine<any, any>>(
   options: StartNodeOptions<SM>,
 ): Promise<RaftNode<CommandOf<SM>, ResultOf<SM>, SM>> {
   return startNodeOn({ fs: () => new DenoFs(), tcp: (o) => new DenoTcpTransport(o) }, options);
+}
+
+/**
+ * The HTTP transport with peer streams on Deno: peers send over one WebSocket
+ * each (upgraded on the same port under `${prefix}/stream`), falling back to
+ * POST for a peer that does not upgrade. Peer streams need no wiring: the upgrade happens inside whatever `Deno.serve` handler mounts
+ * `transport.handler(req)`.
+ * Pass `streams: false` for POST only.
+ */
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
+  return createPortableHttpTransport({ upgrade: denoWebSocketUpgrade, ...opts });
 }

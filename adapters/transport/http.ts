@@ -10,6 +10,13 @@
  * another cluster). Each peer has one request in flight at a time, carrying
  * everything queued for it (batching).
  *
+ * With a runtime's {@link WebSocketUpgrade} (the Deno and Bun adapters pass
+ * theirs), the handler also accepts a WebSocket at `${prefix}/stream`, and
+ * the transport sends to peers over one such long-lived socket each: the
+ * same frames, pipelined, without a request/response per batch. A peer that
+ * does not upgrade (426, or any failed dial) is sent POSTs for a while
+ * before the stream is tried again, so mixed clusters keep talking.
+ *
  * @module
  */
 
@@ -18,6 +25,7 @@ import type { Message, NodeId } from "../../core/types.ts";
 import { encodeFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
+import { OutboundPeer } from "./stream.ts";
 import {
   backoffDelay,
   emptyStats,
@@ -27,6 +35,7 @@ import {
   type TransportOptions,
   type TransportStats,
 } from "./transport.ts";
+import { type AcceptedPeerSocket, webSocketDialer, type WebSocketUpgrade } from "./websocket.ts";
 
 /** The subset of `fetch` the transport uses. */
 export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
@@ -41,6 +50,12 @@ export interface HttpTransportOptions extends TransportOptions {
   readonly fetch?: FetchFn;
   /** Largest request body accepted. Default `maxQueueBytes` plus one frame. */
   readonly maxBodyBytes?: number;
+  /** The runtime's WebSocket upgrade; with it the handler accepts peer streams at `${prefix}/stream`. */
+  readonly upgrade?: WebSocketUpgrade;
+  /** Send to peers over WebSocket streams (falling back to POST). Default: true when `upgrade` is given. */
+  readonly streams?: boolean;
+  /** How long a peer that refused a stream is sent POSTs before the stream is tried again. Default 3 s. */
+  readonly streamRetryMs?: number;
 }
 
 /** A {@link PeerTransport} over HTTP, plus the request handler peers talk to. */
@@ -48,8 +63,10 @@ export interface HttpTransport extends PeerTransport {
   /**
    * Serve a peer's request. Returns undefined when the request is not for
    * this transport (another path), so it composes with the user's routes.
+   * `server` is handed to the runtime's upgrade (Bun needs its `Server` for
+   * peer streams; Deno needs nothing).
    */
-  handler(req: Request): Promise<Response> | undefined;
+  handler(req: Request, server?: unknown): Promise<Response> | undefined;
   /** Counters of rejected requests, dropped messages and the like. */
   readonly stats: TransportStats;
 }
@@ -72,6 +89,11 @@ class HttpPeer {
   ) {
     const { maxQueueBytes, maxQueueMessages } = transport.opts;
     this.#queue = new PeerQueue(maxQueueBytes, maxQueueMessages);
+  }
+
+  /** Nothing queued and no request in flight. */
+  get idle(): boolean {
+    return this.#inFlight === undefined && this.#queue.length === 0;
   }
 
   send(frame: Uint8Array): boolean {
@@ -153,6 +175,42 @@ class HttpPeer {
   }
 }
 
+/** What the transport keeps per peer: the POST sender, or a stream with POST as its fallback. */
+interface Sender {
+  readonly address: string;
+  send(frame: Uint8Array): boolean;
+  close(): Promise<void>;
+}
+
+/** Sends over a WebSocket stream; after a failed dial, over POST until `streamRetryMs` has passed. */
+class StreamedPeer implements Sender {
+  readonly stream: OutboundPeer;
+  readonly post: HttpPeer;
+  #postUntil = 0;
+
+  constructor(readonly id: NodeId, readonly address: string, readonly transport: HttpTransportImpl) {
+    this.stream = new OutboundPeer(id, address, transport.streamContext);
+    this.post = new HttpPeer(id, address, transport);
+  }
+
+  send(frame: Uint8Array): boolean {
+    // Back to the stream only once no POST is pending, so messages never overtake each other.
+    if (this.#postUntil !== 0 && (Date.now() < this.#postUntil || !this.post.idle)) return this.post.send(frame);
+    this.#postUntil = 0;
+    return this.stream.send(frame);
+  }
+
+  /** The stream could not be opened: what it held is dropped (Raft resends) and POST takes over for a while. */
+  fallBack(): void {
+    this.stream.discardQueued();
+    this.#postUntil = Date.now() + this.transport.streamRetryMs;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.stream.close(), this.post.close()]);
+  }
+}
+
 class HttpTransportImpl implements HttpTransport {
   readonly opts: ResolvedTransportOptions;
   readonly prefix: string;
@@ -161,7 +219,12 @@ class HttpTransportImpl implements HttpTransport {
   readonly maxBodyBytes: number;
   readonly handshake: Uint8Array;
   readonly stats: TransportStats = emptyStats();
-  readonly #outbound = new Map<NodeId, HttpPeer>();
+  readonly upgrade: WebSocketUpgrade | undefined;
+  readonly streams: boolean;
+  readonly streamRetryMs: number;
+  readonly streamContext: ConstructorParameters<typeof OutboundPeer>[2];
+  readonly #outbound = new Map<NodeId, Sender>();
+  readonly #inbound = new Set<AcceptedPeerSocket>();
   readonly #closing = new Set<Promise<void>>();
   #peers: ReadonlyMap<NodeId, string>;
   #onMessage: ((message: Message) => void) | undefined;
@@ -176,6 +239,20 @@ class HttpTransportImpl implements HttpTransport {
     this.maxBodyBytes = opts.maxBodyBytes ?? this.opts.maxQueueBytes + this.opts.maxFrameBytes;
     this.handshake = handshakeFrame(this.opts.clusterId, this.opts.self);
     this.#peers = new Map(this.opts.peers);
+    this.upgrade = opts.upgrade;
+    this.streams = opts.streams ?? opts.upgrade !== undefined;
+    this.streamRetryMs = opts.streamRetryMs ?? 3_000;
+    this.streamContext = {
+      opts: this.opts,
+      driver: webSocketDialer(`${this.prefix}/stream`, this.scheme === "https" ? "wss" : "ws"),
+      stats: this.stats,
+      handshake: this.handshake,
+      unreachable: (peer) => this.unreachable(peer),
+      dialFailed: (peer) => {
+        const sender = this.#outbound.get(peer);
+        if (sender instanceof StreamedPeer) sender.fallBack();
+      },
+    };
   }
 
   unreachable(peer: NodeId): void {
@@ -188,7 +265,7 @@ class HttpTransportImpl implements HttpTransport {
     if (address === undefined) return false;
     let peer = this.#outbound.get(message.to);
     if (peer === undefined) {
-      peer = new HttpPeer(message.to, address, this);
+      peer = this.streams ? new StreamedPeer(message.to, address, this) : new HttpPeer(message.to, address, this);
       this.#outbound.set(message.to, peer);
     }
     const payload = encodeMessage(message);
@@ -223,15 +300,53 @@ class HttpTransportImpl implements HttpTransport {
       const closing: Promise<unknown>[] = [...this.#closing];
       for (const peer of this.#outbound.values()) closing.push(peer.close());
       this.#outbound.clear();
+      for (const socket of this.#inbound) socket.close();
+      this.#inbound.clear();
       await Promise.allSettled(closing);
     })();
     return this.#closed;
   }
 
-  handler(req: Request): Promise<Response> | undefined {
+  handler(req: Request, server?: unknown): Promise<Response> | undefined {
     const path = new URL(req.url).pathname;
+    if (path === `${this.prefix}/stream`) return Promise.resolve(this.#accept(req, server));
     if (path !== `${this.prefix}/messages`) return undefined;
     return this.#serve(req);
+  }
+
+  /** Upgrade a peer's stream request; the session validates its handshake like a TCP connection's. */
+  #accept(req: Request, server: unknown): Response {
+    if (this.#closed) return new Response(null, { status: 503 });
+    if (req.method !== "GET" || req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade\n", { status: 426, headers: { upgrade: "websocket" } });
+    }
+    const response = this.upgrade?.(req, server, (socket) => {
+      if (this.#closed) {
+        socket.close();
+        return { onMessage: () => {}, onClose: () => {} };
+      }
+      this.#inbound.add(socket);
+      const session = this.#session();
+      return {
+        onMessage: (data) => {
+          if (session.push(data) !== "ok") socket.close();
+        },
+        onClose: () => this.#inbound.delete(socket),
+      };
+    });
+    return response ?? new Response("peer streams are not wired on this server; use POST\n", { status: 426 });
+  }
+
+  #session(): InboundSession {
+    return new InboundSession({
+      clusterId: this.opts.clusterId,
+      self: this.opts.self,
+      maxFrameBytes: this.opts.maxFrameBytes,
+      isKnownPeer: (id) => id !== this.opts.self && this.#peers.has(id),
+      deliver: (message) => this.#deliver(message),
+      stats: this.stats,
+      onEvent: this.opts.onEvent,
+    });
   }
 
   async #serve(req: Request): Promise<Response> {
@@ -244,15 +359,7 @@ class HttpTransportImpl implements HttpTransport {
     }
     const body = new Uint8Array(await req.arrayBuffer());
     if (body.length > this.maxBodyBytes) return new Response(null, { status: 413 });
-    const session = new InboundSession({
-      clusterId: this.opts.clusterId,
-      self: this.opts.self,
-      maxFrameBytes: this.opts.maxFrameBytes,
-      isKnownPeer: (id) => id !== this.opts.self && this.#peers.has(id),
-      deliver: (message) => this.#deliver(message),
-      stats: this.stats,
-      onEvent: this.opts.onEvent,
-    });
+    const session = this.#session();
     const status = session.push(body);
     if (status === "forbidden") return new Response(null, { status: 403 });
     if (status === "bad-frame") return new Response(null, { status: 400 });

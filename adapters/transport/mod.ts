@@ -41,3 +41,9 @@ export {
   type StreamTransportOptions,
 } from "./stream.ts";
 export { createHttpTransport, type FetchFn, type HttpTransport, type HttpTransportOptions } from "./http.ts";
+export {
+  type AcceptedPeerSocket,
+  type PeerSocketHandlers,
+  webSocketDialer,
+  type WebSocketUpgrade,
+} from "./websocket.ts";

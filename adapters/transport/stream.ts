@@ -74,12 +74,19 @@ export interface StreamTransportOptions extends TransportOptions {
 }
 
 /** What the outbound peers share with their transport. */
-interface OutboundContext {
+export interface OutboundContext {
+  /** The transport's resolved options. */
   readonly opts: ResolvedTransportOptions;
+  /** How to dial. */
   readonly driver: StreamDriver;
+  /** The transport's counters. */
   readonly stats: TransportStats;
+  /** The frame every new connection starts with. */
   readonly handshake: Uint8Array;
+  /** Report a peer unreachable to the node. */
   unreachable(peer: NodeId): void;
+  /** A dial failed (after the event and the unreachable report); the HTTP transport falls back to POST here. */
+  dialFailed?(peer: NodeId): void;
 }
 
 /** Resolve `promise`, or reject after `ms`; a late success is handed to `onLate` for cleanup. */
@@ -105,7 +112,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onLate: (value: T) => v
 }
 
 /** The sending side towards one peer: its queue, its connection, its reconnect timer. */
-class OutboundPeer {
+export class OutboundPeer {
   readonly id: NodeId;
   readonly address: string;
   readonly #ctx: OutboundContext;
@@ -120,6 +127,7 @@ class OutboundPeer {
   #overflowReported = false;
   #closed = false;
 
+  /** A sender towards `id` at `address` (`"host:port"`); nothing is dialed before the first send. */
   constructor(id: NodeId, address: string, ctx: OutboundContext) {
     this.id = id;
     this.address = address;
@@ -127,6 +135,7 @@ class OutboundPeer {
     this.#queue = new PeerQueue(ctx.opts.maxQueueBytes, ctx.opts.maxQueueMessages);
   }
 
+  /** Queue one encoded frame; false when the queue is full or the peer closed. */
   send(frame: Uint8Array): boolean {
     if (this.#closed) return false;
     if (!this.#queue.offer(frame)) {
@@ -197,6 +206,7 @@ class OutboundPeer {
       this.#ctx.stats.connectFailures++;
       this.#ctx.opts.onEvent({ type: "connect-failed", peer: this.id, reason: String(err) });
       this.#ctx.unreachable(this.id);
+      this.#ctx.dialFailed?.(this.id);
       this.#scheduleRetry();
       return;
     }
@@ -233,6 +243,12 @@ class OutboundPeer {
     }, delay);
   }
 
+  /** Drop what is queued but not yet written (its sender switches paths; Raft resends). */
+  discardQueued(): void {
+    this.#queue.clear();
+  }
+
+  /** Drop the queue and the connection; resolves once everything is released. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#queue.clear();
