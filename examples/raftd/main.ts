@@ -216,6 +216,7 @@ async function main(platform: Platform): Promise<number> {
     else logger.log("trace", describeEvent(e));
   });
 
+  let nativeServer: unknown;
   const metrics = new Metrics();
   const service = new RaftdNodeService({
     node,
@@ -229,7 +230,8 @@ async function main(platform: Platform): Promise<number> {
     service,
     metrics,
     maxValueBytes: config.maxValueBytes,
-    peerHandler: (req) => http.handler(req),
+    // Bun upgrades peer streams through its server object; it is set before the first request arrives.
+    peerHandler: (req) => http.handler(req, nativeServer),
     onRequest: (method, path, status, ms) =>
       logger.log(path.startsWith("/raft/") ? "trace" : "debug", `${method} ${path} ${status} ${ms.toFixed(1)}ms`),
     onError: (e) => logger.log("info", `error: ${e instanceof Error ? e.stack : e}`),
@@ -255,6 +257,7 @@ async function main(platform: Platform): Promise<number> {
   let server: Server;
   try {
     server = await platform.serve(config.host, config.port, handler);
+    nativeServer = server.native;
   } catch (e) {
     console.error(`raftd: cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : e}`);
     await node.stop().catch(() => {});

@@ -14,6 +14,8 @@ export interface Server {
   readonly port: number;
   /** Stops accepting, lets in-flight requests finish, then resolves. */
   shutdown(): Promise<void>;
+  /** The runtime's own server object, handed to the peer transport's handler (Bun upgrades peer streams through it). */
+  readonly native?: unknown;
 }
 
 /** The runtime-specific pieces. */
@@ -29,7 +31,7 @@ export interface Platform {
   readonly fs: Adapter.DurableFs;
   /** Command-line arguments after the script. */
   readonly args: readonly string[];
-  /** Serve `handler` on `host:port`; rejects if the port cannot be bound. */
+  /** Serve `handler` on `host:port` (with the runtime's WebSocket wiring for peer streams); rejects if the port cannot be bound. */
   serve(host: string, port: number, handler: (req: Request) => Promise<Response>): Promise<Server>;
   /** Call `fn` on SIGINT or SIGTERM. */
   onShutdownSignal(fn: (signal: string) => void): void;

@@ -11,6 +11,7 @@ import {
   CorruptLogError,
   createHttpTransport,
   DataDirLockedError,
+  peerWebSocket,
   startNode,
   StorageError,
 } from "../../adapters/bun/mod.ts";
@@ -31,9 +32,11 @@ export function bunPlatform(): Platform {
           // Joins wait for a learner to catch up: don't cut slow requests short.
           idleTimeout: 0,
           fetch: handler,
+          // Peer streams: the HTTP transport upgrades /raft/stream through `server` (see main.ts).
+          websocket: peerWebSocket,
           error: (e) => new Response(`internal error: ${e.message}\n`, { status: 500 }),
         });
-        return Promise.resolve({ port: server.port ?? port, shutdown: () => server.stop(false) });
+        return Promise.resolve({ port: server.port ?? port, shutdown: () => server.stop(false), native: server });
       } catch (e) {
         return Promise.reject(e);
       }
