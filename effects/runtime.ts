@@ -232,6 +232,9 @@ class NodeLoop {
   private stoppedWith: { error: unknown } | undefined = undefined;
   private readonly timerGen: Record<TimerKind, number> = { election: 0, heartbeat: 0, quorum: 0, transfer: 0 };
   private readonly timerFibers = new Map<TimerKind, Fiber.Fiber<void>>();
+  /** When each timer must fire (loop clock), and when its sleeper wakes next. */
+  private readonly timerDeadline: Record<TimerKind, number> = { election: 0, heartbeat: 0, quorum: 0, transfer: 0 };
+  private readonly timerWake: Record<TimerKind, number> = { election: 0, heartbeat: 0, quorum: 0, transfer: 0 };
   /** Last entry the state machine applied (or snapshot it restored): guards exactly-once apply. */
   private appliedIndex: Index;
   private appliedTerm: Term;
@@ -281,11 +284,15 @@ class NodeLoop {
     this.donePromise.catch(() => {});
   }
 
+  /** The ReadIndex round outstanding, if any. */
+  private readInFlight: Promise<Index> | undefined;
+  /** Reads waiting for the round after it. */
+  private readNext: { promise: Promise<Index>; resolve: (i: Index) => void; reject: (e: unknown) => void } | undefined;
+
   handle(): NodeHandle {
     return {
       propose: (data) => this.request("propose", (requestId) => ({ kind: "propose", proposal: { requestId, data } })),
-      readIndex: () =>
-        this.request("read", (requestId) => ({ kind: "input", input: { type: "ReadIndex", requestId } })),
+      readIndex: () => this.coalescedReadIndex(),
       changeMembership: (change, address) => {
         if (address !== undefined && (change.type === "addVoter" || change.type === "addLearner")) {
           this.setPeerAddress(change.node, address);
@@ -313,6 +320,39 @@ class NodeLoop {
       stop: () => this.stop(),
       done: this.donePromise,
     };
+  }
+
+  /**
+   * Linearizable reads share ReadIndex rounds (as etcd's read loop does): a
+   * read that arrives while a round is outstanding waits for the next one,
+   * which starts only after the outstanding one settles, hence after the read
+   * arrived (thesis §6.4: the read index is fixed after the request). Under
+   * load this is one round per round trip instead of one per read.
+   */
+  private coalescedReadIndex(): Promise<Index> {
+    if (this.readNext) return this.readNext.promise;
+    if (this.readInFlight === undefined) return this.startReadRound();
+    let resolve!: (index: Index) => void, reject!: (e: unknown) => void;
+    const promise = new Promise<Index>((res, rej) => ((resolve = res), (reject = rej)));
+    this.readNext = { promise, resolve, reject };
+    return promise;
+  }
+
+  private startReadRound(): Promise<Index> {
+    const round = this.request<Index>(
+      "read",
+      (requestId) => ({ kind: "input", input: { type: "ReadIndex", requestId } }),
+    );
+    this.readInFlight = round;
+    const settled = () => {
+      this.readInFlight = undefined;
+      const next = this.readNext;
+      if (next === undefined) return;
+      this.readNext = undefined;
+      this.startReadRound().then(next.resolve, next.reject);
+    };
+    round.then(settled, settled);
+    return round;
   }
 
   private setPeerAddress(id: NodeId, address: string): void {
@@ -591,20 +631,37 @@ class NodeLoop {
     });
   }
 
-  /** Replaces the timer of that kind (DESIGN.md rule 3): the old fiber is interrupted, a stale firing is ignored by generation. */
+  /**
+   * Replaces the timer of that kind (DESIGN.md rule 3); a stale firing is
+   * ignored by generation. A follower re-arms its election timer on every
+   * append, so a sleeper that wakes no later than the new deadline is kept
+   * and, on waking early, sleeps the rest; only an earlier deadline costs a
+   * new fiber.
+   */
   private arm(timer: TimerKind, ms: number): Effect.Effect<void> {
-    const gen = ++this.timerGen[timer];
-    this.timerFibers.get(timer)?.interruptUnsafe();
-    const queue = this.queue;
-    return Effect.map(
-      Effect.forkChild(
-        Effect.andThen(
-          Effect.sleep(ms),
-          Effect.sync(() => void Queue.offerUnsafe(queue, { kind: "timer", timer, gen })),
-        ),
-      ),
-      (fiber) => void this.timerFibers.set(timer, fiber),
-    );
+    ++this.timerGen[timer];
+    const deadline = this.now + ms;
+    this.timerDeadline[timer] = deadline;
+    const running = this.timerFibers.get(timer);
+    if (running !== undefined && this.timerWake[timer] <= deadline) return Effect.void;
+    running?.interruptUnsafe();
+    return Effect.map(Effect.forkChild(this.sleeper(timer, ms)), (fiber) => void this.timerFibers.set(timer, fiber));
+  }
+
+  /** Sleeps until the timer's latest deadline, then hands the loop a firing of its latest generation. */
+  private sleeper(timer: TimerKind, ms: number): Effect.Effect<void> {
+    const self = this;
+    return Effect.gen(function* () {
+      let wait = ms;
+      while (true) {
+        self.timerWake[timer] = (yield* Clock.currentTimeMillis) + wait;
+        yield* Effect.sleep(wait);
+        wait = self.timerDeadline[timer] - (yield* Clock.currentTimeMillis);
+        if (wait <= 0) break;
+      }
+      self.timerFibers.delete(timer);
+      Queue.offerUnsafe(self.queue, { kind: "timer", timer, gen: self.timerGen[timer] });
+    });
   }
 
   /**
