@@ -1,8 +1,5 @@
 /// <reference types="bun" />
-import { test } from "node:test";
-import assert from "node:assert/strict";
-import { transportContract, until } from "../../tests/contract/transport.ts";
-import { appendEntries } from "../../tests/contract/messages.ts";
+import { streamFallbackTest, transportContract } from "../../tests/contract/transport.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport, peerWebSocket } from "./mod.ts";
@@ -37,34 +34,10 @@ if (typeof Bun !== "undefined") {
   transportContract("HTTP transport on Bun.serve (POST per batch)", served(createPostTransport, false));
   transportContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
 
-  test("Bun: a streaming sender falls back to POST towards a server without websocket handlers", async () => {
-    // The receiver has the streaming transport but its Bun.serve lacks `websocket`: it answers 426.
-    const post = await served(createHttpTransport, false)({ clusterId: "c", self: "b", peers: new Map() });
-    const streaming = await served(createHttpTransport, true)({
-      clusterId: "c",
-      self: "a",
-      peers: new Map([["b", post.address]]),
-      reconnectMinMs: 5,
-      reconnectMaxMs: 20,
-    });
-    post.setPeers(new Map([["a", streaming.address]]));
-    const got: number[] = [];
-    post.onMessage((m) => m.type === "AppendEntries" && got.push(m.seq));
-    try {
-      // The first messages may be lost with the refused stream; Raft resends, and so do we.
-      await until(
-        () => {
-          streaming.send(appendEntries("a", "b", got.length + 1000));
-          return got.length > 0;
-        },
-        4_000,
-        "delivery over POST",
-      );
-      for (let seq = 1; seq <= 100; seq++) streaming.send(appendEntries("a", "b", seq));
-      await until(() => got.filter((s) => s < 1000).length === 100, 4_000, "100 messages");
-      assert.deepEqual(got.filter((s) => s < 1000), Array.from({ length: 100 }, (_, i) => i + 1));
-    } finally {
-      await Promise.allSettled([streaming.close(), post.close()]);
-    }
-  });
+  // The receiver has the streaming transport but its Bun.serve lacks `websocket`: it answers 426.
+  streamFallbackTest(
+    "Bun: a streaming sender falls back to POST towards a server without websocket handlers",
+    served(createHttpTransport, true),
+    served(createHttpTransport, false),
+  );
 }

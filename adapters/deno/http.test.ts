@@ -1,7 +1,4 @@
-import { test } from "node:test";
-import assert from "node:assert/strict";
-import { transportContract, until } from "../../tests/contract/transport.ts";
-import { appendEntries } from "../../tests/contract/messages.ts";
+import { streamFallbackTest, transportContract } from "../../tests/contract/transport.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport } from "./mod.ts";
@@ -34,33 +31,9 @@ if (typeof Deno !== "undefined") {
   transportContract("HTTP transport on Deno.serve (POST per batch)", served(createPostTransport));
   transportContract("HTTP transport on Deno.serve (WebSocket peer streams)", served(createHttpTransport));
 
-  test("Deno: a streaming sender falls back to POST towards a server that cannot upgrade", async () => {
-    const post = await served(createPostTransport)({ clusterId: "c", self: "b", peers: new Map() });
-    const streaming = await served(createHttpTransport)({
-      clusterId: "c",
-      self: "a",
-      peers: new Map([["b", post.address]]),
-      reconnectMinMs: 5,
-      reconnectMaxMs: 20,
-    });
-    post.setPeers(new Map([["a", streaming.address]]));
-    const got: number[] = [];
-    post.onMessage((m) => m.type === "AppendEntries" && got.push(m.seq));
-    try {
-      // The first messages may be lost with the refused stream; Raft resends, and so do we.
-      await until(
-        () => {
-          streaming.send(appendEntries("a", "b", got.length + 1000));
-          return got.length > 0;
-        },
-        4_000,
-        "delivery over POST",
-      );
-      for (let seq = 1; seq <= 100; seq++) streaming.send(appendEntries("a", "b", seq));
-      await until(() => got.filter((s) => s < 1000).length === 100, 4_000, "100 messages");
-      assert.deepEqual(got.filter((s) => s < 1000), Array.from({ length: 100 }, (_, i) => i + 1));
-    } finally {
-      await Promise.allSettled([streaming.close(), post.close()]);
-    }
-  });
+  streamFallbackTest(
+    "Deno: a streaming sender falls back to POST towards a server that cannot upgrade",
+    served(createHttpTransport),
+    served(createPostTransport),
+  );
 }

@@ -312,3 +312,37 @@ export function transportContract(name: string, make: MakeTransport): void {
     });
   });
 }
+
+/**
+ * A transport that streams to its peers must still reach a peer that cannot
+ * accept a stream, over its fallback path, in order once it gets through.
+ *
+ * @param name label for the test
+ * @param streaming builds a transport that prefers streams
+ * @param plain builds a receiver that cannot accept a stream
+ */
+export function streamFallbackTest(name: string, streaming: MakeTransport, plain: MakeTransport): void {
+  test(name, async () => {
+    const b = await plain({ clusterId: CLUSTER, self: "b", peers: new Map() });
+    const a = await streaming({ clusterId: CLUSTER, self: "a", peers: new Map([["b", b.address]]), ...FAST });
+    b.setPeers(new Map([["a", a.address]]));
+    const got: number[] = [];
+    b.onMessage((m) => m.type === "AppendEntries" && got.push(m.seq));
+    try {
+      // The first messages may be lost with the refused stream; Raft resends, and so do we.
+      await until(
+        () => {
+          a.send(appendEntries("a", "b", got.length + 1000));
+          return got.length > 0;
+        },
+        4_000,
+        "delivery over the fallback",
+      );
+      for (let seq = 1; seq <= 100; seq++) a.send(appendEntries("a", "b", seq));
+      await until(() => got.filter((s) => s < 1000).length === 100, 4_000, "100 messages");
+      assert.deepEqual(got.filter((s) => s < 1000), Array.from({ length: 100 }, (_, i) => i + 1));
+    } finally {
+      await closeAll([a, b]);
+    }
+  });
+}
