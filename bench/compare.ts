@@ -2,7 +2,7 @@
  * bench/compare: plank side by side with its peers (etcd/raft and etcd 3.4),
  * in one session, printed as one markdown table with the ratio plank / peer.
  *
- *   deno run -A bench/compare.ts [--runtimes deno,bun] [--seconds 10] [--failovers 10] [--only core,e2e,failover]
+ *   deno run -A bench/compare.ts [--runtimes deno,bun] [--seconds 10] [--failovers 10] [--only core,e2e,...]
  *   bun bench/compare.ts [...same flags]
  *
  * Every row runs as child processes: plank's side under each runtime asked
@@ -13,14 +13,46 @@
  * Rows: core (in-process 3-voter pipeline), end to end (3-node raftd with
  * fsync vs a 3-member etcd, the same Go HTTP load generator, 64 clients,
  * 128-byte values), failover (SIGKILL of the leader to the first successful
- * write, median; etcd restarted by the peers' etcd-cluster.sh), memory (leader
- * RSS after the write load). Recovery is printed as not measured yet.
+ * write, median; etcd restarted by the peers' etcd-cluster.sh), recovery and
+ * memory (below). Sections: `--only core,e2e,failover,recovery,memory`.
+ *
+ * recovery / memory (etcd started here with its own flags and ports, not by
+ * run.sh; kv-load run directly):
+ * - restart with `--entries` (10^6) entries: plank = `bench/recovery.ts`, one
+ *   voter, WAL with fsync, snapshots off, 128-byte entries written with 4,096
+ *   proposals in flight; etcd = one member, `--snapshot-count` above the
+ *   entries, 10^6 puts of 128 B over gRPC (kv-load, 256 clients). Both
+ *   SIGKILLed and restarted, timed from spawn to ready (plank: leader, a
+ *   linearizable read index served, all applied; etcd: first linearizable
+ *   range through its gateway); both with a 100 ms election timeout.
+ * - bytes per log entry held: (VmRSS after that restart - VmRSS after the
+ *   same restart with an empty log) / entries, read 1 s after ready.
+ * - wiped follower catch-up: 3 nodes, compaction every 10,000 entries (5,000
+ *   kept), `--catchup-mib` MiB of 1 KiB values over as many keys; a follower
+ *   is SIGKILLed, removed, its data wiped and it comes back under a new id
+ *   (raftd: `-join`; etcd: member add, `--initial-cluster-state existing`);
+ *   spawn to applied >= the leader's index (etcd: its /metrics), median of
+ *   `--catchups` (3) rounds on one loaded cluster; MB/s of the values loaded.
+ * - steady-state RSS: the leader's VmRSS every second during
+ *   `--memory-seconds` of the e2e put load (raftd: -snapshot-entries 10000;
+ *   etcd: --snapshot-count 10000), mean of the second half.
+ *
+ * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20`.
  *
  * @module
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -31,6 +63,7 @@ type Runtime = "deno" | "bun";
 const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 const RAFTD = join(ROOT, "examples/raftd/main.ts");
 const CORE = join(ROOT, "bench/core.ts");
+const RECOVERY = join(ROOT, "bench/recovery.ts");
 const PEERS = process.env.PLANK_PEERS ?? join(ROOT, "../shared/peers/run.sh");
 const PEERS_BIN = process.env.PEERS_BIN ??
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plank-peers");
@@ -46,7 +79,22 @@ const CURRENT: Runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undef
 const RUNTIMES = flag("runtimes", CURRENT).split(",").filter((r): r is Runtime => r === "deno" || r === "bun");
 const SECONDS = Number(flag("seconds", "10"));
 const FAILOVERS = Number(flag("failovers", "10"));
-const ONLY = new Set(flag("only", "core,e2e,failover,memory").split(","));
+const ONLY = new Set(flag("only", "core,e2e,failover,recovery,memory").split(","));
+/** Entries in the log of the restart and bytes-per-entry rows. */
+const ENTRIES = Number(flag("entries", "1000000"));
+/** Seconds of write load the steady-state RSS row samples. */
+const MEMORY_SECONDS = Number(flag("memory-seconds", "20"));
+/** State the snapshot catch-up row loads before it wipes a follower: this many MiB of 1 KiB values. */
+const CATCHUP_MIB = Number(flag("catchup-mib", "32"));
+/** Wipe-and-rejoin rounds of the catch-up row on one loaded cluster; the row is their median. */
+const CATCHUPS = Number(flag("catchups", "3"));
+/** Raft log compaction on both sides of the memory and catch-up rows: raftd's default -snapshot-entries. */
+const SNAPSHOT_ENTRIES = 10_000;
+/**
+ * Election timeout of the restart rows' single voter, on both sides (heartbeat a tenth): a lone voter
+ * waits one randomized timeout, [T, 2T), before it leads, and that wait would otherwise swamp the replay.
+ */
+const RESTART_ELECTION_MS = 100;
 const ELECTION_MS = 1000; // etcd 3.4's default --election-timeout
 const CLIENTS = 64;
 const SIZE = 128;
@@ -326,9 +374,6 @@ async function e2eRows(): Promise<void> {
   const w50 = row("e2e: write p50 (ms)", 2);
   const w99 = row("e2e: write p99 (ms)", 2);
   const rd = row(`e2e: linearizable reads/s, c=${CLIENTS}`);
-  const mem = ONLY.has("memory")
-    ? row("memory: leader RSS after the write load, snapshots every 10k (MiB)", 1)
-    : undefined;
   const missing = await peerMissing("load");
   for (const rt of RUNTIMES) {
     if (missing) {
@@ -351,11 +396,6 @@ async function e2eRows(): Promise<void> {
           w50.plank[rt] = put.p50;
           w99.plank[rt] = put.p99;
         }
-        if (mem) {
-          const leader = await c.leader();
-          const rss = rssBytes(leader?.proc?.pid);
-          mem.plank[rt] = typeof rss === "number" ? rss / 2 ** 20 : rss;
-        }
         // No warm-up for reads: each get run first writes its keys one at a time.
         const get = await load("get", 2 * opsFor(put), READ_KEYS);
         rd.plank[rt] = typeof get === "string"
@@ -368,7 +408,6 @@ async function e2eRows(): Promise<void> {
       for (const r of [w, w50, w99, rd]) r.plank[rt] ??= `failed: ${(e as Error).message}`;
     }
   }
-  if (mem) mem.peer = "not measured yet (run.sh etcd stops etcd before RSS can be read)";
   const etcdMissing = await peerMissing("etcd");
   if (etcdMissing) {
     for (const r of [w, w50, w99, rd]) r.peer = etcdMissing;
@@ -540,6 +579,611 @@ async function etcdFailover(): Promise<number> {
   }
 }
 
+// ---------------------------------------------------------------- recovery and memory
+
+/** A long-lived child whose stdout printed a line matching a pattern. */
+interface Started {
+  readonly proc: ChildProcess;
+  readonly match: RegExpMatchArray;
+  /** Milliseconds from the spawn to the matching line. */
+  readonly ms: number;
+}
+
+/**
+ * Spawns a child (stdin kept open: bench/recovery.ts exits when it closes) and
+ * resolves once its stdout matches `pattern`; kills it and rejects on exit or timeout.
+ */
+function spawnUntil(cmd: string, args: string[], pattern: RegExp, timeoutMs: number): Promise<Started> {
+  const t0 = performance.now();
+  const proc = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        proc.kill("SIGKILL");
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => finish(new Error(`timed out: ${out.trim().slice(-120)}`)), timeoutMs);
+    const onData = (d: unknown) => {
+      out += String(d);
+      const m = out.match(pattern);
+      if (m && !done) {
+        const ms = performance.now() - t0;
+        finish();
+        resolve({ proc, match: m, ms });
+      }
+    };
+    proc.stdout!.on("data", onData);
+    proc.stderr!.on("data", (d) => (out += String(d)));
+    proc.on("error", (e) => finish(e));
+    proc.on("exit", (code) => finish(new Error(`exited (${code}): ${out.trim().slice(-120)}`)));
+  });
+}
+
+/** SIGKILLs a child and waits for it to be gone (its data directory lock released, its ports closed). */
+function killHard(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.once("exit", () => resolve());
+    p.kill("SIGKILL");
+  });
+}
+
+/** VmRSS after a second's settling: both sides are read the same way, no collection forced. */
+async function settledRss(pid: number | undefined): Promise<number | string> {
+  await sleep(1000);
+  return rssBytes(pid);
+}
+
+interface RestartFigures {
+  /** Spawn to ready with ENTRIES entries in the log. */
+  readonly ms: number;
+  /** (RSS holding ENTRIES entries - RSS after recovering an empty log) / ENTRIES. */
+  readonly bytesPerEntry: number | string;
+}
+
+/**
+ * plank's restart: bench/recovery.ts writes ENTRIES 128-byte entries to a
+ * single-voter node's WAL (fsync, snapshots off) and is SIGKILLed; a restart
+ * on the same directory is timed from spawn to its `ready` line (log
+ * replayed, leader, a linearizable read index served, every entry applied).
+ * The same is done with an empty log for the RSS baseline.
+ */
+async function plankRestart(rt: Runtime): Promise<RestartFigures> {
+  const { cmd, args } = runtimeCommand(rt, RECOVERY);
+  const base = mkdtempSync(join(tmpdir(), `plank-compare-recovery-${rt}-`));
+  const alive: ChildProcess[] = [];
+  try {
+    const cycle = async (dir: string, entries: number) => {
+      const opts = ["--entries", `${entries}`, "--election-timeout", `${RESTART_ELECTION_MS}`];
+      const w = await spawnUntil(cmd, [...args, "write", dir, ...opts], /written .*\n/, 600_000);
+      alive.push(w.proc);
+      if (entries > 0) log(`recovery ${rt}: ${w.match[0].trim()}`);
+      await killHard(w.proc);
+      const r = await spawnUntil(cmd, [...args, "recover", dir, ...opts], /ready .*\n/, 120_000);
+      alive.push(r.proc);
+      const rss = await settledRss(r.proc.pid);
+      await killHard(r.proc);
+      return { ms: r.ms, rss };
+    };
+    const empty = await cycle(join(base, "empty"), 0);
+    const full = await cycle(join(base, "full"), ENTRIES);
+    log(
+      `recovery ${rt}: restart ${full.ms.toFixed(0)} ms with ${ENTRIES} entries (RSS ${fmtRss(full.rss)}), ` +
+        `${empty.ms.toFixed(0)} ms with an empty log (RSS ${fmtRss(empty.rss)})`,
+    );
+    return { ms: full.ms, bytesPerEntry: perEntry(full.rss, empty.rss) };
+  } finally {
+    await Promise.all(alive.map(killHard));
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+function fmtRss(rss: number | string): string {
+  return typeof rss === "number" ? `${(rss / 2 ** 20).toFixed(1)} MiB` : rss;
+}
+
+function perEntry(full: number | string, empty: number | string): number | string {
+  if (typeof full === "string") return full;
+  if (typeof empty === "string") return empty;
+  return (full - empty) / ENTRIES;
+}
+
+// Client ports of the etcd members these rows start (peer port = client + 1). Below the kernel's
+// ephemeral range (32768-60999 here), so no outgoing connection of another process can hold them.
+const ETCD_SINGLE = 6101;
+const ETCD_CATCHUP = [6111, 6121, 6131];
+const ETCD_MEMORY = [6141, 6151, 6161];
+
+/** One etcd member started by this script (not by etcd-cluster.sh: these rows need their own flags). */
+interface EtcdMember {
+  readonly name: string;
+  readonly client: number;
+  readonly peer: number;
+  readonly dir: string;
+  readonly argv: string[];
+  proc: ChildProcess | undefined;
+}
+
+/**
+ * etcd's command line: etcd-cluster.sh's flags (127.0.0.1, zap logger at
+ * error level, default 100 ms heartbeat and 1000 ms election timeout) plus `extra`.
+ */
+function etcdMember(
+  base: string,
+  name: string,
+  client: number,
+  peer: number,
+  cluster: string,
+  state: "new" | "existing",
+  extra: string[],
+): EtcdMember {
+  const dir = join(base, name);
+  const argv = [
+    ...["--name", name, "--data-dir", dir],
+    ...["--listen-client-urls", `http://127.0.0.1:${client}`, "--advertise-client-urls", `http://127.0.0.1:${client}`],
+    ...["--listen-peer-urls", `http://127.0.0.1:${peer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`],
+    ...["--initial-cluster", cluster, "--initial-cluster-state", state, "--initial-cluster-token", "bench-compare"],
+    ...["--logger", "zap", "--log-level", "error", ...extra],
+  ];
+  return { name, client, peer, dir, argv, proc: undefined };
+}
+
+function startEtcd(m: EtcdMember): void {
+  m.proc = spawn("etcd", m.argv, { stdio: "ignore" });
+}
+
+/** Milliseconds from t0 to the member's first successful linearizable range over its gateway. */
+function etcdReady(t0: number, m: EtcdMember): Promise<number> {
+  return firstSuccess(t0, async () => (await etcdPost(m.client, "/v3/kv/range", { key: btoa("k0") })) !== undefined);
+}
+
+/** Runs kv-load directly (not through run.sh, which would start and stop its own etcd). */
+async function kvLoad(args: string[]): Promise<LoadFigures | string> {
+  const r = await run(join(PEERS_BIN, "kv-load"), args, 600_000);
+  return parseLoad(r.out);
+}
+
+/**
+ * etcd's restart: one member (its own ports, --snapshot-count above ENTRIES
+ * so every entry stays in its WAL and raft MemoryStorage), ENTRIES puts of
+ * 128 bytes over gRPC by kv-load (256 clients, 1,000 keys), SIGKILL, restart
+ * with the same command line, timed from spawn to the first successful
+ * linearizable range over its HTTP gateway. RSS baseline: the same with no puts.
+ */
+async function etcdRestart(): Promise<RestartFigures> {
+  const base = mkdtempSync(join(tmpdir(), "plank-compare-etcd-recovery-"));
+  const members: EtcdMember[] = [];
+  try {
+    const cycle = async (name: string, entries: number) => {
+      const m = etcdMember(
+        base,
+        name,
+        ETCD_SINGLE,
+        ETCD_SINGLE + 1,
+        `${name}=http://127.0.0.1:${ETCD_SINGLE + 1}`,
+        "new",
+        [
+          ...["--snapshot-count", `${ENTRIES * 2 + 10_000}`],
+          ...["--election-timeout", `${RESTART_ELECTION_MS}`, "--heartbeat-interval", `${RESTART_ELECTION_MS / 10}`],
+        ],
+      );
+      members.push(m);
+      startEtcd(m);
+      await etcdReady(performance.now(), m);
+      if (entries > 0) {
+        const t = performance.now();
+        const load = await kvLoad([
+          ...["-endpoints", `127.0.0.1:${m.client}`, "-target", "grpc", "-op", "put"],
+          ...["-c", "256", "-size", `${SIZE}`, "-n", `${entries}`],
+        ]);
+        if (typeof load === "string") throw new Error(`kv-load: ${load}`);
+        log(`recovery etcd: ${entries} puts in ${(performance.now() - t).toFixed(0)} ms (${load.opsPerSec} ops/s)`);
+      }
+      await killHard(m.proc);
+      const t0 = performance.now();
+      startEtcd(m);
+      const ms = await etcdReady(t0, m);
+      const rss = await settledRss(m.proc?.pid);
+      await killHard(m.proc);
+      return { ms, rss };
+    };
+    const empty = await cycle("empty", 0);
+    const full = await cycle("full", ENTRIES);
+    log(
+      `recovery etcd: restart ${full.ms.toFixed(0)} ms with ${ENTRIES} entries (RSS ${fmtRss(full.rss)}), ` +
+        `${empty.ms.toFixed(0)} ms with an empty log (RSS ${fmtRss(empty.rss)})`,
+    );
+    return { ms: full.ms, bytesPerEntry: perEntry(full.rss, empty.rss) };
+  } finally {
+    await Promise.all(members.map((m) => killHard(m.proc)));
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** Size of the newest snapshot file in a raftd data directory, or undefined when there is none. */
+function newestSnapshotBytes(dataDir: string): number | undefined {
+  const dir = join(dataDir, "snapshots");
+  if (!existsSync(dir)) return undefined;
+  let best: { index: number; bytes: number } | undefined;
+  for (const f of readdirSync(dir)) {
+    const m = f.match(/^snap-(\d+)-(\d+)\.snap$/);
+    if (m && (!best || Number(m[1]) > best.index)) best = { index: Number(m[1]), bytes: statSync(join(dir, f)).size };
+  }
+  return best?.bytes;
+}
+
+/** Keys (and puts) of CATCHUP_MIB MiB in 1 KiB values. */
+const CATCHUP_KEYS = () => CATCHUP_MIB * 1024;
+/**
+ * The catch-up rows' numerator: the value bytes the wiped node must end up
+ * holding, the same on both sides. The leader's snapshot file (plank) or db
+ * (etcd) is logged but not used: plank's snapshot holds the state up to its
+ * last 10,000-entry mark (the rest follows as log entries), etcd sends its
+ * whole bbolt file (free pages and MVCC overhead included).
+ */
+const catchupBytes = () => CATCHUP_KEYS() * 1024;
+
+/**
+ * plank's snapshot catch-up: a 3-node raftd (snapshots every 10,000 entries,
+ * 5,000 kept behind) loaded with CATCHUP_MIB MiB of 1 KiB values over as many
+ * keys; a follower is SIGKILLed and removed (DELETE /members), its data
+ * directory wiped, and a new node (new id, same port) joins through the
+ * leader. Timed from its spawn until its applied index reaches the leader's
+ * commit at the spawn; MB/s = the leader's newest snapshot file / seconds.
+ */
+async function plankCatchup(rt: Runtime): Promise<number> {
+  return await withCluster(rt, async (c) => {
+    const keys = CATCHUP_KEYS();
+    const load = await kvLoad([
+      ...["-target", "raftd", "-endpoints", c.endpoints, "-op", "put"],
+      ...["-c", `${CLIENTS}`, "-size", "1024", "-n", `${keys}`, "-keys", `${keys}`],
+    ]);
+    if (typeof load === "string") throw new Error(`load: ${load}`);
+    if (load.errors) throw new Error(`load: ${load.errors} errors`);
+    const rates: number[] = [];
+    for (let round = 0; round < CATCHUPS; round++) {
+      // The previous round's node must be a voter again before the next membership change.
+      await c.until(
+        async () => {
+          const l = await c.leader();
+          const s = l && await status(l.port);
+          return s?.members.filter((m) => m.suffrage === "voter").length === 3;
+        },
+        60_000,
+        "three voters",
+      );
+      const leader = (await c.leader())!;
+      const bytes = newestSnapshotBytes(leader.dir);
+      if (bytes === undefined) throw new Error("the leader has taken no snapshot");
+      const follower = c.nodes.find((n) => n !== leader && n.proc)!;
+      const oldId = (await status(follower.port))?.id;
+      await kill(follower, "SIGKILL");
+      const removed = await fetch(`http://127.0.0.1:${leader.port}/members/${oldId}`, { method: "DELETE" });
+      await removed.arrayBuffer();
+      if (!removed.ok) throw new Error(`DELETE /members/${oldId}: ${removed.status}`);
+      rmSync(follower.dir, { recursive: true, force: true });
+      const fresh: Node = {
+        port: follower.port,
+        dir: follower.dir,
+        args: [
+          ...["-h", "127.0.0.1", "-p", `${follower.port}`, "-id", `${oldId}w`],
+          ...["-election-timeout", `${ELECTION_MS}ms`, "-join", `127.0.0.1:${leader.port}`, follower.dir],
+        ],
+        proc: undefined,
+      };
+      c.nodes.push(fresh);
+      const target = (await status(leader.port))!.commit;
+      const t0 = performance.now();
+      c.start(fresh);
+      const end = Date.now() + 120_000;
+      // Polled every 20 ms, as etcd's side is.
+      while (((await status(fresh.port))?.applied ?? 0) < target) {
+        if (Date.now() > end) throw new Error("the wiped node did not catch up in 120 s");
+        await sleep(20);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      log(`catch-up ${rt}: leader's snapshot file ${bytes} bytes, ${seconds.toFixed(2)} s (commit ${target})`);
+      rates.push(catchupBytes() / 1e6 / seconds);
+    }
+    return median(rates);
+  });
+}
+
+/** A membership change through the gateway; throws with etcd's answer when it fails. */
+async function etcdAdmin(port: number, path: string, body: unknown): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${text.slice(0, 100)}`);
+}
+
+interface EtcdStatus {
+  readonly member: string;
+  readonly leader: string;
+  readonly raftIndex: number;
+  readonly dbSize: number;
+}
+
+async function etcdStatus(port: number): Promise<EtcdStatus | undefined> {
+  const st = await etcdPost(port, "/v3/maintenance/status", {});
+  if (!st) return undefined;
+  const header = st.header as Record<string, unknown> | undefined;
+  return {
+    member: String(header?.member_id ?? ""),
+    leader: String(st.leader ?? ""),
+    raftIndex: Number(st.raftIndex ?? 0),
+    dbSize: Number(st.dbSize ?? 0),
+  };
+}
+
+/** A member's applied index as its /metrics reports it (0 while it does not answer). */
+async function etcdAppliedMetric(port: number): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const m = (await res.text()).match(/^etcd_server_proposals_applied_total (\S+)$/m);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A 3-member etcd started by this script with `extra` flags; resolves once a put through the gateway succeeds. */
+async function etcdCluster(base: string, ports: number[], extra: string[]): Promise<EtcdMember[]> {
+  const cluster = ports.map((p, i) => `e${i + 1}=http://127.0.0.1:${p + 1}`).join(",");
+  const members = ports.map((p, i) => etcdMember(base, `e${i + 1}`, p, p + 1, cluster, "new", extra));
+  members.forEach(startEtcd);
+  await firstSuccess(
+    performance.now(),
+    async () => (await etcdPost(members[0].client, "/v3/kv/put", { key: btoa("k0"), value: btoa("x") })) !== undefined,
+  );
+  return members;
+}
+
+async function etcdLeader(members: EtcdMember[]): Promise<{ m: EtcdMember; st: EtcdStatus } | undefined> {
+  for (const m of members) {
+    if (!m.proc) continue;
+    const st = await etcdStatus(m.client);
+    if (st && st.member === st.leader) return { m, st };
+  }
+  return undefined;
+}
+
+/**
+ * etcd's snapshot catch-up: 3 members with --snapshot-count 10,000 (etcd
+ * keeps 5,000 entries behind a snapshot, as raftd does), the same state
+ * loaded by kv-load over gRPC; a follower is SIGKILLed, removed (member
+ * remove), added back under a new name on the same ports (member add) and
+ * started with a wiped data directory and --initial-cluster-state existing.
+ * Timed from its spawn until its raft index reaches the leader's at the
+ * spawn; MB/s = the leader's db size / seconds.
+ */
+async function etcdCatchup(): Promise<number> {
+  const base = mkdtempSync(join(tmpdir(), "plank-compare-etcd-catchup-"));
+  const members = await etcdCluster(base, ETCD_CATCHUP, ["--snapshot-count", `${SNAPSHOT_ENTRIES}`]);
+  try {
+    const keys = CATCHUP_KEYS();
+    const load = await kvLoad([
+      ...["-endpoints", members.map((m) => `127.0.0.1:${m.client}`).join(","), "-target", "grpc", "-op", "put"],
+      ...["-c", `${CLIENTS}`, "-size", "1024", "-n", `${keys}`, "-keys", `${keys}`],
+    ]);
+    if (typeof load === "string") throw new Error(`load: ${load}`);
+    const rates: number[] = [];
+    for (let round = 0; round < CATCHUPS; round++) {
+      const leader = await etcdLeader(members);
+      if (!leader) throw new Error("no leader after the load");
+      const follower = members.find((m) => m !== leader.m && m.proc)!;
+      const followerId = (await etcdStatus(follower.client))?.member;
+      if (!followerId) throw new Error("the follower does not answer");
+      await killHard(follower.proc);
+      follower.proc = undefined;
+      await etcdAdmin(leader.m.client, "/v3/cluster/member/remove", { ID: followerId });
+      // etcd refuses to add a voter until its members have been connected a while (strict reconfig check): retry.
+      const addBy = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await etcdAdmin(leader.m.client, "/v3/cluster/member/add", {
+            peerURLs: [`http://127.0.0.1:${follower.peer}`],
+          });
+          break;
+        } catch (e) {
+          if (Date.now() > addBy) throw e;
+          await sleep(500);
+        }
+      }
+      rmSync(follower.dir, { recursive: true, force: true });
+      // The members now: the two survivors and the new one on the follower's ports.
+      const cluster = members.filter((m) => m.proc || m === follower)
+        .map((m) => `${m === follower ? "w" + m.name : m.name}=http://127.0.0.1:${m.peer}`);
+      const fresh = etcdMember(
+        base,
+        `w${follower.name}`,
+        follower.client,
+        follower.peer,
+        cluster.join(","),
+        "existing",
+        [
+          "--snapshot-count",
+          `${SNAPSHOT_ENTRIES}`,
+        ],
+      );
+      members.push(fresh);
+      const { st } = (await etcdLeader(members))!;
+      const t0 = performance.now();
+      startEtcd(fresh);
+      const end = Date.now() + 120_000;
+      // The new member's applied index from /metrics, not from its gateway: the gateway's own gRPC
+      // connection, if first dialed before the server listens, backs off for seconds (seen: 7 s).
+      while ((await etcdAppliedMetric(fresh.client)) < st.raftIndex) {
+        if (Date.now() > end) throw new Error("the wiped member did not catch up in 120 s");
+        await sleep(20);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      log(`catch-up etcd: leader's db ${st.dbSize} bytes, ${seconds.toFixed(2)} s (raft index ${st.raftIndex})`);
+      rates.push(catchupBytes() / 1e6 / seconds);
+    }
+    return median(rates);
+  } finally {
+    await Promise.all(members.map((m) => killHard(m.proc)));
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** Mean of the second half of `samples` (RSS bytes), in MiB. */
+function steadyMiB(samples: number[]): number | string {
+  const half = samples.slice(Math.floor(samples.length / 2));
+  if (half.length === 0) return "no RSS samples";
+  return half.reduce((a, b) => a + b, 0) / half.length / 2 ** 20;
+}
+
+/** Samples a process's VmRSS every second while `work` runs. */
+async function sampleRss(pid: () => number | undefined, work: Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  let done = false;
+  void work.finally(() => (done = true));
+  while (!done) {
+    await sleep(1000);
+    const rss = rssBytes(pid());
+    if (!done && typeof rss === "number") samples.push(rss);
+  }
+  return samples;
+}
+
+/**
+ * Steady-state RSS of the leader under the e2e write load (kv-load put, 64
+ * clients, 128 B, 1,000 keys, an op count sized to last MEMORY_SECONDS from a
+ * 2,000-op warm-up), compaction every 10,000 entries; VmRSS sampled every
+ * second, mean of the second half. `endpoints` are raftd's or etcd's gateway.
+ */
+async function steadyRss(
+  target: "raftd" | "gateway",
+  endpoints: string,
+  pid: () => number | undefined,
+  who: string,
+): Promise<number | string> {
+  const load = (n: number) =>
+    kvLoad([
+      ...["-target", target, "-endpoints", endpoints, "-c", `${CLIENTS}`, "-size", `${SIZE}`],
+      ...["-op", "put", "-n", `${n}`, "-keys", "1000"],
+    ]);
+  const warm = await load(2000);
+  const n = Math.max(2000, Math.round(opsFor(warm) * MEMORY_SECONDS / SECONDS / 1000) * 1000);
+  const work = load(n);
+  const samples = await sampleRss(pid, work);
+  const put = await work;
+  log(
+    `memory ${who}: ${n} puts, ${typeof put === "string" ? put : `${put.opsPerSec} ops/s`}, ` +
+      `RSS samples (MiB) ${samples.map((r) => (r / 2 ** 20).toFixed(0)).join(" ")}`,
+  );
+  if (typeof put === "string") return put;
+  return steadyMiB(samples);
+}
+
+async function recoveryAndMemoryRows(): Promise<void> {
+  const rec = ONLY.has("recovery");
+  const mem = ONLY.has("memory");
+  const restart = rec
+    ? row(`recovery: restart with ${ENTRIES.toLocaleString("en-US")} entries in the log (ms)`)
+    : undefined;
+  const catchup = rec
+    ? row(`recovery: wiped follower catch-up by snapshot, ${CATCHUP_MIB} MiB of 1 KiB values (MB/s of values)`, 1)
+    : undefined;
+  const perEntryRow = mem ? row(`memory: resident bytes per log entry held (${SIZE} B entries)`) : undefined;
+  const steady = mem
+    ? row(`memory: steady-state leader RSS, ${MEMORY_SECONDS} s write load, compaction every 10k (MiB)`, 1)
+    : undefined;
+  const loadMissing = await peerMissing("load");
+  const etcdMissing = await peerMissing("etcd");
+
+  for (const rt of RUNTIMES) {
+    if (restart || perEntryRow) {
+      log(`recovery on ${rt}: ${ENTRIES} entries`);
+      try {
+        const f = await plankRestart(rt);
+        if (restart) restart.plank[rt] = f.ms;
+        if (perEntryRow) perEntryRow.plank[rt] = f.bytesPerEntry;
+      } catch (e) {
+        for (const r of [restart, perEntryRow]) if (r) r.plank[rt] = `failed: ${(e as Error).message}`;
+      }
+    }
+    if (catchup) {
+      log(`catch-up on ${rt}`);
+      try {
+        catchup.plank[rt] = loadMissing ? "skipped: no load generator (run.sh setup)" : await plankCatchup(rt);
+      } catch (e) {
+        catchup.plank[rt] = `failed: ${(e as Error).message}`;
+      }
+    }
+    if (steady) {
+      log(`steady-state RSS on ${rt}`);
+      try {
+        steady.plank[rt] = loadMissing ? "skipped: no load generator (run.sh setup)" : await withCluster(
+          rt,
+          async (c) => {
+            const leader = await c.leader();
+            if (!leader) throw new Error("no leader");
+            return await steadyRss("raftd", c.endpoints, () => leader.proc?.pid, rt);
+          },
+        );
+      } catch (e) {
+        steady.plank[rt] = `failed: ${(e as Error).message}`;
+      }
+    }
+  }
+
+  const etcdSkip = etcdMissing ?? loadMissing;
+  if (restart || perEntryRow) {
+    if (etcdSkip) {
+      for (const r of [restart, perEntryRow]) if (r) r.peer = etcdSkip;
+    } else {
+      log(`recovery on etcd: ${ENTRIES} entries`);
+      try {
+        const f = await etcdRestart();
+        if (restart) restart.peer = f.ms;
+        if (perEntryRow) perEntryRow.peer = f.bytesPerEntry;
+      } catch (e) {
+        for (const r of [restart, perEntryRow]) if (r) r.peer = `failed: ${(e as Error).message}`;
+      }
+    }
+  }
+  if (catchup) {
+    log("catch-up on etcd");
+    try {
+      catchup.peer = etcdSkip ?? await etcdCatchup();
+    } catch (e) {
+      catchup.peer = `failed: ${(e as Error).message}`;
+    }
+  }
+  if (steady) {
+    log("steady-state RSS on etcd");
+    if (etcdSkip) steady.peer = etcdSkip;
+    else {
+      const base = mkdtempSync(join(tmpdir(), "plank-compare-etcd-memory-"));
+      let members: EtcdMember[] = [];
+      try {
+        members = await etcdCluster(base, ETCD_MEMORY, ["--snapshot-count", `${SNAPSHOT_ENTRIES}`]);
+        const leader = await etcdLeader(members);
+        if (!leader) throw new Error("no leader");
+        const endpoints = members.map((m) => `127.0.0.1:${m.client}`).join(",");
+        steady.peer = await steadyRss("gateway", endpoints, () => leader.m.proc?.pid, "etcd");
+      } catch (e) {
+        steady.peer = `failed: ${(e as Error).message}`;
+      } finally {
+        await Promise.all(members.map((m) => killHard(m.proc)));
+        rmSync(base, { recursive: true, force: true });
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- table
 
 function fmt(f: Figure | undefined, digits: number): string {
@@ -574,8 +1218,7 @@ async function main(): Promise<void> {
   if (ONLY.has("core")) await coreRows();
   if (ONLY.has("e2e")) await e2eRows();
   if (ONLY.has("failover")) await failoverRows();
-  const rec = row("recovery: restart with 10^6 entries (s); snapshot catch-up (MB/s)");
-  for (const rt of RUNTIMES) rec.plank[rt] = "not measured yet";
+  if (ONLY.has("recovery") || ONLY.has("memory")) await recoveryAndMemoryRows();
   console.log(table());
   console.log(
     `\nratio = plank / peer (higher is better for /s rows, lower for ms rows). ` +
