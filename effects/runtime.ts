@@ -650,17 +650,16 @@ class NodeLoop {
 
   /** Sleeps until the timer's latest deadline, then hands the loop a firing of its latest generation. */
   private sleeper(timer: TimerKind, ms: number): Effect.Effect<void> {
-    const self = this;
-    return Effect.gen(function* () {
+    return Effect.gen({ self: this }, function* () {
       let wait = ms;
       while (true) {
-        self.timerWake[timer] = (yield* Clock.currentTimeMillis) + wait;
+        this.timerWake[timer] = (yield* Clock.currentTimeMillis) + wait;
         yield* Effect.sleep(wait);
-        wait = self.timerDeadline[timer] - (yield* Clock.currentTimeMillis);
+        wait = this.timerDeadline[timer] - (yield* Clock.currentTimeMillis);
         if (wait <= 0) break;
       }
-      self.timerFibers.delete(timer);
-      Queue.offerUnsafe(self.queue, { kind: "timer", timer, gen: self.timerGen[timer] });
+      this.timerFibers.delete(timer);
+      Queue.offerUnsafe(this.queue, { kind: "timer", timer, gen: this.timerGen[timer] });
     });
   }
 
