@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { NodeId } from "../../core/types.ts";
+import { encodeMessage } from "../../core/codec/mod.ts";
+import type { Message, NodeId } from "../../core/types.ts";
 
 /** Bytes of the length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
@@ -261,4 +262,13 @@ export function checkHandshake(h: Handshake, clusterId: string, isKnownPeer: (id
 /** The framed handshake this node sends first on every connection. */
 export function handshakeFrame(clusterId: string, self: NodeId): Uint8Array {
   return encodeFrame(encodeHandshake({ magic: HANDSHAKE_MAGIC, version: PROTOCOL_VERSION, clusterId, from: self }));
+}
+
+/** Encode `message` as one frame; a message above `maxFrameBytes` is a caller error (the core bounds message sizes). */
+export function encodeMessageFrame(message: Message, maxFrameBytes: number): Uint8Array {
+  const payload = encodeMessage(message);
+  if (payload.length > maxFrameBytes) {
+    throw new RangeError(`message of ${payload.length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
+  }
+  return encodeFrame(payload);
 }

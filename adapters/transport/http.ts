@@ -20,9 +20,8 @@
  * @module
  */
 
-import { encodeMessage } from "../../core/codec/mod.ts";
 import type { Message, NodeId } from "../../core/types.ts";
-import { encodeFrame, handshakeFrame } from "./framing.ts";
+import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
 import { OutboundPeer } from "./stream.ts";
@@ -268,11 +267,7 @@ class HttpTransportImpl implements HttpTransport {
       peer = this.streams ? new StreamedPeer(message.to, address, this) : new HttpPeer(message.to, address, this);
       this.#outbound.set(message.to, peer);
     }
-    const payload = encodeMessage(message);
-    if (payload.length > this.opts.maxFrameBytes) {
-      throw new RangeError(`message of ${payload.length} bytes exceeds maxFrameBytes ${this.opts.maxFrameBytes}`);
-    }
-    return peer.send(encodeFrame(payload));
+    return peer.send(encodeMessageFrame(message, this.opts.maxFrameBytes));
   }
 
   onMessage(handler: (message: Message) => void): void {

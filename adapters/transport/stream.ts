@@ -12,9 +12,8 @@
  * @module
  */
 
-import { encodeMessage } from "../../core/codec/mod.ts";
 import type { Message, NodeId } from "../../core/types.ts";
-import { encodeFrame, handshakeFrame } from "./framing.ts";
+import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
 import {
@@ -324,11 +323,7 @@ export class StreamTransport implements PeerTransport {
       peer = new OutboundPeer(message.to, address, this.#ctx);
       this.#outbound.set(message.to, peer);
     }
-    const payload = encodeMessage(message);
-    if (payload.length > this.#opts.maxFrameBytes) {
-      throw new RangeError(`message of ${payload.length} bytes exceeds maxFrameBytes ${this.#opts.maxFrameBytes}`);
-    }
-    return peer.send(encodeFrame(payload));
+    return peer.send(encodeMessageFrame(message, this.#opts.maxFrameBytes));
   }
 
   /** See {@link PeerTransport.onMessage}. */
