@@ -191,7 +191,7 @@ export function firstIndexOfTerm(log: RaftLog, term: Term): Index | undefined {
   let lo = log.offset + 1;
   let hi = log.offset + log.length;
   while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
+    const mid = lo + Math.floor((hi - lo) / 2); // not (lo + hi) >>> 1: indices exceed 32 bits
     if (termAt(log, mid)! < term) lo = mid + 1;
     else hi = mid;
   }
@@ -203,7 +203,7 @@ export function lastIndexOfTerm(log: RaftLog, term: Term): Index | undefined {
   let lo = log.offset + 1;
   let hi = log.offset + log.length;
   while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
+    const mid = lo + Math.ceil((hi - lo) / 2);
     if (termAt(log, mid)! > term) hi = mid - 1;
     else lo = mid;
   }

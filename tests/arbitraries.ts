@@ -6,8 +6,9 @@
  *
  * Values are well-formed as types.ts describes them (config only on config
  * entries, empty data on noop/config entries, non-negative safe integers for
- * terms and indexes), but not necessarily meaningful to Raft: a message's
- * `prevIndex` has no relation to its entries, for instance.
+ * terms and indexes; in messages, terms and indexes within the wire bounds
+ * and an AppendEntries' entries continuing its `prevIndex`/`prevTerm`, as
+ * `decodeMessage` requires), but not necessarily meaningful to Raft.
  *
  * @module
  */
@@ -35,6 +36,7 @@ import type {
   SnapshotMeta,
   TimeoutNow,
 } from "../core/types.ts";
+import { MAX_WIRE_INDEX, MAX_WIRE_TERM } from "../core/codec/reader.ts";
 
 /**
  * `fc.record` with ordinary prototypes: fast-check may otherwise build
@@ -52,6 +54,19 @@ export const natArb: fc.Arbitrary<number> = fc.oneof(
   { weight: 3, arbitrary: fc.nat(300) },
   { weight: 2, arbitrary: fc.nat() },
   { weight: 1, arbitrary: fc.maxSafeNat() },
+);
+
+/** An integer in [min, max], for ranges beyond 32 bits (fc.integer stops there). */
+function safeRange(min: number, max: number): fc.Arbitrary<number> {
+  return fc.bigInt({ min: BigInt(min), max: BigInt(max) }).map(Number);
+}
+
+/** A term or index a wire message may carry: mostly small, sometimes at the wire bound. */
+export const wireNatArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 3, arbitrary: fc.nat(300) },
+  { weight: 2, arbitrary: fc.nat() },
+  { weight: 1, arbitrary: safeRange(0, Math.min(MAX_WIRE_TERM, MAX_WIRE_INDEX)) },
+  { weight: 1, arbitrary: fc.constant(Math.min(MAX_WIRE_TERM, MAX_WIRE_INDEX)) },
 );
 
 /** Any safe integer, negatives included (request ids, heartbeat sequence numbers). */
@@ -92,39 +107,44 @@ export const membershipArb: fc.Arbitrary<Membership> = record({
   outgoing: fc.option(idsArb, { nil: undefined }),
 });
 
+/** A log entry of any kind with the given term and index, config set exactly on config entries. */
+function entryArbOf(term: fc.Arbitrary<number>, index: fc.Arbitrary<number>): fc.Arbitrary<Entry> {
+  return fc.oneof(
+    {
+      weight: 4,
+      arbitrary: record({
+        term,
+        index,
+        kind: fc.constant("command" as const),
+        data: bytesArb(),
+        config: fc.constant(undefined),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: record({
+        term,
+        index,
+        kind: fc.constant("config" as const),
+        data: fc.constant(new Uint8Array(0)),
+        config: membershipArb,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: record({
+        term,
+        index,
+        kind: fc.constant("noop" as const),
+        data: fc.constant(new Uint8Array(0)),
+        config: fc.constant(undefined),
+      }),
+    },
+  );
+}
+
 /** A log entry of any kind, with config set exactly on config entries. */
-export const entryArb: fc.Arbitrary<Entry> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: record({
-      term: natArb,
-      index: natArb,
-      kind: fc.constant("command" as const),
-      data: bytesArb(),
-      config: fc.constant(undefined),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: record({
-      term: natArb,
-      index: natArb,
-      kind: fc.constant("config" as const),
-      data: fc.constant(new Uint8Array(0)),
-      config: membershipArb,
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: record({
-      term: natArb,
-      index: natArb,
-      kind: fc.constant("noop" as const),
-      data: fc.constant(new Uint8Array(0)),
-      config: fc.constant(undefined),
-    }),
-  },
-);
+export const entryArb: fc.Arbitrary<Entry> = entryArbOf(natArb, natArb);
 
 /** A run of up to `maxLength` (default 8) entries. */
 export const entriesArb = (maxLength = 8): fc.Arbitrary<Entry[]> => fc.array(entryArb, { maxLength });
@@ -143,12 +163,49 @@ export const snapshotMetaArb: fc.Arbitrary<SnapshotMeta> = record({
   membership: membershipArb,
 });
 
+const wireSnapshotMetaArb: fc.Arbitrary<SnapshotMeta> = record({
+  index: wireNatArb,
+  term: wireNatArb,
+  membership: membershipArb,
+});
+
 const headerArb: fc.Arbitrary<MessageHeader> = record({
   group: fc.oneof(fc.constant(0), natArb),
   from: nodeIdArb,
   to: nodeIdArb,
-  term: natArb,
+  term: wireNatArb,
 });
+
+/**
+ * An AppendEntries as a leader builds it: entries at `prevIndex + 1, …` whose
+ * terms never decrease from `prevTerm` and never exceed the message's term.
+ */
+const appendEntriesArb: fc.Arbitrary<AppendEntries> = fc.tuple(headerArb, wireNatArb, wireNatArb, natArb)
+  .chain(([h, prevIndexDraw, prevTermDraw, extra]) => {
+    const n = extra % 9;
+    const prevIndex = Math.min(prevIndexDraw, MAX_WIRE_INDEX - n);
+    const prevTerm = Math.min(prevTermDraw, h.term);
+    return fc.record({
+      entries: fc.array(entryArbOf(safeRange(prevTerm, h.term), fc.constant(0)), {
+        minLength: n,
+        maxLength: n,
+      }).map((es) => {
+        // Sorted terms keep the run non-decreasing; indices follow prevIndex.
+        const terms = es.map((e) => e.term).sort((a, b) => a - b);
+        return es.map((e, i) => ({ ...e, term: terms[i]!, index: prevIndex + 1 + i }));
+      }),
+      commit: wireNatArb,
+      seq: safeIntArb,
+    }, { noNullPrototype: true }).map((b) => ({
+      ...h,
+      type: "AppendEntries" as const,
+      prevIndex,
+      prevTerm,
+      entries: b.entries,
+      commit: b.commit,
+      seq: b.seq,
+    }));
+  });
 
 function withHeader<T extends { readonly type: MessageType }>(
   body: fc.Arbitrary<T>,
@@ -168,8 +225,8 @@ export const messageArbs: {
   RequestVote: withHeader(record({
     type: fc.constant("RequestVote" as const),
     preVote: fc.boolean(),
-    lastIndex: natArb,
-    lastTerm: natArb,
+    lastIndex: wireNatArb,
+    lastTerm: wireNatArb,
     transfer: fc.boolean(),
   })) satisfies fc.Arbitrary<RequestVote>,
   RequestVoteResponse: withHeader(record({
@@ -177,33 +234,26 @@ export const messageArbs: {
     preVote: fc.boolean(),
     granted: fc.boolean(),
   })) satisfies fc.Arbitrary<RequestVoteResponse>,
-  AppendEntries: withHeader(record({
-    type: fc.constant("AppendEntries" as const),
-    prevIndex: natArb,
-    prevTerm: natArb,
-    entries: entriesArb(),
-    commit: natArb,
-    seq: safeIntArb,
-  })) satisfies fc.Arbitrary<AppendEntries>,
+  AppendEntries: appendEntriesArb,
   AppendEntriesResponse: withHeader(record({
     type: fc.constant("AppendEntriesResponse" as const),
     success: fc.boolean(),
-    index: natArb,
-    conflictTerm: natArb,
-    conflictIndex: natArb,
+    index: wireNatArb,
+    conflictTerm: wireNatArb,
+    conflictIndex: wireNatArb,
     seq: safeIntArb,
   })) satisfies fc.Arbitrary<AppendEntriesResponse>,
   InstallSnapshot: withHeader(record({
     type: fc.constant("InstallSnapshot" as const),
-    meta: snapshotMetaArb,
-    offset: natArb,
+    meta: wireSnapshotMetaArb,
+    offset: wireNatArb,
     data: bytesArb(256),
     done: fc.boolean(),
   })) satisfies fc.Arbitrary<InstallSnapshot>,
   InstallSnapshotResponse: withHeader(record({
     type: fc.constant("InstallSnapshotResponse" as const),
-    index: natArb,
-    offset: natArb,
+    index: wireNatArb,
+    offset: wireNatArb,
     done: fc.boolean(),
     success: fc.boolean(),
   })) satisfies fc.Arbitrary<InstallSnapshotResponse>,
@@ -218,7 +268,7 @@ export const messageArbs: {
   })) satisfies fc.Arbitrary<ForwardPropose>,
   ProposeResponse: withHeader(record({
     type: fc.constant("ProposeResponse" as const),
-    results: fc.array(record({ requestId: safeIntArb, index: natArb }), {
+    results: fc.array(record({ requestId: safeIntArb, index: wireNatArb }), {
       maxLength: 6,
     }),
   })) satisfies fc.Arbitrary<ForwardProposeResponse>,
@@ -229,7 +279,7 @@ export const messageArbs: {
   ReadIndexResponse: withHeader(record({
     type: fc.constant("ReadIndexResponse" as const),
     requestId: safeIntArb,
-    index: natArb,
+    index: wireNatArb,
   })) satisfies fc.Arbitrary<ReadIndexResponse>,
 };
 

@@ -92,8 +92,8 @@ export function readEntry(r: Reader): Entry {
       at,
     );
   }
-  const term = r.uvarint();
-  const index = r.uvarint();
+  const term = r.term();
+  const index = r.index();
   const data = r.bytes();
   const config = hasConfig ? readMembership(r) : undefined;
   return { term, index, kind: KINDS[code], data, config };
@@ -111,6 +111,31 @@ export function readEntryList(r: Reader): Entry[] {
   const es: Entry[] = [];
   for (let i = 0; i < n; i++) es.push(readEntry(r));
   return es;
+}
+
+/**
+ * Refuses (with a `DecodeError` at `at`) entries that cannot follow
+ * `prevIndex`/`prevTerm` in a log written in `term`: indices must run
+ * contiguously from `prevIndex + 1` and terms must not decrease from
+ * `prevTerm` nor exceed `term`. Every leader's AppendEntries has this shape;
+ * anything else would throw inside the core's log and stop the node.
+ */
+export function checkEntryRun(
+  r: Reader,
+  at: number,
+  es: readonly Entry[],
+  prevIndex: number,
+  prevTerm: number,
+  term: number,
+): void {
+  if (prevTerm > term) r.fail(`prevTerm ${prevTerm} above the message term ${term}`, at);
+  let t = prevTerm;
+  for (let i = 0; i < es.length; i++) {
+    const e = es[i];
+    if (e.index !== prevIndex + 1 + i) r.fail(`entry ${i} has index ${e.index}, expected ${prevIndex + 1 + i}`, at);
+    if (e.term < t || e.term > term) r.fail(`entry ${e.index} has term ${e.term} outside [${t}, ${term}]`, at);
+    t = e.term;
+  }
 }
 
 /** Bytes {@link writeEntryList} writes for `es`. */

@@ -30,8 +30,8 @@
  */
 
 import type { Message, Proposal } from "../types.ts";
-import { entryListSize, readEntryList, writeEntryList } from "./entry.ts";
-import { type DecodeLimits, Reader } from "./reader.ts";
+import { checkEntryRun, entryListSize, readEntryList, writeEntryList } from "./entry.ts";
+import { type DecodeLimits, Reader, WIRE_LIMITS } from "./reader.ts";
 import { readSnapshotMeta, snapshotMetaSize, writeSnapshotMeta } from "./state.ts";
 import { CODEC_VERSION, readVersion } from "./version.ts";
 import { bytesFieldSize, stringFieldSize, svarintSize, uvarintSize, Writer } from "./writer.ts";
@@ -195,12 +195,12 @@ export function readMessage(r: Reader): Message {
   const group = r.uvarint();
   const from = r.string();
   const to = r.string();
-  const term = r.uvarint();
+  const term = r.term();
   switch (tag) {
     case 1: {
       const f = r.flags(B0 | B1);
-      const lastIndex = r.uvarint();
-      const lastTerm = r.uvarint();
+      const lastIndex = r.index();
+      const lastTerm = r.term();
       return {
         type: "RequestVote",
         group,
@@ -226,11 +226,12 @@ export function readMessage(r: Reader): Message {
       };
     }
     case 3: {
-      const prevIndex = r.uvarint();
-      const prevTerm = r.uvarint();
-      const commit = r.uvarint();
+      const prevIndex = r.index();
+      const prevTerm = r.term();
+      const commit = r.index();
       const seq = r.svarint();
       const entries = readEntryList(r);
+      checkEntryRun(r, at, entries, prevIndex, prevTerm, term);
       return {
         type: "AppendEntries",
         group,
@@ -246,9 +247,9 @@ export function readMessage(r: Reader): Message {
     }
     case 4: {
       const f = r.flags(B0);
-      const index = r.uvarint();
-      const conflictTerm = r.uvarint();
-      const conflictIndex = r.uvarint();
+      const index = r.index();
+      const conflictTerm = r.term();
+      const conflictIndex = r.index();
       const seq = r.svarint();
       return {
         type: "AppendEntriesResponse",
@@ -265,7 +266,7 @@ export function readMessage(r: Reader): Message {
     }
     case 5: {
       const meta = readSnapshotMeta(r);
-      const offset = r.uvarint();
+      const offset = r.index();
       const f = r.flags(B0);
       const data = r.bytes();
       return {
@@ -281,8 +282,8 @@ export function readMessage(r: Reader): Message {
       };
     }
     case 6: {
-      const index = r.uvarint();
-      const offset = r.uvarint();
+      const index = r.index();
+      const offset = r.index();
       const f = r.flags(B0 | B1);
       return {
         type: "InstallSnapshotResponse",
@@ -313,7 +314,7 @@ export function readMessage(r: Reader): Message {
       const results: { requestId: number; index: number }[] = [];
       for (let i = 0; i < n; i++) {
         const requestId = r.svarint();
-        results.push({ requestId, index: r.uvarint() });
+        results.push({ requestId, index: r.index() });
       }
       return { type: "ProposeResponse", group, from, to, term, results };
     }
@@ -335,7 +336,7 @@ export function readMessage(r: Reader): Message {
         to,
         term,
         requestId,
-        index: r.uvarint(),
+        index: r.index(),
       };
     }
     default:
@@ -354,9 +355,12 @@ export function encodeMessage(m: Message): Uint8Array {
 /**
  * Decodes the output of {@link encodeMessage}. Byte fields view `b`, so `b`
  * must not be reused while the message is alive. Throws only `DecodeError`.
+ * Terms and indices are bounded by {@link WIRE_LIMITS} unless `limits` sets
+ * its own `maxTerm`/`maxIndex`; an AppendEntries' entries must continue its
+ * `prevIndex`/`prevTerm` (see `checkEntryRun`).
  */
 export function decodeMessage(b: Uint8Array, limits?: DecodeLimits): Message {
-  const r = new Reader(b, limits);
+  const r = new Reader(b, { ...WIRE_LIMITS, ...limits });
   readVersion(r);
   const m = readMessage(r);
   r.done();

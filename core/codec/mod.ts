@@ -21,11 +21,12 @@
 
 export type { Entry, HardState, Membership, Message, SnapshotMeta } from "../types.ts";
 export { DecodeError } from "./error.ts";
-export { type DecodeLimits, Reader } from "./reader.ts";
+export { type DecodeLimits, MAX_WIRE_INDEX, MAX_WIRE_TERM, Reader, WIRE_LIMITS } from "./reader.ts";
 export { bytesFieldSize, stringFieldSize, svarintSize, utf8Length, uvarintSize, Writer } from "./writer.ts";
 export { CODEC_VERSION, readVersion } from "./version.ts";
 export { decodeMembership, encodeMembership, membershipSize, readMembership, writeMembership } from "./membership.ts";
 export {
+  checkEntryRun,
   decodeEntries,
   decodeEntry,
   encodedEntrySize,

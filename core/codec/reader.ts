@@ -16,6 +16,27 @@
 
 import { DecodeError } from "./error.ts";
 
+/**
+ * Largest term a wire message may carry (and the largest index, see
+ * {@link MAX_WIRE_INDEX}): 2^50 − 1, an eighth of `Number.MAX_SAFE_INTEGER`.
+ *
+ * Why a bound below the format's 2^53 − 1: the core computes `term + 1`
+ * (a campaign) and `index + 1` (an append) on what it received, and the
+ * encoder refuses anything above 2^53 − 1, so a message at the format's
+ * limit used to stop every node that took it. From a value at this bound the
+ * core would have to count 7 × 2^50 more elections or entries before an
+ * encode could fail. Legitimately reaching the bound takes 2^50 elections
+ * (35,000 years at one per millisecond) or 2^50 entries (35 years at a
+ * million writes per second); a forged value is kept out by peer
+ * authentication. A node past the bound still reads its own disk (the log
+ * and hard state decode up to the format's limit); its peers refuse its
+ * messages with a {@link DecodeError} instead of stopping.
+ */
+export const MAX_WIRE_TERM = 2 ** 50 - 1;
+
+/** Largest log index (and snapshot byte offset) a wire message may carry; see {@link MAX_WIRE_TERM}. */
+export const MAX_WIRE_INDEX = 2 ** 50 - 1;
+
 /** Caps on what a decoder accepts, beyond the size of the input itself. */
 export interface DecodeLimits {
   /** Largest byte field (entry data, snapshot chunk), in bytes. Default: no cap beyond the input. */
@@ -24,7 +45,14 @@ export interface DecodeLimits {
   readonly maxString?: number;
   /** Most items in one list (entries, voters, proposals). Default: no cap beyond the input. */
   readonly maxItems?: number;
+  /** Largest term. Default: the format's 2^53 − 1 (`decodeMessage` defaults to {@link MAX_WIRE_TERM}). */
+  readonly maxTerm?: number;
+  /** Largest index or offset. Default: the format's 2^53 − 1 (`decodeMessage`: {@link MAX_WIRE_INDEX}). */
+  readonly maxIndex?: number;
 }
+
+/** The limits `decodeMessage` applies unless told otherwise: terms and indices bounded for the core's arithmetic. */
+export const WIRE_LIMITS: DecodeLimits = { maxTerm: MAX_WIRE_TERM, maxIndex: MAX_WIRE_INDEX };
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const DEFAULT_MAX_STRING = 65536;
@@ -39,6 +67,8 @@ export class Reader {
   private readonly maxBytes: number;
   private readonly maxString: number;
   private readonly maxItems: number;
+  private readonly maxTerm: number;
+  private readonly maxIndex: number;
 
   /**
    * Starts reading at the first byte of `bytes`.
@@ -52,6 +82,8 @@ export class Reader {
     this.maxBytes = limits?.maxBytes ?? Infinity;
     this.maxString = limits?.maxString ?? DEFAULT_MAX_STRING;
     this.maxItems = limits?.maxItems ?? Infinity;
+    this.maxTerm = limits?.maxTerm ?? MAX_SAFE;
+    this.maxIndex = limits?.maxIndex ?? MAX_SAFE;
   }
 
   /** Current position in the input. */
@@ -118,6 +150,23 @@ export class Reader {
       scale *= 0x80;
     }
     return this.fail("varint longer than 8 bytes", start);
+  }
+
+  /** Reads a term: a uvarint no larger than the `maxTerm` limit. */
+  term(): number {
+    return this.bounded(this.maxTerm, "term");
+  }
+
+  /** Reads a log index or byte offset: a uvarint no larger than the `maxIndex` limit. */
+  index(): number {
+    return this.bounded(this.maxIndex, "index");
+  }
+
+  private bounded(max: number, what: string): number {
+    const at = this.pos;
+    const n = this.uvarint();
+    if (n > max) this.fail(`${what} ${n} exceeds the limit ${max}`, at);
+    return n;
   }
 
   /** Reads a zigzag varint as written by `Writer.svarint`: a safe integer of either sign. */

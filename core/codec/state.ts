@@ -35,8 +35,8 @@ export function writeHardState(w: Writer, h: HardState): void {
 /** Reads a hard state written by {@link writeHardState}. Throws `DecodeError`. */
 export function readHardState(r: Reader): HardState {
   const flags = r.flags(HAS_VOTE);
-  const term = r.uvarint();
-  const commit = r.uvarint();
+  const term = r.term();
+  const commit = r.index();
   const vote = flags & HAS_VOTE ? r.string() : undefined;
   return { term, vote, commit };
 }
@@ -76,8 +76,8 @@ export function writeSnapshotMeta(w: Writer, m: SnapshotMeta): void {
 
 /** Reads snapshot metadata written by {@link writeSnapshotMeta}. Throws `DecodeError`. */
 export function readSnapshotMeta(r: Reader): SnapshotMeta {
-  const index = r.uvarint();
-  const term = r.uvarint();
+  const index = r.index();
+  const term = r.term();
   const membership = readMembership(r);
   return { index, term, membership };
 }
