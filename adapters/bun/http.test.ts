@@ -1,5 +1,6 @@
 /// <reference types="bun" />
 import { streamFallbackTest, transportContract } from "../../tests/contract/transport.ts";
+import { secretContract } from "../../tests/contract/auth.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport, peerWebSocket } from "./mod.ts";
@@ -33,6 +34,7 @@ if (typeof Bun !== "undefined") {
 
   transportContract("HTTP transport on Bun.serve (POST per batch)", served(createPostTransport, false));
   transportContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
+  secretContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
 
   // The receiver has the streaming transport but its Bun.serve lacks `websocket`: it answers 426.
   streamFallbackTest(

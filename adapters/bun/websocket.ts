@@ -54,7 +54,7 @@ export const bunWebSocketUpgrade: WebSocketUpgrade = (req, server, accept) => {
 export const peerWebSocket: WebSocketHandler<unknown> = {
   open(ws) {
     const peer = peerData(ws);
-    if (peer) peer.handlers = peer.accept({ close: () => ws.close() });
+    if (peer) peer.handlers = peer.accept({ send: (bytes) => void ws.sendBinary(bytes), close: () => ws.close() });
   },
   message(ws, message) {
     const peer = peerData(ws);

@@ -1,4 +1,5 @@
 import { streamFallbackTest, transportContract } from "../../tests/contract/transport.ts";
+import { secretContract } from "../../tests/contract/auth.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport } from "./mod.ts";
@@ -30,6 +31,7 @@ if (typeof Deno !== "undefined") {
 
   transportContract("HTTP transport on Deno.serve (POST per batch)", served(createPostTransport));
   transportContract("HTTP transport on Deno.serve (WebSocket peer streams)", served(createHttpTransport));
+  secretContract("HTTP transport on Deno.serve (WebSocket peer streams)", served(createHttpTransport));
 
   streamFallbackTest(
     "Deno: a streaming sender falls back to POST towards a server that cannot upgrade",

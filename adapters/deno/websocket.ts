@@ -20,7 +20,7 @@ export const denoWebSocketUpgrade: WebSocketUpgrade = (req, _server, accept) => 
   socket.binaryType = "arraybuffer";
   let handlers: PeerSocketHandlers | undefined;
   socket.onopen = () => {
-    handlers = accept({ close: () => socket.close() });
+    handlers = accept({ send: (bytes) => socket.send(bytes as Uint8Array<ArrayBuffer>), close: () => socket.close() });
   };
   socket.onmessage = (e) => {
     // Peers speak binary frames only; text is a protocol error.

@@ -100,3 +100,66 @@ describe("HTTP transport handler", () => {
     await b.close();
   });
 });
+
+describe("HTTP transport: bounded bodies and shared-secret mode", () => {
+  /** A body that streams `chunks` chunks of `size` bytes and counts how many were pulled. */
+  function streaming(chunks: number, size: number): { body: ReadableStream<Uint8Array>; pulled: () => number } {
+    let n = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (n++ >= chunks) c.close();
+        else c.enqueue(new Uint8Array(size));
+      },
+    });
+    return { body, pulled: () => n };
+  }
+
+  test("a chunked body is cut off with 413 once it passes maxBodyBytes, without reading the rest", async () => {
+    const t = createHttpTransport({ clusterId: "c1", self: "b", maxBodyBytes: 1 << 20, peers: new Map() });
+    const s = streaming(400, 1 << 20); // would be 400 MiB
+    const req = new Request(
+      "http://b.test/raft/messages",
+      { method: "POST", body: s.body, duplex: "half" } as RequestInit,
+    );
+    assert.equal((await t.handler(req))!.status, 413);
+    assert.ok(s.pulled() <= 3, `pulled ${s.pulled()} MiB of 400`);
+    await t.close();
+  });
+
+  test("a content-length above the limit, or not a number, is refused before reading", async () => {
+    const t = createHttpTransport({ clusterId: "c1", self: "b", maxBodyBytes: 1024, peers: new Map() });
+    for (const length of ["4096", "lots"]) {
+      const s = streaming(4, 1024);
+      const req = new Request("http://b.test/raft/messages", {
+        method: "POST",
+        body: s.body,
+        headers: { "content-length": length },
+        duplex: "half",
+      } as RequestInit);
+      assert.equal((await t.handler(req))!.status, 413, length);
+    }
+    await t.close();
+  });
+
+  test("in shared-secret mode POSTs are refused (403) even when well-formed, and nothing is delivered", async () => {
+    const upgrade = () => undefined;
+    const t = createHttpTransport({
+      clusterId: "c1",
+      self: "b",
+      peers: new Map([["a", "127.0.0.1:1"]]),
+      secret: new TextEncoder().encode("0123456789abcdef"),
+      upgrade,
+    });
+    const got: Message[] = [];
+    t.onMessage((m) => got.push(m));
+    const body = concatBytes([handshakeFrame("c1", "a"), frame(timeoutNow("a", "b"))]);
+    assert.equal((await post(t, body))!.status, 403);
+    assert.deepEqual(got, []);
+    await t.close();
+  });
+
+  test("shared-secret mode without peer streams is a configuration error", () => {
+    const secret = new TextEncoder().encode("0123456789abcdef");
+    assert.throws(() => createHttpTransport({ clusterId: "c1", self: "b", secret }), TypeError);
+  });
+});

@@ -17,14 +17,24 @@
  * does not upgrade (426, or any failed dial) is sent POSTs for a while
  * before the stream is tried again, so mixed clusters keep talking.
  *
+ * With a shared `secret` (see `secret.ts`), peers talk over streams only:
+ * each stream starts with the challenge-response handshake and every record
+ * carries a MAC. `POST` is refused (403) and never sent, because a one-shot
+ * request has no round trip in which the server could contribute a fresh
+ * nonce, so a recorded POST could be replayed.
+ *
+ * A POST body is read as it streams and refused (413) as soon as it passes
+ * `maxBodyBytes`, whatever its `content-length` said.
+ *
  * @module
  */
 
 import type { Message, NodeId } from "../../core/types.ts";
-import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
+import { concatBytes, encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
-import { OutboundPeer } from "./stream.ts";
+import { SecretChannel } from "./secret.ts";
+import { OutboundPeer, type StreamConnection, type StreamHandlers } from "./stream.ts";
 import {
   backoffDelay,
   emptyStats,
@@ -34,7 +44,7 @@ import {
   type TransportOptions,
   type TransportStats,
 } from "./transport.ts";
-import { type AcceptedPeerSocket, webSocketDialer, type WebSocketUpgrade } from "./websocket.ts";
+import { type AcceptedPeerSocket, type OpenWebSocket, webSocketDialer, type WebSocketUpgrade } from "./websocket.ts";
 
 /** The subset of `fetch` the transport uses. */
 export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
@@ -55,6 +65,8 @@ export interface HttpTransportOptions extends TransportOptions {
   readonly streams?: boolean;
   /** How long a peer that refused a stream is sent POSTs before the stream is tried again. Default 3 s. */
   readonly streamRetryMs?: number;
+  /** Opens the client side of a peer stream (e.g. with TLS client options). Default `new WebSocket(url)`. */
+  readonly webSocket?: OpenWebSocket;
 }
 
 /** A {@link PeerTransport} over HTTP, plus the request handler peers talk to. */
@@ -222,6 +234,7 @@ class HttpTransportImpl implements HttpTransport {
   readonly streams: boolean;
   readonly streamRetryMs: number;
   readonly streamContext: ConstructorParameters<typeof OutboundPeer>[2];
+  readonly secret: SecretChannel | undefined;
   readonly #outbound = new Map<NodeId, Sender>();
   readonly #inbound = new Set<AcceptedPeerSocket>();
   readonly #closing = new Set<Promise<void>>();
@@ -241,15 +254,28 @@ class HttpTransportImpl implements HttpTransport {
     this.upgrade = opts.upgrade;
     this.streams = opts.streams ?? opts.upgrade !== undefined;
     this.streamRetryMs = opts.streamRetryMs ?? 3_000;
+    const o = this.opts;
+    this.secret = o.secret === undefined ? undefined : new SecretChannel({
+      clusterId: o.clusterId,
+      self: o.self,
+      secret: o.secret,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      onEvent: o.onEvent,
+    });
+    if (this.secret !== undefined && (opts.upgrade === undefined || opts.streams === false)) {
+      throw new TypeError("the HTTP transport's shared-secret mode needs peer streams (an upgrade, streams not false)");
+    }
+    const dialer = webSocketDialer(`${this.prefix}/stream`, this.scheme === "https" ? "wss" : "ws", opts.webSocket);
     this.streamContext = {
       opts: this.opts,
-      driver: webSocketDialer(`${this.prefix}/stream`, this.scheme === "https" ? "wss" : "ws"),
+      driver: this.secret?.driver(dialer) ?? dialer,
       stats: this.stats,
       handshake: this.handshake,
       unreachable: (peer) => this.unreachable(peer),
       dialFailed: (peer) => {
+        // Never fall back to POST in secret mode: POSTs are not authenticated.
         const sender = this.#outbound.get(peer);
-        if (sender instanceof StreamedPeer) sender.fallBack();
+        if (sender instanceof StreamedPeer && this.secret === undefined) sender.fallBack();
       },
     };
   }
@@ -321,18 +347,32 @@ class HttpTransportImpl implements HttpTransport {
         return { onMessage: () => {}, onClose: () => {} };
       }
       this.#inbound.add(socket);
-      const session = this.#session();
+      const raw: StreamConnection = {
+        write: (bytes) => Promise.resolve(socket.send(bytes)),
+        close: () => Promise.resolve(socket.close()),
+      };
+      const stream = (conn: StreamConnection): StreamHandlers => {
+        const session = this.#session(conn);
+        return {
+          onData: (data) => {
+            if (session.push(data) !== "ok") socket.close();
+          },
+          onClose: () => {},
+        };
+      };
+      const handlers = this.secret ? this.secret.accept(raw, stream) : stream(raw);
       return {
-        onMessage: (data) => {
-          if (session.push(data) !== "ok") socket.close();
+        onMessage: (data) => handlers.onData(data),
+        onClose: () => {
+          this.#inbound.delete(socket);
+          handlers.onClose();
         },
-        onClose: () => this.#inbound.delete(socket),
       };
     });
     return response ?? new Response("peer streams are not wired on this server; use POST\n", { status: 426 });
   }
 
-  #session(): InboundSession {
+  #session(conn?: StreamConnection): InboundSession {
     return new InboundSession({
       clusterId: this.opts.clusterId,
       self: this.opts.self,
@@ -341,19 +381,21 @@ class HttpTransportImpl implements HttpTransport {
       deliver: (message) => this.#deliver(message),
       stats: this.stats,
       onEvent: this.opts.onEvent,
-    });
+      requireIdentity: this.secret !== undefined,
+    }, conn?.identity);
   }
 
   async #serve(req: Request): Promise<Response> {
     if (req.method !== "POST") return new Response(null, { status: 405, headers: { allow: "POST" } });
     if (this.#closed) return new Response(null, { status: 503 });
-    const declared = Number(req.headers.get("content-length") ?? "0");
-    if (declared > this.maxBodyBytes) {
-      await req.body?.cancel();
-      return new Response(null, { status: 413 });
+    if (this.secret !== undefined) {
+      await req.body?.cancel().catch(() => {});
+      this.stats.rejectedHandshakes++;
+      this.opts.onEvent({ type: "handshake-rejected", reason: "POST refused: shared-secret mode", from: undefined });
+      return new Response("peer POSTs are disabled in shared-secret mode; use the stream\n", { status: 403 });
     }
-    const body = new Uint8Array(await req.arrayBuffer());
-    if (body.length > this.maxBodyBytes) return new Response(null, { status: 413 });
+    const body = await readBody(req, this.maxBodyBytes);
+    if (body === undefined) return new Response(null, { status: 413 });
     const session = this.#session();
     const status = session.push(body);
     if (status === "forbidden") return new Response(null, { status: 403 });
@@ -380,6 +422,40 @@ class HttpTransportImpl implements HttpTransport {
       this.opts.onEvent({ type: "handler-error", error });
     }
   }
+}
+
+/**
+ * Read `req`'s body, giving up (undefined) as soon as it passes `limit`
+ * bytes: checked against `content-length` first and again while the body
+ * streams in, so neither a false length nor a chunked body can make us
+ * buffer more than `limit` bytes.
+ */
+export async function readBody(req: Request, limit: number): Promise<Uint8Array | undefined> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && !(Number(declared) <= limit)) {
+    await req.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let chunk: Uint8Array | undefined;
+    try {
+      chunk = (await reader.read()).value;
+    } catch {
+      return undefined; // the client went away mid-body
+    }
+    if (chunk === undefined) break;
+    total += chunk.length;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return concatBytes(chunks, total);
 }
 
 /** Create an HTTP transport; mount its `handler` on your server under `prefix` (default `/raft`). */

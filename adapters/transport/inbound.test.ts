@@ -85,3 +85,31 @@ describe("InboundSession", () => {
     assert.equal(ctx.stats.badFrames + t.ctx.stats.badFrames, 2);
   });
 });
+
+describe("InboundSession: the handshake's sender must be who the connection authenticated as", () => {
+  test("a connection authenticated as a may not claim to be b", () => {
+    const { ctx, got } = setup();
+    const events: string[] = [];
+    const s = new InboundSession(
+      { ...ctx, requireIdentity: true, onEvent: (e) => events.push(JSON.stringify(e)) },
+      { names: ["a"], via: "tls" },
+    );
+    assert.equal(s.push(concatBytes([handshakeFrame("c1", "b"), frame(timeoutNow("b", "me"))])), "forbidden");
+    assert.deepEqual(got, []);
+    assert.match(events[0]!, /claims \\"b\\" but its certificate names \\"a\\"/);
+  });
+
+  test("the authenticated name is accepted", () => {
+    const { ctx, got } = setup();
+    const s = new InboundSession({ ...ctx, requireIdentity: true }, { names: ["x", "a"], via: "secret" });
+    assert.equal(s.push(concatBytes([handshakeFrame("c1", "a"), frame(timeoutNow("a", "me"))])), "ok");
+    assert.equal(got.length, 1);
+  });
+
+  test("a transport that authenticates refuses a connection without an identity", () => {
+    const { ctx, got } = setup();
+    const s = new InboundSession({ ...ctx, requireIdentity: true });
+    assert.equal(s.push(concatBytes([handshakeFrame("c1", "a"), frame(timeoutNow("a", "me"))])), "forbidden");
+    assert.deepEqual(got, []);
+  });
+});

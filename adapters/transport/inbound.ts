@@ -8,7 +8,7 @@
 import { DecodeError, decodeMessage } from "../../core/codec/mod.ts";
 import type { Message, NodeId } from "../../core/types.ts";
 import { checkHandshake, decodeHandshake, FrameDecoder, FrameTooLargeError, HandshakeError } from "./framing.ts";
-import type { TransportEvent, TransportStats } from "./transport.ts";
+import type { PeerIdentity, TransportEvent, TransportStats } from "./transport.ts";
 
 /** What an inbound session needs from its transport. */
 export interface InboundContext {
@@ -26,6 +26,30 @@ export interface InboundContext {
   readonly stats: TransportStats;
   /** Event observer. */
   readonly onEvent: (event: TransportEvent) => void;
+  /** Refuse connections that did not authenticate below the handshake (TLS or shared-secret mode). */
+  readonly requireIdentity?: boolean;
+}
+
+/**
+ * The sender a handshake claims must be one the connection authenticated as
+ * (certificate names, secret-handshake id); without an identity the claim is
+ * only accepted when the transport does not authenticate. Throws a forbidden
+ * {@link HandshakeError}.
+ */
+export function checkIdentity(claimed: NodeId, identity: PeerIdentity | undefined, required: boolean): void {
+  if (identity === undefined) {
+    if (required) throw new HandshakeError(`${JSON.stringify(claimed)} did not authenticate`, true);
+    return;
+  }
+  if (!identity.names.includes(claimed)) {
+    const proved = identity.via === "tls" ? "its certificate names" : "it proved the secret as";
+    throw new HandshakeError(
+      `handshake claims ${JSON.stringify(claimed)} but ${proved} ${
+        identity.names.map((n) => JSON.stringify(n)).join(", ") || "no node id"
+      }`,
+      true,
+    );
+  }
 }
 
 /**
@@ -44,6 +68,7 @@ export type InboundStatus = "ok" | "bad-frame" | "forbidden";
 export class InboundSession {
   readonly #ctx: InboundContext;
   readonly #decoder: FrameDecoder;
+  readonly #identity: PeerIdentity | undefined;
   #peer: NodeId | undefined;
   #status: InboundStatus = "ok";
 
@@ -51,9 +76,11 @@ export class InboundSession {
    * Start a session for one connection or request body.
    *
    * @param ctx the transport's receive context
+   * @param identity who the connection authenticated as, if it did (the handshake must claim one of its names)
    */
-  constructor(ctx: InboundContext) {
+  constructor(ctx: InboundContext, identity?: PeerIdentity) {
     this.#ctx = ctx;
+    this.#identity = identity;
     this.#decoder = new FrameDecoder(ctx.maxFrameBytes);
   }
 
@@ -95,16 +122,19 @@ export class InboundSession {
   }
 
   #acceptHandshake(frame: Uint8Array): boolean {
+    let from: NodeId | undefined;
     try {
       const h = decodeHandshake(frame);
+      from = h.from;
       checkHandshake(h, this.#ctx.clusterId, (id) => this.#ctx.isKnownPeer(id));
+      checkIdentity(h.from, this.#identity, this.#ctx.requireIdentity === true);
       this.#peer = h.from;
       return true;
     } catch (err) {
       if (!(err instanceof HandshakeError)) throw err;
       this.#status = err.forbidden ? "forbidden" : "bad-frame";
       this.#ctx.stats.rejectedHandshakes++;
-      this.#ctx.onEvent({ type: "handshake-rejected", reason: err.reason, from: undefined });
+      this.#ctx.onEvent({ type: "handshake-rejected", reason: err.reason, from });
       return false;
     }
   }

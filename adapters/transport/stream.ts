@@ -16,11 +16,13 @@ import type { Message, NodeId } from "../../core/types.ts";
 import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
+import { SecretChannel } from "./secret.ts";
 import {
   backoffDelay,
   emptyStats,
   formatHostPort,
   parseHostPort,
+  type PeerIdentity,
   type PeerTransport,
   type ResolvedTransportOptions,
   resolveTransportOptions,
@@ -38,6 +40,11 @@ export interface StreamHandlers {
 
 /** One established byte stream, as a driver exposes it. */
 export interface StreamConnection {
+  /**
+   * Who the other end authenticated as, when the driver authenticates (TLS
+   * with client certificates, the shared-secret channel); set before any data.
+   */
+  readonly identity?: PeerIdentity;
   /** Write all of `bytes`; resolves once the runtime took them all (backpressure), rejects if the connection broke. */
   write(bytes: Uint8Array): Promise<void>;
   /** Close; resolves once the connection is fully released. Idempotent. */
@@ -56,14 +63,19 @@ export interface StreamListener {
 
 /** The few socket operations a runtime must provide (no-delay sockets, please). */
 export interface StreamDriver {
+  /** True when every connection this driver accepts carries an `identity` (the transport then requires one). */
+  readonly authenticates?: boolean;
   /** Listen on `host:port`; `accept` is called for each inbound connection before any data. */
   listen(
     host: string,
     port: number,
     accept: (conn: StreamConnection) => StreamHandlers,
   ): Promise<StreamListener>;
-  /** Open a connection; rejects when it cannot be established. */
-  dial(host: string, port: number, handlers: StreamHandlers): Promise<StreamConnection>;
+  /**
+   * Open a connection to node `peer`; rejects when it cannot be established
+   * (or, for an authenticating driver, when the other end cannot prove it is `peer`).
+   */
+  dial(host: string, port: number, handlers: StreamHandlers, peer: NodeId): Promise<StreamConnection>;
 }
 
 /** Options of a TCP transport. */
@@ -197,7 +209,7 @@ export class OutboundPeer {
         onClose: () => {
           if (holder.conn) this.#lost(holder.conn);
         },
-      });
+      }, this.id);
       conn = await withTimeout(dialed, this.#ctx.opts.connectTimeoutMs, (late) => void late.close());
     } catch (err) {
       this.#dialing = undefined;
@@ -259,6 +271,19 @@ export class OutboundPeer {
   }
 }
 
+/** `driver` wrapped in the shared-secret channel when the options carry a secret. */
+export function withSecret(driver: StreamDriver, opts: ResolvedTransportOptions): StreamDriver {
+  if (opts.secret === undefined) return driver;
+  const channel = new SecretChannel({
+    clusterId: opts.clusterId,
+    self: opts.self,
+    secret: opts.secret,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs,
+    onEvent: opts.onEvent,
+  });
+  return channel.driver(driver);
+}
+
 /**
  * A {@link PeerTransport} over any byte-stream runtime. Call
  * {@link StreamTransport.start} before use.
@@ -281,13 +306,16 @@ export class StreamTransport implements PeerTransport {
 
   /**
    * Create a transport over `driver`; nothing is bound until `start()`.
+   * With `opts.secret`, the driver's connections are wrapped in the
+   * shared-secret channel.
    *
    * @param driver the runtime's sockets
    * @param opts transport options; `listen` is where to accept peers
    */
   constructor(driver: StreamDriver, opts: StreamTransportOptions) {
-    this.#driver = driver;
     this.#opts = resolveTransportOptions(opts);
+    driver = withSecret(driver, this.#opts);
+    this.#driver = driver;
     this.#listen = opts.listen;
     this.#peers = new Map(this.#opts.peers);
     this.#ctx = {
@@ -382,7 +410,8 @@ export class StreamTransport implements PeerTransport {
       deliver: (message) => this.#deliver(message),
       stats: this.stats,
       onEvent: this.#opts.onEvent,
-    });
+      requireIdentity: this.#driver.authenticates === true,
+    }, conn.identity);
     return {
       onData: (chunk) => {
         if (session.push(chunk) !== "ok") void conn.close();

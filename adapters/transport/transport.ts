@@ -32,6 +32,19 @@ export interface PeerTransport {
   close(): Promise<void>;
 }
 
+/**
+ * Who the other end of a connection proved to be, below the Raft handshake:
+ * the node ids its TLS certificate names, or the one id it claimed inside a
+ * shared-secret handshake. A connection's Raft handshake must claim one of
+ * these; a transport configured to authenticate refuses connections without.
+ */
+export interface PeerIdentity {
+  /** Node ids the peer may speak for. */
+  readonly names: readonly NodeId[];
+  /** How it was established. */
+  readonly via: "tls" | "secret";
+}
+
 /** Something worth a log line: a rejected connection, a dropped message, a failed connect. */
 export type TransportEvent =
   | { readonly type: "handshake-rejected"; readonly reason: string; readonly from: NodeId | undefined }
@@ -92,6 +105,15 @@ export interface TransportOptions {
   readonly connectTimeoutMs?: number;
   /** Observer for noteworthy events (rejections, drops, connect failures); for logging. */
   readonly onEvent?: (event: TransportEvent) => void;
+  /**
+   * Shared-secret mode: peers must prove knowledge of this secret (at least
+   * 16 bytes) in a challenge-response handshake, and every record they send
+   * afterwards carries a MAC under a key derived for that connection. See
+   * `secret.ts` and SECURITY.md.
+   */
+  readonly secret?: Uint8Array;
+  /** How long a peer may take to finish the shared-secret handshake. Default 5 s. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** {@link TransportOptions} with every default filled in. */
@@ -116,9 +138,16 @@ export interface ResolvedTransportOptions {
   readonly connectTimeoutMs: number;
   /** See {@link TransportOptions.onEvent}. */
   readonly onEvent: (event: TransportEvent) => void;
+  /** See {@link TransportOptions.secret}. */
+  readonly secret: Uint8Array | undefined;
+  /** See {@link TransportOptions.handshakeTimeoutMs}. */
+  readonly handshakeTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
+
+/** Shortest shared secret accepted: 128 bits. */
+export const MIN_SECRET_BYTES = 16;
 
 /** Fill in defaults and reject nonsensical values early, with a clear message. */
 export function resolveTransportOptions(opts: TransportOptions): ResolvedTransportOptions {
@@ -133,6 +162,8 @@ export function resolveTransportOptions(opts: TransportOptions): ResolvedTranspo
     reconnectMaxMs: opts.reconnectMaxMs ?? 2_000,
     connectTimeoutMs: opts.connectTimeoutMs ?? 5_000,
     onEvent: opts.onEvent ?? (() => {}),
+    secret: opts.secret,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5_000,
   };
   for (
     const key of [
@@ -142,6 +173,7 @@ export function resolveTransportOptions(opts: TransportOptions): ResolvedTranspo
       "reconnectMinMs",
       "reconnectMaxMs",
       "connectTimeoutMs",
+      "handshakeTimeoutMs",
     ] as const
   ) {
     const v = resolved[key];
@@ -149,6 +181,9 @@ export function resolveTransportOptions(opts: TransportOptions): ResolvedTranspo
   }
   if (resolved.reconnectMaxMs < resolved.reconnectMinMs) {
     throw new RangeError("transport option reconnectMaxMs must be >= reconnectMinMs");
+  }
+  if (resolved.secret !== undefined && resolved.secret.length < MIN_SECRET_BYTES) {
+    throw new RangeError(`transport option secret must be at least ${MIN_SECRET_BYTES} bytes`);
   }
   if (resolved.maxFrameBytes > 0xffff_ffff) {
     throw new RangeError("transport option maxFrameBytes must fit the u32 length prefix");

@@ -23,9 +23,14 @@ export interface PeerSocketHandlers {
 
 /** The accepting side of a peer socket, as the transport holds it. */
 export interface AcceptedPeerSocket {
+  /** Send one binary message (the shared-secret handshake answers on the socket). */
+  send(bytes: Uint8Array): void;
   /** Close the socket. Idempotent. */
   close(): void;
 }
+
+/** Opens the client side of a WebSocket to `url` (binary messages); where TLS client options go. */
+export type OpenWebSocket = (url: string) => WebSocket;
 
 /**
  * A runtime's WebSocket upgrade: answers `req` with the upgrade response
@@ -52,19 +57,23 @@ const DRAIN_POLL_MS = 2;
  * `${scheme}://host:port${path}`. It cannot listen: inbound sockets arrive
  * through the HTTP server's upgrade.
  */
-export function webSocketDialer(path: string, scheme: "ws" | "wss"): StreamDriver {
+export function webSocketDialer(
+  path: string,
+  scheme: "ws" | "wss",
+  open: OpenWebSocket = (url) => new WebSocket(url),
+): StreamDriver {
   return {
     listen: () => Promise.reject(new Error("a WebSocket dialer does not listen; mount the transport's handler")),
     dial: (host, port, handlers) =>
-      dialWebSocket(`${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, handlers),
+      dialWebSocket(`${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, handlers, open),
   };
 }
 
-function dialWebSocket(url: string, handlers: StreamHandlers): Promise<StreamConnection> {
+function dialWebSocket(url: string, handlers: StreamHandlers, openSocket: OpenWebSocket): Promise<StreamConnection> {
   return new Promise((resolve, reject) => {
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url);
+      ws = openSocket(url);
     } catch (e) {
       reject(e);
       return;
