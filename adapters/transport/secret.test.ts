@@ -60,7 +60,6 @@ function pair(s: SecretChannel, events: TransportEvent[]) {
   };
   async function connect(c: SecretChannel, peer = "b", wire: Wire = { sent: [] }): Promise<StreamConnection> {
     let toClient: StreamHandlers | undefined;
-    let serverSide: StreamHandlers | undefined;
     let n = 0;
     let serverClosed = false;
     const serverConn: StreamConnection = {
@@ -77,7 +76,7 @@ function pair(s: SecretChannel, events: TransportEvent[]) {
         return Promise.resolve();
       },
     };
-    serverSide = s.accept(serverConn, (authed) => {
+    const serverSide: StreamHandlers = s.accept(serverConn, (authed) => {
       server.identity = authed.identity;
       return { onData: (d) => server.got.push(d.slice()), onClose: () => (server.closed = true) };
     });
@@ -88,11 +87,11 @@ function pair(s: SecretChannel, events: TransportEvent[]) {
           write: (b) => {
             wire.sent.push(b.slice());
             const chunk = wire.tamper ? wire.tamper(b.slice(), n++) : b.slice();
-            if (chunk !== undefined) queueMicrotask(() => serverSide!.onData(chunk));
+            if (chunk !== undefined) queueMicrotask(() => serverSide.onData(chunk));
             return Promise.resolve();
           },
           close: () => {
-            queueMicrotask(() => serverSide!.onClose());
+            queueMicrotask(() => serverSide.onClose());
             return Promise.resolve();
           },
         });
