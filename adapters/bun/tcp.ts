@@ -1,9 +1,15 @@
 /// <reference types="bun" />
 /**
- * The TCP peer transport on Bun's sockets (`Bun.listen` / `Bun.connect`).
+ * The TCP peer transport on Bun's sockets (`Bun.listen` / `Bun.connect`),
+ * optionally with mutual TLS (Bun's `tls` options: both ends verify the
+ * other against the peer CA; the dialer verifies the server for the node id
+ * it dialed as the TLS server name).
  *
  * @module
  */
+
+import { caList, certificateIdentity, type PeerTlsOptions } from "../transport/certificates.ts";
+import type { PeerIdentity, TransportEvent } from "../transport/transport.ts";
 
 import {
   type StreamConnection,
@@ -18,6 +24,10 @@ import {
 interface SocketState {
   handlersFor: (c: StreamConnection) => StreamHandlers;
   conn?: BunConnection;
+  /** TLS: settles once the handshake verified the peer (dialled sockets wait for it). */
+  verified?: (error: Error | undefined) => void;
+  /** TLS: where refused handshakes are reported. */
+  onEvent?: (e: TransportEvent) => void;
 }
 
 /**
@@ -31,9 +41,16 @@ class BunConnection implements StreamConnection {
   #closed = false;
   readonly #whenClosed: Promise<void>;
   #resolveClosed!: () => void;
+  /** Who the TLS handshake verified, on TLS sockets. */
+  readonly identity: PeerIdentity | undefined;
 
-  constructor(socket: Bun.Socket<SocketState>, handlersFor: (c: StreamConnection) => StreamHandlers) {
+  constructor(
+    socket: Bun.Socket<SocketState>,
+    handlersFor: (c: StreamConnection) => StreamHandlers,
+    identity?: PeerIdentity,
+  ) {
     this.#socket = socket;
+    this.identity = identity;
     this.#whenClosed = new Promise((resolve) => this.#resolveClosed = resolve);
     // Raft messages are small and latency-sensitive; batching is done by us, not by Nagle.
     socket.setNoDelay(true);
@@ -112,6 +129,83 @@ const handlers: Bun.SocketHandler<SocketState, "uint8array"> = {
   },
 };
 
+/**
+ * Handlers for TLS sockets: the connection exists only once the handshake
+ * verified the peer (`open` comes before the handshake and is ignored).
+ */
+const tlsHandlers: Bun.SocketHandler<SocketState, "uint8array"> = {
+  ...handlers,
+  open() {},
+  handshake(socket, success, authorizationError) {
+    const state = socket.data;
+    if (!success || authorizationError) {
+      const reason = `TLS: ${authorizationError?.message ?? "handshake failed"}`;
+      state.onEvent?.({ type: "handshake-rejected", reason, from: undefined });
+      state.verified?.(new Error(reason));
+      socket.terminate();
+      return;
+    }
+    const identity = certificateIdentity(socket.getPeerCertificate()?.subjectaltname);
+    state.conn = new BunConnection(socket, state.handlersFor, identity);
+    state.verified?.(undefined);
+  },
+  close(socket) {
+    socket.data.verified?.(new Error("connection closed during the TLS handshake"));
+    socket.data.conn?.closed();
+  },
+};
+
+/**
+ * The {@link StreamDriver} for mutual TLS on Bun. Refused handshakes (no
+ * certificate, another CA, a server that is not the node dialled) are
+ * reported to `onEvent`.
+ */
+export function bunTlsDriver(options: PeerTlsOptions, onEvent?: (e: TransportEvent) => void): StreamDriver {
+  const base = { cert: options.cert, key: options.key, ca: caList(options.ca), rejectUnauthorized: true };
+  return {
+    authenticates: true,
+    listen(host, port, accept): Promise<StreamListener> {
+      const server = Bun.listen<SocketState>({
+        hostname: host,
+        port,
+        tls: { ...base, requestCert: true },
+        data: { handlersFor: accept, onEvent },
+        socket: {
+          ...(tlsHandlers as unknown as Bun.SocketHandler<SocketState>),
+          open(socket) {
+            socket.data = { handlersFor: accept, onEvent };
+          },
+        },
+      });
+      return Promise.resolve({
+        host: server.hostname,
+        port: server.port,
+        close(): Promise<void> {
+          server.stop(true);
+          return Promise.resolve();
+        },
+      });
+    },
+    async dial(host, port, streamHandlers, peer): Promise<StreamConnection> {
+      let verified!: (error: Error | undefined) => void;
+      const done = new Promise<Error | undefined>((resolve) => (verified = resolve));
+      const state: SocketState = { handlersFor: () => streamHandlers, verified, onEvent };
+      await Bun.connect<SocketState>({
+        hostname: host,
+        port,
+        // The certificate is checked for the node id, wherever the node lives.
+        tls: { ...base, serverName: peer },
+        data: state,
+        socket: tlsHandlers as unknown as Bun.SocketHandler<SocketState>,
+      });
+      const error = await done;
+      state.verified = undefined;
+      if (error !== undefined || !state.conn) throw error ?? new Error(`TLS connection to ${host}:${port} failed`);
+      return state.conn;
+    },
+  };
+}
+
 /** The {@link StreamDriver} for Bun. */
 export const bunStreamDriver: StreamDriver = {
   listen(host, port, accept): Promise<StreamListener> {
@@ -153,6 +247,7 @@ export const bunStreamDriver: StreamDriver = {
 /**
  * Raft peer transport over TCP on Bun. Listens on `opts.listen`
  * (`"host:port"`, port 0 for any); call {@link BunTcpTransport.start} first.
+ * With `opts.tls`, peers talk mutual TLS.
  */
 export class BunTcpTransport extends StreamTransport {
   /**
@@ -161,6 +256,6 @@ export class BunTcpTransport extends StreamTransport {
    * @param opts transport options plus the listen address
    */
   constructor(opts: StreamTransportOptions) {
-    super(bunStreamDriver, opts);
+    super(opts.tls ? bunTlsDriver(opts.tls, opts.onEvent) : bunStreamDriver, opts);
   }
 }

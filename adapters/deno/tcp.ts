@@ -12,6 +12,7 @@ import {
   StreamTransport,
   type StreamTransportOptions,
 } from "../transport/stream.ts";
+import { denoTlsDriver } from "./tls.ts";
 
 /** Bytes read per `conn.read` call. Large enough that a busy peer costs few reads. */
 const READ_BUFFER_BYTES = 256 * 1024;
@@ -106,6 +107,7 @@ export const denoStreamDriver: StreamDriver = {
 /**
  * Raft peer transport over TCP on Deno. Listens on `opts.listen`
  * (`"host:port"`, port 0 for any); call {@link DenoTcpTransport.start} first.
+ * With `opts.tls`, peers talk mutual TLS (`node:tls`, see `tls.ts`).
  *
  * ```ts
  * const t = new DenoTcpTransport({ clusterId: "c1", self: "a", listen: "0.0.0.0:7001",
@@ -120,6 +122,6 @@ export class DenoTcpTransport extends StreamTransport {
    * @param opts transport options plus the listen address
    */
   constructor(opts: StreamTransportOptions) {
-    super(denoStreamDriver, opts);
+    super(opts.tls ? denoTlsDriver(opts.tls, opts.onEvent) : denoStreamDriver, opts);
   }
 }

@@ -100,7 +100,7 @@ interface Keys {
 
 const hmac = { name: "HMAC", hash: "SHA-256", length: 256 } as const;
 
-function hkdf(salt: Uint8Array, info: Uint8Array): HkdfParams {
+function hkdf(salt: Uint8Array, info: Uint8Array): Parameters<typeof crypto.subtle.deriveKey>[0] {
   return {
     name: "HKDF",
     hash: "SHA-256",

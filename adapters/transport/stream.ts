@@ -13,6 +13,7 @@
  */
 
 import type { Message, NodeId } from "../../core/types.ts";
+import type { PeerTlsOptions } from "./certificates.ts";
 import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
@@ -82,6 +83,12 @@ export interface StreamDriver {
 export interface StreamTransportOptions extends TransportOptions {
   /** Where to listen, `"host:port"`; port 0 picks a free one. */
   readonly listen: string;
+  /**
+   * Mutual TLS: peers connect over TLS with certificates signed by `ca`,
+   * each naming its node id (see `certificates.ts`). The runtime's transport
+   * (`DenoTcpTransport`, `BunTcpTransport`) picks its TLS driver for it.
+   */
+  readonly tls?: PeerTlsOptions;
 }
 
 /** What the outbound peers share with their transport. */
