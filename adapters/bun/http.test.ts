@@ -4,16 +4,18 @@ import { secretContract } from "../../tests/contract/auth.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport, peerWebSocket } from "./mod.ts";
+import { fixture } from "../../tests/contract/tls.ts";
 
 if (typeof Bun !== "undefined") {
   /** Serve `create(opts)` on Bun.serve (with peer streams wired when `streams`) as a contract transport. */
   const served =
-    (create: (o: HttpTransportOptions) => ReturnType<typeof createPostTransport>, streams: boolean) =>
+    (create: (o: HttpTransportOptions) => ReturnType<typeof createPostTransport>, streams: boolean, https = false) =>
     (opts: HttpTransportOptions & { port?: number }) => {
       const t = create(opts);
       const fetch = (req: Request, server: unknown) =>
         t.handler(req, server) ?? new Response("not found", { status: 404 });
-      const listen = { hostname: "127.0.0.1", port: opts.port ?? 0 };
+      const tls = https ? { tls: { cert: fixture("server.crt"), key: fixture("server.key") } } : {};
+      const listen = { hostname: "127.0.0.1", port: opts.port ?? 0, ...tls };
       const server = streams
         ? Bun.serve({ ...listen, fetch, websocket: peerWebSocket })
         : Bun.serve({ ...listen, fetch: (req) => fetch(req, undefined) });
@@ -35,6 +37,11 @@ if (typeof Bun !== "undefined") {
   transportContract("HTTP transport on Bun.serve (POST per batch)", served(createPostTransport, false));
   transportContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
   secretContract("HTTP transport on Bun.serve (WebSocket peer streams)", served(createHttpTransport, true));
+
+  // Over https/wss: the server's certificate verified against the test CA.
+  const overTls = (o: HttpTransportOptions) => createHttpTransport({ ...o, tls: { ca: fixture("ca.crt") } });
+  transportContract("HTTP transport on Bun.serve over https/wss", served(overTls, true, true));
+  secretContract("HTTP transport on Bun.serve over wss", served(overTls, true, true));
 
   // The receiver has the streaming transport but its Bun.serve lacks `websocket`: it answers 426.
   streamFallbackTest(

@@ -52,18 +52,16 @@ export { BunFs } from "./fs.ts";
 export * from "../common.ts";
 
 // Peer transports: TCP on this runtime's sockets (the HTTP transport comes from common.ts).
-export { bunStreamDriver, BunTcpTransport } from "./tcp.ts";
+export { bunStreamDriver, BunTcpTransport, bunTlsDriver } from "./tcp.ts";
+export { bunTlsClient } from "./tls.ts";
 
 import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/node.ts";
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { BunFs } from "./fs.ts";
 import { BunTcpTransport } from "./tcp.ts";
-import {
-  createHttpTransport as createPortableHttpTransport,
-  type HttpTransport,
-  type HttpTransportOptions,
-} from "../transport/http.ts";
+import { createHttpTransportWith, type HttpTransport, type RuntimeHttpTransportOptions } from "../transport/http.ts";
 import { bunWebSocketUpgrade } from "./websocket.ts";
+import { bunTlsClient } from "./tls.ts";
 
 export { bunWebSocketUpgrade, peerWebSocket } from "./websocket.ts";
 
@@ -86,8 +84,9 @@ export function startNode<SM extends UserStateMachine<any, any>>(
  * each (upgraded on the same port under `${prefix}/stream`), falling back to
  * POST for a peer that does not upgrade. For peer streams, mount it as `fetch: (req, server) => transport.handler(req, server) ?? app(req)`
  * and pass `websocket: peerWebSocket` to `Bun.serve`; without them peers send POSTs instead.
- * Pass `streams: false` for POST only.
+ * Pass `streams: false` for POST only; `tls` to reach peers over https/wss
+ * (trusting `tls.ca`); `secret` for the shared-secret mode (streams only).
  */
-export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
-  return createPortableHttpTransport({ upgrade: bunWebSocketUpgrade, ...opts });
+export function createHttpTransport(opts: RuntimeHttpTransportOptions): HttpTransport {
+  return createHttpTransportWith(opts, bunWebSocketUpgrade, bunTlsClient);
 }

@@ -3,15 +3,17 @@ import { secretContract } from "../../tests/contract/auth.ts";
 import type { Message } from "../../core/types.ts";
 import { createHttpTransport as createPostTransport, type HttpTransportOptions } from "../transport/http.ts";
 import { createHttpTransport } from "./mod.ts";
+import { fixture } from "../../tests/contract/tls.ts";
 
 if (typeof Deno !== "undefined") {
   /** Serve `create(opts)` on Deno.serve and present it as a contract transport. */
   const served =
-    (create: (o: HttpTransportOptions) => ReturnType<typeof createPostTransport>) =>
+    (create: (o: HttpTransportOptions) => ReturnType<typeof createPostTransport>, https = false) =>
     (opts: HttpTransportOptions & { port?: number }) => {
       const t = create(opts);
+      const tls = https ? { cert: fixture("server.crt"), key: fixture("server.key") } : {};
       const server = Deno.serve(
-        { hostname: "127.0.0.1", port: opts.port ?? 0, onListen: () => {} },
+        { hostname: "127.0.0.1", port: opts.port ?? 0, onListen: () => {}, ...tls },
         (req) => t.handler(req) ?? new Response("not found", { status: 404 }),
       );
       let closed: Promise<void> | undefined;
@@ -32,6 +34,11 @@ if (typeof Deno !== "undefined") {
   transportContract("HTTP transport on Deno.serve (POST per batch)", served(createPostTransport));
   transportContract("HTTP transport on Deno.serve (WebSocket peer streams)", served(createHttpTransport));
   secretContract("HTTP transport on Deno.serve (WebSocket peer streams)", served(createHttpTransport));
+
+  // Over https/wss: the server's certificate verified against the test CA.
+  const overTls = (o: HttpTransportOptions) => createHttpTransport({ ...o, tls: { ca: fixture("ca.crt") } });
+  transportContract("HTTP transport on Deno.serve over https/wss", served(overTls, true));
+  secretContract("HTTP transport on Deno.serve over wss", served(overTls, true));
 
   streamFallbackTest(
     "Deno: a streaming sender falls back to POST towards a server that cannot upgrade",

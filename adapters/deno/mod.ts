@@ -52,17 +52,15 @@ export * from "../common.ts";
 
 // Peer transports: TCP on this runtime's sockets (the HTTP transport comes from common.ts).
 export { denoStreamDriver, DenoTcpTransport } from "./tcp.ts";
+export { denoTlsClient, denoTlsDriver } from "./tls.ts";
 
 import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/node.ts";
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { DenoFs } from "./fs.ts";
 import { DenoTcpTransport } from "./tcp.ts";
-import {
-  createHttpTransport as createPortableHttpTransport,
-  type HttpTransport,
-  type HttpTransportOptions,
-} from "../transport/http.ts";
+import { createHttpTransportWith, type HttpTransport, type RuntimeHttpTransportOptions } from "../transport/http.ts";
 import { denoWebSocketUpgrade } from "./websocket.ts";
+import { denoTlsClient } from "./tls.ts";
 
 export { denoWebSocketUpgrade } from "./websocket.ts";
 
@@ -85,8 +83,9 @@ export function startNode<SM extends UserStateMachine<any, any>>(
  * each (upgraded on the same port under `${prefix}/stream`), falling back to
  * POST for a peer that does not upgrade. Peer streams need no wiring: the upgrade happens inside whatever `Deno.serve` handler mounts
  * `transport.handler(req)`.
- * Pass `streams: false` for POST only.
+ * Pass `streams: false` for POST only; `tls` to reach peers over https/wss
+ * (trusting `tls.ca`); `secret` for the shared-secret mode (streams only).
  */
-export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
-  return createPortableHttpTransport({ upgrade: denoWebSocketUpgrade, ...opts });
+export function createHttpTransport(opts: RuntimeHttpTransportOptions): HttpTransport {
+  return createHttpTransportWith(opts, denoWebSocketUpgrade, denoTlsClient);
 }

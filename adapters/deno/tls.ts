@@ -10,7 +10,13 @@
  */
 
 import tls from "node:tls";
-import { caList, certificateIdentity, type PeerTlsOptions } from "../transport/certificates.ts";
+import {
+  caList,
+  certificateIdentity,
+  type ClientTlsOptions,
+  type PeerTlsOptions,
+  type TlsClient,
+} from "../transport/certificates.ts";
 import type { StreamConnection, StreamDriver, StreamHandlers, StreamListener } from "../transport/stream.ts";
 import type { PeerIdentity, TransportEvent } from "../transport/transport.ts";
 
@@ -88,5 +94,19 @@ export function denoTlsDriver(options: PeerTlsOptions, onEvent?: (e: TransportEv
         socket.once("error", reject);
       });
     },
+  };
+}
+
+/** `fetch` and WebSocket over Deno's HTTP client with these TLS options (see {@link TlsClient}). */
+export function denoTlsClient(options: ClientTlsOptions): TlsClient {
+  const client = Deno.createHttpClient({
+    ...(options.ca === undefined ? {} : { caCerts: caList(options.ca) }),
+    ...(options.cert !== undefined && options.key !== undefined ? { cert: options.cert, key: options.key } : {}),
+  });
+  return {
+    // Casts: when Bun types share the program, they redeclare fetch and WebSocket without Deno's `client`.
+    fetch: (url, init) => fetch(url, { ...init, client } as RequestInit),
+    webSocket: (url) => new WebSocket(url, { client } as unknown as string[]),
+    close: () => client.close(),
   };
 }

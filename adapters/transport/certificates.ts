@@ -42,3 +42,27 @@ export function certificateIdentity(subjectaltname: string | undefined): PeerIde
 export function caList(ca: string | readonly string[]): string[] {
   return typeof ca === "string" ? [ca] : [...ca];
 }
+
+/** How this node reaches other nodes' HTTPS servers (PEM text): whom to trust, and optionally a client certificate. */
+export interface ClientTlsOptions {
+  /** CA certificate(s) to trust in addition to the runtime's roots. */
+  readonly ca?: string | readonly string[];
+  /** A client certificate to present, with `key`. */
+  readonly cert?: string;
+  /** The client certificate's private key. */
+  readonly key?: string;
+}
+
+/**
+ * `fetch` and the WebSocket client configured with {@link ClientTlsOptions},
+ * as each runtime builds them (Deno: `Deno.createHttpClient`; Bun: the `tls`
+ * option of `fetch` and `WebSocket`). `close` releases what they hold.
+ */
+export interface TlsClient {
+  /** `fetch` with these TLS options. */
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
+  /** Opens a WebSocket with these TLS options. */
+  readonly webSocket: (url: string) => WebSocket;
+  /** Release the client (Deno's HTTP client is a resource). */
+  close(): void;
+}

@@ -30,6 +30,7 @@
  */
 
 import type { Message, NodeId } from "../../core/types.ts";
+import type { ClientTlsOptions, TlsClient } from "./certificates.ts";
 import { concatBytes, encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
@@ -67,6 +68,48 @@ export interface HttpTransportOptions extends TransportOptions {
   readonly streamRetryMs?: number;
   /** Opens the client side of a peer stream (e.g. with TLS client options). Default `new WebSocket(url)`. */
   readonly webSocket?: OpenWebSocket;
+}
+
+/**
+ * {@link HttpTransportOptions} plus TLS client options, which each runtime's
+ * `createHttpTransport` turns into its `fetch` and WebSocket client (the
+ * scheme then defaults to `https`).
+ */
+export interface RuntimeHttpTransportOptions extends HttpTransportOptions {
+  /** Reach peers over https/wss with these trust anchors (and client certificate). */
+  readonly tls?: ClientTlsOptions;
+}
+
+/**
+ * Build the HTTP transport with `client`'s fetch and WebSocket when TLS
+ * options are given (closing the client with the transport), as the Deno
+ * and Bun adapters do with their runtime's client.
+ */
+export function createHttpTransportWith(
+  opts: RuntimeHttpTransportOptions,
+  upgrade: WebSocketUpgrade,
+  tlsClient: (tls: ClientTlsOptions) => TlsClient,
+): HttpTransport {
+  if (opts.tls === undefined) return createHttpTransport({ upgrade, ...opts });
+  const client = tlsClient(opts.tls);
+  const t = createHttpTransport({
+    upgrade,
+    scheme: "https",
+    fetch: client.fetch,
+    webSocket: client.webSocket,
+    ...opts,
+  });
+  return {
+    handler: (req, server) => t.handler(req, server),
+    send: (m) => t.send(m),
+    onMessage: (h) => t.onMessage(h),
+    onUnreachable: (h) => t.onUnreachable(h),
+    setPeers: (p) => t.setPeers(p),
+    get stats() {
+      return t.stats;
+    },
+    close: () => t.close().finally(() => client.close()),
+  };
 }
 
 /** A {@link PeerTransport} over HTTP, plus the request handler peers talk to. */

@@ -11,7 +11,9 @@ export {
   emptyStats,
   formatHostPort,
   type HostPort,
+  MIN_SECRET_BYTES,
   parseHostPort,
+  type PeerIdentity,
   type PeerTransport,
   type ResolvedTransportOptions,
   resolveTransportOptions,
@@ -40,9 +42,19 @@ export {
   StreamTransport,
   type StreamTransportOptions,
 } from "./stream.ts";
-export { createHttpTransport, type FetchFn, type HttpTransport, type HttpTransportOptions } from "./http.ts";
+export {
+  createHttpTransport,
+  type FetchFn,
+  type HttpTransport,
+  type HttpTransportOptions,
+  readBody,
+  type RuntimeHttpTransportOptions,
+} from "./http.ts";
+export { certificateIdentity, type ClientTlsOptions, type PeerTlsOptions, type TlsClient } from "./certificates.ts";
+export { MAX_RECORD_DATA, SecretChannel, type SecretChannelOptions, SecretHandshakeError } from "./secret.ts";
 export {
   type AcceptedPeerSocket,
+  type OpenWebSocket,
   type PeerSocketHandlers,
   webSocketDialer,
   type WebSocketUpgrade,
