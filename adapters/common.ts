@@ -29,7 +29,7 @@ export * from "./transport/mod.ts";
 
 import type { CommandOf, NodeSpec, RaftNode, ResultOf, UserStateMachine } from "../effects/node.ts";
 import { createNode, peerMap } from "../effects/node.ts";
-import type { PeerTransport, TransportOptions } from "./transport/transport.ts";
+import type { PeerTransport } from "./transport/transport.ts";
 import { SnapshotStore as FileSnapshotStore } from "./storage/snapshots.ts";
 import { type WalOptions as FileWalOptions, WriteAheadLog as FileWal } from "./storage/wal.ts";
 import type { DurableFs } from "./storage/fs.ts";
@@ -51,8 +51,8 @@ export interface StartNodeOptions<SM extends UserStateMachine<any, any>> extends
   readonly listen?: string;
   /** TCP only: cluster identity checked in the transport handshake (default `"plank"`). */
   readonly clusterId?: string;
-  /** TCP only: transport tunables (queue bounds, reconnect back-off). */
-  readonly transportOptions?: Omit<TransportOptions, "clusterId" | "self" | "peers">;
+  /** TCP only: transport tunables (queue bounds, reconnect back-off) and peer authentication (`tls`, `secret`). */
+  readonly transportOptions?: Omit<StreamTransportOptions, "clusterId" | "self" | "peers" | "listen">;
   /** Write-ahead log tunables. */
   readonly wal?: FileWalOptions;
 }

@@ -102,11 +102,17 @@ describe("HTTP transport handler", () => {
 });
 
 describe("HTTP transport: bounded bodies and shared-secret mode", () => {
-  /** A body that streams `chunks` chunks of `size` bytes and counts how many were pulled. */
+  /**
+   * A body that starts like a peer's (handshake, then one frame announced at
+   * 32 MiB) and streams `chunks` chunks of `size` bytes; counts those pulled.
+   */
   function streaming(chunks: number, size: number): { body: ReadableStream<Uint8Array>; pulled: () => number } {
     let n = 0;
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 32 << 20);
     const body = new ReadableStream<Uint8Array>({
       pull(c) {
+        if (n === 0) c.enqueue(concatBytes([handshakeFrame("c1", "a"), header]));
         if (n++ >= chunks) c.close();
         else c.enqueue(new Uint8Array(size));
       },
@@ -115,7 +121,12 @@ describe("HTTP transport: bounded bodies and shared-secret mode", () => {
   }
 
   test("a chunked body is cut off with 413 once it passes maxBodyBytes, without reading the rest", async () => {
-    const t = createHttpTransport({ clusterId: "c1", self: "b", maxBodyBytes: 1 << 20, peers: new Map() });
+    const t = createHttpTransport({
+      clusterId: "c1",
+      self: "b",
+      maxBodyBytes: 1 << 20,
+      peers: new Map([["a", "127.0.0.1:1"]]),
+    });
     const s = streaming(400, 1 << 20); // would be 400 MiB
     const req = new Request(
       "http://b.test/raft/messages",

@@ -23,15 +23,15 @@
  * request has no round trip in which the server could contribute a fresh
  * nonce, so a recorded POST could be replayed.
  *
- * A POST body is read as it streams and refused (413) as soon as it passes
- * `maxBodyBytes`, whatever its `content-length` said.
+ * A POST body is decoded as it streams and refused (413) as soon as it
+ * passes `maxBodyBytes`, whatever its `content-length` said.
  *
  * @module
  */
 
 import type { Message, NodeId } from "../../core/types.ts";
 import type { ClientTlsOptions, TlsClient } from "./certificates.ts";
-import { concatBytes, encodeMessageFrame, handshakeFrame } from "./framing.ts";
+import { encodeMessageFrame, handshakeFrame } from "./framing.ts";
 import { InboundSession } from "./inbound.ts";
 import { PeerQueue } from "./queue.ts";
 import { SecretChannel } from "./secret.ts";
@@ -437,12 +437,32 @@ class HttpTransportImpl implements HttpTransport {
       this.opts.onEvent({ type: "handshake-rejected", reason: "POST refused: shared-secret mode", from: undefined });
       return new Response("peer POSTs are disabled in shared-secret mode; use the stream\n", { status: 403 });
     }
-    const body = await readBody(req, this.maxBodyBytes);
-    if (body === undefined) return new Response(null, { status: 413 });
+    // The body is decoded as it streams: memory stays at one partial frame, and
+    // reading stops at the first bad frame or once maxBodyBytes have come.
+    const declared = req.headers.get("content-length");
+    if (declared !== null && !(Number(declared) <= this.maxBodyBytes)) {
+      await req.body?.cancel().catch(() => {});
+      return new Response(null, { status: 413 });
+    }
     const session = this.#session();
-    const status = session.push(body);
-    if (status === "forbidden") return new Response(null, { status: 403 });
-    if (status === "bad-frame") return new Response(null, { status: 400 });
+    let total = 0;
+    if (req.body !== null) {
+      const reader = req.body.getReader();
+      for (;;) {
+        let chunk: Uint8Array | undefined;
+        try {
+          chunk = (await reader.read()).value;
+        } catch {
+          return new Response(null, { status: 400 }); // the client went away mid-body
+        }
+        if (chunk === undefined) break;
+        total += chunk.length;
+        const status = total > this.maxBodyBytes ? "too-large" : session.push(chunk);
+        if (status === "ok") continue;
+        await reader.cancel().catch(() => {});
+        return new Response(null, { status: status === "too-large" ? 413 : status === "forbidden" ? 403 : 400 });
+      }
+    }
     if (session.peer === undefined || !session.idle) {
       // No handshake, or a truncated last frame.
       this.stats.badFrames++;
@@ -465,40 +485,6 @@ class HttpTransportImpl implements HttpTransport {
       this.opts.onEvent({ type: "handler-error", error });
     }
   }
-}
-
-/**
- * Read `req`'s body, giving up (undefined) as soon as it passes `limit`
- * bytes: checked against `content-length` first and again while the body
- * streams in, so neither a false length nor a chunked body can make us
- * buffer more than `limit` bytes.
- */
-export async function readBody(req: Request, limit: number): Promise<Uint8Array | undefined> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && !(Number(declared) <= limit)) {
-    await req.body?.cancel().catch(() => {});
-    return undefined;
-  }
-  if (req.body === null) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let chunk: Uint8Array | undefined;
-    try {
-      chunk = (await reader.read()).value;
-    } catch {
-      return undefined; // the client went away mid-body
-    }
-    if (chunk === undefined) break;
-    total += chunk.length;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return concatBytes(chunks, total);
 }
 
 /** Create an HTTP transport; mount its `handler` on your server under `prefix` (default `/raft`). */

@@ -47,11 +47,16 @@ export {
   type FetchFn,
   type HttpTransport,
   type HttpTransportOptions,
-  readBody,
   type RuntimeHttpTransportOptions,
 } from "./http.ts";
 export { certificateIdentity, type ClientTlsOptions, type PeerTlsOptions, type TlsClient } from "./certificates.ts";
-export { MAX_RECORD_DATA, SecretChannel, type SecretChannelOptions, SecretHandshakeError } from "./secret.ts";
+export {
+  MAX_RECORD_DATA,
+  SecretChannel,
+  type SecretChannelOptions,
+  SecretHandshakeError,
+  secretKey,
+} from "./secret.ts";
 export {
   type AcceptedPeerSocket,
   type OpenWebSocket,

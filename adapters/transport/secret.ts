@@ -109,18 +109,27 @@ function hkdf(salt: Uint8Array, info: Uint8Array): Parameters<typeof crypto.subt
   };
 }
 
+function importMaster(secret: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", secret as Uint8Array<ArrayBuffer>, "HKDF", false, ["deriveKey"]);
+}
+
+/**
+ * An HMAC-SHA-256 key for one `purpose`, derived from the shared secret
+ * with HKDF (salt `"plank-raft secret v1"`, info `purpose`): keys for
+ * different purposes are independent, so a MAC made for one (the peer
+ * handshake uses `"handshake"`) is worthless for another (raftd's join
+ * proofs).
+ */
+export async function secretKey(secret: Uint8Array, purpose: string): Promise<CryptoKey> {
+  return await deriveHmac(await importMaster(secret), utf8.encode("plank-raft secret v1"), utf8.encode(purpose));
+}
+
+function deriveHmac(master: CryptoKey, salt: Uint8Array, info: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.deriveKey(hkdf(salt, info), master, hmac, false, ["sign", "verify"]);
+}
+
 async function importKeys(secret: Uint8Array): Promise<Keys> {
-  const master = await crypto.subtle.importKey("raw", secret as Uint8Array<ArrayBuffer>, "HKDF", false, [
-    "deriveKey",
-  ]);
-  const auth = await crypto.subtle.deriveKey(
-    hkdf(utf8.encode("plank-raft secret v1"), utf8.encode("handshake")),
-    master,
-    hmac,
-    false,
-    ["sign", "verify"],
-  );
-  return { master, auth };
+  return { master: await importMaster(secret), auth: await secretKey(secret, "handshake") };
 }
 
 async function sign(key: CryptoKey, ...parts: Uint8Array[]): Promise<Uint8Array> {
@@ -137,13 +146,7 @@ function verify(key: CryptoKey, mac: Uint8Array, ...parts: Uint8Array[]): Promis
 }
 
 function recordKey(keys: Keys, transcript: Uint8Array, nonceC: Uint8Array, nonceS: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.deriveKey(
-    hkdf(concatBytes([nonceC, nonceS]), concatBytes([RECORDS_LABEL, transcript])),
-    keys.master,
-    hmac,
-    false,
-    ["sign", "verify"],
-  );
+  return deriveHmac(keys.master, concatBytes([nonceC, nonceS]), concatBytes([RECORDS_LABEL, transcript]));
 }
 
 // ---------------------------------------------------------------------------

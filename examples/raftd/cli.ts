@@ -12,12 +12,24 @@
 /** How chatty the log is: `-v` verbose, `-debug`, `-trace` (the most). */
 export type LogLevel = "info" | "verbose" | "debug" | "trace";
 
+/** Mutual TLS between peers: files of this node's certificate and key, and of the CA that signed every peer's. */
+export interface PeerTlsFiles {
+  /** `-peer-cert`: this node's certificate; its DNS name is the node id. */
+  readonly cert: string;
+  /** `-peer-key`. */
+  readonly key: string;
+  /** `-peer-ca`. */
+  readonly ca: string;
+}
+
 /** Everything `main.ts` needs to start a node. */
 export interface RaftdConfig {
   /** Where the node keeps its log, snapshots and `raftd.json`. */
   readonly dataDir: string;
-  /** Host the HTTP server listens on and advertises. */
+  /** Host the node advertises to peers and clients (`-h`). */
   readonly host: string;
+  /** Interface the HTTP server (and the mTLS peer listener) binds: `-addr`, default 127.0.0.1. */
+  readonly listenHost: string;
   /** HTTP port (client API and peer traffic). */
   readonly port: number;
   /** `host:port` of any cluster member to join, on first start. */
@@ -38,6 +50,20 @@ export interface RaftdConfig {
   readonly snapshotEntries: number;
   /** How long a client request may wait for commit/apply before 503 (ms). */
   readonly requestTimeoutMs: number;
+  /** `-cert`/`-key`: serve HTTPS (clients and, unless peers use mTLS, peer streams) with these files. */
+  readonly https: { readonly cert: string; readonly key: string } | undefined;
+  /** `-ca`: CA file trusted when calling other nodes over HTTPS (joins, forwarding, peer streams). */
+  readonly ca: string | undefined;
+  /** `-peer-cert`/`-peer-key`/`-peer-ca`: peers talk mutual TLS over TCP on `peerAddress`. */
+  readonly peerTls: PeerTlsFiles | undefined;
+  /** `-peer-addr`: where peers reach this node in mTLS mode (listens on `listenHost` at its port). */
+  readonly peerAddress: string | undefined;
+  /** `-cluster-secret`: file of the shared secret (peers and joins). */
+  readonly clusterSecret: string | undefined;
+  /** `-admin-token`: file of the Bearer token required on membership and leadership endpoints. */
+  readonly adminToken: string | undefined;
+  /** `-insecure`: allow listening beyond loopback without peer authentication. */
+  readonly insecure: boolean;
 }
 
 /** What {@link parseArgs} found: a config to run, a request for help, or an error for the user. */
@@ -59,7 +85,8 @@ address and cluster are kept in DATA_DIR/raftd.json, so restarts need no -join.
 
 Flags (one or two dashes; "-flag value" or "-flag=value"):
   -p, -port PORT              HTTP port for clients and peers (default 4001)
-  -h, -host HOST              host to listen on and advertise (default localhost)
+  -h, -host HOST              host to advertise to peers and clients (default localhost)
+  -addr HOST                  interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
   -join HOST:PORT             join the cluster this member belongs to (first start only)
   -id ID                      node id on first start (default: random; [A-Za-z0-9._-], at most 64)
   -advertise HOST:PORT        address peers and clients use to reach this node (default HOST:PORT)
@@ -68,6 +95,19 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -max-value SIZE             largest value accepted, e.g. 4096, 64KiB, 1MiB (default 1MiB)
   -snapshot-entries N         snapshot after N applied entries; 0 never (default 10000)
   -request-timeout DURATION   give up waiting for a write or read after this long (default 5s)
+
+Security (see SECURITY.md; without -peer-* or -cluster-secret raftd refuses to
+listen beyond loopback unless -insecure is given):
+  -cluster-secret FILE        shared secret (>= 16 bytes) peers and joiners must prove; never sent
+  -peer-cert FILE             mutual TLS between peers: this node's certificate (DNS name = node id)
+  -peer-key FILE              its private key
+  -peer-ca FILE               the CA that signed every peer's certificate
+  -peer-addr HOST:PORT        where peers reach this node over mTLS (default HOST:PORT+10000)
+  -cert FILE, -key FILE       serve HTTPS (clients, and peer streams unless -peer-* is given)
+  -ca FILE                    CA to trust when calling other nodes over HTTPS (default: system roots)
+  -admin-token FILE           Bearer token required on /join, /members/ID, /transfer
+                              (without one these answer loopback clients only)
+  -insecure                   allow listening beyond loopback without peer authentication
   -v                          verbose logging
   -debug                      debug logging
   -trace                      trace logging (every Raft message)
@@ -80,14 +120,15 @@ HTTP API (one port serves clients and, under /raft/, peers):
   DELETE /db/KEY              delete KEY
   GET /status                 id, role, term, leader, commit, applied, members (JSON)
   GET /members                the members with their addresses (JSON)
-  POST /join                  {"id": ID, "address": "HOST:PORT"}: add a node
-  DELETE /members/ID          remove a node
-  POST /transfer?to=ID        hand leadership to ID
+  POST /join                  {"id": ID, "address": "HOST:PORT"}: add a node (admin)
+  DELETE /members/ID          remove a node (admin)
+  POST /transfer?to=ID        hand leadership to ID (admin)
   GET /metrics                Prometheus text format
 `;
 
 const DEFAULTS = {
   host: "localhost",
+  listenHost: "127.0.0.1",
   port: 4001,
   electionTimeoutMs: 1000,
   maxValueBytes: 1024 * 1024,
@@ -109,7 +150,18 @@ type FlagName =
   | "v"
   | "debug"
   | "trace"
-  | "help";
+  | "help"
+  | "addr"
+  | "cert"
+  | "key"
+  | "ca"
+  | "peer-cert"
+  | "peer-key"
+  | "peer-ca"
+  | "peer-addr"
+  | "cluster-secret"
+  | "admin-token"
+  | "insecure";
 
 const ALIASES: Readonly<Record<string, FlagName>> = {
   p: "port",
@@ -131,9 +183,20 @@ const ALIASES: Readonly<Record<string, FlagName>> = {
   debug: "debug",
   trace: "trace",
   help: "help",
+  addr: "addr",
+  cert: "cert",
+  key: "key",
+  ca: "ca",
+  "peer-cert": "peer-cert",
+  "peer-key": "peer-key",
+  "peer-ca": "peer-ca",
+  "peer-addr": "peer-addr",
+  "cluster-secret": "cluster-secret",
+  "admin-token": "admin-token",
+  insecure: "insecure",
 };
 
-const BOOLEAN_FLAGS: ReadonlySet<FlagName> = new Set(["v", "debug", "trace", "help"]);
+const BOOLEAN_FLAGS: ReadonlySet<FlagName> = new Set(["v", "debug", "trace", "help", "insecure"]);
 
 /** Node ids: short, printable, safe in a URL path segment. */
 export const NODE_ID_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
@@ -190,6 +253,8 @@ export function parseArgs(args: readonly string[]): ParseResult {
   }
   const host = values.get("host") ?? DEFAULTS.host;
   if (host === "" || /[\s/@]/.test(host)) return error(`invalid host ${JSON.stringify(host)}`);
+  const listenHost = values.get("addr") ?? DEFAULTS.listenHost;
+  if (listenHost === "" || /[\s/@]/.test(listenHost)) return error(`invalid -addr ${JSON.stringify(listenHost)}`);
 
   const join = values.get("join");
   if (join !== undefined && !isHostPort(join)) {
@@ -245,6 +310,43 @@ export function parseArgs(args: readonly string[]): ParseResult {
     requestTimeoutMs = ms;
   }
 
+  const files = (name: FlagName): string | undefined => {
+    const v = values.get(name);
+    return v === "" ? undefined : v;
+  };
+  for (
+    const name of ["cert", "key", "ca", "peer-cert", "peer-key", "peer-ca", "cluster-secret", "admin-token"] as const
+  ) {
+    if (values.get(name) === "") return error(`-${name} needs a file name`);
+  }
+  const cert = files("cert"), key = files("key");
+  if ((cert === undefined) !== (key === undefined)) return error("-cert and -key go together");
+  const peerCert = files("peer-cert"), peerKey = files("peer-key"), peerCa = files("peer-ca");
+  const peerSet = [peerCert, peerKey, peerCa].filter((f) => f !== undefined).length;
+  if (peerSet !== 0 && peerSet !== 3) return error("-peer-cert, -peer-key and -peer-ca go together");
+  const peerTls = peerCert && peerKey && peerCa ? { cert: peerCert, key: peerKey, ca: peerCa } : undefined;
+  let peerAddress = values.get("peer-addr");
+  if (peerAddress !== undefined) {
+    if (peerTls === undefined) {
+      return error("-peer-addr is for mutual TLS between peers: give -peer-cert, -peer-key, -peer-ca");
+    }
+    if (!isHostPort(peerAddress)) return error(`invalid -peer-addr ${JSON.stringify(peerAddress)}: expected HOST:PORT`);
+  } else if (peerTls !== undefined) {
+    if (port + PEER_PORT_OFFSET > 65535) {
+      return error(`give -peer-addr: port ${port} + ${PEER_PORT_OFFSET} is not a port`);
+    }
+    const advertisedHost = advertise === undefined ? host : advertise.slice(0, advertise.lastIndexOf(":"));
+    peerAddress = `${advertisedHost}:${port + PEER_PORT_OFFSET}`;
+  }
+  const insecure = values.get("insecure") === "true";
+  const clusterSecret = files("cluster-secret");
+  if (!insecure && !isLoopbackHost(listenHost) && peerTls === undefined && clusterSecret === undefined) {
+    return error(
+      `refusing to listen on ${listenHost} without peer authentication: anyone who reaches the port could ` +
+        "speak for a node; give -cluster-secret FILE or -peer-cert/-peer-key/-peer-ca, or -insecure",
+    );
+  }
+
   const logLevel: LogLevel = values.get("trace") === "true"
     ? "trace"
     : values.get("debug") === "true"
@@ -258,6 +360,7 @@ export function parseArgs(args: readonly string[]): ParseResult {
     config: {
       dataDir,
       host,
+      listenHost,
       port,
       join,
       id,
@@ -268,8 +371,24 @@ export function parseArgs(args: readonly string[]): ParseResult {
       maxValueBytes,
       snapshotEntries,
       requestTimeoutMs,
+      https: cert && key ? { cert, key } : undefined,
+      ca: files("ca"),
+      peerTls,
+      peerAddress,
+      clusterSecret,
+      adminToken: files("admin-token"),
+      insecure,
     },
   };
+}
+
+/** In mTLS mode without -peer-addr, peers reach a node at its HTTP port plus this. */
+export const PEER_PORT_OFFSET = 10_000;
+
+/** Whether `host` names only this machine: `localhost`, 127.0.0.0/8 or ::1 (any other name counts as beyond). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 function error(message: string): ParseResult {

@@ -22,6 +22,8 @@ export interface MemberView {
   readonly address: string | undefined;
   /** `voter` or `learner`. */
   readonly suffrage: "voter" | "learner";
+  /** `host:port` of its mutual-TLS peer listener, when peers use mTLS. */
+  readonly peer?: string;
 }
 
 /** `GET /status`. */
@@ -74,8 +76,8 @@ export interface RaftdService {
   get(key: string, stale: boolean): Promise<Uint8Array | undefined>;
   /** The node's state. */
   status(): StatusView;
-  /** Adds a node (leader only). */
-  join(id: string, address: string): Promise<JoinAnswer>;
+  /** Adds a node (leader only); `peer` is its mTLS peer address when peers use mTLS. */
+  join(id: string, address: string, peer?: string): Promise<JoinAnswer>;
   /** Removes a node (leader only). */
   removeMember(id: string): Promise<void>;
   /** Transfers leadership (leader only). */
@@ -102,6 +104,23 @@ export class NotLeaderError extends Error {
   }
 }
 
+/** Decides whether a request may use an admin route (see `admin.ts`): undefined to go on, else the answer. */
+export interface AdminCheck {
+  /** `body` is the join request's body; `remote` the client's IP address. */
+  check(
+    req: Request,
+    route: "join" | "member" | "transfer",
+    body: Uint8Array | undefined,
+    remote: string | undefined,
+  ): Promise<Response | undefined>;
+}
+
+/** What the server knows about a request beyond the request itself. */
+export interface RequestInfo {
+  /** The client's IP address. */
+  readonly remoteAddress?: string;
+}
+
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
   /** The node. */
@@ -122,6 +141,10 @@ export interface HandlerOptions {
   readonly onRequest?: (method: string, path: string, status: number, ms: number) => void;
   /** Called with unexpected errors (for logging). */
   readonly onError?: (error: unknown) => void;
+  /** Who may use `/join`, `/members/ID` and `/transfer`. Without it they are open (unit tests only: raftd always sets it). */
+  readonly admin?: AdminCheck;
+  /** Scheme used to forward requests to the leader. Default `"http"`. */
+  readonly scheme?: "http" | "https";
 }
 
 /** Header marking a request proxied by another raftd node. */
@@ -135,11 +158,11 @@ const encoder = new TextEncoder();
 interface Route {
   readonly name: string;
   readonly allow: string;
-  readonly handle: (req: Request, url: URL, params: string) => Promise<Response>;
+  readonly handle: (req: Request, url: URL, params: string, remote: string | undefined) => Promise<Response>;
 }
 
 /** Build the request handler. */
-export function createHandler(opts: HandlerOptions): (req: Request) => Promise<Response> {
+export function createHandler(opts: HandlerOptions): (req: Request, info?: RequestInfo) => Promise<Response> {
   const { service, metrics, maxValueBytes } = opts;
   const retryAfter = String(opts.retryAfterSeconds ?? 1);
   const fetchFn = opts.fetch ?? ((url, init) => globalThis.fetch(url, init));
@@ -157,9 +180,12 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
     const url = new URL(req.url);
     try {
       const headers: Record<string, string> = { [FORWARDED_HEADER]: "1" };
-      const ct = req.headers.get("content-type");
-      if (ct !== null) headers["content-type"] = ct;
-      const res = await fetchFn(`http://${leader}${url.pathname}${url.search}`, {
+      // Credentials travel with the request: the leader checks them again.
+      for (const name of ["content-type", "authorization"]) {
+        const v = req.headers.get(name);
+        if (v !== null) headers[name] = v;
+      }
+      const res = await fetchFn(`${opts.scheme ?? "http"}://${leader}${url.pathname}${url.search}`, {
         method: req.method,
         headers,
         body: body as Uint8Array<ArrayBuffer> | undefined,
@@ -167,7 +193,7 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
       });
       const out = new Uint8Array(await res.arrayBuffer());
       const h = new Headers();
-      for (const name of ["content-type", "retry-after", "allow"]) {
+      for (const name of ["content-type", "retry-after", "allow", "www-authenticate"]) {
         const v = res.headers.get(name);
         if (v !== null) h.set(name, v);
       }
@@ -276,15 +302,29 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
     },
   };
 
+  /** The admin gate's answer when it refuses (counted as an error), else undefined. */
+  async function denied(
+    req: Request,
+    route: "join" | "member" | "transfer",
+    body: Uint8Array | undefined,
+    remote: string | undefined,
+  ): Promise<Response | undefined> {
+    const res = await opts.admin?.check(req, route, body, remote);
+    if (res !== undefined) metrics.error(res.status);
+    return res;
+  }
+
   const member: Route = {
     name: "member",
     allow: "DELETE",
-    handle: async (req, url, rawId) => {
+    handle: async (req, url, rawId, remote) => {
       await discard(req);
       const q = parseQuery(url, []);
       if ("error" in q) return fail(400, q.error);
       const id = safeDecode(rawId);
       if (id === undefined || !NODE_ID_PATTERN.test(id)) return fail(400, "invalid member id");
+      const refused = await denied(req, "member", undefined, remote);
+      if (refused !== undefined) return refused;
       return serve(req, undefined, async () => {
         metrics.proposal("member");
         await service.removeMember(id);
@@ -296,7 +336,7 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
   const join: Route = {
     name: "join",
     allow: "POST",
-    handle: async (req, url) => {
+    handle: async (req, url, _param, remote) => {
       const q = parseQuery(url, []);
       if ("error" in q) {
         await discard(req);
@@ -304,11 +344,13 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
       }
       const body = await readLimited(req, MAX_JSON_BYTES);
       if (body === "too-large") return fail(413, `join request larger than ${MAX_JSON_BYTES} bytes`);
+      const refused = await denied(req, "join", body, remote);
+      if (refused !== undefined) return refused;
       const parsed = parseJoin(body);
       if ("error" in parsed) return fail(400, parsed.error);
       return serve(req, body, async () => {
         metrics.proposal("member");
-        return json(200, await service.join(parsed.id, parsed.address));
+        return json(200, await service.join(parsed.id, parsed.address, parsed.peer));
       });
     },
   };
@@ -316,12 +358,14 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
   const transfer: Route = {
     name: "transfer",
     allow: "POST",
-    handle: async (req, url) => {
+    handle: async (req, url, _param, remote) => {
       await discard(req);
       const q = parseQuery(url, ["to"]);
       if ("error" in q) return fail(400, q.error);
       const to = q.params.get("to");
       if (to === undefined || !NODE_ID_PATTERN.test(to)) return fail(400, "transfer needs ?to=ID of a member");
+      const refused = await denied(req, "transfer", undefined, remote);
+      if (refused !== undefined) return refused;
       return serve(req, undefined, async () => {
         await service.transfer(to);
         return text(200, `leadership transferred to ${to}`);
@@ -355,7 +399,7 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
     return undefined;
   }
 
-  return async (req: Request): Promise<Response> => {
+  return async (req: Request, info?: RequestInfo): Promise<Response> => {
     const started = now();
     let url: URL;
     try {
@@ -385,7 +429,7 @@ export function createHandler(opts: HandlerOptions): (req: Request) => Promise<R
         res = fail(405, `method ${req.method} not allowed on ${url.pathname}`, { allow: found.route.allow });
       } else {
         try {
-          res = await found.route.handle(req, url, found.param);
+          res = await found.route.handle(req, url, found.param, info?.remoteAddress);
         } catch (e) {
           opts.onError?.(e);
           res = fail(500, `internal error: ${oneLine(e)}`);
@@ -450,8 +494,8 @@ function parseBool(s: string): boolean | undefined {
   return undefined;
 }
 
-/** Validate a `POST /join` body: `{"id": ID, "address": "HOST:PORT"}`. */
-export function parseJoin(body: Uint8Array): { id: string; address: string } | { error: string } {
+/** Validate a `POST /join` body: `{"id": ID, "address": "HOST:PORT", "peer"?: "HOST:PORT"}`. */
+export function parseJoin(body: Uint8Array): { id: string; address: string; peer?: string } | { error: string } {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
@@ -461,12 +505,14 @@ export function parseJoin(body: Uint8Array): { id: string; address: string } | {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { error: 'join body must be a JSON object {"id": ID, "address": "HOST:PORT"}' };
   }
-  const { id, address } = value as Record<string, unknown>;
+  const { id, address, peer } = value as Record<string, unknown>;
   if (typeof id !== "string" || !NODE_ID_PATTERN.test(id)) {
     return { error: "join: id must be 1-64 characters of [A-Za-z0-9._-]" };
   }
   if (typeof address !== "string" || !isHostPort(address)) return { error: "join: address must be HOST:PORT" };
-  return { id, address };
+  if (peer === undefined) return { id, address };
+  if (typeof peer !== "string" || !isHostPort(peer)) return { error: "join: peer must be HOST:PORT" };
+  return { id, address, peer };
 }
 
 /** Read the body, refusing more than `limit` bytes without buffering them all. */

@@ -24,6 +24,8 @@ export interface Identity {
   readonly founder: boolean;
   /** Last known address book, member id → `host:port`. */
   readonly members: Readonly<Record<string, string>>;
+  /** Last known peer (mTLS) addresses, when peers use mutual TLS. */
+  readonly peers?: Readonly<Record<string, string>>;
 }
 
 /** The file name inside the data directory. */
@@ -33,15 +35,20 @@ export const IDENTITY_FILE = "raftd.json";
 export function parseIdentity(text: string): Identity {
   const v = JSON.parse(text) as Record<string, unknown>;
   if (typeof v !== "object" || v === null) throw new Error(`${IDENTITY_FILE}: not a JSON object`);
-  const { id, address, cluster, founder, members } = v;
+  const { id, address, cluster, founder, members, peers } = v;
   if (typeof id !== "string" || !NODE_ID_PATTERN.test(id)) throw new Error(`${IDENTITY_FILE}: bad id`);
   if (typeof address !== "string" || !isHostPort(address)) throw new Error(`${IDENTITY_FILE}: bad address`);
   if (typeof cluster !== "string" || cluster === "") throw new Error(`${IDENTITY_FILE}: bad cluster`);
+  return { id, address, cluster, founder: founder === true, members: addresses(members), peers: addresses(peers) };
+}
+
+/** The string-valued entries of `v`, if it is an object. */
+function addresses(v: unknown): Record<string, string> {
   const book: Record<string, string> = {};
-  if (typeof members === "object" && members !== null) {
-    for (const [k, a] of Object.entries(members)) if (typeof a === "string") book[k] = a;
+  if (typeof v === "object" && v !== null) {
+    for (const [k, a] of Object.entries(v)) if (typeof a === "string") book[k] = a;
   }
-  return { id, address, cluster, founder: founder === true, members: book };
+  return book;
 }
 
 /** Read the identity file, or undefined when there is none yet. */

@@ -1,7 +1,8 @@
 /**
  * raftd's state machine: a key-value map plus the cluster's address book
- * (member id → `host:port`), both replicated through the log so that every
- * node, after any restart, knows where every member lives.
+ * (member id → `host:port` of its HTTP server, and of its mutual-TLS peer
+ * listener when peers use mTLS), both replicated through the log so that
+ * every node, after any restart, knows where every member lives.
  *
  * Commands are encoded compactly (one op byte, then length-prefixed fields);
  * applying one returns a {@link KvResult} the proposer hands to its client.
@@ -15,7 +16,7 @@ export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
   | { readonly op: "delete"; readonly key: string }
   | { readonly op: "cas"; readonly key: string; readonly prev: Uint8Array; readonly value: Uint8Array }
-  | { readonly op: "setMember"; readonly id: string; readonly address: string }
+  | { readonly op: "setMember"; readonly id: string; readonly address: string; readonly peer?: string }
   | { readonly op: "removeMember"; readonly id: string };
 
 /** What applying a command did. */
@@ -30,9 +31,12 @@ const OP_DELETE = 2;
 const OP_CAS = 3;
 const OP_SET_MEMBER = 4;
 const OP_REMOVE_MEMBER = 5;
+/** setMember with a peer (mTLS) address; plain OP_SET_MEMBER stays for members without one. */
+const OP_SET_MEMBER_PEER = 6;
 
 const SNAPSHOT_MAGIC = 0x52; // 'R'
-const SNAPSHOT_VERSION = 1;
+/** Version 2 adds each member's peer address (empty: none); version 1 snapshots still restore. */
+const SNAPSHOT_VERSION = 2;
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -156,9 +160,10 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
       w.bytes(cmd.value);
       break;
     case "setMember":
-      w.byte(OP_SET_MEMBER);
+      w.byte(cmd.peer === undefined ? OP_SET_MEMBER : OP_SET_MEMBER_PEER);
       w.string(cmd.id);
       w.string(cmd.address);
+      if (cmd.peer !== undefined) w.string(cmd.peer);
       break;
     case "removeMember":
       w.byte(OP_REMOVE_MEMBER);
@@ -186,6 +191,9 @@ export function decodeCommand(bytes: Uint8Array): KvCommand {
     case OP_SET_MEMBER:
       cmd = { op: "setMember", id: r.string(), address: r.string() };
       break;
+    case OP_SET_MEMBER_PEER:
+      cmd = { op: "setMember", id: r.string(), address: r.string(), peer: r.string() };
+      break;
     case OP_REMOVE_MEMBER:
       cmd = { op: "removeMember", id: r.string() };
       break;
@@ -202,6 +210,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Told the address book after each change: HTTP addresses, and peer (mTLS) addresses. */
+export type MembersListener = (members: ReadonlyMap<string, string>, peers: ReadonlyMap<string, string>) => void;
+
 /**
  * The replicated key-value store. Deterministic: the same commands in the
  * same order give the same state on every node (Raft's state-machine safety
@@ -210,10 +221,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export class KvStore {
   readonly #data = new Map<string, Uint8Array>();
   readonly #members = new Map<string, string>();
-  readonly #onMembers: ((members: ReadonlyMap<string, string>) => void) | undefined;
+  readonly #peers = new Map<string, string>();
+  readonly #onMembers: MembersListener | undefined;
 
   /** @param onMembers called after the address book changes (by a command or a restore) */
-  constructor(onMembers?: (members: ReadonlyMap<string, string>) => void) {
+  constructor(onMembers?: MembersListener) {
     this.#onMembers = onMembers;
   }
 
@@ -230,6 +242,11 @@ export class KvStore {
   /** The address book: member id → `host:port`. */
   members(): ReadonlyMap<string, string> {
     return this.#members;
+  }
+
+  /** Peer (mTLS) addresses of the members that have one. */
+  peers(): ReadonlyMap<string, string> {
+    return this.#peers;
   }
 
   /** Apply one committed command's bytes. Undecodable bytes are a no-op with an `invalid` result, never a crash. */
@@ -259,11 +276,14 @@ export class KvStore {
       }
       case "setMember":
         this.#members.set(cmd.id, cmd.address);
-        this.#onMembers?.(this.#members);
+        if (cmd.peer === undefined) this.#peers.delete(cmd.id);
+        else this.#peers.set(cmd.id, cmd.peer);
+        this.#onMembers?.(this.#members, this.#peers);
         return { type: "ok" };
       case "removeMember":
         this.#members.delete(cmd.id);
-        this.#onMembers?.(this.#members);
+        this.#peers.delete(cmd.id);
+        this.#onMembers?.(this.#members, this.#peers);
         return { type: "ok" };
     }
   }
@@ -278,6 +298,7 @@ export class KvStore {
     for (const [id, address] of members) {
       w.string(id);
       w.string(address);
+      w.string(this.#peers.get(id) ?? "");
     }
     const keys = [...this.#data.keys()].sort();
     w.varint(keys.length);
@@ -293,17 +314,27 @@ export class KvStore {
     const r = new Reader(bytes);
     if (r.byte() !== SNAPSHOT_MAGIC) throw new KvDecodeError("not a raftd snapshot");
     const version = r.byte();
-    if (version !== SNAPSHOT_VERSION) throw new KvDecodeError(`unsupported snapshot version ${version}`);
+    if (version !== 1 && version !== SNAPSHOT_VERSION) {
+      throw new KvDecodeError(`unsupported snapshot version ${version}`);
+    }
     const members = new Map<string, string>();
-    for (let n = r.varint(); n > 0; n--) members.set(r.string(), r.string());
+    const peers = new Map<string, string>();
+    for (let n = r.varint(); n > 0; n--) {
+      const id = r.string();
+      members.set(id, r.string());
+      const peer = version === 1 ? "" : r.string();
+      if (peer !== "") peers.set(id, peer);
+    }
     const data = new Map<string, Uint8Array>();
     for (let n = r.varint(); n > 0; n--) data.set(r.string(), r.bytes());
     r.end();
     this.#members.clear();
     for (const [k, v] of members) this.#members.set(k, v);
+    this.#peers.clear();
+    for (const [k, v] of peers) this.#peers.set(k, v);
     this.#data.clear();
     for (const [k, v] of data) this.#data.set(k, v);
-    this.#onMembers?.(this.#members);
+    this.#onMembers?.(this.#members, this.#peers);
   }
 }
 

@@ -18,12 +18,14 @@
 
 import type { NodeStatus, RaftEvent } from "../../mod.ts";
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
-import { type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
-import { createHandler } from "./http.ts";
+import { AdminGate, answerChallenge } from "./admin.ts";
+import { isLoopbackHost, type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
+import { createHandler, type RequestInfo } from "./http.ts";
 import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
 import { Metrics } from "./metrics.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
+import { describeSecurity, loadSecurity, type Security, SecurityError } from "./security.ts";
 import { type KvNode, membersOf, RaftdNodeService } from "./service.ts";
 
 const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace: 3 };
@@ -31,11 +33,26 @@ const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace:
 /** Logs to stderr, prefixed with time and node id. */
 class Logger {
   prefix = "raftd";
+  readonly #lastSaid = new Map<string, number>();
   constructor(readonly level: LogLevel) {}
   log(level: LogLevel, message: string): void {
     if (LEVELS[level] > LEVELS[this.level]) return;
     console.error(`${new Date().toISOString()} [${this.prefix}] ${message}`);
   }
+  /** Log at most once per 10 s per `key`: refusals can come as fast as anyone can connect. */
+  limited(key: string, level: LogLevel, message: string): void {
+    const now = Date.now();
+    if (now - (this.#lastSaid.get(key) ?? -Infinity) < 10_000) return;
+    if (this.#lastSaid.size > 1000) this.#lastSaid.clear();
+    this.#lastSaid.set(key, now);
+    this.log(level, message);
+  }
+}
+
+/** How this node calls the others over HTTP(S): scheme and fetch (trusting `-ca` under HTTPS). */
+interface Dialer {
+  readonly scheme: "http" | "https";
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 /**
@@ -49,7 +66,7 @@ class AddressBook {
 
   constructor(
     initial: Readonly<Record<string, string>>,
-    private readonly onChange: (all: Map<string, string>) => void,
+    private readonly onChange: () => void,
   ) {
     for (const [id, a] of Object.entries(initial)) this.#local.set(id, a);
   }
@@ -62,31 +79,39 @@ class AddressBook {
     return new Map([...this.#local, ...this.#replicated]);
   }
 
-  /** The replicated book changed (a command or a snapshot restore). */
-  replicated(book: ReadonlyMap<string, string>): void {
+  /** The replicated book changed (a command or a snapshot restore); `notify: false` when another book will. */
+  replicated(book: ReadonlyMap<string, string>, notify = true): void {
     // Forget what the cluster has removed since we last heard.
     for (const id of this.#replicated.keys()) if (!book.has(id)) this.#local.delete(id);
     this.#replicated = new Map(book);
-    this.onChange(this.all());
+    if (notify) this.onChange();
   }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Ask `target` for the cluster id and member addresses, retrying until it answers. */
-async function discover(target: string, logger: Logger, stopped: () => boolean): Promise<{
+async function discover(target: string, dialer: Dialer, logger: Logger, stopped: () => boolean): Promise<{
   cluster: string;
   members: Record<string, string>;
+  peers: Record<string, string>;
 }> {
   for (let attempt = 1; !stopped(); attempt++) {
     try {
-      const res = await fetch(`http://${target}/status`, { signal: AbortSignal.timeout(3000) });
+      const res = await dialer.fetch(`${dialer.scheme}://${target}/status`, { signal: AbortSignal.timeout(3000) });
       if (res.ok) {
-        const s = await res.json() as { cluster?: unknown; members?: { id: string; address?: string }[] };
+        const s = await res.json() as {
+          cluster?: unknown;
+          members?: { id: string; address?: unknown; peer?: unknown }[];
+        };
         if (typeof s.cluster === "string" && Array.isArray(s.members)) {
           const members: Record<string, string> = {};
-          for (const m of s.members) if (typeof m.address === "string") members[m.id] = m.address;
-          return { cluster: s.cluster, members };
+          const peers: Record<string, string> = {};
+          for (const m of s.members) {
+            if (typeof m.address === "string") members[m.id] = m.address;
+            if (typeof m.peer === "string") peers[m.id] = m.peer;
+          }
+          return { cluster: s.cluster, members, peers };
         }
       } else await res.body?.cancel();
       logger.log("info", `join: ${target} answered /status with ${res.status}; retrying`);
@@ -114,7 +139,31 @@ async function main(platform: Platform): Promise<number> {
   const { fs, adapter } = platform;
   let shuttingDown = false;
 
+  let security: Security;
+  try {
+    security = await loadSecurity(fs, config);
+  } catch (e) {
+    if (!(e instanceof SecurityError)) throw e;
+    console.error(`raftd: ${e.message}`);
+    return 2;
+  }
+  if (config.insecure && !isLoopbackHost(config.listenHost) && !security.peerTls && !security.secret) {
+    console.error(
+      `raftd: WARNING: -insecure: listening on ${config.listenHost} with NO peer authentication. Anyone who can ` +
+        "reach this port can speak as any node: forge log entries, change terms, move leadership. Use " +
+        "-cluster-secret or -peer-cert/-peer-key/-peer-ca outside a network you fully trust.",
+    );
+  }
+  const tlsClient = security.https || security.ca
+    ? platform.tlsClient(security.ca === undefined ? {} : { ca: security.ca })
+    : undefined;
+  const dialer: Dialer = {
+    scheme: security.https ? "https" : "http",
+    fetch: tlsClient?.fetch ?? ((url, init) => fetch(url, init)),
+  };
+
   const address = config.advertise ?? `${config.host}:${config.port}`;
+  const peerAddress = security.peerTls ? config.peerAddress : undefined;
   let identity: Identity | undefined;
   try {
     identity = await loadIdentity(fs, config.dataDir);
@@ -123,15 +172,44 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
   let joinTarget: string | undefined;
+  const certNames = security.peerTls?.names;
+  let chosenId = config.id;
+  if (certNames !== undefined) {
+    // Under mTLS the node id is what the certificate names: peers check it.
+    const id = identity?.id ?? config.id ?? (certNames.length === 1 ? certNames[0] : undefined);
+    if (id === undefined || !certNames.includes(id)) {
+      console.error(
+        `raftd: -peer-cert names ${certNames.join(", ")} but this node is ${id ?? "unnamed (give -id)"}: ` +
+          "a node's peer certificate must name its id",
+      );
+      return 2;
+    }
+    chosenId = id;
+  }
+  const selfPeers = (id: string): Record<string, string> => peerAddress === undefined ? {} : { [id]: peerAddress };
   if (identity === undefined) {
-    const id = config.id ?? randomId();
+    const id = chosenId ?? randomId();
     if (config.join !== undefined) {
       logger.log("info", `joining the cluster of ${config.join} as ${id} at ${address}`);
-      const found = await discover(config.join, logger, () => shuttingDown);
-      identity = { id, address, cluster: found.cluster, founder: false, members: { ...found.members, [id]: address } };
+      const found = await discover(config.join, dialer, logger, () => shuttingDown);
+      identity = {
+        id,
+        address,
+        cluster: found.cluster,
+        founder: false,
+        members: { ...found.members, [id]: address },
+        peers: { ...found.peers, ...selfPeers(id) },
+      };
       joinTarget = config.join;
     } else {
-      identity = { id, address, cluster: randomId() + randomId(), founder: true, members: { [id]: address } };
+      identity = {
+        id,
+        address,
+        cluster: randomId() + randomId(),
+        founder: true,
+        members: { [id]: address },
+        peers: selfPeers(id),
+      };
       logger.log("info", `starting a new cluster ${identity.cluster} as ${id} at ${address}`);
     }
   } else {
@@ -142,6 +220,9 @@ async function main(platform: Platform): Promise<number> {
       logger.log("info", `address changed from ${identity.address} to ${address}`);
       identity = { ...identity, address, members: { ...identity.members, [identity.id]: address } };
     }
+    if (peerAddress !== undefined && identity.peers?.[identity.id] !== peerAddress) {
+      identity = { ...identity, peers: { ...identity.peers, [identity.id]: peerAddress } };
+    }
     joinTarget = config.join;
   }
   const self = identity.id;
@@ -151,28 +232,44 @@ async function main(platform: Platform): Promise<number> {
   // Save the address book whenever it changes (serialized, atomic writes),
   // only once the node holds the data directory's lock.
   let saving: Promise<void> = Promise.resolve();
-  const persistBook = (all: Map<string, string>) => {
-    identity = { ...identity!, members: Object.fromEntries(all) };
+  const persistBook = (all: Map<string, string>, peers: Map<string, string>) => {
+    identity = { ...identity!, members: Object.fromEntries(all), peers: Object.fromEntries(peers) };
     const snapshot = identity;
     saving = saving.then(() => saveIdentity(fs, config.dataDir, snapshot)).catch((e) =>
       logger.log("info", `could not save ${config.dataDir}/raftd.json: ${e}`)
     );
   };
-  const http: HttpTransport = adapter.createHttpTransport({
+  const onEvent = (e: TransportEvent) => {
+    const text = `transport: ${JSON.stringify(e, (_k, v) => v instanceof Error ? v.message : v)}`;
+    // Refusals (a secret mismatch, a bad certificate, a stranger) get a line on both sides, rate-limited.
+    if (e.type === "handshake-rejected") logger.limited(`${e.type} ${e.from} ${e.reason.slice(0, 40)}`, "info", text);
+    else if (e.type === "connect-failed" && /secret|TLS|certificate|refused:/i.test(e.reason)) {
+      logger.limited(`${e.type} ${e.peer}`, "info", text);
+    } else logger.log("debug", text);
+  };
+  // Peers stream over the HTTP port, unless they use mutual TLS on their own TCP listener.
+  const http: HttpTransport | undefined = security.peerTls ? undefined : adapter.createHttpTransport({
     clusterId: identity.cluster,
     self,
     peers: new Map(Object.entries(identity.members)),
     prefix: "/raft",
-    onEvent: (e: TransportEvent) =>
-      logger.log("debug", `transport: ${JSON.stringify(e, (_k, v) => v instanceof Error ? v.message : v)}`),
+    onEvent,
+    ...(security.secret ? { secret: security.secret } : {}),
+    ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
   });
   let node: KvNode | undefined;
   // The node's address book feeds the transport; ours (replicated over local) is its source.
-  const book = new AddressBook(identity.members, (all) => {
-    node?.setPeers(all, { replace: true });
-    persistBook(all);
+  const transportBook = () => peerAddress === undefined ? book.all() : peerBook.all();
+  const changed = () => {
+    node?.setPeers(transportBook(), { replace: true });
+    persistBook(book.all(), peerBook.all());
+  };
+  const book = new AddressBook(identity.members, changed);
+  const peerBook = new AddressBook(identity.peers ?? {}, changed);
+  const kv = new KvStore((members, peers) => {
+    peerBook.replicated(peers, false);
+    book.replicated(members);
   });
-  const kv = new KvStore((members) => book.replicated(members));
 
   // startNode takes the data directory's lock first: a second raftd on the
   // same directory stops here, before writing anything.
@@ -180,10 +277,19 @@ async function main(platform: Platform): Promise<number> {
     node = await adapter.startNode({
       id: self,
       // A founder's first start makes it the single voter; the others join.
-      peers: founder ? { [self]: address } : book.all(),
+      peers: founder ? { [self]: peerAddress ?? address } : transportBook(),
       join: !founder,
       dataDir: config.dataDir,
-      transport: http,
+      // mTLS: startNode's TCP transport, listening on the peer port with the peer certificate.
+      ...(http ? { transport: http } : {
+        listen: `${config.listenHost}:${peerAddress!.slice(peerAddress!.lastIndexOf(":") + 1)}`,
+        clusterId: identity.cluster,
+        transportOptions: {
+          tls: { cert: security.peerTls!.cert, key: security.peerTls!.key, ca: security.peerTls!.ca },
+          ...(security.secret ? { secret: security.secret } : {}),
+          onEvent,
+        },
+      }),
       stateMachine: {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
@@ -205,8 +311,8 @@ async function main(platform: Platform): Promise<number> {
     console.error(`raftd: cannot ${what}: ${e instanceof Error ? e.message : e}`);
     return 1;
   }
-  node.setPeers(book.all(), { replace: true });
-  persistBook(book.all());
+  node.setPeers(transportBook(), { replace: true });
+  persistBook(book.all(), peerBook.all());
   await saving;
 
   node.subscribe((e: RaftEvent) => {
@@ -224,14 +330,23 @@ async function main(platform: Platform): Promise<number> {
     address,
     cluster: identity.cluster,
     addressOf: (id) => book.get(id),
+    ...(peerAddress === undefined ? {} : { peerAddressOf: (id: string) => peerBook.get(id) }),
     log: (m) => logger.log("info", m),
+  });
+  const admin = await AdminGate.create({
+    cluster: identity.cluster,
+    ...(security.token ? { token: security.token } : {}),
+    ...(security.secret ? { secret: { bytes: security.secret, key: adapter.secretKey } } : {}),
   });
   const api = createHandler({
     service,
     metrics,
     maxValueBytes: config.maxValueBytes,
+    admin,
+    scheme: dialer.scheme,
+    fetch: dialer.fetch,
     // Bun upgrades peer streams through its server object; it is set before the first request arrives.
-    peerHandler: (req) => http.handler(req, nativeServer),
+    peerHandler: http && ((req) => http.handler(req, nativeServer)),
     onRequest: (method, path, status, ms) =>
       logger.log(path.startsWith("/raft/") ? "trace" : "debug", `${method} ${path} ${status} ${ms.toFixed(1)}ms`),
     onError: (e) => logger.log("info", `error: ${e instanceof Error ? e.stack : e}`),
@@ -241,14 +356,18 @@ async function main(platform: Platform): Promise<number> {
   // until the node stops, so in-flight writes can still reach a quorum.
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const handler = async (req: Request): Promise<Response> => {
-    const peer = new URL(req.url).pathname.startsWith("/raft/");
+  const handler = async (req: Request, info: RequestInfo): Promise<Response> => {
+    // A malformed Host makes req.url unparsable: the API answers that with 400.
+    let peer = false;
+    try {
+      peer = new URL(req.url).pathname.startsWith("/raft/");
+    } catch { /* not a peer request */ }
     if (shuttingDown && !peer) {
       return new Response("shutting down\n", { status: 503, headers: { "retry-after": "1", connection: "close" } });
     }
     inFlight++;
     try {
-      return await api(req);
+      return await api(req, info);
     } finally {
       if (--inFlight === 0) drained?.();
     }
@@ -256,25 +375,35 @@ async function main(platform: Platform): Promise<number> {
 
   let server: Server;
   try {
-    server = await platform.serve(config.host, config.port, handler);
+    server = await platform.serve(config.listenHost, config.port, handler, security.https);
     nativeServer = server.native;
   } catch (e) {
-    console.error(`raftd: cannot listen on ${config.host}:${config.port}: ${e instanceof Error ? e.message : e}`);
+    console.error(`raftd: cannot listen on ${config.listenHost}:${config.port}: ${e instanceof Error ? e.message : e}`);
     await node.stop().catch(() => {});
     return 1;
   }
-  logger.log("info", `listening on http://${config.host}:${server.port} (${platform.name}), data in ${config.dataDir}`);
+  logger.log(
+    "info",
+    `listening on ${dialer.scheme}://${config.listenHost}:${server.port} (${platform.name}), data in ${config.dataDir}`,
+  );
+  logger.log("info", describeSecurity(security, config));
+  if (isLoopbackHost(config.listenHost) && !isLoopbackHost(address.slice(0, address.lastIndexOf(":")))) {
+    logger.log("info", `advertising ${address} but listening on ${config.listenHost} only: give -addr to be reachable`);
+  }
 
   const background: Promise<void>[] = [];
   const isMember = (s: NodeStatus) => membersOf(s.membership).some((m) => m.id === self);
   if (!isMember(node.status()) && !founder) {
     const target = joinTarget ?? Object.entries(identity.members).find(([id]) => id !== self)?.[1];
     if (target === undefined) logger.log("info", "not a member and nobody to ask: start with -join HOST:PORT");
-    else background.push(joinLoop(target, self, address, node, logger, () => shuttingDown));
+    else {
+      const join: JoinRequest = { self, address, peer: peerAddress, cluster: identity.cluster, token: security.token };
+      background.push(joinLoop(target, join, dialer, admin.joinKey, node, logger, () => shuttingDown));
+    }
   } else if (config.join !== undefined && isMember(node.status())) {
     logger.log("verbose", `-join ${config.join} ignored: already a member`);
   }
-  background.push(addressKeeper(self, address, node, kv, logger, () => shuttingDown));
+  background.push(addressKeeper(self, address, peerAddress, node, kv, logger, () => shuttingDown));
 
   const exitCode = await new Promise<number>((resolve) => {
     let signals = 0;
@@ -293,6 +422,7 @@ async function main(platform: Platform): Promise<number> {
       await node!.stop().catch((e) => logger.log("info", `stop: ${e}`));
       await saving;
       await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});
+      tlsClient?.close();
       logger.log("info", "stopped");
       resolve(0);
     });
@@ -301,28 +431,58 @@ async function main(platform: Platform): Promise<number> {
   return exitCode;
 }
 
-/** Keep asking `target` (followed to the leader) to add this node until it is a voter. */
+/** What a joiner sends, and the credentials it has. */
+interface JoinRequest {
+  readonly self: string;
+  readonly address: string;
+  /** Its mTLS peer address, when peers use mutual TLS. */
+  readonly peer: string | undefined;
+  readonly cluster: string;
+  /** `-admin-token`, presented as a Bearer token. */
+  readonly token: string | undefined;
+}
+
+/**
+ * Keep asking `target` (followed to the leader) to add this node until it
+ * is a voter. With the cluster secret, a `PlankSecret` challenge is answered
+ * with a proof and the request repeated at once.
+ */
 async function joinLoop(
   target: string,
-  self: string,
-  address: string,
+  join: JoinRequest,
+  dialer: Dialer,
+  joinKey: CryptoKey | undefined,
   node: KvNode,
   logger: Logger,
   stopped: () => boolean,
 ): Promise<void> {
+  const body = new TextEncoder().encode(JSON.stringify({
+    id: join.self,
+    address: join.address,
+    ...(join.peer === undefined ? {} : { peer: join.peer }),
+  }));
+  const post = (authorization: string | undefined) =>
+    dialer.fetch(`${dialer.scheme}://${target}/join`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+      body: body as Uint8Array<ArrayBuffer>,
+      signal: AbortSignal.timeout(90_000),
+    });
   for (let attempt = 1; !stopped(); attempt++) {
-    const me = membersOf(node.status().membership).find((m) => m.id === self);
+    const me = membersOf(node.status().membership).find((m) => m.id === join.self);
     if (me?.suffrage === "voter") {
       logger.log("info", "joined the cluster as a voter");
       return;
     }
     try {
-      const res = await fetch(`http://${target}/join`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ id: self, address }),
-        signal: AbortSignal.timeout(90_000),
-      });
+      let res = await post(join.token && `Bearer ${join.token}`);
+      if (res.status === 401 && joinKey !== undefined) {
+        const proof = await answerChallenge(joinKey, join.cluster, res.headers.get("www-authenticate"), body);
+        if (proof !== undefined) {
+          await res.body?.cancel();
+          res = await post(proof);
+        }
+      }
       const text = (await res.text()).trim();
       if (res.ok) {
         logger.log("info", `joined via ${target}`);
@@ -340,6 +500,7 @@ async function joinLoop(
 async function addressKeeper(
   self: string,
   address: string,
+  peer: string | undefined,
   node: KvNode,
   kv: KvStore,
   logger: Logger,
@@ -350,12 +511,12 @@ async function addressKeeper(
     if (s.stopped) return;
     const caughtUp = s.leader !== undefined && s.applied >= s.commit;
     if (caughtUp && membersOf(s.membership).some((m) => m.id === self)) {
-      if (kv.members().get(self) === address) {
+      if (kv.members().get(self) === address && kv.peers().get(self) === peer) {
         await sleep(1000);
         continue;
       }
       try {
-        await node.propose({ op: "setMember", id: self, address });
+        await node.propose({ op: "setMember", id: self, address, ...(peer === undefined ? {} : { peer }) });
         logger.log("verbose", `recorded own address ${address}`);
       } catch (e) {
         logger.log("debug", `recording own address: ${e}`);

@@ -7,6 +7,7 @@
  */
 
 import type * as Adapter from "../../adapters/deno/mod.ts";
+import type { RequestInfo } from "./http.ts";
 
 /** A listening HTTP server. */
 export interface Server {
@@ -25,14 +26,25 @@ export interface Platform {
   /** The runtime's adapter module (`@plank/raft/deno` or `@plank/raft/bun`): `startNode`, the HTTP transport, storage errors. */
   readonly adapter: Pick<
     typeof Adapter,
-    "startNode" | "createHttpTransport" | "DataDirLockedError" | "StorageError" | "CorruptLogError"
+    "startNode" | "createHttpTransport" | "DataDirLockedError" | "StorageError" | "CorruptLogError" | "secretKey"
   >;
+  /** `fetch` and WebSocket trusting other nodes' HTTPS certificates (the runtime's TLS client). */
+  readonly tlsClient: (tls: Adapter.ClientTlsOptions) => Adapter.TlsClient;
   /** The runtime's durable file system. */
   readonly fs: Adapter.DurableFs;
   /** Command-line arguments after the script. */
   readonly args: readonly string[];
-  /** Serve `handler` on `host:port` (with the runtime's WebSocket wiring for peer streams); rejects if the port cannot be bound. */
-  serve(host: string, port: number, handler: (req: Request) => Promise<Response>): Promise<Server>;
+  /**
+   * Serve `handler` on `host:port` (with the runtime's WebSocket wiring for
+   * peer streams), over HTTPS with `tls`; rejects if the port cannot be bound.
+   * The handler is told the client's address.
+   */
+  serve(
+    host: string,
+    port: number,
+    handler: (req: Request, info: RequestInfo) => Promise<Response>,
+    tls?: { readonly cert: string; readonly key: string },
+  ): Promise<Server>;
   /** Call `fn` on SIGINT or SIGTERM. */
   onShutdownSignal(fn: (signal: string) => void): void;
   /** End the process. */

@@ -8,10 +8,12 @@
 
 import {
   BunFs,
+  bunTlsClient,
   CorruptLogError,
   createHttpTransport,
   DataDirLockedError,
   peerWebSocket,
+  secretKey,
   startNode,
   StorageError,
 } from "../../adapters/bun/mod.ts";
@@ -21,17 +23,19 @@ import type { Platform, Server } from "./platform.ts";
 export function bunPlatform(): Platform {
   return {
     name: "bun",
-    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError },
+    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError, secretKey },
+    tlsClient: bunTlsClient,
     fs: new BunFs(),
     args: process.argv.slice(2),
-    serve(host, port, handler): Promise<Server> {
+    serve(host, port, handler, tls): Promise<Server> {
       try {
         const server = Bun.serve({
           hostname: host,
           port,
+          ...(tls === undefined ? {} : { tls }),
           // Joins wait for a learner to catch up: don't cut slow requests short.
           idleTimeout: 0,
-          fetch: handler,
+          fetch: (req, srv) => handler(req, { remoteAddress: srv.requestIP(req)?.address }),
           // Peer streams: the HTTP transport upgrades /raft/stream through `server` (see main.ts).
           websocket: peerWebSocket,
           error: (e) => new Response(`internal error: ${e.message}\n`, { status: 500 }),

@@ -10,6 +10,8 @@ import {
   createHttpTransport,
   DataDirLockedError,
   DenoFs,
+  denoTlsClient,
+  secretKey,
   startNode,
   StorageError,
 } from "../../adapters/deno/mod.ts";
@@ -19,18 +21,20 @@ import type { Platform, Server } from "./platform.ts";
 export function denoPlatform(): Platform {
   return {
     name: "deno",
-    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError },
+    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError, secretKey },
+    tlsClient: denoTlsClient,
     fs: new DenoFs(),
     args: Deno.args,
-    serve(host, port, handler): Promise<Server> {
+    serve(host, port, handler, tls): Promise<Server> {
       return new Promise((resolve, reject) => {
         try {
           const server = Deno.serve({
             hostname: host,
             port,
+            ...tls,
             onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
             onError: (e) => new Response(`internal error: ${e instanceof Error ? e.message : e}\n`, { status: 500 }),
-          }, handler);
+          }, (req, info) => handler(req, { remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname }));
         } catch (e) {
           reject(e);
         }

@@ -46,6 +46,8 @@ export interface ServiceOptions {
   readonly cluster: string;
   /** Address book lookups (replicated book merged with local knowledge). */
   readonly addressOf: (id: string) => string | undefined;
+  /** Peer (mTLS) address lookups; set exactly when this cluster's peers use mutual TLS. */
+  readonly peerAddressOf?: (id: string) => string | undefined;
   /** How long a learner may take to catch up before its join fails (ms). Default 60 s. */
   readonly catchUpTimeoutMs?: number;
   /** Log line sink. */
@@ -140,7 +142,13 @@ export class RaftdNodeService implements RaftdService {
   }
 
   #members(s: NodeStatus): MemberView[] {
-    return membersOf(s.membership).map(({ id, suffrage }) => ({ id, address: this.#o.addressOf(id), suffrage }));
+    const peerOf = this.#o.peerAddressOf;
+    return membersOf(s.membership).map(({ id, suffrage }) => ({
+      id,
+      address: this.#o.addressOf(id),
+      suffrage,
+      ...(peerOf === undefined ? {} : { peer: peerOf(id) }),
+    }));
   }
 
   /** {@inheritDoc RaftdService.status} */
@@ -193,18 +201,28 @@ export class RaftdNodeService implements RaftdService {
    * then promote it (thesis §4.2.1: new servers join without votes until
    * they hold the log). Idempotent, so a joiner can simply retry.
    */
-  join(id: string, address: string): Promise<JoinAnswer> {
+  join(id: string, address: string, peer?: string): Promise<JoinAnswer> {
+    const mtls = this.#o.peerAddressOf !== undefined;
+    if (mtls && peer === undefined) {
+      throw new HttpError(
+        400,
+        "this cluster's peers use mutual TLS: start the joiner with -peer-cert, -peer-key, -peer-ca",
+      );
+    }
+    if (!mtls && peer !== undefined) throw new HttpError(400, "this cluster's peers do not use mutual TLS");
     this.#requireLeader();
     return this.#serialized(async () => {
       let s = this.#requireLeader();
       const known = membersOf(s.membership).find((m) => m.id === id);
-      if (this.#o.kv.members().get(id) !== address) {
-        this.#o.log?.(`join: recording ${id} at ${address}`);
-        await this.#propose({ op: "setMember", id, address });
+      const kv = this.#o.kv;
+      if (kv.members().get(id) !== address || kv.peers().get(id) !== peer) {
+        this.#o.log?.(`join: recording ${id} at ${address}${peer === undefined ? "" : ` (peers: ${peer})`}`);
+        await this.#propose({ op: "setMember", id, address, ...(peer === undefined ? {} : { peer }) });
       }
       if (known === undefined) {
         this.#o.log?.(`join: adding ${id} as a learner`);
-        await this.#call(() => this.#o.node.addLearner(id, address));
+        // The node's address book is where its transport dials: the peer listener under mTLS.
+        await this.#call(() => this.#o.node.addLearner(id, peer ?? address));
       }
       if (known?.suffrage !== "voter") {
         await this.#waitCaughtUp(id);
