@@ -8,7 +8,9 @@
  *   node's machine);
  * - and `POST /join` also from whoever proves the cluster secret
  *   (`-cluster-secret`), by challenge-response: a request without
- *   credentials gets `401` with `WWW-Authenticate: PlankSecret nonce="N"`;
+ *   credentials (or with a bare `Authorization: PlankSecret`, which a joiner
+ *   holding the secret always sends first, so that even on loopback its
+ *   secret is checked) gets `401` with `WWW-Authenticate: PlankSecret nonce="N"`;
  *   the joiner repeats it with `Authorization: PlankSecret nonce="N",
  *   mac="M"`, `M = HMAC(K_join, "plank join" ‖ cluster ‖ N ‖ body)`. The
  *   nonce is a timestamp and random bytes under a MAC of the secret, so any
@@ -40,6 +42,8 @@ export interface AdminGateOptions {
   readonly cluster: string;
   /** Clock (ms). Default `Date.now`. */
   readonly now?: () => number;
+  /** Told about every refusal (for a log line). */
+  readonly onRefused?: (status: number, reason: string, remote: string | undefined) => void;
 }
 
 /** How long a join nonce is good for, on any node (clocks within this of each other). */
@@ -78,10 +82,11 @@ function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
 
 /** `PlankSecret nonce="…", mac="…"` (or the challenge's `nonce="…"` alone) as a map. */
 export function parseSecretAuth(header: string | null): Map<string, string> | undefined {
-  const m = /^PlankSecret\s+(.*)$/i.exec(header ?? "");
+  const m = /^PlankSecret(?:\s+(.*))?$/i.exec((header ?? "").trim());
   if (m === null) return undefined;
   const params = new Map<string, string>();
-  for (const part of m[1]!.split(",")) {
+  if (m[1] === undefined) return params;
+  for (const part of m[1].split(",")) {
     const kv = /^\s*([a-z]+)="([^"]*)"\s*$/.exec(part);
     if (kv === null) return undefined;
     params.set(kv[1]!, kv[2]!);
@@ -215,6 +220,7 @@ export class AdminGate {
     if (token === true) return undefined;
     const proof = parseSecretAuth(authorization);
     if (route === "join" && this.joinKey !== undefined && proof !== undefined) {
+      if (proof.size === 0) return this.#refuse(401, "prove the cluster secret", route, remote);
       const nonce = proof.get("nonce") ?? "";
       const mac = proof.get("mac") ?? "";
       const expected = await joinProof(this.joinKey, this.#o.cluster, nonce, body ?? new Uint8Array(0));
@@ -222,23 +228,26 @@ export class AdminGate {
       for (let i = 0; i < expected.length && same; i++) same = expected.charCodeAt(i) === mac.charCodeAt(i);
       if (same && await this.#nonceOk(nonce)) {
         if (this.#use(nonce)) return undefined;
-        return this.#refuse(403, "join proof already used; ask again", route);
+        return this.#refuse(403, "join proof already used; ask again", route, remote);
       }
-      return this.#refuse(403, "join proof does not verify (is the cluster secret the same?)", route);
+      return this.#refuse(
+        403,
+        "secret mismatch: join proof does not verify (is the cluster secret the same?)",
+        route,
+        remote,
+      );
     }
-    if (token === false || proof !== undefined) return this.#refuse(403, "invalid credentials", route);
+    if (token === false || proof !== undefined) return this.#refuse(403, "invalid credentials", route, remote);
     if (!this.hasToken && remote !== undefined && isLoopbackHost(remote)) return undefined;
     const why = this.hasToken
       ? "needs Authorization: Bearer <admin token>"
       : "answers loopback clients only (start raftd with -admin-token FILE to allow others)";
-    return this.#refuse(
-      401,
-      `${route === "join" ? "/join" : route === "member" ? "/members" : "/transfer"} ${why}`,
-      route,
-    );
+    const path = route === "join" ? "/join" : route === "member" ? "/members" : "/transfer";
+    return this.#refuse(401, `${path} ${why}`, route, remote);
   }
 
-  async #refuse(status: 401 | 403, message: string, route: AdminRoute): Promise<Response> {
+  async #refuse(status: 401 | 403, message: string, route: AdminRoute, remote: string | undefined): Promise<Response> {
+    this.#o.onRefused?.(status, message, remote);
     const challenges: string[] = [];
     if (this.hasToken) challenges.push('Bearer realm="raftd"');
     if (route === "join" && this.joinKey !== undefined) challenges.push(`PlankSecret nonce="${await this.nonce()}"`);

@@ -337,6 +337,8 @@ async function main(platform: Platform): Promise<number> {
     cluster: identity.cluster,
     ...(security.token ? { token: security.token } : {}),
     ...(security.secret ? { secret: { bytes: security.secret, key: adapter.secretKey } } : {}),
+    onRefused: (status, reason, remote) =>
+      logger.limited(`admin ${remote} ${reason.slice(0, 30)}`, "info", `refused ${status} to ${remote}: ${reason}`),
   });
   const api = createHandler({
     service,
@@ -475,7 +477,8 @@ async function joinLoop(
       return;
     }
     try {
-      let res = await post(join.token && `Bearer ${join.token}`);
+      // Holding the secret, ask for a challenge first: the leader then checks our secret even on loopback.
+      let res = await post(joinKey ? "PlankSecret" : join.token && `Bearer ${join.token}`);
       if (res.status === 401 && joinKey !== undefined) {
         const proof = await answerChallenge(joinKey, join.cluster, res.headers.get("www-authenticate"), body);
         if (proof !== undefined) {

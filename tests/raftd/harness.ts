@@ -42,11 +42,24 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** `fetch` trusting `ca` (PEM) on this runtime: Deno's HTTP client, Bun's `tls` option. */
+export function fetchTrusting(ca: string): (url: string, init: RequestInit) => Promise<Response> {
+  const g = globalThis as { Deno?: { createHttpClient(o: { caCerts: string[] }): unknown } };
+  if (g.Deno !== undefined) {
+    const client = g.Deno.createHttpClient({ caCerts: [ca] });
+    return (url, init) => fetch(url, { ...init, client } as RequestInit);
+  }
+  return (url, init) => fetch(url, { ...init, tls: { ca: [ca] } } as RequestInit);
+}
+
 /** One raftd process (the data dir and port survive restarts). */
 export class RaftdProcess {
   child: ChildProcess | undefined;
   output = "";
   exited: Promise<number | null> = Promise.resolve(null);
+  /** Talk HTTPS to it, trusting this CA (PEM), when it serves `-cert`/`-key`. */
+  https: { readonly ca: string } | undefined;
+  #fetch: ((url: string, init: RequestInit) => Promise<Response>) | undefined;
 
   constructor(readonly name: string, readonly port: number, readonly dataDir: string) {}
 
@@ -97,7 +110,8 @@ export class RaftdProcess {
     body?: string | Uint8Array,
     headers?: Record<string, string>,
   ): Promise<{ status: number; text: string; headers: Headers }> {
-    const res = await fetch(`http://${this.address}${path}`, {
+    this.#fetch ??= this.https ? fetchTrusting(this.https.ca) : (url, init) => fetch(url, init);
+    const res = await this.#fetch(`${this.https ? "https" : "http"}://${this.address}${path}`, {
       method,
       body: body as BodyInit | undefined,
       headers,
@@ -125,7 +139,8 @@ export interface Status {
   leader: string | null;
   commit: number;
   applied: number;
-  members: { id: string; address: string; suffrage: string }[];
+  members: { id: string; address: string; suffrage: string; peer?: string }[];
+  cluster: string;
 }
 
 /** Poll `f` until it returns a value other than undefined (or time runs out: then throw with `what`). */
