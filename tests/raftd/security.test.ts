@@ -163,7 +163,8 @@ describe("raftd with -cluster-secret and -admin-token: the issue's attacks are r
     stranger.start([...FAST_FLAGS, "-cluster-secret", wrong, "-join", leader.address]);
     await waitFor(
       "the refusal in both logs",
-      async () => /secret mismatch/.test(stranger.output) && /secret mismatch/.test(leader.output) || undefined,
+      () =>
+        Promise.resolve(/secret mismatch/.test(stranger.output) && /secret mismatch/.test(leader.output) || undefined),
     );
     assert.ok(!(await leader.status())!.members.some((m) => m.address === stranger.address), "not a member");
     await stranger.stop("SIGKILL");
@@ -297,7 +298,7 @@ describe("raftd: bounded input and safe defaults, whatever the auth", () => {
     assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0 without peer authentication/);
     const open = await cluster.add("open");
     open.start(["-addr", "0.0.0.0", "-insecure"]);
-    await waitFor("the warning", async () => /WARNING: -insecure/.test(open.output) || undefined);
+    await waitFor("the warning", () => Promise.resolve(/WARNING: -insecure/.test(open.output) || undefined));
     await open.stop("SIGKILL");
   });
 
