@@ -109,4 +109,40 @@ describe("raftd cli", () => {
     assert.ok(!isHostPort("localhost:0"));
     assert.ok(!isHostPort("http://localhost:4001"));
   });
+
+  test("security defaults: listens on 127.0.0.1, no auth, not insecure", () => {
+    const c = run(["d"]);
+    assert.equal(c.listenHost, "127.0.0.1");
+    assert.equal(c.host, "localhost");
+    assert.equal(c.peerTls, undefined);
+    assert.equal(c.clusterSecret, undefined);
+    assert.equal(c.adminToken, undefined);
+    assert.equal(c.insecure, false);
+    assert.equal(run(["-h", "10.0.0.5", "d"]).listenHost, "127.0.0.1", "-h only advertises");
+  });
+
+  test("beyond loopback needs peer authentication or -insecure", () => {
+    for (const addr of ["0.0.0.0", "10.0.0.5", "::", "example.org"]) {
+      assert.match(err(["-addr", addr, "d"]), /refusing to listen on .* without peer authentication/);
+    }
+    for (const addr of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) {
+      assert.equal(run(["-addr", addr, "d"]).listenHost, addr);
+    }
+    assert.equal(run(["-addr", "0.0.0.0", "-cluster-secret", "s", "d"]).clusterSecret, "s");
+    assert.equal(run(["-addr", "0.0.0.0", "-insecure", "d"]).insecure, true);
+    const tls = ["-peer-cert", "c", "-peer-key", "k", "-peer-ca", "a"];
+    assert.deepEqual(run(["-addr", "0.0.0.0", ...tls, "d"]).peerTls, { cert: "c", key: "k", ca: "a" });
+  });
+
+  test("peer TLS flags go together; -peer-addr defaults to the advertised host at port + 10000", () => {
+    assert.match(err(["-peer-cert", "c", "d"]), /go together/);
+    assert.match(err(["-cert", "c", "d"]), /-cert and -key go together/);
+    assert.match(err(["-peer-addr", "h:1", "d"]), /-peer-addr is for mutual TLS/);
+    const tls = ["-peer-cert", "c", "-peer-key", "k", "-peer-ca", "a"];
+    assert.equal(run(["-p", "4001", ...tls, "d"]).peerAddress, "localhost:14001");
+    assert.equal(run(["-p", "4001", "-advertise", "10.0.0.5:80", ...tls, "d"]).peerAddress, "10.0.0.5:14001");
+    assert.equal(run([...tls, "-peer-addr", "10.0.0.5:7000", "d"]).peerAddress, "10.0.0.5:7000");
+    assert.match(err(["-p", "60000", ...tls, "d"]), /give -peer-addr/);
+    assert.deepEqual(run(["-cert", "c", "-key", "k", "-ca", "a", "d"]).https, { cert: "c", key: "k" });
+  });
 });

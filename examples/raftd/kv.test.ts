@@ -10,6 +10,7 @@ const command: fc.Arbitrary<KvCommand> = fc.oneof(
   fc.record({ op: fc.constant("delete" as const), key }),
   fc.record({ op: fc.constant("cas" as const), key, prev: bytes, value: bytes }),
   fc.record({ op: fc.constant("setMember" as const), id: key, address: key }),
+  fc.record({ op: fc.constant("setMember" as const), id: key, address: key, peer: key }),
   fc.record({ op: fc.constant("removeMember" as const), id: key }),
 );
 
@@ -88,5 +89,32 @@ describe("raftd kv", () => {
     assert.throws(() => kv.restore(snap.subarray(0, snap.length - 1)), KvDecodeError);
     assert.throws(() => kv.restore(new Uint8Array([0x52, 9])), KvDecodeError);
     assert.deepEqual(kv.get("k"), utf8Bytes("v"));
+  });
+
+  test("peer (mTLS) addresses are replicated with setMember, survive a snapshot, and go with removeMember", () => {
+    const seen: [string[], string[]][] = [];
+    const kv = new KvStore((m, p) => seen.push([[...m.keys()], [...p.entries()].map(([id, a]) => `${id}@${a}`)]));
+    kv.apply({ op: "setMember", id: "a", address: "h:1", peer: "h:10001" });
+    kv.apply({ op: "setMember", id: "b", address: "h:2" });
+    assert.deepEqual([...kv.peers()], [["a", "h:10001"]]);
+    const copy = new KvStore();
+    copy.restore(kv.snapshot());
+    assert.deepEqual([...copy.peers()], [["a", "h:10001"]]);
+    assert.deepEqual([...copy.members()].sort(), [["a", "h:1"], ["b", "h:2"]]);
+    kv.apply({ op: "setMember", id: "a", address: "h:1" }); // re-recorded without mTLS: the peer address goes
+    assert.equal(kv.peers().size, 0);
+    kv.apply({ op: "setMember", id: "b", address: "h:2", peer: "h:10002" });
+    kv.apply({ op: "removeMember", id: "b" });
+    assert.equal(kv.peers().size, 0);
+    assert.deepEqual(seen.at(-1), [["a"], []]);
+  });
+
+  test("a version 1 snapshot (before peer addresses) still restores", () => {
+    // magic 'R', version 1, one member (a → h:1), no keys
+    const v1 = Uint8Array.of(0x52, 1, 1, 1, 0x61, 3, 0x68, 0x3a, 0x31, 0);
+    const kv = new KvStore();
+    kv.restore(v1);
+    assert.deepEqual([...kv.members()], [["a", "h:1"]]);
+    assert.equal(kv.peers().size, 0);
   });
 });
