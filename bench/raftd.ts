@@ -7,8 +7,15 @@
  * ```
  * deno run -A bench/raftd.ts [--seconds 10] [--clients 64] [--size 128] [--failovers 10]
  *                            [--election-timeout 1000ms] [--only writes,reads,failover]
+ *                            [--auth plain,mtls,secret]
  * bun bench/raftd.ts [same flags]
  * ```
+ *
+ * `--auth` runs everything once per peer-authentication mode, each on a
+ * fresh cluster, in this one run: `plain` (peers over the HTTP port, no
+ * authentication: the loopback default), `mtls` (peers over TCP with mutual
+ * TLS, the test certificates of tests/fixtures/tls), `secret` (peers over
+ * the HTTP port with `-cluster-secret`). Default `plain`.
  *
  * 1. writes: `--clients` concurrent clients, each `PUT /db/key-N` with a
  *    `--size`-byte value on the leader, one request at a time, for
@@ -35,7 +42,10 @@
 import { readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import process from "node:process";
-import { Cluster, type RaftdProcess, waitFor } from "../tests/raftd/harness.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Cluster, freePort, type RaftdProcess, waitFor } from "../tests/raftd/harness.ts";
 
 function flag(name: string, fallback: string): string {
   const args = process.argv.slice(2);
@@ -51,6 +61,13 @@ const SIZE = Number(flag("size", "128"));
 const FAILOVERS = Number(flag("failovers", "10"));
 const ELECTION = flag("election-timeout", "1000ms");
 const ONLY = new Set(flag("only", "writes,reads,failover").split(","));
+type Auth = "plain" | "mtls" | "secret";
+const AUTH = flag("auth", "plain").split(",") as Auth[];
+if (!AUTH.every((a) => a === "plain" || a === "mtls" || a === "secret")) {
+  console.error("--auth takes plain, mtls and/or secret");
+  process.exit(2);
+}
+const FIXTURES = fileURLToPath(new URL("../tests/fixtures/tls/", import.meta.url).href);
 if (!(SECONDS > 0) || !(CLIENTS >= 1) || !(SIZE >= 1) || !(FAILOVERS >= 0)) {
   console.error("usage: raftd.ts [--seconds S] [--clients N] [--size BYTES] [--failovers N] [--election-timeout D]");
   process.exit(2);
@@ -168,7 +185,7 @@ async function load(request: (client: number, n: number) => Promise<boolean>): P
 
 // ------------------------------------------------------------------ cluster
 
-const cluster = new Cluster();
+let cluster = new Cluster();
 const killAll = (): void => {
   for (const n of cluster.nodes) if (n.running) n.child!.kill("SIGKILL");
 };
@@ -186,11 +203,29 @@ async function voters(node: RaftdProcess): Promise<number> {
   return s?.members.filter((m) => m.suffrage === "voter").length ?? 0;
 }
 
-async function up(): Promise<RaftdProcess[]> {
+/** Each node's flags for peer authentication `auth` (kept for its restarts). */
+const authFlags = new Map<RaftdProcess, string[]>();
+
+async function up(auth: Auth): Promise<RaftdProcess[]> {
   const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
-  nodes[0]!.start([...FLAGS, "-id", "n1"]);
+  const secret = join(cluster.root, "secret");
+  writeFileSync(secret, "bench cluster secret, 32 bytes..");
+  for (const n of nodes) {
+    const tls = (f: string) => join(FIXTURES, f);
+    authFlags.set(
+      n,
+      auth === "secret" ? ["-cluster-secret", secret] : auth === "mtls"
+        ? [
+          ...["-peer-cert", tls(`peer-${n.name}.crt`), "-peer-key", tls(`peer-${n.name}.key`)],
+          ...["-peer-ca", tls("ca.crt"), "-peer-addr", `127.0.0.1:${await freePort()}`],
+        ]
+        : [],
+    );
+  }
+  const flagsOf = (n: RaftdProcess) => [...FLAGS, ...authFlags.get(n)!, "-id", n.name];
+  nodes[0]!.start(flagsOf(nodes[0]!));
   await waitFor("n1 to lead", async () => (await nodes[0]!.status())?.role === "leader" || undefined, 30_000);
-  for (const n of nodes.slice(1)) n.start([...FLAGS, "-id", n.name, "-join", nodes[0]!.address]);
+  for (const n of nodes.slice(1)) n.start([...flagsOf(n), "-join", nodes[0]!.address]);
   await waitFor("three voters", async () => {
     for (const n of nodes) if ((await voters(n)) !== 3) return undefined;
     return true;
@@ -213,7 +248,7 @@ async function failoverOnce(): Promise<number> {
     });
     await sleep(20);
   }
-  leader.start(FLAGS); // no -join: the data dir knows the cluster
+  leader.start([...FLAGS, ...authFlags.get(leader)!]); // no -join: the data dir knows the cluster
   await waitFor(`${leader.name} to catch up`, async () => {
     const statuses = await Promise.all(cluster.nodes.map((n) => n.status()));
     const head = statuses.find((s) => s?.role === "leader");
@@ -223,13 +258,19 @@ async function failoverOnce(): Promise<number> {
   return done;
 }
 
-async function main(): Promise<void> {
+const PEERS: Record<Auth, string> = {
+  plain: "peers over HTTP streams on 127.0.0.1, unauthenticated",
+  mtls: "peers over TCP with mutual TLS on 127.0.0.1",
+  secret: "peers over HTTP streams on 127.0.0.1 with -cluster-secret",
+};
+
+async function main(auth: Auth): Promise<void> {
   const cores = availableParallelism();
   console.log(
-    `raftd bench on ${runtime}: 3 nodes (child processes, fsync, peers over HTTP on 127.0.0.1), ` +
+    `raftd bench on ${runtime} [${auth}]: 3 nodes (child processes, fsync, ${PEERS[auth]}), ` +
       `-election-timeout ${ELECTION}; ${cores} cores shared by 3 raftd processes and this load generator`,
   );
-  await up();
+  await up(auth);
   /** Keys acknowledged with 200, which the read phase reads back. */
   const written: string[] = [];
   const putKey = async (leader: RaftdProcess, key: string): Promise<boolean> => {
@@ -240,7 +281,7 @@ async function main(): Promise<void> {
   if (ONLY.has("writes")) {
     const leader = await cluster.leader();
     const figures = await load((_, n) => putKey(leader, `key-${n}`));
-    console.log(`writes: ${CLIENTS} clients, PUT /db/key-N, ${SIZE}-byte values, ${SECONDS} s: ${figures}`);
+    console.log(`writes [${auth}]: ${CLIENTS} clients, PUT /db/key-N, ${SIZE}-byte values, ${SECONDS} s: ${figures}`);
   }
   if (ONLY.has("reads")) {
     const leader = await cluster.leader();
@@ -251,7 +292,7 @@ async function main(): Promise<void> {
     }
     if (written.length === 0) throw new Error("no key could be written for the read phase");
     const figures = await load((_, n) => get(leader, written[n % written.length]!));
-    console.log(`reads: ${CLIENTS} clients, linearizable GET /db/key-N, ${SECONDS} s: ${figures}`);
+    console.log(`reads [${auth}]: ${CLIENTS} clients, linearizable GET /db/key-N, ${SECONDS} s: ${figures}`);
   }
   if (ONLY.has("failover") && FAILOVERS > 0) {
     const times: number[] = [];
@@ -270,12 +311,15 @@ async function main(): Promise<void> {
 }
 
 let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`raftd bench failed: ${(e as Error).message}\n${cluster.logs()}`);
-} finally {
-  await cluster.cleanup();
+for (const [i, auth] of AUTH.entries()) {
+  if (i > 0) cluster = new Cluster();
+  try {
+    await main(auth);
+  } catch (e) {
+    failed = true;
+    console.error(`raftd bench [${auth}] failed: ${(e as Error).message}\n${cluster.logs()}`);
+  } finally {
+    await cluster.cleanup();
+  }
 }
 process.exit(failed ? 1 : 0);

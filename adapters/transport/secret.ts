@@ -36,8 +36,15 @@
  * @module
  */
 
+import { createHmac, timingSafeEqual } from "node:crypto";
 import type { NodeId } from "../../core/types.ts";
-import { concatBytes, encodeFrame, FrameDecoder, FrameTooLargeError } from "./framing.ts";
+import {
+  concatBytes,
+  encodeFrame,
+  FRAME_HEADER_BYTES as FRAME_HEADER,
+  FrameDecoder,
+  FrameTooLargeError,
+} from "./framing.ts";
 import type { StreamConnection, StreamDriver, StreamHandlers } from "./stream.ts";
 import { MIN_SECRET_BYTES, type PeerIdentity, type TransportEvent } from "./transport.ts";
 
@@ -110,7 +117,7 @@ function hkdf(salt: Uint8Array, info: Uint8Array): Parameters<typeof crypto.subt
 }
 
 function importMaster(secret: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", secret as Uint8Array<ArrayBuffer>, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.importKey("raw", secret as Uint8Array<ArrayBuffer>, "HKDF", false, ["deriveKey", "deriveBits"]);
 }
 
 /**
@@ -145,8 +152,48 @@ function verify(key: CryptoKey, mac: Uint8Array, ...parts: Uint8Array[]): Promis
   );
 }
 
-function recordKey(keys: Keys, transcript: Uint8Array, nonceC: Uint8Array, nonceS: Uint8Array): Promise<CryptoKey> {
-  return deriveHmac(keys.master, concatBytes([nonceC, nonceS]), concatBytes([RECORDS_LABEL, transcript]));
+/**
+ * The connection's record key, as raw bytes for {@link RecordMac}: derived
+ * with Web Crypto's HKDF like every other key here.
+ */
+async function recordKey(
+  keys: Keys,
+  transcript: Uint8Array,
+  nonceC: Uint8Array,
+  nonceS: Uint8Array,
+): Promise<RecordMac> {
+  const raw = await crypto.subtle.deriveBits(
+    hkdf(concatBytes([nonceC, nonceS]), concatBytes([RECORDS_LABEL, transcript])),
+    keys.master,
+    256,
+  );
+  return new RecordMac(new Uint8Array(raw));
+}
+
+/**
+ * HMAC-SHA-256 of records, with the runtime's synchronous `node:crypto`
+ * (native in Deno and Bun). Why not `crypto.subtle` here as in the
+ * handshake: it is asynchronous, and a MAC per record in both directions
+ * cost ~170 µs per peer round trip on Deno (bench/transport.ts and
+ * BENCHMARKS.md); the synchronous HMAC costs a few µs and keeps records in
+ * order without a queue of pending checks.
+ */
+class RecordMac {
+  readonly #key: Uint8Array;
+
+  constructor(key: Uint8Array) {
+    this.#key = key;
+  }
+
+  /** The MAC of `data`, written into `out` (32 bytes). */
+  sign(data: Uint8Array, out: Uint8Array): void {
+    out.set(createHmac("sha256", this.#key).update(data).digest());
+  }
+
+  /** Whether `mac` is the MAC of `data` (compared in constant time). */
+  verify(data: Uint8Array, mac: Uint8Array): boolean {
+    return mac.length === MAC_BYTES && timingSafeEqual(createHmac("sha256", this.#key).update(data).digest(), mac);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -217,12 +264,6 @@ function refusedBecause(b: Uint8Array): string {
   return JSON.stringify(text);
 }
 
-function u64(n: number): Uint8Array {
-  const b = new Uint8Array(SEQ_BYTES);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
-  return b;
-}
-
 // ---------------------------------------------------------------------------
 // The channel
 // ---------------------------------------------------------------------------
@@ -283,7 +324,7 @@ export class SecretChannel {
     let from: NodeId | undefined;
     let transcript: Uint8Array | undefined;
     let nonces: [Uint8Array, Uint8Array] | undefined;
-    let key: CryptoKey | undefined;
+    let key: RecordMac | undefined;
     let seq = 0;
     let handlers: StreamHandlers | undefined;
     const timer = setTimeout(() => fail("handshake not completed in time", false), this.#timeoutMs);
@@ -304,9 +345,7 @@ export class SecretChannel {
       if (state === "open") {
         if (frame.length < SEQ_BYTES + MAC_BYTES) return fail("record too short", false);
         const body = frame.subarray(0, frame.length - MAC_BYTES);
-        const mac = frame.subarray(frame.length - MAC_BYTES);
-        const ok = await verify(key!, mac, body);
-        if (state !== "open") return;
+        const ok = key!.verify(body, frame.subarray(frame.length - MAC_BYTES));
         const got = new DataView(body.buffer, body.byteOffset, SEQ_BYTES).getBigUint64(0);
         if (!ok) return fail("record MAC does not verify", false);
         if (got !== BigInt(seq)) return fail(`record ${got} out of sequence (expected ${seq})`, false);
@@ -485,22 +524,26 @@ export class SecretChannel {
 }
 
 /** The authenticated sending side: each write leaves as records of at most {@link MAX_RECORD_DATA} bytes. */
-function sealing(raw: StreamConnection, key: CryptoKey, identity: PeerIdentity): StreamConnection {
+function sealing(raw: StreamConnection, key: RecordMac, identity: PeerIdentity): StreamConnection {
   let seq = 0;
-  let last: Promise<void> = Promise.resolve();
   return {
     identity,
     write(bytes: Uint8Array): Promise<void> {
-      // Sequence numbers are taken now, in call order; the writes stay in that order.
-      const parts: Promise<Uint8Array>[] = [];
-      for (let at = 0; at < bytes.length || at === 0; at += MAX_RECORD_DATA) {
-        const body = concatBytes([u64(seq++), bytes.subarray(at, at + MAX_RECORD_DATA)]);
-        parts.push(sign(key, body).then((mac) => encodeFrame(concatBytes([body, mac]))));
-        if (bytes.length === 0) break;
+      // One buffer for the whole write: per record [u32 length][u64 seq][data][mac], the MAC written in place.
+      const records = Math.max(1, Math.ceil(bytes.length / MAX_RECORD_DATA));
+      const out = new Uint8Array(bytes.length + records * (FRAME_HEADER + SEQ_BYTES + MAC_BYTES));
+      const view = new DataView(out.buffer);
+      let at = 0;
+      for (let r = 0; r < records; r++) {
+        const data = bytes.subarray(r * MAX_RECORD_DATA, (r + 1) * MAX_RECORD_DATA);
+        view.setUint32(at, SEQ_BYTES + data.length + MAC_BYTES);
+        const body = out.subarray(at + FRAME_HEADER, at + FRAME_HEADER + SEQ_BYTES + data.length);
+        view.setBigUint64(at + FRAME_HEADER, BigInt(seq++));
+        body.set(data, SEQ_BYTES);
+        key.sign(body, out.subarray(at + FRAME_HEADER + body.length, at + FRAME_HEADER + body.length + MAC_BYTES));
+        at += FRAME_HEADER + body.length + MAC_BYTES;
       }
-      const p = last.then(async () => raw.write(concatBytes(await Promise.all(parts))));
-      last = p.catch(() => {});
-      return p;
+      return raw.write(out);
     },
     close: () => raw.close(),
   };
