@@ -12,6 +12,8 @@
  * plain,secret,mtls` to run the same stream with peer authentication (the
  * shared-secret channel: a MAC per record; mutual TLS with the test
  * certificates in tests/fixtures/tls), one after the other in this run.
+ * Each mode also times 3,000 ping-pongs (one message each way, one at a
+ * time): the per-round-trip cost a leader's replication sees.
  *
  * @module
  */
@@ -114,6 +116,23 @@ async function run(auth: Auth): Promise<void> {
       (bytes / seconds / 1e6).toFixed(1)
     } MB/s (window ${window}, out of order ${outOfOrder}, refused sends ${refused})`,
   );
+  // Ping-pong: what one record each way costs, with nothing to batch.
+  const ROUNDS = 3_000;
+  let rounds = 0;
+  let pong!: () => void;
+  const pinged = new Promise<void>((resolve) => pong = resolve);
+  follower.onMessage((m: Message) =>
+    void follower.send({ ...message(1), from: "b", to: "a", seq: m.type === "AppendEntries" ? m.seq : 0 })
+  );
+  leader.onMessage(() => {
+    if (++rounds === ROUNDS) pong();
+    else leader.send(message(rounds + 1));
+  });
+  const t0 = performance.now();
+  leader.send(message(1));
+  await pinged;
+  const us = ((performance.now() - t0) / ROUNDS) * 1000;
+  console.log(`transport tcp ${auth} (${runtime}): round trip ${us.toFixed(0)} us (mean of ${ROUNDS} ping-pongs)`);
   await Promise.all([leader.close(), follower.close()]);
 }
 

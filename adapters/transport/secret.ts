@@ -340,19 +340,21 @@ export class SecretChannel {
       else void raw.close();
     };
 
+    /** A record on an open connection: checked and delivered synchronously. */
+    const onRecord = (frame: Uint8Array): void => {
+      if (frame.length < SEQ_BYTES + MAC_BYTES) return fail("record too short", false);
+      const body = frame.subarray(0, frame.length - MAC_BYTES);
+      const ok = key!.verify(body, frame.subarray(frame.length - MAC_BYTES));
+      const got = new DataView(body.buffer, body.byteOffset, SEQ_BYTES).getBigUint64(0);
+      if (!ok) return fail("record MAC does not verify", false);
+      if (got !== BigInt(seq)) return fail(`record ${got} out of sequence (expected ${seq})`, false);
+      seq++;
+      handlers!.onData(body.subarray(SEQ_BYTES));
+    };
+
     const onFrame = async (frame: Uint8Array): Promise<void> => {
       if (state === "closed") return;
-      if (state === "open") {
-        if (frame.length < SEQ_BYTES + MAC_BYTES) return fail("record too short", false);
-        const body = frame.subarray(0, frame.length - MAC_BYTES);
-        const ok = key!.verify(body, frame.subarray(frame.length - MAC_BYTES));
-        const got = new DataView(body.buffer, body.byteOffset, SEQ_BYTES).getBigUint64(0);
-        if (!ok) return fail("record MAC does not verify", false);
-        if (got !== BigInt(seq)) return fail(`record ${got} out of sequence (expected ${seq})`, false);
-        seq++;
-        handlers!.onData(body.subarray(SEQ_BYTES));
-        return;
-      }
+      if (state === "open") return onRecord(frame);
       if (frame[0] === REFUSE) return fail(`the peer refused: ${refusedBecause(frame)}`, false);
       const keys = await this.#keysOnce();
       if (state === "hello") {
@@ -413,8 +415,14 @@ export class SecretChannel {
           return fail(e.message, state !== "open");
         }
         for (const frame of frames) {
+          if ((state as string) === "closed") return; // a record before this one failed
+          // Open with nothing queued: no promise hop (records are the hot path).
+          if (state === "open" && pending === 0) {
+            onRecord(frame);
+            continue;
+          }
           pending += frame.length;
-          if (pending > this.#maxPending) return fail("too many bytes waiting for their MAC check", false);
+          if (pending > this.#maxPending) return fail("too many bytes waiting for the handshake", false);
           work = work.then(() => onFrame(frame)).then(
             () => void (pending -= frame.length),
             (e) => fail(e instanceof SecretHandshakeError ? e.reason : String(e), true),
