@@ -19,6 +19,14 @@ function entries(es: readonly Entry[]): string {
     : `[${first.index}@${first.term}..${last.index}@${last.term} n=${es.length}${kinds}]`;
 }
 
+/** Renders one entry like `5@2` (a command), `5@2 config {a,b}` or `5@2 noop`. */
+export function describeEntry(e: Entry): string {
+  if (e.kind === "command") return `${e.index}@${e.term}`;
+  return e.kind === "config"
+    ? `${e.index}@${e.term} config ${describeMembership(e.config!)}`
+    : `${e.index}@${e.term} noop`;
+}
+
 /** Renders a membership like `{a,b,c | learners d}` or `{a,b && a,c}` when joint. */
 export function describeMembership(m: Membership): string {
   const voters = m.voters.join(",");
@@ -49,7 +57,7 @@ export function describeMessage(m: Message): string {
     case "InstallSnapshotResponse":
       return `${head} snap=${m.index} off=${m.offset}${m.done ? " done" : ""}${m.success ? "" : " aborted"}`;
     case "TimeoutNow":
-      return head;
+      return `${head} candidate=${m.candidate}`;
     case "Propose":
       return `${head} n=${m.proposals.length}`;
     case "ProposeResponse":

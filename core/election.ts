@@ -6,10 +6,12 @@
  */
 
 import { header, resetElectionTimer, send, setTimer, type StepContext } from "./context.ts";
-import { appendLocal, broadcastAppend, rejectPendingReads } from "./leader.ts";
 import { isUpToDate, lastIndex, lastTerm } from "./log.ts";
-import { allMembers, isVoter, voteResult } from "./membership.ts";
+import { allMembers, isVoter } from "./membership.ts";
 import { newProgress, type Progress } from "./progress.ts";
+import { voteResult } from "./quorum.ts";
+import { rejectPendingReads } from "./reads.ts";
+import { appendLocal, broadcastAppend } from "./replication.ts";
 import { inLease, leaderOf, membershipOf } from "./state.ts";
 import type { NodeId, RequestVote, RequestVoteResponse, Term } from "./types.ts";
 
@@ -28,7 +30,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
     ...before,
     term,
     vote: term > before.term ? undefined : before.vote,
-    role: { kind: "follower", leader, recent: leader !== undefined },
+    role: { kind: "follower", leader, sticky: leader !== undefined },
   };
   if (before.role.kind !== "follower") ctx.fx.push({ type: "RoleChanged", role: "follower", term });
   if (leaderOf(before) !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term });
@@ -99,10 +101,11 @@ function countVotes(ctx: StepContext): void {
  * Answers a (pre-)vote request (paper §5.2, §5.4.1; thesis §9.6). The caller
  * has already handled the term: for real votes `m.term` equals ours here.
  */
-export function handleRequestVote(ctx: StepContext, m: RequestVote): void {
+export function handleRequestVote(ctx: StepContext, m: RequestVote, vouched: boolean): void {
   const s = ctx.s;
-  // Leader stickiness (§4.2.3): no vote while we heard from a leader this election timeout.
-  const free = !inLease(s) || m.transfer;
+  // Leader stickiness (§4.2.3): no vote while we heard from a leader this election
+  // timeout, unless our leader announced this candidate's transfer (§3.10).
+  const free = !inLease(s) || vouched;
   const canVote = m.preVote
     // A pre-vote is granted to a higher would-be term if we know no live leader.
     ? m.term > s.term && free
@@ -169,7 +172,8 @@ export function becomeLeader(ctx: StepContext): void {
   ctx.fx.push({ type: "RoleChanged", role: "leader", term: s.term });
   ctx.fx.push({ type: "LeaderChanged", leader: self, term: s.term });
   setTimer(ctx, "heartbeat", s.config.heartbeatMs);
-  if (s.config.checkQuorum) setTimer(ctx, "quorum", s.config.electionTimeoutMs);
+  // The leader's round (check-quorum and stalled snapshots) runs whether or not check-quorum is on.
+  setTimer(ctx, "quorum", s.config.electionTimeoutMs);
   appendLocal(ctx, [{ term: s.term, index: next, kind: "noop", data: new Uint8Array(0), config: undefined }]);
   broadcastAppend(ctx);
 }

@@ -7,23 +7,14 @@
  */
 
 import type { RaftConfig } from "./config.ts";
-import { newContext, resetElectionTimer, send, type StepContext } from "./context.ts";
+import { electionJitter, newContext, resetElectionTimer, send, setTimer, type StepContext } from "./context.ts";
 import { becomeFollower, campaign, handleRequestVote, handleVoteResponse } from "./election.ts";
 import { handleAppendEntries, handleInstallSnapshot, restoreSnapshot } from "./follower.ts";
-import {
-  abortTransfer,
-  checkQuorum,
-  handleAppendResponse,
-  handleSnapshotResponse,
-  handleUnreachable,
-  maybeCommit,
-  onHeartbeatTimer,
-  proposeAsLeader,
-  proposeConfChange,
-  readIndex,
-  serveReads,
-  startTransfer,
-} from "./leader.ts";
+import { onHeartbeatTimer, onQuorumTimer, proposeAsLeader } from "./leader.ts";
+import { readIndex, serveReads } from "./reads.ts";
+import { proposeConfChange } from "./reconfig.ts";
+import { handleAppendResponse, handleSnapshotResponse, handleUnreachable, maybeCommit } from "./replication.ts";
+import { abortTransfer, handleTimeoutNow, startTransfer, transferVouched } from "./transfer.ts";
 import { compactLog, lastIndex, logFromEntries, markStable, sliceLog, termAt } from "./log.ts";
 import { type ConfigPoint, inLease, leaderOf, type RaftState } from "./state.ts";
 import type {
@@ -103,7 +94,8 @@ export function start(config: RaftConfig, options: StartOptions): StepResult {
     log,
     snapshot,
     configs,
-    role: { kind: "follower", leader: undefined, recent: false },
+    // Sticky from the start (see FollowerRole.sticky): no vote for an election timeout.
+    role: { kind: "follower", leader: undefined, sticky: true },
     rng: config.seed | 0 || 1,
     snapshotRequested: base,
   };
@@ -200,11 +192,11 @@ function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | 
     case "election": {
       // A leader's stale election timer is ignored; everyone else campaigns (§5.2).
       const role = ctx.s.role;
-      if (role.kind === "follower" && role.recent) {
+      if (role.kind === "follower" && role.sticky) {
         // One full election timeout without the leader: stop ignoring vote requests,
-        // then wait a random extra delay before campaigning ourselves.
-        ctx.s = { ...ctx.s, role: { ...role, recent: false } };
-        resetElectionTimer(ctx);
+        // then wait the random rest of a randomized timeout before campaigning ourselves.
+        ctx.s = { ...ctx.s, role: { ...role, sticky: false } };
+        setTimer(ctx, "election", electionJitter(ctx));
       } else if (!isLeader) campaign(ctx, ctx.s.config.preVote, false);
       break;
     }
@@ -212,7 +204,7 @@ function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | 
       if (isLeader) onHeartbeatTimer(ctx);
       break;
     case "quorum":
-      if (isLeader && ctx.s.config.checkQuorum && !checkQuorum(ctx)) becomeFollower(ctx, ctx.s.term, undefined);
+      if (isLeader) onQuorumTimer(ctx);
       break;
     case "transfer":
       if (isLeader) abortTransfer(ctx);
@@ -230,12 +222,16 @@ function receive(ctx: StepContext, m: Message): void {
   const s = ctx.s;
   if (m.group !== s.config.group || m.to !== s.config.id || m.from === s.config.id) return;
   if (isForwarding(m)) return receiveForwarding(ctx, m);
+  // A transfer campaign our leader announced may bypass stickiness (§3.10); a claimed one may not.
+  const vouched = m.type === "RequestVote" && transferVouched(s, m);
+  // TimeoutNow counts only from the leader we follow in its own term.
+  const fromOurLeader = s.role.kind === "follower" && s.role.leader === m.from && m.term === s.term;
   if (m.term > s.term) {
     if (m.type === "RequestVote") {
       // Leader stickiness (thesis §4.2.3): a node that heard from a leader within
       // the election timeout ignores vote requests, so removed or partitioned
-      // nodes cannot unseat a healthy leader. Transfers are exempt (§3.10).
-      if (!m.transfer && inLease(s)) return;
+      // nodes cannot unseat a healthy leader.
+      if (!vouched && inLease(s)) return;
       if (!m.preVote) becomeFollower(ctx, m.term, undefined);
     } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
       // Granted pre-votes carry the probed term; nothing to adopt.
@@ -273,7 +269,7 @@ function receive(ctx: StepContext, m: Message): void {
   }
   switch (m.type) {
     case "RequestVote":
-      return handleRequestVote(ctx, m);
+      return handleRequestVote(ctx, m, vouched);
     case "RequestVoteResponse":
       return handleVoteResponse(ctx, m);
     case "AppendEntries":
@@ -288,7 +284,7 @@ function receive(ctx: StepContext, m: Message): void {
       if (ctx.s.role.kind === "leader") handleSnapshotResponse(ctx, m);
       return;
     case "TimeoutNow":
-      if (ctx.s.role.kind === "follower") campaign(ctx, false, true);
+      if (fromOurLeader) handleTimeoutNow(ctx, m);
       return;
   }
 }
@@ -298,8 +294,13 @@ function followLeader(ctx: StepContext, leader: NodeId): void {
   const role = ctx.s.role;
   if (role.kind !== "follower") becomeFollower(ctx, ctx.s.term, leader);
   else {
-    if (role.leader !== leader || !role.recent) {
-      ctx.s = { ...ctx.s, role: { kind: "follower", leader, recent: true } };
+    if (role.leader !== leader || !role.sticky) {
+      // An announced transfer is the announcing leader's: it lapses with a new leader.
+      const keep = role.leader === leader && role.transferTo !== undefined;
+      ctx.s = {
+        ...ctx.s,
+        role: keep ? { ...role, sticky: true } : { kind: "follower", leader, sticky: true },
+      };
       if (role.leader !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term: ctx.s.term });
     }
     resetElectionTimer(ctx);

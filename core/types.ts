@@ -119,7 +119,11 @@ export interface RequestVote extends MessageHeader {
   readonly lastIndex: Index;
   /** Term of the candidate's last entry. */
   readonly lastTerm: Term;
-  /** Set when the campaign was started by TimeoutNow: voters skip the leader-stickiness check (§3.10). */
+  /**
+   * Set when the campaign was started by TimeoutNow (§3.10). A voter skips the
+   * leader-stickiness check for it only if its own leader announced this
+   * candidate (see {@link TimeoutNow}); otherwise the flag is ignored.
+   */
   readonly transfer: boolean;
 }
 
@@ -197,10 +201,16 @@ export interface InstallSnapshotResponse extends MessageHeader {
   readonly success: boolean;
 }
 
-/** Tells the target to campaign at once, bypassing its election timeout (thesis §3.10). */
+/**
+ * A leadership transfer's hand-over (thesis §3.10), from the leader to every
+ * voter: the `candidate` campaigns at once, bypassing its election timeout;
+ * the others learn that a transfer campaign by `candidate` is the leader's.
+ */
 export interface TimeoutNow extends MessageHeader {
   /** Discriminator. */
   readonly type: "TimeoutNow";
+  /** The node the leader hands over to. */
+  readonly candidate: NodeId;
 }
 
 /** Proposals a follower forwards to its leader. */

@@ -69,8 +69,24 @@ export interface NodeOptions {
   readonly config?: Partial<Omit<RaftConfig, "id">>;
 }
 
-/** A follower restarted from the given persisted state (all its entries durable). */
+/**
+ * A follower restarted from the given persisted state (all its entries
+ * durable) more than an election timeout ago, having heard from no leader
+ * since: past its start-up stickiness (`freshlyStarted` for one that is not).
+ */
 export function node(id: NodeId, options: NodeOptions = {}): RaftState {
+  return pastStartup(freshlyStarted(id, options));
+}
+
+/** `state` after its first election timeout passed with no leader heard (its start-up stickiness over). */
+export function pastStartup(state: RaftState): RaftState {
+  return state.role.kind === "follower" && state.role.sticky && state.role.leader === undefined
+    ? step(state, { type: "Timeout", timer: "election" }).state
+    : state;
+}
+
+/** A follower just restarted from the given persisted state, as `start` returns it. */
+export function freshlyStarted(id: NodeId, options: NodeOptions = {}): RaftState {
   const config = makeConfig({ id, preVote: false, checkQuorum: false, ...options.config });
   const log = options.log ?? [];
   return start(config, {

@@ -54,7 +54,7 @@ describe("terms (§5.1)", () => {
       node("a", { term: 2 }),
       receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
     );
-    assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
+    assert.deepEqual(state.role, { kind: "follower", leader: "c", sticky: true });
     assert.ok(effectsOf(effects, "LeaderChanged").some((e) => e.leader === "c" && e.term === 3));
   });
 
@@ -264,7 +264,7 @@ describe("elections (§5.2)", () => {
   test("§5.2 a candidate that hears from a leader of its term becomes its follower", () => {
     const c = run(node("a", { term: 1 }), timeout("election")).state;
     const { state } = run(c, receive(appendEntries({ from: "b", to: "a", term: 2, prevIndex: 0, prevTerm: 0 })));
-    assert.deepEqual(state.role, { kind: "follower", leader: "b", recent: true });
+    assert.deepEqual(state.role, { kind: "follower", leader: "b", sticky: true });
     assert.equal(state.term, 2);
   });
 
@@ -406,7 +406,7 @@ describe("pre-vote (thesis §9.6)", () => {
       assert.equal(state.term, 3, `preVote=${preVote}`);
       assert.equal(state.vote, undefined);
       assert.ok(sent(effects, "RequestVoteResponse").every((m) => !m.granted));
-      assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
+      assert.deepEqual(state.role, { kind: "follower", leader: "c", sticky: true });
     }
   });
 
@@ -444,11 +444,13 @@ describe("pre-vote (thesis §9.6)", () => {
     assert.equal(state.term, leader.term);
   });
 
-  test("§3.10 a vote request carrying `transfer` overrides leader stickiness", () => {
+  test("§3.10 a transfer campaign our leader announced overrides leader stickiness", () => {
     const follower = run(
       node("a", { term: 3 }),
       receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+      receive({ group: 0, from: "c", to: "a", term: 3, type: "TimeoutNow", candidate: "b" }),
     ).state;
+    assert.equal(follower.role.kind, "follower", "an announcement for another node does not make us campaign");
     const { state, effects } = run(
       follower,
       receive(requestVote({ from: "b", to: "a", term: 4, lastIndex: 0, lastTerm: 0, transfer: true })),
@@ -456,6 +458,41 @@ describe("pre-vote (thesis §9.6)", () => {
     assert.equal(state.term, 4);
     assert.equal(state.vote, "b");
     assert.equal(sent(effects, "RequestVoteResponse", "b")[0]?.granted, true);
+  });
+
+  test("§3.10 a vote request merely claiming `transfer` is ignored by a sticky follower", () => {
+    const follower = run(
+      node("a", { term: 3 }),
+      receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+    ).state;
+    for (const term of [4, 1e12]) {
+      const { state, effects } = run(
+        follower,
+        receive(requestVote({ from: "b", to: "a", term, lastIndex: 0, lastTerm: 0, transfer: true })),
+      );
+      assert.equal(state.term, 3, `term ${term} is not adopted`);
+      assert.equal(state.vote, undefined);
+      assert.equal(sent(effects).length, 0);
+    }
+    // Announced for b, the flag still does not carry a candidate that skips a term, nor another candidate.
+    const told = run(follower, receive({ group: 0, from: "c", to: "a", term: 3, type: "TimeoutNow", candidate: "b" }))
+      .state;
+    for (const [from, term] of [["b", 9], ["d", 4]] as const) {
+      const r = run(told, receive(requestVote({ from, to: "a", term, lastIndex: 0, lastTerm: 0, transfer: true })));
+      assert.equal(r.state.term, 3, `${from} in term ${term} is ignored`);
+    }
+  });
+
+  test("§3.10 TimeoutNow counts only from the leader we follow, in its term", () => {
+    const follower = run(
+      node("a", { term: 3 }),
+      receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+    ).state;
+    for (const [from, term] of [["b", 3], ["c", 4], ["b", 4]] as const) {
+      const r = run(follower, receive({ group: 0, from, to: "a", term, type: "TimeoutNow", candidate: "a" }));
+      assert.notEqual(r.state.role.kind, "candidate", `TimeoutNow from ${from} in term ${term}`);
+      assert.equal(sent(r.effects, "RequestVote").length, 0);
+    }
   });
 
   test("§9.6 a partitioned node rejoining with pre-vote does not raise the cluster's term", () => {
@@ -486,7 +523,7 @@ describe("pre-vote (thesis §9.6)", () => {
     // The leader's heartbeat brings c back as a follower in the cluster's term.
     const beat = sent(step(leader, timeout("heartbeat")).effects, "AppendEntries", "c")[0]!;
     const back = step(r.state, receive(beat)).state;
-    assert.deepEqual(back.role, { kind: "follower", leader: "a", recent: true });
+    assert.deepEqual(back.role, { kind: "follower", leader: "a", sticky: true });
     assert.equal(back.term, leader.term);
   });
 });
