@@ -12,7 +12,7 @@ import { newProgress, type Progress } from "./progress.ts";
 import { voteResult } from "./quorum.ts";
 import { rejectPendingReads } from "./reads.ts";
 import { appendLocal, broadcastAppend } from "./replication.ts";
-import { inLease, leaderOf, membershipOf } from "./state.ts";
+import { inLease, leaderOf, membershipOf, type RaftState } from "./state.ts";
 import type { NodeId, RequestVote, RequestVoteResponse, Term } from "./types.ts";
 
 /**
@@ -44,7 +44,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
 export function campaign(ctx: StepContext, preVote: boolean, transfer: boolean): void {
   const s = ctx.s;
   const membership = membershipOf(s);
-  if (!isVoter(membership, s.config.id)) {
+  if (!mayCampaign(s)) {
     // No leader heard within an election timeout: forget it, or leader stickiness
     // (§4.2.3) would make this node ignore every vote request forever.
     if (leaderOf(s) !== undefined) becomeFollower(ctx, s.term, undefined);
@@ -82,6 +82,24 @@ export function campaign(ctx: StepContext, preVote: boolean, transfer: boolean):
     send(ctx, request);
   }
   countVotes(ctx);
+}
+
+/**
+ * Whether this node starts elections: a voter of its latest configuration,
+ * or a voter of the one before while the latest (which removed it) is not yet
+ * committed — thesis §4.2.2: such a server "should still start new elections,
+ * as it might still be needed until the C_new entry is committed"; it does not
+ * count its own vote (the tally uses the latest configuration). Without this,
+ * a leader that appended C_new and lost leadership could hold the only copy of
+ * C_new, refuse the others' votes (its log is longer) and never campaign.
+ */
+function mayCampaign(s: RaftState): boolean {
+  const self = s.config.id;
+  if (isVoter(membershipOf(s), self)) return true;
+  const configs = s.configs;
+  const latest = configs[configs.length - 1]!;
+  const previous = configs[configs.length - 2];
+  return latest.index > s.commit && previous !== undefined && isVoter(previous.membership, self);
 }
 
 /** Acts on the votes gathered so far: advance to the next phase, lead, or give up. */

@@ -33,7 +33,7 @@ try {
     seed,
     nodes,
     steps,
-    ...profileOptions(flags, nodes),
+    ...profileOptions(flags, nodes, seed),
     onTrace: trace ? (line) => console.log(line) : undefined,
   });
   console.log(`seed ${seed}: ok`, JSON.stringify(report));

@@ -19,7 +19,7 @@ const STEPS = 2000;
 const CHUNK = 25; // seeds per test, to stay well inside Bun's 5 s per-test limit
 
 function sweep(nodes: number, seeds: number, profile: readonly string[]): void {
-  const options = profileOptions(parseFlags(profile), nodes);
+  const flags = parseFlags(profile);
   for (let from = 1; from <= seeds; from += CHUNK) {
     const to = Math.min(seeds, from + CHUNK - 1);
     test(`seeds ${from}–${to}`, () => {
@@ -28,7 +28,7 @@ function sweep(nodes: number, seeds: number, profile: readonly string[]): void {
           seed,
           nodes,
           steps: STEPS,
-          ...options,
+          ...profileOptions(flags, nodes, seed),
           reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${STEPS} ${
             profile.join(" ")
           } --trace`,

@@ -19,6 +19,7 @@ import {
   run,
   sent,
   timeout,
+  voteResponse,
 } from "../core_helpers.ts";
 import { makeConfig } from "../../core/config.ts";
 import { lastIndex } from "../../core/log.ts";
@@ -218,5 +219,40 @@ describe("transfer and membership changes (thesis §3.10, §4.3)", () => {
     const after = run(commit.state, timeout("transfer"));
     assert.equal(lastIndex(after.state.log), joint + 1);
     assert.ok(!isJoint(currentMembership(after.state)));
+  });
+});
+
+describe("a server removed by an uncommitted configuration (thesis §4.2.2)", () => {
+  /** c holds C_old,new = {a,b && b,c} (committed) and C_new = {a,b} (not committed): it is not in C_new. */
+  function removedButNeeded(): RaftState {
+    const joint = { voters: ["a", "b"], learners: [], outgoing: ["b", "c"] };
+    const entries = [
+      { index: 1, term: 1, kind: "noop" as const, data: new Uint8Array(0), config: undefined },
+      { index: 2, term: 1, kind: "config" as const, data: new Uint8Array(0), config: joint },
+      { index: 3, term: 1, kind: "config" as const, data: new Uint8Array(0), config: membershipOf(["a", "b"]) },
+    ];
+    const config = makeConfig({ id: "c", preVote: false, checkQuorum: false });
+    const s =
+      start(config, { membership: membershipOf(["b", "c"]), hardState: { term: 1, vote: "c", commit: 2 }, entries })
+        .state;
+    return step(s, timeout("election")).state; // past its start-up stickiness
+  }
+
+  test("still campaigns while C_new is uncommitted, asking C_new's voters, and does not count itself", () => {
+    const r = run(removedButNeeded(), timeout("election"));
+    assert.equal(r.state.role.kind, "candidate");
+    assert.deepEqual(sent(r.effects, "RequestVote").map((m) => m.to).sort(), ["a", "b"]);
+    const one = run(r.state, receive(voteResponse({ from: "a", to: "c", term: r.state.term })));
+    assert.equal(one.state.role.kind, "candidate", "its own vote does not count under {a,b}");
+    const won = run(one.state, receive(voteResponse({ from: "b", to: "c", term: r.state.term })));
+    assert.equal(won.state.role.kind, "leader", "it can commit C_new, then step down");
+  });
+
+  test("does not campaign once C_new has committed", () => {
+    const s = removedButNeeded();
+    const committed = { ...s, commit: 3 };
+    const r = run(committed, timeout("election"));
+    assert.equal(r.state.role.kind, "follower");
+    assert.deepEqual(sent(r.effects, "RequestVote"), []);
   });
 });
