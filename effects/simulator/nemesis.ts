@@ -242,13 +242,29 @@ export class Nemesis {
     this.#hold(rng.int(this.#sim.electionMs, 5 * this.#sim.electionMs), () => this.#sim.heal());
   }
 
-  /** Isolates one node for a while, then lets it rejoin (the others keep serving clients). */
+  /**
+   * Isolates one node for a while — the leader half of the time, whose lease
+   * must then run out before the others can elect — then lets it rejoin (the
+   * others keep serving clients).
+   */
   #isolateOne(): void {
-    const ids = this.#sim.nodeIds;
-    const node = this.#rng.pick(ids);
-    this.#sim.note(node, "nemesis: isolated under load");
-    this.#sim.partition([ids.filter((id) => id !== node)]);
-    this.#hold(this.#rng.int(this.#sim.electionMs / 2, 5 * this.#sim.electionMs), () => this.#sim.heal());
+    const sim = this.#sim;
+    const ids = sim.nodeIds;
+    const leader = sim.leader();
+    const isolate = (node: NodeId) => {
+      sim.note(node, "nemesis: isolated under load");
+      sim.partition([ids.filter((id) => id !== node)]);
+      this.#hold(this.#rng.int(sim.electionMs / 2, 5 * sim.electionMs), () => sim.heal());
+    };
+    if (leader === undefined || this.#rng.chance(0.5)) return isolate(this.#rng.pick(ids));
+    // The leader: sometimes first moved to a random node, so that any node's clock may be the leader's.
+    if (!this.#f.transfers || this.#rng.chance(0.5)) return isolate(leader);
+    const target = this.#rng.pick(ids.filter((id) => id !== leader));
+    sim.transferLeadership(leader, target);
+    this.#hold(2 * sim.electionMs, () => {
+      const now = sim.leader();
+      if (now !== undefined) isolate(now);
+    });
   }
 
   /**

@@ -78,6 +78,8 @@ export interface SimulatorOptions {
    * this stays within the core's `clockDrift`.
    */
   readonly clockSpread?: number;
+  /** Exact clock rates of n1…nN (instead of drawing them from `clockSpread`), for tests of one schedule. */
+  readonly clockRates?: readonly number[];
   /** Concurrent clients issuing random operations (default 3; 0 for none). */
   readonly clients?: number;
   /** Number of distinct keys the clients use (default 3). */
@@ -309,9 +311,11 @@ export class Simulator {
     this.#nemesis = new Nemesis(this.#faults, this.#rng, this.#control());
     const spread = options.clockSpread ?? 0;
     if (!(spread >= 0)) throw new RangeError(`clockSpread must be >= 0, got ${spread}`);
-    for (const id of ids) {
-      const rate = spread > 0 ? 1 + this.#rng.next() * spread : 1;
-      const clockOffset = spread > 0 ? this.#rng.int(0, 1_000_000) : 0;
+    for (const [i, id] of ids.entries()) {
+      const drawn = spread > 0 ? 1 + this.#rng.next() * spread : 1;
+      const rate = options.clockRates?.[i] ?? drawn;
+      if (!(rate > 0)) throw new RangeError(`clock rate of ${id} must be > 0, got ${rate}`);
+      const clockOffset = spread > 0 || options.clockRates ? this.#rng.int(0, 1_000_000) : 0;
       const result = start(this.#config(id), { membership: this.#bootstrap(id) });
       const node: SimNode = {
         id,
