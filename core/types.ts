@@ -185,6 +185,11 @@ export interface InstallSnapshot extends MessageHeader {
   readonly data: Uint8Array;
   /** True on the last chunk. */
   readonly done: boolean;
+  /**
+   * CRC-32C of the whole snapshot's data, as the leader stored it; sent with
+   * the last chunk. The receiver restores nothing whose bytes do not match it.
+   */
+  readonly checksum?: number;
 }
 
 /** Reply to {@link InstallSnapshot}. */
