@@ -101,7 +101,8 @@ export function describeEffect(effect: RaftEffect): string {
     case "Persist": {
       const hs = effect.hardState ? ` hs=t${effect.hardState.term}/v${effect.hardState.vote ?? "-"}` : "";
       const tr = effect.truncateFrom !== undefined ? ` truncate>=${effect.truncateFrom}` : "";
-      return `persist${hs}${tr} ${entries(effect.entries)}`;
+      const then = effect.after.length > 0 ? ` then ${effect.after.map(describeEffect).join("; ")}` : "";
+      return `persist${hs}${tr} ${entries(effect.entries)}${then}`;
     }
     case "Send":
       return `send ${describeMessage(effect.message)}`;
@@ -125,6 +126,12 @@ export function describeEffect(effect: RaftEffect): string {
       return `snapshot-chunk from=${effect.from} ${effect.meta.index} off=${effect.offset}${
         effect.done ? " done" : ""
       }`;
+    case "SnapshotAck":
+      return `snapshot-ack from=${effect.from} ${effect.index} off=${effect.offset}${effect.done ? " done" : ""}${
+        effect.success ? "" : " aborted"
+      }`;
+    case "RoundAcked":
+      return `round-acked from=${effect.from} seq=${effect.seq}`;
     case "Compact":
       return `compact ${effect.index}`;
     case "RoleChanged":

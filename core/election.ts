@@ -122,11 +122,12 @@ function countVotes(ctx: StepContext): void {
 export function handleRequestVote(ctx: StepContext, m: RequestVote, vouched: boolean): void {
   const s = ctx.s;
   // Leader stickiness (§4.2.3): no vote while we heard from a leader this election
-  // timeout, unless our leader announced this candidate's transfer (§3.10).
+  // timeout, unless our leader announced this candidate's transfer (§3.10). (A sticky
+  // node drops vote requests of a higher term unread: see step.ts `receive`.)
   const free = !inLease(s) || vouched;
   const canVote = m.preVote
-    // A pre-vote is granted to a higher would-be term if we know no live leader.
-    ? m.term > s.term && free
+    // A pre-vote is granted to a higher would-be term (§9.6).
+    ? m.term > s.term
     : s.vote === m.from || (s.vote === undefined && free);
   const granted = canVote && isUpToDate(s.log, m.lastIndex, m.lastTerm);
   if (granted && !m.preVote) {

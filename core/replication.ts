@@ -132,6 +132,7 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
   const before = role.progress.get(m.from);
   if (!before) return;
   let pr: Progress = { ...before, active: true, ackSeq: Math.max(before.ackSeq, m.seq) };
+  if (m.seq > before.ackSeq) ctx.fx.push({ type: "RoundAcked", from: m.from, seq: m.seq });
   if (m.success) {
     if (m.index > pr.match) {
       pr = { ...pr, match: m.index, next: Math.max(pr.next, m.index + 1) };
@@ -186,6 +187,8 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
 export function handleSnapshotResponse(ctx: StepContext, m: InstallSnapshotResponse): void {
   const pr = leaderRole(ctx).progress.get(m.from);
   if (!pr) return;
+  const { from, term, index, offset, done, success } = m;
+  ctx.fx.push({ type: "SnapshotAck", from, term, index, offset, done, success });
   if (!m.done) {
     setProgress(ctx, m.from, { ...pr, active: true, probeSent: false });
     return;

@@ -18,6 +18,7 @@ import { abortTransfer, handleTimeoutNow, startTransfer, transferVouched } from 
 import { compactLog, lastIndex, logFromEntries, markStable, sliceLog, termAt } from "./log.ts";
 import { type ConfigPoint, inLease, leaderOf, type RaftState } from "./state.ts";
 import type {
+  DeferredEffect,
   Entry,
   HardState,
   Index,
@@ -361,28 +362,57 @@ function snapshotTaken(ctx: StepContext, meta: SnapshotMeta): void {
   if (log.offset > s.log.offset) ctx.fx.push({ type: "Compact", index: log.offset });
 }
 
-/** Places the step's Persist first, then applies newly committed durable entries. */
+/**
+ * Whether `m` may leave before the writes of its step are durable (ordering
+ * rule 1, see {@link PersistEffect}): request forwarding always; a leader's
+ * appends and TimeoutNow once the write of its term is durable — the term was
+ * persisted with, or before, the no-op it appended on election.
+ */
+function leavesAtOnce(m: Message, termDurable: boolean): boolean {
+  if (isForwarding(m)) return true;
+  return termDurable && (m.type === "AppendEntries" || m.type === "TimeoutNow");
+}
+
+/** Places the step's Persist first (with what must wait for it), then applies newly committed durable entries. */
 function finish(ctx: StepContext, before: RaftState): StepResult {
   let s = ctx.s;
   const hardChanged = s.term !== before.term || s.vote !== before.vote;
-  if (hardChanged || ctx.appended.length > 0 || ctx.truncatedFrom !== undefined) {
-    ctx.fx.unshift({
+  const termDurable = s.role.kind === "leader" && s.log.stable >= s.role.noopIndex;
+  let fx = ctx.fx;
+  const after: DeferredEffect[] = [];
+  if (
+    fx.some((e) =>
+      (e.type === "Send" && !leavesAtOnce(e.message, termDurable)) || (e.type === "SendSnapshot" && !termDurable)
+    )
+  ) {
+    fx = [];
+    for (const e of ctx.fx) {
+      const deferred = e.type === "Send"
+        ? !leavesAtOnce(e.message, termDurable)
+        : e.type === "SendSnapshot" && !termDurable;
+      if (deferred) after.push(e as DeferredEffect);
+      else fx.push(e);
+    }
+  }
+  if (hardChanged || ctx.appended.length > 0 || ctx.truncatedFrom !== undefined || after.length > 0) {
+    fx.unshift({
       type: "Persist",
       hardState: hardChanged ? { term: s.term, vote: s.vote, commit: s.commit } : undefined,
       entries: ctx.appended,
       truncateFrom: ctx.truncatedFrom,
+      after,
     });
   }
   // Apply only entries that are both committed and durable here (Figure 2: apply in log order).
   const upTo = Math.min(s.commit, s.log.stable);
   if (upTo > s.applied) {
-    ctx.fx.push({ type: "Apply", entries: sliceLog(s.log, s.applied + 1, upTo) });
+    fx.push({ type: "Apply", entries: sliceLog(s.log, s.applied + 1, upTo) });
     s = { ...s, applied: upTo };
   }
   const every = s.config.snapshotEvery;
   if (every > 0 && s.applied - s.snapshotRequested >= every) {
-    ctx.fx.push({ type: "TakeSnapshot", index: s.applied });
+    fx.push({ type: "TakeSnapshot", index: s.applied });
     s = { ...s, snapshotRequested: s.applied };
   }
-  return { state: s, effects: ctx.fx };
+  return { state: s, effects: fx };
 }

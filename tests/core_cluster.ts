@@ -148,6 +148,8 @@ export class ScenarioCluster {
             const last = e.entries[e.entries.length - 1]!;
             persisted.push({ type: "Persisted", index: last.index, term: last.term });
           }
+          // Durable at once: what waited for it leaves now.
+          for (const d of e.after) if (d.type === "Send") this.queue.push(d.message);
           break;
         case "Send":
           this.queue.push(e.message);

@@ -49,7 +49,7 @@ import {
   type KvOutput,
   type Operation,
 } from "../../testing/linearizability.ts";
-import { EventQueue } from "./event_queue.ts";
+import { EventQueue } from "../driver/event_queue.ts";
 import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { type Fail, InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { decodeCommand, encodeCommand, type KvCommand, KvMachine, type StoredSnapshot } from "./kv_machine.ts";
@@ -821,6 +821,23 @@ export class Simulator {
     if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
   }
 
+  /** Schedules a Persist's write to complete after a random disk latency, in order with the node's other writes. */
+  #write(node: SimNode, effect: Extract<RaftEffect, { type: "Persist" }>): void {
+    node.writesIssued++;
+    if (effect.hardState) node.hardWrite = node.writesIssued;
+    const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
+    const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
+    node.lastWriteAt = at;
+    this.#schedule({
+      kind: "write",
+      time: at,
+      seq: 0,
+      node,
+      incarnation: node.incarnation,
+      write: { kind: "persist", effect },
+    });
+  }
+
   /** Node `node`'s own clock reading now (see {@link SimulatorOptions.clockSpread}). */
   #clock(node: SimNode): number {
     return node.clockOffset + node.rate * this.#now;
@@ -831,21 +848,16 @@ export class Simulator {
     if (this.#faultsOn) this.#nemesis.observe(node.id, node.state.role.kind, effect);
     switch (effect.type) {
       case "Persist": {
-        node.writesIssued++;
-        if (effect.hardState) node.hardWrite = node.writesIssued;
-        const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
-        const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
-        node.lastWriteAt = at;
-        this.#schedule({
-          kind: "write",
-          time: at,
-          seq: 0,
-          node,
-          incarnation: node.incarnation,
-          write: { kind: "persist", effect },
-        });
+        if (effect.entries.length > 0 || effect.hardState || effect.truncateFrom !== undefined) {
+          this.#write(node, effect);
+        }
+        // What waited for the write follows it (the hold-back rule of Send keeps it behind).
+        for (const after of effect.after) this.#effect(node, after, followUps);
         return;
       }
+      case "SnapshotAck":
+      case "RoundAcked":
+        return;
       case "Send": {
         // Ordering rule 1: nothing outruns the disk, except a leader's appends, which
         // may overtake the writes of its entries (thesis §10.2.1) — but not the write

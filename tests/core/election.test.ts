@@ -180,15 +180,14 @@ describe("voting (§5.2, §5.4.1)", () => {
       node("a", { term: 1 }),
       receive(requestVote({ from: "b", to: "a", term: 2, lastIndex: 0, lastTerm: 0 })),
     );
-    const persistAt = effects.findIndex((e) => e.type === "Persist");
-    const sendAt = effects.findIndex((e) => e.type === "Send");
-    assert.ok(persistAt >= 0 && sendAt >= 0);
-    assert.ok(persistAt < sendAt, "Persist precedes Send");
-    const p = effects[persistAt];
-    assert.equal(p?.type, "Persist");
-    if (p?.type === "Persist") {
-      assert.deepEqual({ term: p.hardState?.term, vote: p.hardState?.vote }, { term: 2, vote: "b" });
-    }
+    const [p] = persisted(effects);
+    assert.deepEqual({ term: p?.hardState?.term, vote: p?.hardState?.vote }, { term: 2, vote: "b" });
+    assert.deepEqual(effectsOf(effects, "Send"), [], "nothing leaves at once");
+    assert.deepEqual(
+      p?.after.map((e) => e.type === "Send" && e.message.type),
+      ["RequestVoteResponse"],
+      "the answer waits for the write",
+    );
   });
 
   test("§5.2 granting a vote resets the election timer", () => {
@@ -218,7 +217,8 @@ describe("elections (§5.2)", () => {
     }
     const [p] = persisted(effects);
     assert.deepEqual([p?.hardState?.term, p?.hardState?.vote], [4, "a"]);
-    assert.ok(effects.indexOf(p!) < effects.findIndex((e) => e.type === "Send"), "vote for self durable first");
+    assert.equal(effectsOf(effects, "Send").length, 0, "vote for self durable first");
+    assert.equal(p!.after.length, 4, "the requests wait for it");
     assert.equal(electionTimers(effects).length, 1, "a new randomized election timeout is armed");
   });
 
@@ -238,6 +238,10 @@ describe("elections (§5.2)", () => {
     r = run(r.state, receive(voteResponse({ from: "c", to: "a", term: 1, granted: false })));
     assert.equal(r.state.role.kind, "follower");
     assert.equal(r.state.term, 1);
+    // Figure 2: it voted for itself in term 1 and keeps that vote for the whole term.
+    assert.equal(r.state.vote, "a");
+    r = run(r.state, receive(requestVote({ from: "c", to: "a", term: 1, lastIndex: 9, lastTerm: 1 })));
+    assert.equal(sent(r.effects, "RequestVoteResponse", "c")[0]?.granted, false, "no second vote in term 1");
   });
 
   test("§5.2 a split vote leaves no leader; the next timeout starts a new election in a higher term", () => {

@@ -81,9 +81,9 @@ export const catalogue: readonly Mutation[] = [
   {
     name: "prevote-ignores-leader",
     rule: "§9.6 + §4.2.3 a pre-vote is refused while a leader is heard from",
-    file: "core/election.ts",
-    find: "? m.term > s.term && free",
-    replace: "? m.term > s.term",
+    file: "core/step.ts",
+    find: "if (!vouched && inLease(s)) return;",
+    replace: "if (!vouched && inLease(s) && !m.preVote) return;",
   },
   {
     name: "no-stickiness",
@@ -187,11 +187,18 @@ export const catalogue: readonly Mutation[] = [
     replace: "const upTo = s.commit;",
   },
   {
-    name: "persist-after-sends",
-    rule: "DESIGN ordering rule 1: a step's Persist comes before the messages that depend on it",
+    name: "sends-outrun-disk",
+    rule: "ordering rule 1: votes and acknowledgements leave only once the writes they depend on are durable",
     file: "core/step.ts",
-    find: "ctx.fx.unshift({",
-    replace: "ctx.fx.push({",
+    find: "  if (isForwarding(m)) return true;\n  return termDurable &&",
+    replace: "  if (isForwarding(m) || m) return true;\n  return termDurable &&",
+  },
+  {
+    name: "appends-before-term-durable",
+    rule: "thesis §10.2.1 a leader's appends may outrun its entry writes, never the write of its term",
+    file: "core/step.ts",
+    find: 'const termDurable = s.role.kind === "leader" && s.log.stable >= s.role.noopIndex;',
+    replace: 'const termDurable = s.role.kind === "leader";',
   },
   // --- reads and leases (thesis §6.4, §6.4.1) ---
   {

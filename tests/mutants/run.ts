@@ -1,7 +1,7 @@
 /**
  * `deno task mutate`: runs the mutation catalogue (`catalogue.ts`). For each
- * mutation it copies the repository to a temporary directory, applies the
- * one replacement, and runs on Deno
+ * mutation it extracts the committed tree (HEAD) to a temporary directory,
+ * applies the one replacement, and runs on Deno
  *
  * 1. the simulator sweep alone (`tests/simulation.test.ts`), then
  * 2. the whole suite (everything `npm test` runs on Deno, except the
@@ -27,14 +27,14 @@ const simOnly = args.includes("--sim-only");
 const root = new URL("../../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
-/** Copies the repository (sources only; node_modules is linked) into a fresh temporary directory. */
+/**
+ * The committed tree (HEAD, so edits in progress never leak in) in a fresh
+ * temporary directory, with node_modules linked.
+ */
 async function copyRepo(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "plank-mutant-" });
-  for await (const entry of Deno.readDir(root)) {
-    if (entry.name === "node_modules" || entry.name === ".git") continue;
-    const cp = new Deno.Command("cp", { args: ["-R", `${root}${entry.name}`, `${dir}/${entry.name}`] });
-    if (!(await cp.output()).success) throw new Error(`copying ${entry.name} failed`);
-  }
+  const sh = new Deno.Command("sh", { args: ["-c", `git -C '${root}' archive HEAD | tar -x -C '${dir}'`] });
+  if (!(await sh.output()).success) throw new Error("git archive of HEAD failed");
   await Deno.symlink(`${root}node_modules`, `${dir}/node_modules`);
   return dir;
 }
