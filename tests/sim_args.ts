@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Profile, profileOptions as optionsOf, type RunOptions } from "../effects/simulator/mod.ts";
+import { type Profile, profileOptions as optionsOf, type RunOptions } from "../testing/simulator/mod.ts";
 
 /** The flags of `sim_run.ts` that choose a profile, as a {@link Profile}. */
 export function profileOf(flags: Map<string, string>): Profile {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
+import { InvariantViolation, runSimulation } from "../testing/simulator/mod.ts";
 import { exit, intFlag, parseFlags, profileOptions, scriptArgs, sweepProfile } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());

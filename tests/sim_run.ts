@@ -20,7 +20,7 @@
  * @module
  */
 
-import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
+import { InvariantViolation, runSimulation } from "../testing/simulator/mod.ts";
 import { exit, intFlag, parseFlags, profileOptions, scriptArgs } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());

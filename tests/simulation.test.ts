@@ -12,7 +12,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
+import { InvariantViolation, runSimulation } from "../testing/simulator/mod.ts";
 import { parseFlags, profileOptions } from "./sim_args.ts";
 
 const STEPS = 2000;

@@ -148,6 +148,6 @@ describe("snapshot receiver (sans-IO)", () => {
   test("answers go to the sending leader in the receiver's term", () => {
     const r = new SnapshotReceiver();
     const [, , ack] = r.chunk(chunk(0, 4), 7);
-    assert.deepEqual(ack, { op: "answer", to: "a", term: 7, offset: 4, success: true });
+    assert.deepEqual(ack, { op: "answer", to: "a", term: 7, index: 10, offset: 4, success: true });
   });
 });

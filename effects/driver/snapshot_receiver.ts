@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { NodeId, SnapshotMeta, Term } from "../../core/types.ts";
+import type { Index, NodeId, SnapshotMeta, Term } from "../../core/types.ts";
 
 /** One thing to do with the snapshot store or the network, in order. */
 export type ReceiverOp =
@@ -32,6 +32,7 @@ export type ReceiverOp =
     readonly op: "answer";
     readonly to: NodeId;
     readonly term: Term;
+    readonly index: Index;
     readonly offset: number;
     readonly success: boolean;
   };
@@ -71,7 +72,8 @@ export class SnapshotReceiver {
   /** The ops for chunk `c`, received in `term`. */
   chunk(c: ReceivedChunk, term: Term): ReceiverOp[] {
     const ops: ReceiverOp[] = [];
-    const answer = (offset: number, success: boolean) => ops.push({ op: "answer", to: c.from, term, offset, success });
+    const answer = (offset: number, success: boolean) =>
+      ops.push({ op: "answer", to: c.from, term, index: c.meta.index, offset, success });
     let p = this.#partial;
     const same = p !== undefined && p.from === c.from && p.term === term && p.meta.index === c.meta.index &&
       p.meta.term === c.meta.term;

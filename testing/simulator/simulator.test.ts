@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Entry } from "../../core/types.ts";
-import { EventQueue, type Scheduled } from "../driver/event_queue.ts";
+import { EventQueue, type Scheduled } from "../../effects/driver/event_queue.ts";
 import { InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { decodeCommand, encodeCommand, KvMachine } from "./kv_machine.ts";
 import { Prng } from "./prng.ts";

@@ -48,8 +48,8 @@ import {
   kvModel,
   type KvOutput,
   type Operation,
-} from "../../testing/linearizability.ts";
-import { EventQueue } from "../driver/event_queue.ts";
+} from "../linearizability.ts";
+import { EventQueue } from "../../effects/driver/event_queue.ts";
 import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { type Fail, InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { decodeCommand, encodeCommand, type KvCommand, KvMachine, type StoredSnapshot } from "./kv_machine.ts";
