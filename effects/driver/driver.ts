@@ -145,7 +145,7 @@ export type StoreOp =
   /** Append a chunk. */
   | { readonly op: "write"; readonly offset: number; readonly data: Uint8Array }
   /** Make it durable and current (checking `checksum`), restore the state machine, then call `snapshotInstalled`. */
-  | { readonly op: "finish"; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
+  | { readonly op: "finish"; readonly from: NodeId; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
   /** Transmit this answer (after the operations before it are done). */
   | { readonly op: "send"; readonly message: Message };
 
@@ -232,6 +232,9 @@ export class NodeDriver {
     this.#requests = new Requests({
       timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       leaderWaitMs: options.leaderWaitMs ?? 3 * options.config.electionTimeoutMs,
+      // Ids must not repeat across restarts (a late answer would settle the wrong request):
+      // each start has its own seed, spread over 2^31 bases 2^21 ids apart.
+      firstId: ((options.config.seed >>> 0) % 0x8000_0000) * 0x20_0000 + 1,
     });
     this.#latest = recovered.snapshot;
     this.#appliedIndex = recovered.snapshot?.meta.index ?? 0;

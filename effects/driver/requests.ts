@@ -76,6 +76,12 @@ export interface RequestOptions {
   readonly timeoutMs: number;
   /** How long a request refused for want of a leader is retried (0: never). */
   readonly leaderWaitMs: number;
+  /**
+   * Where request ids start. Answers can outlive a process (a leader's
+   * ProposeResponse to the node's previous incarnation), so ids must not
+   * repeat across restarts: give each start a different base (default 1).
+   */
+  readonly firstId?: number;
 }
 
 /** Pending requests of one node, keyed by request id. */
@@ -91,6 +97,7 @@ export class Requests {
   /** A book with the given timeouts. */
   constructor(options: RequestOptions) {
     this.#options = options;
+    this.#nextId = options.firstId ?? 1;
   }
 
   /** Number of requests still waiting. */

@@ -112,7 +112,7 @@ describe("snapshot receiver (sans-IO)", () => {
     assert.deepEqual(kinds(r.chunk(chunk(10, 5, true), 3)), ["write", "finish"]);
     assert.equal(r.receiving, false);
     const finish = r.chunk(chunk(0, 5, true), 3).find((o) => o.op === "finish");
-    assert.deepEqual(finish, { op: "finish", meta, checksum: 9 });
+    assert.deepEqual(finish, { op: "finish", from: "a", meta, checksum: 9 });
   });
 
   test("a duplicate is acknowledged, a chunk past a gap names the offset to resume from", () => {

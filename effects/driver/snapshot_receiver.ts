@@ -26,7 +26,7 @@ export type ReceiverOp =
   /** Append `data` at `offset`. */
   | { readonly op: "write"; readonly offset: number; readonly data: Uint8Array }
   /** Make it durable and current (verifying `checksum`), then restore the state machine from it. */
-  | { readonly op: "finish"; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
+  | { readonly op: "finish"; readonly from: NodeId; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
   /** Tell the leader the offset expected next; `success` false names a gap to fill. */
   | {
     readonly op: "answer";
@@ -99,7 +99,7 @@ export class SnapshotReceiver {
       return ops;
     }
     this.#partial = undefined;
-    ops.push({ op: "finish", meta: c.meta, checksum: c.checksum });
+    ops.push({ op: "finish", from: c.from, meta: c.meta, checksum: c.checksum });
     return ops;
   }
 

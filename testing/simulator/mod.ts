@@ -25,5 +25,6 @@ export {
 } from "./simulator.ts";
 export { InvariantViolation } from "./invariants.ts";
 export { heavyFaults, type Profile, profileOptions, type RandomSettings, randomSettings } from "./profiles.ts";
-export { type KvCommand, KvMachine } from "./kv_machine.ts";
+export { type KvCommand, KvMachine, kvService } from "./kv_service.ts";
+export type { SimService, WorkloadOp } from "./service.ts";
 export { Prng } from "./prng.ts";

@@ -1,31 +1,25 @@
 /**
- * A deterministic simulator of a plank cluster: the interpreter of the pure
- * core that tests swap in for the real one. N nodes run `step` against a
- * virtual clock, one seeded PRNG and a single priority queue of events
- * (timer firings, message deliveries, disk-write completions, client
- * operations, faults) ordered by (time, sequence number), so a run is
- * exactly reproducible from its seed.
+ * A deterministic simulator of a plank cluster. Every node runs the same
+ * {@link NodeDriver} — the interpreter rules that ship — over simulated
+ * services: a network that drops, delays, duplicates and partitions; a disk
+ * whose writes complete after a random latency, in order, and are lost if the
+ * node crashes first; a clock per node, running at its own rate; the user's
+ * state machine ({@link SimService}). One seeded PRNG and one priority queue
+ * of events (timer firings, deliveries, write completions, client operations,
+ * faults) ordered by (time, sequence number) make a run exactly reproducible
+ * from its seed.
  *
- * Effects are carried out as DESIGN.md's ordering rules say: a `Persist`
- * completes after a small random disk latency (a node's writes complete in
- * order) and is then reported with `Persisted`; a `Send` waits until every
- * earlier `Persist` of its node is durable, except a leader's AppendEntries
- * (thesis §10.2.1); `SetTimer` replaces the pending timer of its kind;
- * `Apply` feeds a key-value state machine in log order. The network drops,
- * delays, duplicates and partitions; a crash loses every write not yet
- * complete and every send still held behind one.
- *
- * Safety properties are checked after every step (see invariants.ts);
- * client histories are checked for linearizability at the end.
+ * Raft's safety properties are checked after every step (`invariants.ts`),
+ * the service's own invariant after every apply, and the client history is
+ * checked for linearizability at the end.
  *
  * @module
  */
 
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
-import { entryAt, termAt } from "../../core/log.ts";
+import { crc32c } from "../../core/crc32c.ts";
 import { allMembers, emptyMembership, membershipOf } from "../../core/membership.ts";
 import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
-import { start, step } from "../../core/step.ts";
 import type {
   ConfChange,
   Entry,
@@ -40,24 +34,29 @@ import type {
   Term,
   TimerKind,
 } from "../../core/types.ts";
+import { NodeDriver, type NodeDriver as Driver, type SnapshotInfo, type Work } from "../../effects/driver/driver.ts";
+import { EventQueue } from "../../effects/driver/event_queue.ts";
+import type { Outcome } from "../../effects/driver/requests.ts";
+import { chunkMessage } from "../../effects/driver/snapshot_sender.ts";
+import { OutcomeUnknown } from "../../effects/errors.ts";
 import {
   checkOperations,
   type CheckResult,
   HistoryRecorder,
   type KvInput,
-  kvModel,
   type KvOutput,
   type Operation,
 } from "../linearizability.ts";
-import { EventQueue } from "../../effects/driver/event_queue.ts";
-import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { type Fail, InvariantChecker, InvariantViolation } from "./invariants.ts";
-import { decodeCommand, encodeCommand, type KvCommand, KvMachine, type StoredSnapshot } from "./kv_machine.ts";
+import { type KvCommand, type KvMachine, kvService } from "./kv_service.ts";
+import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { Prng } from "./prng.ts";
+import type { SimService } from "./service.ts";
 import { Trace } from "./trace.ts";
 
 /** How to build a simulated cluster. */
-export interface SimulatorOptions {
+// deno-lint-ignore no-explicit-any
+export interface SimulatorOptions<SM = any, C = any, I = any, O = any> {
   /** Seed of every random choice in the run. */
   readonly seed: number;
   /** Number of nodes, 1–7, named n1…nN. */
@@ -68,21 +67,23 @@ export interface SimulatorOptions {
    * {@link Simulator.proposeConfChange}.
    */
   readonly voters?: number;
+  /** What the cluster replicates (default: the key-value service over `keys` keys). */
+  readonly service?: SimService<SM, C, I, O>;
   /** Fault injection: `true` for {@link defaultFaults}, `false` (default) for a perfect network, or overrides. */
   readonly faults?: boolean | Partial<FaultOptions>;
   /**
    * How far apart the nodes' clocks run: each node's clock advances at a rate
    * drawn from [1, 1 + clockSpread) of virtual time, and starts at a random
-   * offset. Timers and the clock readings on `Timeout`/`ReadIndex` inputs are
-   * the node's own. Default 0 (perfect clocks). Lease reads are safe only while
-   * this stays within the core's `clockDrift`.
+   * offset. Timers and the clock readings the driver gets are the node's own.
+   * Default 0 (perfect clocks). Lease reads are safe only while this stays
+   * within the core's `clockDrift`.
    */
   readonly clockSpread?: number;
   /** Exact clock rates of n1…nN (instead of drawing them from `clockSpread`), for tests of one schedule. */
   readonly clockRates?: readonly number[];
   /** Concurrent clients issuing random operations (default 3; 0 for none). */
   readonly clients?: number;
-  /** Number of distinct keys the clients use (default 3). */
+  /** Number of distinct keys the default key-value clients use (default 3). */
   readonly keys?: number;
   /** Base election timeout of every node (default 200 ms of virtual time). */
   readonly electionTimeoutMs?: number;
@@ -111,107 +112,74 @@ export interface SimulatorOptions {
 }
 
 /** A client operation as the simulator tracks it (read-only for callers). */
-export interface SimOperation {
+export interface SimOperation<I = unknown, O = unknown> {
   /** Issuing client (-1 for operations started through the Simulator's methods). */
   readonly client: number;
-  /** The key-value operation, or undefined for the liveness probe. */
-  readonly input: KvInput | undefined;
+  /** The operation, or undefined for the liveness probe. */
+  readonly input: I | undefined;
   /** Node the operation was sent to. */
   readonly node: NodeId;
   /** `pending` until answered; `ok` with `output`; `failed` when refused or overwritten; `unknown` when timed out or the node crashed. */
   readonly status: "pending" | "ok" | "failed" | "unknown";
   /** The answer, when `ok`. */
-  readonly output: KvOutput | undefined;
+  readonly output: O | undefined;
 }
 
 interface ClientOp {
   client: number;
+  read: boolean;
   recordId: number | undefined;
   opId: number;
-  input: KvInput | undefined;
-  command: KvCommand | undefined;
+  input: unknown;
   node: SimNode;
   incarnation: number;
-  requestId: number;
-  index: Index;
-  term: Term;
   status: "pending" | "ok" | "failed" | "unknown";
-  output: KvOutput | undefined;
+  output: unknown;
 }
 
 interface Storage {
   hard: HardState | undefined;
   entries: Entry[];
-  snapshot: StoredSnapshot | undefined;
+  snapshot: { readonly info: SnapshotInfo; readonly data: Uint8Array } | undefined;
 }
 
 interface SimNode {
   readonly id: NodeId;
   up: boolean;
   incarnation: number;
-  state: RaftState;
-  kv: KvMachine;
+  driver: Driver;
+  machine: unknown;
   readonly storage: Storage;
-  writesIssued: number;
-  /** Number (1-based) of the latest write carrying a hard state; a leader's appends wait for it. */
-  hardWrite: number;
-  writesDone: number;
+  /** Virtual time before which this node's next write cannot complete (writes complete in order). */
   lastWriteAt: number;
-  held: { after: number; message: Message }[];
-  readonly timerGeneration: Record<TimerKind, number>;
+  readonly timerGeneration: Record<TimerKind | "tick", number>;
+  /** When the driver's pending `tick` fires (Infinity: none). */
+  tickAt: number;
   commitSeen: Index;
-  readonly ops: Map<number, ClientOp>;
-  readonly waitingProposals: Map<Index, ClientOp[]>;
-  waitingReads: ClientOp[];
+  readonly ops: Set<ClientOp>;
   partition: number;
   disk: readonly [number, number] | undefined;
-  /** Snapshot streams this node (as leader) has in progress, by follower. */
-  readonly sending: Map<NodeId, SnapshotSend>;
-  /** The snapshot this node is receiving, if any (lost in a crash). */
-  receiving: SnapshotReceive | undefined;
+  /** The snapshot being received (in memory: lost in a crash). */
+  receiving: { meta: SnapshotMeta; chunks: Uint8Array[] } | undefined;
   /** How fast this node's clock runs, relative to virtual time. */
   readonly rate: number;
   /** This node's clock reading at virtual time 0. */
   readonly clockOffset: number;
 }
 
-/** One snapshot being streamed to a follower in chunks, with a bounded window (as the runtime does). */
-interface SnapshotSend {
-  readonly term: Term;
-  readonly meta: SnapshotMeta;
-  readonly data: Uint8Array;
-  /** Offset the follower confirmed. */
-  acked: number;
-  /** Next offset to send. */
-  sent: number;
-  /** Offset last resumed from after a gap report (-1: none), so one loss is resent once... */
-  resumedAt: number;
-  /** ...unless the resent chunks were lost too: a report of the same gap this much later resumes again. */
-  resumedTime: number;
-  /** The last chunk (done) went out; nothing more to send unless the follower asks to resume. */
-  finished: boolean;
-}
-
-/** A partially received snapshot: chunks must arrive in order from one leader's term. */
-interface SnapshotReceive {
-  readonly from: NodeId;
-  readonly term: Term;
-  readonly meta: SnapshotMeta;
-  readonly chunks: Uint8Array[];
-  expected: number;
-}
-
-/** Chunks in flight beyond the acknowledged offset. */
-const SNAPSHOT_WINDOW = 4;
-
-type Write =
-  | { readonly kind: "persist"; readonly effect: Extract<RaftEffect, { type: "Persist" }> }
-  | { readonly kind: "compact"; readonly index: Index };
-
 type SimEvent =
   | { kind: "deliver"; time: number; seq: number; from: SimNode; message: Message }
-  | { kind: "timer"; time: number; seq: number; node: SimNode; incarnation: number; timer: TimerKind; gen: number }
-  | { kind: "write"; time: number; seq: number; node: SimNode; incarnation: number; write: Write }
+  | {
+    kind: "timer";
+    time: number;
+    seq: number;
+    node: SimNode;
+    incarnation: number;
+    timer: TimerKind | "tick";
+    gen: number;
+  }
+  | { kind: "write"; time: number; seq: number; node: SimNode; incarnation: number; work: NonNullable<Work["write"]> }
+  | { kind: "unreachable"; time: number; seq: number; node: SimNode; incarnation: number; peer: NodeId }
   | { kind: "client"; time: number; seq: number; client: number }
   | { kind: "clientTimeout"; time: number; seq: number; op: ClientOp }
   | { kind: "fault"; time: number; seq: number }
@@ -239,13 +207,16 @@ export interface SimulationStats {
 }
 
 /** A simulated cluster. Drive it with the run methods; inspect it with the accessors. */
-export class Simulator {
+// deno-lint-ignore no-explicit-any
+export class Simulator<SM = any, C = any, I = any, O = any> {
   /** The options the simulator was built with. */
-  readonly options: SimulatorOptions;
+  readonly options: SimulatorOptions<SM, C, I, O>;
   /** Node ids, n1…nN. */
   readonly nodeIds: readonly NodeId[];
-  /** Results of leadership transfers started with {@link transferLeadership}, by request id. */
+  /** Results of leadership transfers started with {@link transferLeadership}, by request number. */
   readonly transfers: Map<number, boolean> = new Map();
+  /** The service the cluster replicates. */
+  readonly service: SimService<SM, C, I, O>;
 
   readonly #rng: Prng;
   readonly #queue = new EventQueue<SimEvent>();
@@ -256,7 +227,7 @@ export class Simulator {
   readonly #membership: Membership;
   readonly #trace: Trace;
   readonly #checker: InvariantChecker;
-  readonly #recorder: HistoryRecorder<KvInput, KvOutput>;
+  readonly #recorder: HistoryRecorder<I, O>;
   readonly #recorded: ClientOp[] = [];
   /** Operation ids some state machine has applied: the ground truth for unanswered writes. */
   readonly #appliedOps = new Set<number>();
@@ -267,9 +238,8 @@ export class Simulator {
   #steps = 0;
   #faultsOn: boolean;
   #clientsOn: boolean;
-  #nextRequestId = 1;
+  #nextTransfer = 1;
   #nextOpId = 1;
-  #nextValue = 1;
   #crashes = 0;
   #partitions = 0;
   #completed = 0;
@@ -277,7 +247,7 @@ export class Simulator {
   #clockAt = -1;
 
   /** Builds the cluster, starts every node from empty storage and schedules clients and faults. */
-  constructor(options: SimulatorOptions) {
+  constructor(options: SimulatorOptions<SM, C, I, O>) {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 7) {
       throw new RangeError(`nodes must be 1–7, got ${options.nodes}`);
     }
@@ -286,6 +256,7 @@ export class Simulator {
       throw new RangeError(`voters must be 1–${options.nodes}, got ${voters}`);
     }
     this.options = options;
+    this.service = options.service ?? (kvService(options.keys ?? 3) as unknown as SimService<SM, C, I, O>);
     this.#rng = new Prng(options.seed);
     this.#electionMs = options.electionTimeoutMs ?? 200;
     this.#heartbeatMs = options.heartbeatMs ?? 40;
@@ -307,7 +278,7 @@ export class Simulator {
     const ids: NodeId[] = [];
     for (let i = 1; i <= options.nodes; i++) ids.push(`n${i}`);
     this.nodeIds = ids;
-    this.#membership = membershipOf(ids.slice(0, options.voters ?? ids.length));
+    this.#membership = membershipOf(ids.slice(0, voters));
     this.#nemesis = new Nemesis(this.#faults, this.#rng, this.#control());
     const spread = options.clockSpread ?? 0;
     if (!(spread >= 0)) throw new RangeError(`clockSpread must be >= 0, got ${spread}`);
@@ -316,35 +287,28 @@ export class Simulator {
       const rate = options.clockRates?.[i] ?? drawn;
       if (!(rate > 0)) throw new RangeError(`clock rate of ${id} must be > 0, got ${rate}`);
       const clockOffset = spread > 0 || options.clockRates ? this.#rng.int(0, 1_000_000) : 0;
-      const result = start(this.#config(id), { membership: this.#bootstrap(id) });
-      const node: SimNode = {
+      const node = {
         id,
-        up: true,
+        up: false,
         incarnation: 0,
-        state: result.state,
-        kv: new KvMachine(),
+        driver: undefined as unknown as Driver,
+        machine: undefined,
         storage: { hard: undefined, entries: [], snapshot: undefined },
-        writesIssued: 0,
-        hardWrite: 0,
-        writesDone: 0,
         lastWriteAt: 0,
-        held: [],
-        timerGeneration: { election: 0, heartbeat: 0, quorum: 0, transfer: 0 },
-        commitSeen: result.state.commit,
-        ops: new Map(),
-        waitingProposals: new Map(),
-        waitingReads: [],
+        timerGeneration: { election: 0, heartbeat: 0, quorum: 0, transfer: 0, tick: 0 },
+        tickAt: Infinity,
+        commitSeen: 0,
+        ops: new Set<ClientOp>(),
         partition: 0,
         disk: undefined,
-        sending: new Map(),
         receiving: undefined,
         rate,
         clockOffset,
-      };
+      } satisfies SimNode as SimNode;
       this.#nodes.push(node);
       this.#byId.set(id, node);
-      this.#afterStart(node, result.effects);
     }
+    for (const node of this.#nodes) this.#boot(node);
     for (let c = 0; c < (options.clients ?? 3); c++) {
       this.#schedule({ kind: "client", time: this.#rng.int(0, 50), seq: 0, client: c });
     }
@@ -366,7 +330,7 @@ export class Simulator {
 
   /** The core state of node `id` (its last state before a crash while it is down). */
   state(id: NodeId): RaftState {
-    return this.#node(id).state;
+    return this.#node(id).driver.state;
   }
 
   /** Whether node `id` is running. */
@@ -374,26 +338,32 @@ export class Simulator {
     return this.#node(id).up;
   }
 
-  /** The key-value contents of node `id`'s state machine. */
+  /** Node `id`'s state machine. */
+  machine(id: NodeId): SM {
+    return this.#node(id).machine as SM;
+  }
+
+  /** The key-value contents of node `id`'s state machine (for the default key-value service). */
   values(id: NodeId): ReadonlyMap<string, string> {
-    return this.#node(id).kv.values;
+    return (this.#node(id).machine as KvMachine).values;
   }
 
   /** Index applied by node `id`'s state machine. */
   appliedIndex(id: NodeId): Index {
-    return this.#node(id).kv.applied;
+    return this.#node(id).driver.appliedIndex;
   }
 
   /** Running nodes that consider themselves leader. */
   leaders(): NodeId[] {
-    return this.#nodes.filter((n) => n.up && n.state.role.kind === "leader").map((n) => n.id);
+    return this.#nodes.filter((n) => n.up && n.driver.state.role.kind === "leader").map((n) => n.id);
   }
 
   /** The running leader with the highest term, if any. */
   leader(): NodeId | undefined {
     let best: SimNode | undefined;
     for (const n of this.#nodes) {
-      if (n.up && n.state.role.kind === "leader" && (!best || n.state.term > best.state.term)) best = n;
+      const s = n.driver.state;
+      if (n.up && s.role.kind === "leader" && (!best || s.term > best.driver.state.term)) best = n;
     }
     return best?.id;
   }
@@ -488,128 +458,120 @@ export class Simulator {
     this.#note("*", "heal");
   }
 
-  /** Crashes node `id`: pending writes, held sends and in-flight client operations are lost. */
+  /** Crashes node `id`: pending writes, unsent messages, its memory and its clients' in-flight operations are lost. */
   crash(id: NodeId): void {
     const node = this.#node(id);
     if (!node.up) return;
     this.#crashes++;
     node.up = false;
     node.incarnation++;
-    node.held = [];
-    node.writesIssued = 0;
-    node.hardWrite = 0;
-    node.writesDone = 0;
-    for (const op of node.ops.values()) this.#unknownOp(op);
-    node.ops.clear();
-    node.waitingProposals.clear();
-    node.waitingReads = [];
-    node.sending.clear();
     node.receiving = undefined;
+    node.tickAt = Infinity;
+    for (const op of [...node.ops]) this.#unknownOp(op);
+    node.ops.clear();
     this.#note(
       id,
-      `crash (durable: ${node.storage.entries.length} entries, snapshot ${node.storage.snapshot?.meta.index ?? "-"})`,
+      `crash (durable: ${node.storage.entries.length} entries, snapshot ${
+        node.storage.snapshot?.info.meta.index ?? "-"
+      })`,
     );
   }
 
-  /** Restarts node `id` from its durable storage via `start`. */
+  /** Restarts node `id` from its durable storage. */
   restart(id: NodeId): void {
     const node = this.#node(id);
     if (node.up) return;
-    const storage = node.storage;
-    const snapshot = storage.snapshot;
-    if (snapshot && storage.entries.length > 0) {
-      // A log that stops short of the snapshot, or disagrees with it there, is
-      // discarded on open (as `start` does); drop it from storage too, so that
-      // appends after the snapshot continue the stored log.
-      const last = storage.entries[storage.entries.length - 1]!;
-      const covering = storage.entries.find((e) => e.index === snapshot.meta.index);
-      if (last.index < snapshot.meta.index || (covering !== undefined && covering.term !== snapshot.meta.term)) {
-        storage.entries = [];
-      }
-    }
-    const result = start(this.#config(id), {
-      membership: this.#bootstrap(id),
-      hardState: storage.hard,
-      entries: storage.entries.slice(),
-      snapshot: snapshot?.meta,
-    });
-    node.up = true;
-    node.state = result.state;
-    node.kv = snapshot ? KvMachine.restore(snapshot.data, snapshot.meta.index) : new KvMachine();
-    node.commitSeen = result.state.commit;
-    node.lastWriteAt = this.#now;
+    this.#boot(node);
+    const s = node.driver.state;
     this.#note(
       id,
-      `restart (term ${result.state.term}, log ${result.state.log.offset + 1}..${
-        result.state.log.offset + result.state.log.length
-      }, commit ${result.state.commit})`,
+      `restart (term ${s.term}, log ${s.log.offset + 1}..${s.log.offset + s.log.length}, commit ${s.commit})`,
     );
-    this.#afterStart(node, result.effects);
   }
 
-  /** A client write through node `id` (recorded in the history as client -1). */
-  put(id: NodeId, key: string, value: string): SimOperation {
-    return view(this.#issue(-1, this.#node(id), { op: "put", key, value }));
+  /** A client write through node `id`, recorded in the history as client -1. */
+  write(id: NodeId, input: I, command: (opId: number) => C): SimOperation<I, O> {
+    const opId = this.#nextOpId++;
+    return view(this.#issue(-1, this.#node(id), { kind: "write", input, command: command(opId) }, opId));
   }
 
-  /** A compare-and-set through node `id`. */
-  cas(id: NodeId, key: string, prev: string | undefined, value: string): SimOperation {
-    return view(this.#issue(-1, this.#node(id), { op: "cas", key, prev, value }));
+  /** A linearizable client read through node `id`, recorded as client -1. */
+  read(id: NodeId, input: I, read: (machine: SM) => unknown): SimOperation<I, O> {
+    return view(this.#issue(-1, this.#node(id), { kind: "read", input, read }, this.#nextOpId++));
   }
 
-  /** A linearizable read (ReadIndex) through node `id`. */
-  get(id: NodeId, key: string): SimOperation {
-    return view(this.#issue(-1, this.#node(id), { op: "get", key }));
+  /** A key-value write through node `id` (default service). */
+  put(id: NodeId, key: string, value: string): SimOperation<I, O> {
+    const input = { op: "put", key, value } as KvInput as I;
+    return this.write(id, input, (opId) => ({ opId, op: "put", key, value }) as KvCommand as C);
+  }
+
+  /** A key-value compare-and-set through node `id` (default service). */
+  cas(id: NodeId, key: string, prev: string | undefined, value: string): SimOperation<I, O> {
+    const input = { op: "cas", key, prev, value } as KvInput as I;
+    return this.write(id, input, (opId) => ({ opId, op: "cas", key, prev, value }) as KvCommand as C);
+  }
+
+  /** A linearizable key-value read through node `id` (default service). */
+  get(id: NodeId, key: string): SimOperation<I, O> {
+    return this.read(id, { op: "get", key } as KvInput as I, (m) => (m as KvMachine).values.get(key));
   }
 
   /** Asks node `id` to transfer leadership to `to`; the outcome lands in {@link transfers}. */
   transferLeadership(id: NodeId, to: NodeId): number {
-    const requestId = this.#nextRequestId++;
+    const number = this.#nextTransfer++;
     const node = this.#node(id);
-    if (node.up) this.#input(node, { type: "TransferLeadership", requestId, to });
-    return requestId;
+    if (!node.up) return number;
+    node.driver.transferLeadership(to, this.#clock(node), (o) => this.transfers.set(number, o.ok));
+    this.#pump(node);
+    return number;
   }
 
-  /** Proposes a membership change on node `id`; returns the request id. */
-  proposeConfChange(id: NodeId, change: ConfChange): number {
-    const requestId = this.#nextRequestId++;
+  /** Proposes a membership change on node `id`. */
+  proposeConfChange(id: NodeId, change: ConfChange): void {
     const node = this.#node(id);
-    if (node.up) this.#input(node, { type: "ProposeConfChange", requestId, change });
-    return requestId;
+    if (!node.up) return;
+    node.driver.changeMembership(change, this.#clock(node), () => {});
+    this.#pump(node);
   }
 
   /**
    * The liveness check: stop faults and clients, heal the network, restart
-   * every node, then within 20 election timeouts exactly one leader must
-   * emerge and a proposal to it must be applied by every member of its
-   * configuration, voters and learners alike (a follower left behind for good
-   * — a snapshot never resent, a learner never caught up — is a liveness bug
-   * too). Throws {@link InvariantViolation} ("liveness") otherwise.
+   * every node, then exactly one leader must emerge and a proposal to it must
+   * be applied by every member of its configuration, voters and learners alike
+   * (a follower left behind for good — a snapshot never resent, a learner
+   * never caught up — is a liveness bug too). The deadline (20 election
+   * timeouts) moves while some state machine advances, up to ten times that.
+   * Throws {@link InvariantViolation} ("liveness") otherwise.
    */
   checkLiveness(): void {
     this.#faultsOn = false;
     this.#clientsOn = false;
     this.heal();
     for (const n of this.#nodes) if (!n.up) this.restart(n.id);
-    // A slow catch-up (one entry per message, a window of one) is not a liveness
-    // failure: the deadline moves while some member's state machine advances, up
-    // to a hard limit. Only a cluster that stops making progress fails.
     const window = 20 * this.#electionMs;
     const limit = this.#now + 10 * window;
     let deadline = this.#now + window;
     let progress = this.#appliedSum();
     const opId = this.#nextOpId++;
     let probe: ClientOp | undefined;
+    let target: Index | undefined;
     for (;;) {
       const leaders = this.leaders();
       if (leaders.length === 1) {
         const leader = this.#node(leaders[0]!);
-        const members = allMembers(currentMembership(leader.state));
-        if (members.every((id) => this.#byId.get(id)?.kv.results.has(opId))) return;
+        if (probe?.status === "ok" && probe.node === leader && target === undefined) {
+          target = leader.driver.appliedIndex;
+        }
+        const members = allMembers(currentMembership(leader.driver.state));
+        const caughtUp = (id: NodeId) => this.#node(id).up && this.#node(id).driver.appliedIndex >= target!;
+        if (target !== undefined && members.every(caughtUp)) return;
         const stale = probe === undefined || probe.node !== leader || probe.incarnation !== leader.incarnation ||
-          probe.status === "failed" || probe.status === "unknown" ||
-          (probe.term !== 0 && probe.term !== leader.state.term);
-        if (stale) probe = this.#issue(-1, leader, undefined, { opId, op: "nop" });
+          probe.status === "failed" || probe.status === "unknown";
+        if (stale) {
+          target = undefined;
+          probe = this.#issue(-1, leader, { kind: "write", input: undefined, command: this.service.noop(opId) }, opId);
+        }
       }
       const sum = this.#appliedSum();
       if (sum > progress) {
@@ -623,15 +585,10 @@ export class Simulator {
     this.#fail(
       "liveness",
       `no single leader had a proposal applied by every member, and no state machine advanced for ${window}ms ` +
-        `after faults stopped (leaders: ${this.leaders().join(",") || "none"}; ${this.#lagging(opId)})`,
+        `after faults stopped (leaders: ${this.leaders().join(",") || "none"}; probe applied up to ${
+          target ?? "-"
+        } on the leader; ${this.#lagging()})`,
     );
-  }
-
-  /** The sum of every node's applied index: it grows while the cluster makes progress. */
-  #appliedSum(): number {
-    let sum = 0;
-    for (const n of this.#nodes) sum += n.kv.applied;
-    return sum;
   }
 
   /**
@@ -640,10 +597,10 @@ export class Simulator {
    * Unanswered reads, and writes no state machine ever applied, are left out:
    * they had no effect anyone could observe.
    */
-  history(): Operation<KvInput, KvOutput>[] {
+  history(): Operation<I, O>[] {
     for (const op of this.#recorded) {
       if (op.status === "ok" || op.recordId === undefined) continue;
-      if (op.input?.op === "get" || !this.#appliedOps.has(op.opId)) {
+      if (op.input === undefined || op.read || !this.#appliedOps.has(op.opId)) {
         this.#recorder.discard(op.recordId);
         op.recordId = undefined;
       }
@@ -651,23 +608,15 @@ export class Simulator {
     return this.#recorder.history();
   }
 
-  /** Checks the client history for linearizability against the key-value model. */
-  checkLinearizability(maxSteps = 5_000_000): CheckResult<KvInput, KvOutput> {
-    const result = checkOperations(kvModel, this.history(), { maxSteps });
+  /** Checks the client history for linearizability against the service's model. */
+  checkLinearizability(maxSteps = 5_000_000): CheckResult<I, O> {
+    const result = checkOperations(this.service.model, this.history(), { maxSteps });
     if (result.result === "illegal") this.#fail("linearizability", `\n${result.explanation}`);
     return result;
   }
 
-  /** Who has not applied the liveness probe, and where each member stands, for the failure message. */
-  #lagging(opId: number): string {
-    return this.#nodes.map((n) => {
-      const done = n.kv.results.has(opId) ? "done" : "missing";
-      return `${n.id} ${n.state.role.kind} t${n.state.term} applied ${n.kv.applied} ${done}`;
-    }).join("; ");
-  }
-
   // -------------------------------------------------------------------------
-  // Events
+  // Nodes: a driver over simulated services
 
   #node(id: NodeId): SimNode {
     const node = this.#byId.get(id);
@@ -690,6 +639,241 @@ export class Simulator {
     return this.#membership.voters.includes(id) ? this.#membership : emptyMembership;
   }
 
+  /** Starts (or restarts) `node` from its durable storage, as a shell does after reading its stores. */
+  #boot(node: SimNode): void {
+    const storage = node.storage;
+    const snapshot = storage.snapshot;
+    if (snapshot && storage.entries.length > 0) {
+      // A log that stops short of the snapshot, or disagrees with it there, is
+      // discarded on open (as `start` does); drop it from storage too, so that
+      // appends after the snapshot continue the stored log.
+      const meta = snapshot.info.meta;
+      const last = storage.entries[storage.entries.length - 1]!;
+      const covering = storage.entries.find((e) => e.index === meta.index);
+      if (last.index < meta.index || (covering !== undefined && covering.term !== meta.term)) storage.entries = [];
+    }
+    node.up = true;
+    node.machine = snapshot ? this.service.restore(snapshot.data) : this.service.create();
+    node.lastWriteAt = this.#now;
+    node.tickAt = Infinity;
+    const incarnation = node.incarnation;
+    node.driver = new NodeDriver(
+      {
+        config: this.#config(node.id),
+        membership: this.#bootstrap(node.id),
+        snapshotChunkBytes: this.options.snapshotChunkBytes ?? 48,
+        requestTimeoutMs: this.options.clientTimeoutMs ?? 10 * this.#electionMs,
+        onStep: (input, effects, state) => {
+          if (node.incarnation === incarnation) this.#observe(node, input, effects, state);
+        },
+        onEvent: (event) => {
+          if (event.type === "warning") this.#note(node.id, `warning: ${event.message}`);
+        },
+      },
+      { hardState: storage.hard, entries: storage.entries.slice(), snapshot: snapshot?.info },
+      this.#clock(node),
+    );
+    node.commitSeen = node.driver.state.commit;
+    this.#pump(node);
+  }
+
+  /** Node `node`'s own clock reading now (see {@link SimulatorOptions.clockSpread}). */
+  #clock(node: SimNode): number {
+    return node.clockOffset + node.rate * this.#now;
+  }
+
+  /** Every step of every node: trace, nemesis triggers and Raft's safety checks. */
+  #observe(node: SimNode, input: Input, effects: readonly RaftEffect[], s: RaftState): void {
+    this.#trace.add({ kind: "input", time: this.#now, node: node.id, value: input });
+    for (const e of effects) {
+      if (e.type !== "SetTimer") this.#trace.add({ kind: "effect", time: this.#now, node: node.id, value: e });
+      if (this.#faultsOn) {
+        this.#nemesis.observe(node.id, s.role.kind, e);
+        if (e.type === "Persist") { for (const d of e.after) this.#nemesis.observe(node.id, s.role.kind, d); }
+      }
+      if (e.type === "RoleChanged" && e.role === "leader") {
+        this.#leaderTerms.add(e.term);
+        this.#checker.onLeader(node.id, e.term, s.log);
+      }
+    }
+    this.#trace.add({ kind: "state", time: this.#now, node: node.id, value: s });
+    if (s.commit !== node.commitSeen) {
+      this.#checker.onCommit(node.id, s.term, node.commitSeen, s.commit, s.log);
+      node.commitSeen = s.commit;
+    }
+    if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
+  }
+
+  /** Carries out what `node`'s driver asks, until it asks for nothing more now. */
+  #pump(node: SimNode): void {
+    const incarnation = node.incarnation;
+    for (let rounds = 0; node.up && node.incarnation === incarnation && node.driver.hasWork; rounds++) {
+      if (rounds > 10_000) this.#fail("driver loop", `${node.id}'s driver keeps producing work`);
+      const work = node.driver.take();
+      for (const m of work.sends) this.#transmit(node, m);
+      for (const [timer, ms] of work.timers) this.#arm(node, timer, ms);
+      for (const op of work.receive) this.#storeOp(node, op);
+      if (work.write) this.#writeLater(node, work.write);
+      this.#apply(node, work.applies);
+      if (work.capture) this.#capture(node);
+      for (const c of work.chunks) {
+        const stored = node.storage.snapshot;
+        if (!stored || stored.info.meta.index !== c.meta.index) continue;
+        const data = stored.data.subarray(c.chunk.offset, c.chunk.offset + c.chunk.length);
+        this.#transmit(node, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
+      }
+    }
+    if (node.up && node.incarnation === incarnation) this.#armTick(node);
+  }
+
+  /** Arms the driver's own deadline (request timeouts, idle snapshot streams) on the node's clock. */
+  #armTick(node: SimNode): void {
+    const deadline = node.driver.nextDeadline();
+    if (deadline === undefined) {
+      node.tickAt = Infinity;
+      return;
+    }
+    const at = this.#now + Math.max(0, Math.ceil((deadline - this.#clock(node)) / node.rate));
+    if (at === node.tickAt) return;
+    node.tickAt = at;
+    const gen = ++node.timerGeneration.tick;
+    this.#schedule({ kind: "timer", time: at, seq: 0, node, incarnation: node.incarnation, timer: "tick", gen });
+  }
+
+  #arm(node: SimNode, timer: TimerKind, ms: number): void {
+    const gen = ++node.timerGeneration[timer];
+    // The node's clock measures the wait: a fast clock fires early in virtual time.
+    const time = this.#now + Math.round(ms / node.rate);
+    this.#schedule({ kind: "timer", time, seq: 0, node, incarnation: node.incarnation, timer, gen });
+  }
+
+  /** Schedules a write to complete after a random disk latency, in order with the node's other writes. */
+  #writeLater(node: SimNode, work: NonNullable<Work["write"]>): void {
+    const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
+    // A unit with nothing to write only waits for the ones before it.
+    const at = Math.max(work.empty ? this.#now : this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
+    node.lastWriteAt = at;
+    this.#schedule({ kind: "write", time: at, seq: 0, node, incarnation: node.incarnation, work });
+  }
+
+  /** A write reached the disk (unless the node crashed first): apply it to storage, then tell the driver. */
+  #completeWrite(node: SimNode, incarnation: number, work: NonNullable<Work["write"]>): boolean {
+    if (!node.up || node.incarnation !== incarnation) return false; // Lost in the crash.
+    const storage = node.storage;
+    for (const stage of work.stages) {
+      const batch = stage.batch;
+      if (batch) {
+        if (batch.truncateFrom !== undefined) {
+          const first = storage.entries[0]?.index;
+          if (first !== undefined) {
+            storage.entries.length = Math.min(storage.entries.length, Math.max(0, batch.truncateFrom - first));
+          }
+        }
+        const entries = batch.entries;
+        if (entries.length > 0) {
+          const last = storage.entries[storage.entries.length - 1];
+          if (last && entries[0]!.index !== last.index + 1) {
+            this.#fail(
+              "storage contiguity",
+              `${node.id} persisted ${entries[0]!.index}.. after durable entry ${last.index}`,
+            );
+          }
+          // Log matching is checked on what became durable: entries a crash erased
+          // before anyone stored them never existed as far as Raft is concerned.
+          const meta = storage.snapshot?.info.meta;
+          const prevTerm = last?.term ?? (meta?.index === entries[0]!.index - 1 ? meta.term : undefined);
+          this.#checker.onAppend(node.id, entries, prevTerm);
+          for (const e of entries) storage.entries.push(e);
+        }
+        if (batch.hardState) storage.hard = batch.hardState;
+      }
+      if (stage.compactTo > 0) {
+        const first = storage.entries[0]?.index;
+        if (first !== undefined && stage.compactTo >= first) {
+          storage.entries = storage.entries.slice(stage.compactTo - first + 1);
+        }
+      }
+    }
+    node.driver.written(work.id, this.#clock(node));
+    this.#pump(node);
+    return true;
+  }
+
+  /** Applies committed entries to the node's state machine, checking the service's invariant after each. */
+  #apply(node: SimNode, entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const pending = node.driver.applyAll(entries, (entry) => {
+      this.#checker.onApply(node.id, entry);
+      const command = this.service.codec.decode(entry.data);
+      const opId = this.service.opIdOf(command);
+      this.#appliedOps.add(opId);
+      const result = this.service.apply(node.machine as SM, command, entry.index);
+      const broken = this.service.invariant?.(node.machine as SM);
+      if (broken !== undefined) {
+        this.#fail(`${this.service.name} invariant`, `${node.id} after applying ${entry.index}: ${broken}`);
+      }
+      return { opId, result };
+    });
+    if (pending) this.#fail("simulated state machine", "the simulator runs state machines synchronously");
+    // Config and no-op entries are applied by the driver; the checker sees them too.
+    for (const e of entries) if (e.kind !== "command") this.#checker.onApply(node.id, e);
+  }
+
+  /** The driver asks for a snapshot: written to a temporary file, synced and renamed, so durable at once. */
+  #capture(node: SimNode): void {
+    const meta = node.driver.captureMeta();
+    if (meta === undefined) return;
+    const data = this.service.snapshot(node.machine as SM);
+    const info: SnapshotInfo = { meta, size: data.length, checksum: crc32c(data) };
+    node.storage.snapshot = { info, data };
+    node.driver.snapshotStored(info, this.#clock(node));
+  }
+
+  /** A snapshot-store operation of a snapshot being received. */
+  #storeOp(node: SimNode, op: Work["receive"][number]): void {
+    switch (op.op) {
+      case "abort":
+        if (node.receiving) this.#note(node.id, `snapshot ${node.receiving.meta.index}: abort partial`);
+        node.receiving = undefined;
+        return;
+      case "begin":
+        node.receiving = { meta: op.meta, chunks: [] };
+        return;
+      case "write":
+        node.receiving?.chunks.push(op.data);
+        return;
+      case "send":
+        this.#transmit(node, op.message);
+        return;
+      case "finish": {
+        const r = node.receiving;
+        node.receiving = undefined;
+        if (!r) return;
+        const size = r.chunks.reduce((n, c) => n + c.length, 0);
+        const data = new Uint8Array(size);
+        let at = 0;
+        for (const c of r.chunks) {
+          data.set(c, at);
+          at += c.length;
+        }
+        const checksum = crc32c(data);
+        if (op.checksum !== undefined && op.checksum !== checksum) {
+          node.driver.receiveRefused(op.from, op.meta, "the data does not match the leader's checksum");
+          return;
+        }
+        this.#checker.onRestore(node.id, op.meta.index, op.meta.term);
+        const info: SnapshotInfo = { meta: op.meta, size, checksum };
+        node.storage.snapshot = { info, data };
+        node.machine = this.service.restore(data);
+        node.driver.snapshotInstalled(info, this.#clock(node));
+        return;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // The network and the event loop
+
   #schedule(event: SimEvent): void {
     this.#queue.push(event);
   }
@@ -707,20 +891,30 @@ export class Simulator {
       case "deliver": {
         const to = this.#byId.get(event.message.to);
         if (!to || !to.up || to.partition !== event.from.partition) return false;
-        const m = event.message;
-        if (m.type === "InstallSnapshotResponse" && !m.done) this.#onChunkAnswer(to, m);
-        this.#input(to, { type: "Receive", message: m });
+        to.driver.receive(event.message, this.#clock(to));
+        this.#pump(to);
         return true;
       }
       case "timer": {
         const node = event.node;
         if (!node.up || node.incarnation !== event.incarnation) return false;
         if (node.timerGeneration[event.timer] !== event.gen) return false;
-        this.#input(node, { type: "Timeout", timer: event.timer, now: this.#clock(node) });
+        if (event.timer === "tick") {
+          node.tickAt = Infinity;
+          node.driver.tick(this.#clock(node));
+        } else node.driver.timer(event.timer, this.#clock(node));
+        this.#pump(node);
         return true;
       }
       case "write":
-        return this.#completeWrite(event.node, event.incarnation, event.write);
+        return this.#completeWrite(event.node, event.incarnation, event.work);
+      case "unreachable": {
+        const node = event.node;
+        if (!node.up || node.incarnation !== event.incarnation) return false;
+        node.driver.unreachable(event.peer, this.#clock(node));
+        this.#pump(node);
+        return true;
+      }
       case "client":
         if (!this.#clientsOn) return false;
         this.#clientOperation(event.client);
@@ -745,230 +939,19 @@ export class Simulator {
     }
   }
 
-  #scheduleFault(): void {
-    const f = this.#faults;
-    this.#schedule({ kind: "fault", time: this.#now + this.#rng.int(f.minIntervalMs, f.maxIntervalMs), seq: 0 });
-  }
-
-  /** What the nemesis sees of the cluster and may do to it. */
-  #control(): SimControl {
-    // deno-lint-ignore no-this-alias
-    const sim = this;
-    return {
-      get now() {
-        return sim.#now;
-      },
-      electionMs: this.#electionMs,
-      nodeIds: this.nodeIds,
-      isUp: (id) => this.isUp(id),
-      leader: () => this.leader(),
-      membership: (id) => currentMembership(this.#node(id).state),
-      partition: (groups) => this.partition(groups),
-      heal: () => this.heal(),
-      crash: (id, downtimeMs) => {
-        const node = this.#node(id);
-        this.crash(id);
-        this.#schedule({ kind: "restart", time: this.#now + downtimeMs, seq: 0, node });
-      },
-      restart: (id) => this.restart(id),
-      transferLeadership: (from, to) => void this.transferLeadership(from, to),
-      proposeConfChange: (on, change) => void this.proposeConfChange(on, change),
-      after: (ms, action) => this.#schedule({ kind: "action", time: this.#now + ms, seq: 0, action }),
-      note: (node, text) => this.#note(node, text),
-    };
-  }
-
-  #describePartition(): string {
-    const groups = new Map<number, NodeId[]>();
-    for (const n of this.#nodes) {
-      const g = groups.get(n.partition);
-      if (g) g.push(n.id);
-      else groups.set(n.partition, [n.id]);
-    }
-    return [...groups.values()].map((g) => `{${g.join(",")}}`).join(" ");
-  }
-
-  // -------------------------------------------------------------------------
-  // Stepping a node and interpreting its effects
-
-  #afterStart(node: SimNode, effects: readonly RaftEffect[]): void {
-    const followUps: Input[] = [];
-    for (const effect of effects) this.#effect(node, effect, followUps);
-    this.#afterStep(node);
-    for (const input of followUps) if (node.up) this.#input(node, input);
-  }
-
-  /** Steps `node` with `input`, interprets the effects, then steps any follow-up inputs they produced. */
-  #input(node: SimNode, first: Input): void {
-    const inputs: Input[] = [first];
-    for (let i = 0; i < inputs.length; i++) {
-      const input = inputs[i]!;
-      this.#trace.add({ kind: "input", time: this.#now, node: node.id, value: input });
-      const result = step(node.state, input);
-      node.state = result.state;
-      for (const effect of result.effects) this.#effect(node, effect, inputs);
-      this.#afterStep(node);
-    }
-  }
-
-  #afterStep(node: SimNode): void {
-    const s = node.state;
-    this.#trace.add({ kind: "state", time: this.#now, node: node.id, value: s });
-    if (s.commit !== node.commitSeen) {
-      this.#checker.onCommit(node.id, s.term, node.commitSeen, s.commit, s.log);
-      node.commitSeen = s.commit;
-    }
-    if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
-  }
-
-  /** Schedules a Persist's write to complete after a random disk latency, in order with the node's other writes. */
-  #write(node: SimNode, effect: Extract<RaftEffect, { type: "Persist" }>): void {
-    node.writesIssued++;
-    if (effect.hardState) node.hardWrite = node.writesIssued;
-    const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
-    const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
-    node.lastWriteAt = at;
-    this.#schedule({
-      kind: "write",
-      time: at,
-      seq: 0,
-      node,
-      incarnation: node.incarnation,
-      write: { kind: "persist", effect },
-    });
-  }
-
-  /** Node `node`'s own clock reading now (see {@link SimulatorOptions.clockSpread}). */
-  #clock(node: SimNode): number {
-    return node.clockOffset + node.rate * this.#now;
-  }
-
-  #effect(node: SimNode, effect: RaftEffect, followUps: Input[]): void {
-    if (effect.type !== "SetTimer") this.#trace.add({ kind: "effect", time: this.#now, node: node.id, value: effect });
-    if (this.#faultsOn) this.#nemesis.observe(node.id, node.state.role.kind, effect);
-    switch (effect.type) {
-      case "Persist": {
-        if (effect.entries.length > 0 || effect.hardState || effect.truncateFrom !== undefined) {
-          this.#write(node, effect);
-        }
-        // What waited for the write follows it (the hold-back rule of Send keeps it behind).
-        for (const after of effect.after) this.#effect(node, after, followUps);
-        return;
-      }
-      case "SnapshotAck":
-      case "RoundAcked":
-        return;
-      case "Send": {
-        // Ordering rule 1: nothing outruns the disk, except a leader's appends, which
-        // may overtake the writes of its entries (thesis §10.2.1) — but not the write
-        // of its term: a crash could otherwise let the leader reuse that term with a
-        // different log after its followers saw the first one (a one-voter cluster
-        // wins and appends in the step that raises the term).
-        const after = effect.message.type === "AppendEntries" ? node.hardWrite : node.writesIssued;
-        if (node.writesDone >= after) this.#transmit(node, effect.message, followUps);
-        else node.held.push({ after, message: effect.message });
-        return;
-      }
-      case "Apply":
-        for (const entry of effect.entries) this.#apply(node, entry);
-        this.#serveReads(node);
-        return;
-      case "SetTimer": {
-        const gen = ++node.timerGeneration[effect.timer];
-        // The node's clock measures the wait: a fast clock fires early in virtual time.
-        this.#schedule({
-          kind: "timer",
-          time: this.#now + Math.round(effect.ms / node.rate),
-          seq: 0,
-          node,
-          incarnation: node.incarnation,
-          timer: effect.timer,
-          gen,
-        });
-        return;
-      }
-      case "Proposed":
-        return this.#onProposed(node, effect.requestId, effect.index, effect.term);
-      case "Reject": {
-        const op = node.ops.get(effect.requestId);
-        if (op) this.#failOp(op);
-        return;
-      }
-      case "ReadReady": {
-        const op = node.ops.get(effect.requestId);
-        if (!op || op.index !== 0) return;
-        op.index = effect.index;
-        node.waitingReads.push(op);
-        this.#serveReads(node);
-        return;
-      }
-      case "TransferDone":
-        this.transfers.set(effect.requestId, effect.ok);
-        return;
-      case "TakeSnapshot":
-        return this.#takeSnapshot(node, followUps);
-      case "SendSnapshot": {
-        const snapshot = node.storage.snapshot;
-        if (!snapshot || snapshot.meta.index !== effect.meta.index) {
-          this.#note(node.id, `no stored snapshot ${effect.meta.index} to send`);
-          return;
-        }
-        const current = node.sending.get(effect.to);
-        if (current && current.term === effect.term && current.meta.index === snapshot.meta.index) {
-          // The core asks again (a transfer that looked lost): resume from what the follower confirmed.
-          current.sent = current.acked;
-          current.resumedAt = -1;
-          current.finished = false;
-        } else {
-          node.sending.set(effect.to, {
-            term: effect.term,
-            meta: snapshot.meta,
-            data: snapshot.data,
-            acked: 0,
-            sent: 0,
-            resumedAt: -1,
-            resumedTime: 0,
-            finished: false,
-          });
-        }
-        this.#sendChunks(node, effect.to, followUps);
-        return;
-      }
-      case "ReceiveSnapshotChunk":
-        return this.#receiveChunk(node, effect, followUps);
-      case "Compact": {
-        node.writesIssued++;
-        const at = Math.max(this.#now, node.lastWriteAt);
-        node.lastWriteAt = at;
-        this.#schedule({
-          kind: "write",
-          time: at,
-          seq: 0,
-          node,
-          incarnation: node.incarnation,
-          write: { kind: "compact", index: effect.index },
-        });
-        return;
-      }
-      case "RoleChanged":
-        if (effect.role === "leader") {
-          this.#leaderTerms.add(effect.term);
-          this.#checker.onLeader(node.id, effect.term, node.state.log);
-        }
-        return;
-      case "LeaderChanged":
-      case "Committed":
-      case "MembershipChanged":
-        return;
-    }
-  }
-
-  #transmit(from: SimNode, message: Message, followUps: Input[] | undefined): void {
+  #transmit(from: SimNode, message: Message): void {
     const to = this.#byId.get(message.to);
     if (!to || to === from) return;
     if (!to.up) {
-      // A crashed peer refuses the connection: the transport reports it.
-      followUps?.push({ type: "Unreachable", to: to.id });
+      // A crashed peer refuses the connection: the transport reports it, asynchronously.
+      this.#schedule({
+        kind: "unreachable",
+        time: this.#now,
+        seq: 0,
+        node: from,
+        incarnation: from.incarnation,
+        peer: to.id,
+      });
       return;
     }
     const f = this.#faults;
@@ -986,300 +969,124 @@ export class Simulator {
     return ms;
   }
 
-  #completeWrite(node: SimNode, incarnation: number, write: Write): boolean {
-    if (!node.up || node.incarnation !== incarnation) return false; // Lost in the crash.
-    const storage = node.storage;
-    if (write.kind === "compact") {
-      const first = storage.entries[0]?.index;
-      if (first !== undefined && write.index >= first) storage.entries = storage.entries.slice(write.index - first + 1);
-    } else {
-      const { truncateFrom, entries, hardState } = write.effect;
-      if (truncateFrom !== undefined) {
-        const first = storage.entries[0]?.index;
-        if (first !== undefined) {
-          storage.entries.length = Math.min(storage.entries.length, Math.max(0, truncateFrom - first));
-        }
-      }
-      if (entries.length > 0) {
-        const last = storage.entries[storage.entries.length - 1];
-        if (last && entries[0]!.index !== last.index + 1) {
-          this.#fail(
-            "storage contiguity",
-            `${node.id} persisted ${entries[0]!.index}.. after durable entry ${last.index}`,
-          );
-        }
-        // Log matching is checked on what became durable: entries a crash erased
-        // before anyone stored them never existed as far as Raft is concerned.
-        const snapshot = storage.snapshot?.meta;
-        const prevTerm = last?.term ?? (snapshot?.index === entries[0]!.index - 1 ? snapshot.term : undefined);
-        this.#checker.onAppend(node.id, entries, prevTerm);
-        for (const e of entries) storage.entries.push(e);
-      }
-      if (hardState) storage.hard = hardState;
-    }
-    node.writesDone++;
-    const followUps: Input[] = [];
-    if (node.held.length > 0) {
-      const still: { after: number; message: Message }[] = [];
-      for (const h of node.held) {
-        if (h.after <= node.writesDone) this.#transmit(node, h.message, followUps);
-        else still.push(h);
-      }
-      node.held = still;
-    }
-    if (write.kind === "persist" && write.effect.entries.length > 0) {
-      const last = write.effect.entries[write.effect.entries.length - 1]!;
-      followUps.unshift({ type: "Persisted", index: last.index, term: last.term });
-    }
-    for (const input of followUps) if (node.up) this.#input(node, input);
-    return true;
+  #scheduleFault(): void {
+    const f = this.#faults;
+    this.#schedule({ kind: "fault", time: this.#now + this.#rng.int(f.minIntervalMs, f.maxIntervalMs), seq: 0 });
   }
 
-  /** Fills the window of chunks to `to`; a stream whose term or leadership has passed is dropped (aborted). */
-  #sendChunks(node: SimNode, to: NodeId, followUps: Input[] | undefined): void {
-    const send = node.sending.get(to);
-    if (!send) return;
-    if (node.state.role.kind !== "leader" || node.state.term !== send.term) {
-      node.sending.delete(to);
-      return;
-    }
-    const size = send.data.length;
-    const chunk = this.options.snapshotChunkBytes ?? 48;
-    // A do-while so an empty snapshot still gets its one (empty, done) chunk; never resend it unasked.
-    if (send.finished) return;
-    do {
-      if (send.sent > send.acked + (SNAPSHOT_WINDOW - 1) * chunk) return;
-      const offset = send.sent;
-      const end = Math.min(size, offset + chunk);
-      this.#transmit(node, {
-        group: node.state.config.group,
-        from: node.id,
-        to,
-        term: send.term,
-        type: "InstallSnapshot",
-        meta: send.meta,
-        offset,
-        data: send.data.subarray(offset, end),
-        done: end >= size,
-      }, followUps);
-      send.sent = end;
-      send.finished = end >= size;
-    } while (send.sent < size);
+  /** What the nemesis sees of the cluster and may do to it. */
+  #control(): SimControl {
+    // deno-lint-ignore no-this-alias
+    const sim = this;
+    return {
+      get now() {
+        return sim.#now;
+      },
+      electionMs: this.#electionMs,
+      nodeIds: this.nodeIds,
+      isUp: (id) => this.isUp(id),
+      leader: () => this.leader(),
+      membership: (id) => currentMembership(this.#node(id).driver.state),
+      partition: (groups) => this.partition(groups),
+      heal: () => this.heal(),
+      crash: (id, downtimeMs) => {
+        const node = this.#node(id);
+        this.crash(id);
+        this.#schedule({ kind: "restart", time: this.#now + downtimeMs, seq: 0, node });
+      },
+      restart: (id) => this.restart(id),
+      transferLeadership: (from, to) => void this.transferLeadership(from, to),
+      proposeConfChange: (on, change) => this.proposeConfChange(on, change),
+      after: (ms, action) => this.#schedule({ kind: "action", time: this.#now + ms, seq: 0, action }),
+      note: (node, text) => this.#note(node, text),
+    };
   }
 
-  /** A follower acknowledged a chunk, or reported the offset it needs next after a gap. */
-  #onChunkAnswer(node: SimNode, m: Extract<Message, { type: "InstallSnapshotResponse" }>): void {
-    const send = node.sending.get(m.from);
-    if (!send || send.meta.index !== m.index) return;
-    if (m.offset > send.acked) send.acked = Math.min(m.offset, send.data.length);
-    const again = m.offset !== send.resumedAt || this.#now - send.resumedTime > this.#electionMs / 2;
-    if (!m.success && m.offset < send.sent && again) {
-      this.#note(node.id, `snapshot to ${m.from}: resume from ${m.offset}`);
-      send.sent = m.offset;
-      send.resumedAt = m.offset;
-      send.resumedTime = this.#now;
-      send.finished = false;
+  #describePartition(): string {
+    const groups = new Map<number, NodeId[]>();
+    for (const n of this.#nodes) {
+      const g = groups.get(n.partition);
+      if (g) g.push(n.id);
+      else groups.set(n.partition, [n.id]);
     }
-    this.#sendChunks(node, m.from, undefined);
-  }
-
-  /**
-   * Stores a chunk: in order, from one leader in one term. A chunk of another
-   * snapshot, leader or term aborts the partial one; any gap is answered with
-   * the offset needed next (a resumption point), each accepted chunk with an
-   * acknowledgement; the last one restores the state machine.
-   */
-  #receiveChunk(
-    node: SimNode,
-    effect: Extract<RaftEffect, { type: "ReceiveSnapshotChunk" }>,
-    followUps: Input[],
-  ): void {
-    const meta = effect.meta;
-    const term = node.state.term;
-    let r = node.receiving;
-    const same = r !== undefined && r.from === effect.from && r.term === term && r.meta.index === meta.index &&
-      r.meta.term === meta.term;
-    if (!same) {
-      if (r) this.#note(node.id, `snapshot ${r.meta.index} from ${r.from}: abort partial (${r.expected} bytes)`);
-      r = node.receiving = effect.offset === 0 ? { from: effect.from, term, meta, chunks: [], expected: 0 } : undefined;
-    }
-    const answer = (offset: number, success: boolean) =>
-      this.#transmit(node, {
-        group: node.state.config.group,
-        from: node.id,
-        to: effect.from,
-        term,
-        type: "InstallSnapshotResponse",
-        index: meta.index,
-        offset,
-        done: false,
-        success,
-      }, followUps);
-    if (!r) return answer(0, false);
-    // An old duplicate is acknowledged; a chunk past a gap names the resumption point.
-    if (effect.offset !== r.expected) return answer(r.expected, effect.offset < r.expected);
-    r.chunks.push(effect.data);
-    r.expected += effect.data.length;
-    if (!effect.done) return answer(r.expected, true);
-    node.receiving = undefined;
-    const data = new Uint8Array(r.expected);
-    let at = 0;
-    for (const c of r.chunks) {
-      data.set(c, at);
-      at += c.length;
-    }
-    this.#checker.onRestore(node.id, meta.index, meta.term);
-    node.kv = KvMachine.restore(data, meta.index);
-    node.storage.snapshot = { meta, data };
-    this.#afterRestore(node);
-    followUps.push({ type: "SnapshotRestored", meta });
-  }
-
-  #takeSnapshot(node: SimNode, followUps: Input[]): void {
-    const s = node.state;
-    const index = node.kv.applied;
-    const term = termAt(s.log, index);
-    if (term === undefined || index === 0) return;
-    const membership = s.configs.findLast((c) => c.index <= index)?.membership ?? s.configs[0]!.membership;
-    const meta = { index, term, membership };
-    // Written to a temporary file, synced and renamed: durable before the core hears of it.
-    node.storage.snapshot = { meta, data: node.kv.serialize() };
-    followUps.push({ type: "SnapshotTaken", meta });
+    return [...groups.values()].map((g) => `{${g.join(",")}}`).join(" ");
   }
 
   // -------------------------------------------------------------------------
-  // The state machine and client operations
-
-  #apply(node: SimNode, entry: Entry): void {
-    if (entry.index !== node.kv.applied + 1) {
-      this.#fail("apply order", `${node.id} applied ${entry.index} after ${node.kv.applied}`);
-    }
-    this.#checker.onApply(node.id, entry);
-    const result = node.kv.apply(entry);
-    if (result) this.#appliedOps.add(result.opId);
-    const waiting = node.waitingProposals.get(entry.index);
-    if (!waiting) return;
-    node.waitingProposals.delete(entry.index);
-    for (const op of waiting) this.#settleProposal(op, entry, result?.opId, result?.output);
-  }
-
-  /** A proposal's entry slot was applied: ours if the term matches (then the command must be ours too). */
-  #settleProposal(op: ClientOp, entry: Entry, opId: number | undefined, output: KvOutput | undefined): void {
-    if (op.status !== "pending") return;
-    if (entry.term !== op.term) return this.#failOp(op);
-    if (opId !== op.opId || output === undefined) {
-      this.#fail(
-        "proposal outcome",
-        `${op.node.id} reported request ${op.requestId} at ${op.index}@${op.term}, but that entry holds ${
-          opId === undefined ? entry.kind : `operation ${opId}`
-        }, not operation ${op.opId}`,
-      );
-    }
-    this.#completeOp(op, output);
-  }
-
-  #onProposed(node: SimNode, requestId: number, index: Index, term: Term): void {
-    const op = node.ops.get(requestId);
-    if (!op || op.index !== 0) return; // Unknown, or a duplicated answer.
-    op.index = index;
-    op.term = term;
-    if (index > node.kv.applied) {
-      const list = node.waitingProposals.get(index);
-      if (list) list.push(op);
-      else node.waitingProposals.set(index, [op]);
-      return;
-    }
-    // Already applied here (a forwarded proposal's answer came late).
-    const entry = entryAt(node.state.log, index);
-    if (entry) {
-      const opId = entry.kind === "command" ? decodeCommand(entry.data).opId : undefined;
-      this.#settleProposal(op, entry, opId, opId === undefined ? undefined : node.kv.results.get(opId));
-    } else {
-      const output = node.kv.results.get(op.opId);
-      if (output) this.#completeOp(op, output);
-      else this.#failOp(op);
-    }
-  }
-
-  #afterRestore(node: SimNode): void {
-    for (const [index, ops] of node.waitingProposals) {
-      if (index > node.kv.applied) continue;
-      node.waitingProposals.delete(index);
-      for (const op of ops) {
-        const output = node.kv.results.get(op.opId);
-        if (output) this.#completeOp(op, output);
-        else this.#failOp(op);
-      }
-    }
-    this.#serveReads(node);
-  }
-
-  #serveReads(node: SimNode): void {
-    if (node.waitingReads.length === 0) return;
-    const still: ClientOp[] = [];
-    for (const op of node.waitingReads) {
-      if (op.status !== "pending") continue;
-      if (op.index > node.kv.applied || op.input?.op !== "get") still.push(op);
-      else this.#completeOp(op, { value: node.kv.values.get(op.input.key) });
-    }
-    node.waitingReads = still;
-  }
+  // Clients
 
   #clientOperation(client: number): void {
-    const keys = this.options.keys ?? 3;
-    const key = `k${this.#rng.int(1, keys)}`;
     const node = this.#rng.pick(this.#nodes);
-    const r = this.#rng.next();
-    let input: KvInput;
-    if (r < 0.4) input = { op: "put", key, value: `v${this.#nextValue++}` };
-    else if (r < 0.6) {
-      const current = node.kv.values.get(key);
-      const prev = this.#rng.chance(0.7)
-        ? current
-        : this.#rng.chance(0.5)
-        ? undefined
-        : `v${this.#rng.int(1, this.#nextValue)}`;
-      input = { op: "cas", key, prev, value: `v${this.#nextValue++}` };
-    } else input = { op: "get", key };
-    this.#issue(client, node, input);
+    const opId = this.#nextOpId++;
+    const op = this.service.next(this.#rng, client, opId, (node.machine ?? this.service.create()) as SM);
+    this.#issue(client, node, op, opId);
   }
 
-  #issue(client: number, node: SimNode, input: KvInput | undefined, command?: KvCommand): ClientOp {
-    const opId = command?.opId ?? this.#nextOpId++;
-    let cmd: KvCommand | undefined = command;
-    if (input?.op === "put") cmd = { opId, op: "put", key: input.key, value: input.value };
-    else if (input?.op === "cas") cmd = { opId, op: "cas", key: input.key, prev: input.prev, value: input.value };
+  #issue(
+    client: number,
+    node: SimNode,
+    request:
+      | { kind: "write"; input: I | undefined; command: C }
+      | { kind: "read"; input: I; read: (machine: SM) => unknown },
+    opId: number,
+  ): ClientOp {
     const op: ClientOp = {
       client,
-      recordId: input ? this.#recorder.invoke(client, input) : undefined,
+      read: request.kind === "read",
+      recordId: request.input !== undefined ? this.#recorder.invoke(client, request.input) : undefined,
       opId,
-      input,
-      command: cmd,
+      input: request.input,
       node,
       incarnation: node.incarnation,
-      requestId: this.#nextRequestId++,
-      index: 0,
-      term: 0,
       status: "pending",
       output: undefined,
     };
-    if (input) this.#recorded.push(op);
-    this.#note(node.id, `client ${client} ${describeOp(op)} req=${op.requestId}`);
-    const timeout = this.options.clientTimeoutMs ?? 10 * this.#electionMs;
-    this.#schedule({ kind: "clientTimeout", time: this.#now + timeout, seq: 0, op });
-    if (!node.up) return op; // Connection refused: the client waits for its timeout.
-    node.ops.set(op.requestId, op);
-    if (cmd) this.#input(node, { type: "Propose", proposals: [{ requestId: op.requestId, data: encodeCommand(cmd) }] });
-    else this.#input(node, { type: "ReadIndex", requestId: op.requestId, now: this.#clock(node) });
+    if (request.input !== undefined) this.#recorded.push(op);
+    this.#note(node.id, `client ${client} ${this.#describeOp(op)} #${opId}`);
+    if (!node.up) {
+      // Connection refused: the client waits for its timeout.
+      const timeout = this.options.clientTimeoutMs ?? 10 * this.#electionMs;
+      this.#schedule({ kind: "clientTimeout", time: this.#now + timeout, seq: 0, op });
+      return op;
+    }
+    node.ops.add(op);
+    const now = this.#clock(node);
+    if (request.kind === "write") {
+      node.driver.propose(this.service.codec.encode(request.command), now, (o) => this.#settleWrite(op, o));
+    } else {
+      node.driver.read(now, (o) => {
+        if (!o.ok) return this.#settleFailure(op, o);
+        const value = request.read(node.machine as SM);
+        this.#completeOp(op, this.service.readOutput(request.input, value));
+      });
+    }
+    this.#pump(node);
     return op;
   }
 
-  #completeOp(op: ClientOp, output: KvOutput): void {
+  #settleWrite(op: ClientOp, outcome: Outcome): void {
+    if (!outcome.ok) return this.#settleFailure(op, outcome);
+    const { opId, result } = outcome.value as { opId: number; result: unknown };
+    if (opId !== op.opId) {
+      this.#fail(
+        "proposal outcome",
+        `${op.node.id} answered operation ${op.opId} with the result of operation ${opId}`,
+      );
+    }
+    this.#completeOp(op, op.input === undefined ? undefined : this.service.writeOutput(op.input as I, result));
+  }
+
+  #settleFailure(op: ClientOp, outcome: { ok: false; error: unknown }): void {
+    if (outcome.error instanceof OutcomeUnknown) this.#unknownOp(op);
+    else this.#failOp(op);
+  }
+
+  #completeOp(op: ClientOp, output: unknown): void {
     if (op.status !== "pending") return;
     op.status = "ok";
     op.output = output;
     this.#completed++;
-    if (op.recordId !== undefined) this.#recorder.complete(op.recordId, output);
+    if (op.recordId !== undefined) this.#recorder.complete(op.recordId, output as O);
     this.#finishOp(op);
   }
 
@@ -1297,12 +1104,32 @@ export class Simulator {
   }
 
   #finishOp(op: ClientOp): void {
-    if (op.node.incarnation === op.incarnation) op.node.ops.delete(op.requestId);
-    this.#note(op.node.id, `client ${op.client} ${describeOp(op)} req=${op.requestId} -> ${op.status}`);
+    op.node.ops.delete(op);
+    this.#note(op.node.id, `client ${op.client} ${this.#describeOp(op)} #${op.opId} -> ${op.status}`);
     if (op.client < 0) return;
     // Back off after an error so a leaderless minority is not hammered in a tight loop.
     const pause = op.status === "ok" ? this.#rng.int(0, 20) : this.#rng.int(10, 60);
     this.#schedule({ kind: "client", time: this.#now + pause, seq: 0, client: op.client });
+  }
+
+  #describeOp(op: ClientOp): string {
+    if (op.input === undefined) return "nop";
+    const known = op.status === "ok" ? (op.output as O) : undefined;
+    return this.service.describe?.(op.input as I, known) ?? JSON.stringify(op.input);
+  }
+
+  #appliedSum(): number {
+    let sum = 0;
+    for (const n of this.#nodes) sum += n.driver.appliedIndex;
+    return sum;
+  }
+
+  /** Where each node stands, for the liveness failure message. */
+  #lagging(): string {
+    return this.#nodes.map((n) => {
+      const s = n.driver.state;
+      return `${n.id} ${n.up ? s.role.kind : "down"} t${s.term} applied ${n.driver.appliedIndex}`;
+    }).join("; ");
   }
 
   // -------------------------------------------------------------------------
@@ -1320,40 +1147,23 @@ export class Simulator {
 }
 
 /** A live read-only view of an operation for callers. */
-function view(op: ClientOp): SimOperation {
+function view<I, O>(op: ClientOp): SimOperation<I, O> {
   return {
     client: op.client,
-    input: op.input,
+    input: op.input as I | undefined,
     node: op.node.id,
     get status() {
       return op.status;
     },
     get output() {
-      return op.output;
+      return op.output as O | undefined;
     },
   };
 }
 
-function describeOp(op: ClientOp): string {
-  const input = op.input;
-  if (!input) return `nop#${op.opId}`;
-  const out = op.status === "ok" && op.output
-    ? input.op === "get" ? ` = ${op.output.value ?? "∅"}` : input.op === "cas" ? ` ${op.output.ok ? "ok" : "no"}` : ""
-    : "";
-  switch (input.op) {
-    case "put":
-      return `put ${input.key}=${input.value}${out}`;
-    case "cas":
-      return `cas ${input.key} ${input.prev ?? "∅"}=>${input.value}${out}`;
-    case "get":
-      return `get ${input.key}${out}`;
-    case "delete":
-      return `delete ${input.key}`;
-  }
-}
-
 /** What {@link runSimulation} needs: the cluster options plus the number of steps. */
-export interface RunOptions extends SimulatorOptions {
+// deno-lint-ignore no-explicit-any
+export interface RunOptions<SM = any, C = any, I = any, O = any> extends SimulatorOptions<SM, C, I, O> {
   /** Events to run with faults on before the liveness check. */
   readonly steps: number;
 }
@@ -1369,7 +1179,7 @@ export interface RunReport extends SimulationStats {
  * clients, then the liveness check, then the linearizability check of the
  * client history. Throws {@link InvariantViolation} on any failure.
  */
-export function runSimulation(options: RunOptions): RunReport {
+export function runSimulation<SM, C, I, O>(options: RunOptions<SM, C, I, O>): RunReport {
   const reproduce = options.reproduce ??
     `deno run -A tests/sim_run.ts --seed ${options.seed} --nodes ${options.nodes} --steps ${options.steps} --trace`;
   const sim = new Simulator({ ...options, reproduce });
@@ -1378,3 +1188,6 @@ export function runSimulation(options: RunOptions): RunReport {
   const verdict = sim.checkLinearizability();
   return { ...sim.stats(), linearizability: verdict.result === "ok" ? "ok" : "unknown" };
 }
+
+/** Re-exported for service authors. */
+export type { KvInput, KvOutput };
