@@ -29,6 +29,18 @@ export interface ReadFile {
   close(): Promise<void>;
 }
 
+/**
+ * A small file rewritten in place, by {@link DurableFs.openOverwrite}. Its
+ * size never changes after creation, so a rewrite touches only the bytes it
+ * names (a crash cannot leave the file shorter).
+ */
+export interface OverwriteFile {
+  /** Writes all of `bytes` at `position`, over what was there. Not durable until the system flushes it. */
+  writeAt(position: number, bytes: Uint8Array): Promise<void>;
+  /** Closes the file without syncing. */
+  close(): Promise<void>;
+}
+
 /** An exclusive hold on a data directory, taken by {@link DurableFs.lockDir}. */
 export interface DirLock {
   /** Gives the directory up. Idempotent. */
@@ -53,6 +65,8 @@ export interface DurableFs {
   openAppend(path: string): Promise<AppendFile>;
   /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile>;
+  /** Opens an existing file for in-place writes (no append, no truncation). */
+  openOverwrite(path: string): Promise<OverwriteFile>;
   /** Creates or replaces the file at `path` with `bytes` and fsyncs it (not its directory). */
   writeFileSynced(path: string, bytes: Uint8Array): Promise<void>;
   /** Renames `from` to `to`, replacing `to` atomically. Durable only after {@link DurableFs.syncDir} of the parent. */
