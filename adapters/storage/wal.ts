@@ -107,6 +107,8 @@ async function createWal(fs: DurableFs, dir: string, walDir: string): Promise<vo
  */
 export class WriteAheadLog {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The latest write of the witness (see {@link WriteAheadLog.sync}). */
+  private tailWrite: Promise<void> = Promise.resolve();
   private failed: unknown = undefined;
   private closed = false;
 
@@ -243,22 +245,29 @@ export class WriteAheadLog {
   }
 
   /**
-   * Makes every earlier `append` durable: one fsync of the active segment,
-   * then the new synced size goes into `wal/TAIL` (written, not fsynced).
+   * Makes every earlier `append` durable: one fsync of the active segment.
+   * Then the new synced size goes into `wal/TAIL` (written, not fsynced),
+   * without holding up the caller: the next `sync` waits for that write and
+   * fails if it failed (as does every call once the failure is seen).
    */
   sync(): Promise<void> {
     return this.run(() =>
       this.guard(async () => {
         await this.active.sync();
-        await this.markSynced();
+        await this.tailWrite;
+        this.markSynced();
       })
     );
   }
 
-  /** Records the active segment's size as synced (only after its fsync returned). */
-  private markSynced(): Promise<void> {
+  /** Starts writing the active segment's size as synced into the witness (only after its fsync returned). */
+  private markSynced(): void {
     const seg = this.segments[this.segments.length - 1];
-    return this.tail.write({ segment: seg.first, synced: seg.size });
+    const mark = { segment: seg.first, synced: seg.size };
+    this.tailWrite = this.tailWrite.then(() => this.tail.write(mark));
+    this.tailWrite.catch((e) => {
+      this.failed ??= e;
+    });
   }
 
   /**
@@ -280,7 +289,8 @@ export class WriteAheadLog {
         await this.active.sync();
         active.size += w.byteLength;
         // Before any segment goes: the witness must name the active one.
-        await this.markSynced();
+        this.markSynced();
+        await this.tailWrite;
       });
       this.compacted = upToIndex;
       if (this.last < upToIndex) this.last = upToIndex;
@@ -305,6 +315,7 @@ export class WriteAheadLog {
       try {
         await this.active.close();
       } finally {
+        await this.tailWrite.catch(() => {});
         await this.tail.close().catch(() => {});
         await this.lock.release();
       }
