@@ -181,6 +181,11 @@ export interface InstallSnapshot extends MessageHeader {
   readonly data: Uint8Array;
   /** True on the last chunk. */
   readonly done: boolean;
+  /**
+   * CRC-32C of the whole snapshot's data, as the leader stored it; sent with
+   * the last chunk. The receiver restores nothing whose bytes do not match it.
+   */
+  readonly checksum?: number;
 }
 
 /** Reply to {@link InstallSnapshot}. */
@@ -355,6 +360,8 @@ export type RaftEffect =
     readonly offset: number;
     readonly data: Uint8Array;
     readonly done: boolean;
+    /** The sender's CRC-32C of the whole snapshot (on the last chunk): see {@link InstallSnapshot.checksum}. */
+    readonly checksum: number | undefined;
   }
   /** Drop log entries up to and including `index`, now covered by a snapshot. */
   | { readonly type: "Compact"; readonly index: Index }

@@ -37,7 +37,7 @@ export function snapshotStoreFromPort(port: SnapshotStorePort): SnapshotStore {
       Effect.map(attempt("snapshot receive", () => port.receive(meta)), (rx) => ({
         meta,
         writeChunk: (offset, bytes) => attempt("snapshot receive", () => rx.writeChunk(offset, bytes)),
-        finish: attempt("snapshot receive", () => rx.finish()),
+        finish: (checksum) => attempt("snapshot receive", () => rx.finish(checksum)),
         abort: Effect.promise(() => rx.abort().catch(() => {})),
       })),
   };

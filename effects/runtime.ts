@@ -20,8 +20,9 @@
  * @module
  */
 
-import { Cause, Clock, Effect, Exit, type Fiber, Queue, type Scope } from "effect";
+import { Cause, Clock, Effect, Exit, type Fiber, Queue, Result, type Scope } from "effect";
 import type { RaftConfig } from "../core/config.ts";
+import { crc32c, formatCrc32c as hex } from "../core/crc32c.ts";
 import { describeEffect } from "../core/describe.ts";
 import { termAt } from "../core/log.ts";
 import { allMembers, isLearner } from "../core/membership.ts";
@@ -114,7 +115,9 @@ type LoopItem =
   | { readonly kind: "input"; readonly input: Input }
   | { readonly kind: "propose"; readonly proposal: Proposal }
   | { readonly kind: "timer"; readonly timer: TimerKind; readonly gen: number }
-  | { readonly kind: "stop" };
+  | { readonly kind: "stop" }
+  /** Work off the loop (storing or sending a snapshot) hit a storage failure: the node stops with it. */
+  | { readonly kind: "fatal"; readonly error: StorageFailure };
 
 /** InstallSnapshot chunks in flight beyond the follower's acknowledged offset. */
 const SNAPSHOT_WINDOW = 4;
@@ -244,6 +247,8 @@ class NodeLoop {
   /** Snapshots sent (or being sent) whose final answer has not arrived, by follower. */
   private readonly snapshotsInFlight = new Map<NodeId, SnapshotMeta>();
   private receiving: SnapshotSink | undefined = undefined;
+  /** CRC-32C of the chunks `receiving` accepted so far. */
+  private receivingCrc = 0;
   /** Leader and term the partial snapshot in `receiving` comes from. */
   private receivingFrom: { readonly from: NodeId; readonly term: Term } | undefined = undefined;
   private now = 0;
@@ -372,7 +377,8 @@ class NodeLoop {
     kind: "propose" | "read" | "conf" | "transfer",
     item: (requestId: number) => LoopItem,
   ): Promise<A> {
-    if (this.stoppedWith || this.stopping) return Promise.reject(new NodeStopped(this.stoppedWith?.error));
+    // After a fatal error, every request fails with that error itself, as the pending ones did.
+    if (this.stoppedWith || this.stopping) return Promise.reject(this.stoppedWith?.error ?? new NodeStopped());
     const { requestId, promise } = this.pending.register<A>(kind);
     Queue.offerUnsafe(this.queue, item(requestId));
     return promise;
@@ -423,6 +429,8 @@ class NodeLoop {
             case "stop":
               seenStop = true;
               break;
+            case "fatal":
+              return yield* Effect.fail(item.error);
           }
         }
         if (proposals.length > 0) this.stepInto({ type: "Propose", proposals }, effects);
@@ -731,7 +739,12 @@ class NodeLoop {
       yield* this.snapshots.write(meta, bytes);
       Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "SnapshotTaken", meta } });
     }).pipe(
-      Effect.catch((e) => Effect.sync(() => this.warn(`snapshot at ${index} not stored: ${e.message}`))),
+      // A failed write or fsync is fail-stop (DESIGN.md "Durability"); a state machine that cannot snapshot is not.
+      Effect.catch((e) =>
+        Effect.sync(() =>
+          e instanceof StorageFailure ? this.fatal(e) : this.warn(`snapshot at ${index} not stored: ${e.message}`)
+        )
+      ),
       Effect.ensuring(Effect.sync(() => void (this.snapshotInProgress = false))),
     );
     return Effect.asVoid(Effect.forkChild(work));
@@ -820,8 +833,14 @@ class NodeLoop {
       }
     }).pipe(
       Effect.catch((e) =>
-        Effect.sync(() => {
-          this.warn(`sending snapshot to ${to} failed: ${e.message}`);
+        Effect.gen({ self: this }, function* () {
+          // A newer snapshot replacing this one mid-stream explains the failure: the core will ask
+          // for the new one. Otherwise this node cannot read (or vouch for) its own snapshot: it stops.
+          const now = yield* Effect.result(this.snapshots.latest);
+          const replaced = Result.isSuccess(now) && now.success !== undefined &&
+            (now.success.meta.index !== meta.index || now.success.meta.term !== meta.term);
+          if (!replaced) return this.fatal(e);
+          this.warn(`sending snapshot to ${to} stopped: ${e.message}`);
           Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
         })
       ),
@@ -871,6 +890,7 @@ class NodeLoop {
             offset: 0,
             data: empty,
             done: true,
+            checksum: snap.checksum,
           };
           if (!this.transport.send(message)) return false;
           emptySent = true;
@@ -888,7 +908,8 @@ class NodeLoop {
         readerAt += data.length;
         if (o.sent !== offset) continue; // resumed elsewhere while reading
         const done = offset + data.length >= size;
-        if (!this.transport.send({ ...header, type: "InstallSnapshot", meta: o.meta, offset, data, done })) {
+        const checksum = done ? snap.checksum : undefined;
+        if (!this.transport.send({ ...header, type: "InstallSnapshot", meta: o.meta, offset, data, done, checksum })) {
           return false;
         }
         o.sent = offset + data.length;
@@ -952,6 +973,7 @@ class NodeLoop {
         }
         this.receiving = yield* this.snapshots.receive(e.meta);
         this.receivingFrom = { from: e.from, term };
+        this.receivingCrc = 0;
       }
       const sink = this.receiving!;
       const result = yield* sink.writeChunk(e.offset, e.data);
@@ -959,13 +981,29 @@ class NodeLoop {
         answer(result.expected, e.offset < result.expected);
         return;
       }
+      this.receivingCrc = crc32c(e.data, this.receivingCrc);
       if (!e.done) {
         answer(result.expected, true);
         return;
       }
       this.receiving = undefined;
       this.receivingFrom = undefined;
-      const stored = yield* sink.finish;
+      // End to end: the assembled bytes must be the leader's, checked before
+      // anything becomes current; otherwise drop them and ask for them again.
+      const crc = this.receivingCrc;
+      if (e.checksum !== crc) {
+        yield* sink.abort;
+        this.warn(
+          `snapshot ${e.meta.index}@${e.meta.term} from ${e.from} ` +
+            (e.checksum === undefined
+              ? "came without a checksum"
+              : `failed its checksum (crc32c ${hex(crc)}, sent ${hex(e.checksum)})`) +
+            ": discarded, asking for it again",
+        );
+        answer(0, false);
+        return;
+      }
+      const stored = yield* sink.finish(crc);
       const bytes = yield* readAll(stored);
       yield* Effect.tryPromise({
         try: async () => await this.sm.restore(bytes),
@@ -977,6 +1015,11 @@ class NodeLoop {
       this.pending.serveReads(e.meta.index);
       this.carry.push({ kind: "input", input: { type: "SnapshotRestored", meta: e.meta } });
     });
+  }
+
+  /** Stops the loop with `error` (from work off the loop). */
+  private fatal(error: StorageFailure): void {
+    Queue.offerUnsafe(this.queue, { kind: "fatal", error });
   }
 
   private warn(message: string): void {

@@ -40,8 +40,8 @@ export interface SnapshotSink {
   readonly meta: SnapshotMeta;
   /** Appends `bytes` if `offset` is the next expected one. */
   writeChunk(offset: number, bytes: Uint8Array): Effect.Effect<ChunkResult, StorageFailure>;
-  /** Makes the snapshot durable and current. */
-  readonly finish: Effect.Effect<StoredSnapshot, StorageFailure>;
+  /** Makes the snapshot durable and current; `checksum` is the CRC-32C of all its bytes, already checked. */
+  finish(checksum: number): Effect.Effect<StoredSnapshot, StorageFailure>;
   /** Drops what was received. */
   readonly abort: Effect.Effect<void>;
 }

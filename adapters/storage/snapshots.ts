@@ -2,12 +2,20 @@
  * The snapshot store: the state machine's snapshots as files in
  * `DATA/snapshots/`, written over the {@link DurableFs} port.
  *
- * A snapshot file `snap-<index>-<term>.snap` is a header followed by the
- * user's bytes, little-endian:
+ * A snapshot file `snap-<index>-<term>.snap` is a header, the user's bytes
+ * and a trailer with their checksum, little-endian:
  *
  * ```
- * "PLNKSNAP" [u32 meta length][u32 crc32c of meta][encodeSnapshotMeta bytes][user bytes...]
+ * "PLNKSNAP" [u32 meta length][u32 crc32c of meta][encodeSnapshotMeta bytes]
+ * [user bytes...]
+ * "PLNKSEND" [u64 length of the user bytes][u32 crc32c of the user bytes][u32 crc32c of the 20 bytes before]
  * ```
+ *
+ * The data's CRC-32C is known only once it has all streamed through, hence a
+ * trailer. It is the snapshot's `checksum`: a leader sends it with the last
+ * InstallSnapshot chunk, and reading a snapshot from start to end fails
+ * (before the last chunk is handed out) when the data does not match it, so
+ * a damaged snapshot is neither restored nor sent.
  *
  * Writing goes to `snap-<index>-<term>.tmp`, is fsynced, renamed into place
  * and the directory fsynced (DESIGN.md "Durability"), so a reader only ever
@@ -18,12 +26,14 @@
  */
 
 import { decodeSnapshotMeta, encodeSnapshotMeta } from "../../core/codec/mod.ts";
-import { crc32c } from "../../core/crc32c.ts";
+import { crc32c, formatCrc32c as hex } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
 import { type AppendFile, CorruptLogError, type DurableFs, joinPath } from "./fs.ts";
 
 const MAGIC = new TextEncoder().encode("PLNKSNAP");
 const FIXED_HEADER = MAGIC.length + 8;
+const END_MAGIC = new TextEncoder().encode("PLNKSEND");
+const TRAILER = END_MAGIC.length + 16;
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const SNAP_RE = /^snap-(\d+)-(\d+)\.snap$/;
 
@@ -39,14 +49,28 @@ export interface SnapshotReceiver {
   readonly size: number;
   /** Appends `bytes` if `offset` equals {@link SnapshotReceiver.size}; otherwise writes nothing. */
   writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
-  /** Makes the snapshot durable and current (fsync, rename, directory fsync) and removes older ones. */
-  finish(): Promise<StoredSnapshot>;
+  /**
+   * Makes the snapshot durable and current (trailer, fsync, rename, directory
+   * fsync) and removes older ones. `checksum` is the CRC-32C of all the bytes
+   * written, as the caller checked it; it is stored as the snapshot's.
+   */
+  finish(checksum: number): Promise<StoredSnapshot>;
   /** Drops what was received. */
   abort(): Promise<void>;
 }
 
 function snapName(meta: SnapshotMeta, ext: "snap" | "tmp"): string {
   return `snap-${meta.index}-${meta.term}.${ext}`;
+}
+
+function trailer(size: number, checksum: number): Uint8Array {
+  const t = new Uint8Array(TRAILER);
+  const view = new DataView(t.buffer);
+  t.set(END_MAGIC, 0);
+  view.setBigUint64(END_MAGIC.length, BigInt(size), true);
+  view.setUint32(END_MAGIC.length + 8, checksum, true);
+  view.setUint32(END_MAGIC.length + 12, crc32c(t.subarray(0, END_MAGIC.length + 12)), true);
+  return t;
 }
 
 function header(meta: SnapshotMeta): Uint8Array {
@@ -93,13 +117,17 @@ export class SnapshotStore {
   /** Streams `chunks` into a new snapshot for `meta` and makes it current; removes older snapshots. */
   async write(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<StoredSnapshot> {
     const rx = await this.receive(meta);
+    let checksum = 0;
     try {
-      for await (const chunk of chunks) await rx.writeChunk(rx.size, chunk);
+      for await (const chunk of chunks) {
+        await rx.writeChunk(rx.size, chunk);
+        checksum = crc32c(chunk, checksum);
+      }
     } catch (e) {
       await rx.abort().catch(() => {});
       throw e;
     }
-    return await rx.finish();
+    return await rx.finish(checksum);
   }
 
   /** Starts receiving a snapshot for `meta` chunk by chunk, into a temporary file. */
@@ -120,7 +148,8 @@ export class SnapshotStore {
     const fs = this.fs;
     const dir = this.dir;
     const removeOlder = (m: SnapshotMeta): Promise<void> => this.removeOlderThan(m);
-    const stored = (m: SnapshotMeta, p: string, h: number, n: number): StoredSnapshot => this.stored(m, p, h, n);
+    const stored = (m: SnapshotMeta, p: string, h: number, n: number, c: number): StoredSnapshot =>
+      this.stored(m, p, h, n, c);
     const ensureOpen = (): void => {
       if (state !== "open") throw new Error(`snapshot receiver for ${final} is already ${state}`);
     };
@@ -136,10 +165,11 @@ export class SnapshotStore {
         size += bytes.length;
         return { accepted: true, expected: size };
       },
-      async finish(): Promise<StoredSnapshot> {
+      async finish(checksum: number): Promise<StoredSnapshot> {
         ensureOpen();
         state = "finished";
         try {
+          await file.write(trailer(size, checksum));
           await file.sync();
         } finally {
           await file.close();
@@ -147,7 +177,7 @@ export class SnapshotStore {
         await fs.rename(tmp, final);
         await fs.syncDir(dir);
         await removeOlder(meta);
-        return stored(meta, final, h.length, size);
+        return stored(meta, final, h.length, size, checksum);
       },
       async abort(): Promise<void> {
         if (state !== "open") return;
@@ -180,7 +210,7 @@ export class SnapshotStore {
     if (removed) await this.fs.syncDir(this.dir);
   }
 
-  /** Opens snapshot file `name`, checking its header. */
+  /** Opens snapshot file `name`, checking its header and trailer (the data is checked as it is read). */
   private async load(name: string): Promise<StoredSnapshot> {
     const path = joinPath(this.dir, name);
     const f = await this.fs.openRead(path);
@@ -213,18 +243,36 @@ export class SnapshotStore {
         );
       }
       const headerLen = FIXED_HEADER + metaLen;
-      return this.stored(meta, path, headerLen, fileSize - headerLen);
+      const end = fileSize - TRAILER;
+      if (end < headerLen) throw new CorruptLogError(path, headerLen, "snapshot trailer is missing (file cut short?)");
+      const t = await f.readAt(end, TRAILER);
+      const tv = new DataView(t.buffer, t.byteOffset, t.byteLength);
+      if (
+        !END_MAGIC.every((c, i) => t[i] === c) || crc32c(t.subarray(0, TRAILER - 4)) !== tv.getUint32(TRAILER - 4, true)
+      ) {
+        throw new CorruptLogError(path, end, "snapshot trailer is damaged or missing (file cut short?)");
+      }
+      const size = Number(tv.getBigUint64(END_MAGIC.length, true));
+      if (size !== end - headerLen) {
+        throw new CorruptLogError(
+          path,
+          end,
+          `snapshot trailer records ${size} data bytes, the file holds ${end - headerLen}`,
+        );
+      }
+      return this.stored(meta, path, headerLen, size, tv.getUint32(END_MAGIC.length + 8, true));
     } finally {
       await f.close();
     }
   }
 
-  /** The reader of a stored snapshot file. */
-  private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number): StoredSnapshot {
+  /** The reader of a stored snapshot file; a read from the start verifies the data against `checksum`. */
+  private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number, checksum: number): StoredSnapshot {
     const fs = this.fs;
     return {
       meta,
       size,
+      checksum,
       read(offset = 0, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
         if (!(offset >= 0 && offset <= size)) {
           throw new RangeError(`offset ${offset} outside snapshot of ${size} bytes`);
@@ -234,12 +282,23 @@ export class SnapshotStore {
           async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
             const f = await fs.openRead(path);
             try {
+              let crc = 0;
               for (let at = offset; at < size;) {
                 const chunk = await f.readAt(headerLen + at, Math.min(chunkBytes, size - at));
                 if (chunk.length === 0) {
                   throw new CorruptLogError(path, headerLen + at, "snapshot file shrank while read");
                 }
                 at += chunk.length;
+                if (offset === 0) {
+                  crc = crc32c(chunk, crc);
+                  if (at >= size && crc !== checksum) {
+                    throw new CorruptLogError(
+                      path,
+                      headerLen,
+                      `snapshot data checksum mismatch (crc32c ${hex(crc)}, trailer records ${hex(checksum)})`,
+                    );
+                  }
+                }
                 yield chunk;
               }
             } finally {

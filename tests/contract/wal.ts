@@ -12,6 +12,7 @@ import type { Entry, HardState, SnapshotMeta } from "../../core/types.ts";
 import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from "../../adapters/storage/fs.ts";
 import { type RecoveredLog, WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
+import { crc32c } from "../../core/crc32c.ts";
 import { type ContractOptions, withTmp } from "./durable_fs.ts";
 
 /** A command entry whose data names its index and term. */
@@ -265,6 +266,16 @@ export function snapshotContract(
       assert.equal(await (await SnapshotStore.open(fs, dir)).latest(), undefined);
     });
 
+    t("write computes the data's checksum; a reopened store reads it back", async (fs, dir) => {
+      const data = pattern(5000);
+      const written = await (await SnapshotStore.open(fs, dir)).write(META, [
+        data.subarray(0, 1234),
+        data.subarray(1234),
+      ]);
+      assert.equal(written.checksum, crc32c(data));
+      assert.equal((await (await SnapshotStore.open(fs, dir)).latest())?.checksum, crc32c(data));
+    });
+
     t("write streams chunks; latest and read return them, also from an offset", async (fs, dir) => {
       const store = await SnapshotStore.open(fs, dir);
       const data = pattern(10_000);
@@ -303,9 +314,12 @@ export function snapshotContract(
       assert.deepEqual(await rx.writeChunk(0, data.subarray(0, 100)), { accepted: false, expected: 100 });
       assert.deepEqual(await rx.writeChunk(100, data.subarray(100)), { accepted: true, expected: 300 });
       assert.equal(await store.latest(), undefined, "not visible before finish");
-      const s = await rx.finish();
+      const s = await rx.finish(crc32c(data));
       assert.equal(s.size, 300);
-      assert.deepEqual(await collect((await store.latest())!.read()), data);
+      assert.equal(s.checksum, crc32c(data));
+      const latest = (await store.latest())!;
+      assert.equal(latest.checksum, crc32c(data), "the checksum is stored with it");
+      assert.deepEqual(await collect(latest.read()), data);
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
     });
 
@@ -328,6 +342,65 @@ export function snapshotContract(
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
       assert.deepEqual((await reopened.latest())?.meta, META);
       await rx.abort();
+    });
+
+    t(
+      "a flipped or zeroed data byte fails the read from the start before its last chunk, naming the file",
+      async (fs, dir) => {
+        const store = await SnapshotStore.open(fs, dir);
+        const data = pattern(10_000);
+        await store.write(META, [data]);
+        const p = joinPath(snapDir(dir), "snap-10-2.snap");
+        const good = await fs.readFile(p);
+        const dataStart = good.length - data.length - 24;
+        for (
+          const damage of [
+            (b: Uint8Array) => (b[dataStart + 7000] ^= 0x04),
+            (b: Uint8Array) => b.fill(0, dataStart + 100, dataStart + 600),
+          ]
+        ) {
+          const buf = good.slice();
+          damage(buf);
+          await fs.writeFileSynced(p, buf);
+          const s = (await store.latest())!; // the header and trailer are fine
+          const got: Uint8Array[] = [];
+          const err = await rejects((async () => {
+            for await (const c of s.read(0, 4096)) got.push(c);
+          })());
+          assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+          assert.equal(err.file, p);
+          assert.equal(err.offset, dataStart);
+          assert.match(err.reason, /checksum mismatch/);
+          assert.equal(got.length, 2, "the last chunk is never handed out");
+        }
+      },
+    );
+
+    t("a snapshot file cut short, or with a damaged trailer, is refused", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      await store.write(META, [pattern(1000)]);
+      const p = joinPath(snapDir(dir), "snap-10-2.snap");
+      const good = await fs.readFile(p);
+      for (
+        const [bytes, why] of [
+          [good.subarray(0, good.length - 10), /trailer/],
+          [good.subarray(0, good.length - 500), /trailer/],
+          [
+            (() => {
+              const b = good.slice();
+              b[b.length - 10] ^= 1; // the recorded checksum
+              return b;
+            })(),
+            /trailer/,
+          ],
+        ] as const
+      ) {
+        await fs.writeFileSynced(p, bytes);
+        const err = await rejects(store.latest());
+        assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+        assert.equal(err.file, p);
+        assert.match(err.reason, why);
+      }
     });
 
     t("a damaged header is a CorruptLogError", async (fs, dir) => {
