@@ -147,6 +147,15 @@ export interface RaftNode<C, R, SM> {
   peerAddresses(): ReadonlyMap<NodeId, string>;
   /** Stops: finishes the in-flight sync, fails pending requests, closes transport and stores. */
   stop(): Promise<void>;
+  /**
+   * Settles when the node has stopped: resolves after `stop()`, rejects with
+   * the fatal error that stopped it otherwise (a `StorageFailure` — a failed
+   * write or fsync is fail-stop — or a `StateMachineFailure`). A process
+   * hosting the node should exit (non-zero) on a rejection so that its
+   * supervisor restarts it; the restarted node recovers from disk and
+   * catches up.
+   */
+  readonly done: Promise<void>;
 }
 
 /** A peer list given as a record or a map, as a fresh map. */
@@ -228,6 +237,7 @@ function wrap<SM extends UserStateMachine<any, any>>(
       stopping ??= handle.stop().finally(close);
       return stopping;
     },
+    done: handle.done,
   };
 }
 

@@ -36,6 +36,13 @@ const END_MAGIC = new TextEncoder().encode("PLNKSEND");
 const TRAILER = END_MAGIC.length + 16;
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const SNAP_RE = /^snap-(\d+)-(\d+)\.snap$/;
+const SNAP_DIR = "snapshots";
+
+/** Whether data directory `dataDir` holds a snapshot file (without opening the store or checking it). */
+export async function holdsSnapshots(fs: DurableFs, dataDir: string): Promise<boolean> {
+  const dir = joinPath(dataDir, SNAP_DIR);
+  return (await fs.exists(dir)) && (await fs.readDir(dir)).some((name) => SNAP_RE.test(name));
+}
 
 // The shapes the interpreter's snapshot-store port expects (effects/ports.ts), implemented here.
 import type { ChunkResult, StoredSnapshot } from "../../effects/ports.ts";
@@ -90,7 +97,7 @@ export class SnapshotStore {
 
   /** Opens the store under data directory `dataDir`, removing temporary files a crash left behind. */
   static async open(fs: DurableFs, dataDir: string): Promise<SnapshotStore> {
-    const dir = joinPath(dataDir, "snapshots");
+    const dir = joinPath(dataDir, SNAP_DIR);
     await fs.mkdirp(dir);
     let removed = false;
     for (const name of await fs.readDir(dir)) {

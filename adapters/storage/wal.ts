@@ -21,7 +21,7 @@
  *
  * Replay (`wal_replay.ts`) cuts off a torn write past the synced mark and
  * refuses anything else that does not check out with a
- * `CorruptLogError` naming the file and byte offset, because silently
+ * {@link CorruptLogError} naming the file and byte offset, because silently
  * dropping acknowledged entries would break Raft's safety.
  *
  * @module
@@ -29,7 +29,8 @@
 
 import { encodeHardState } from "../../core/codec/mod.ts";
 import type { Entry, HardState, Index } from "../../core/types.ts";
-import { type AppendFile, type DirLock, type DurableFs, joinPath, StorageError } from "./fs.ts";
+import { type AppendFile, CorruptLogError, type DirLock, type DurableFs, joinPath, StorageError } from "./fs.ts";
+import { holdsSnapshots } from "./snapshots.ts";
 import {
   entriesPayload,
   REC_COMPACT,
@@ -126,8 +127,8 @@ export class WriteAheadLog {
   ) {}
 
   /**
-   * Locks `dir`, replays its log (creating one if the directory has none)
-   * and opens it for appending.
+   * Locks `dir`, replays its log (creating one if the directory has none,
+   * unless it holds snapshots) and opens it for appending.
    *
    * @throws DataDirLockedError if another process holds `dir`
    * @throws CorruptLogError if the log is damaged or incomplete (anything but a torn write past the synced end)
@@ -143,7 +144,14 @@ export class WriteAheadLog {
       // A crash while creating the log leaves wal.tmp behind: nothing in it was ever used.
       await fs.remove(joinPath(dir, "wal.tmp"));
       const created = !(await fs.exists(walDir));
-      if (created) await createWal(fs, dir, walDir);
+      if (created) {
+        // Snapshots without a log mean the log was lost: a new one would forget this
+        // node's term and vote, and the entries it acknowledged past the snapshot.
+        if (await holdsSnapshots(fs, dir)) {
+          throw new CorruptLogError(walDir, 0, "the log is missing, but the data directory holds snapshots");
+        }
+        await createWal(fs, dir, walDir);
+      }
       // Likewise a crash while rolling to a new segment, before its rename.
       let stale = false;
       for (const name of await fs.readDir(walDir)) {

@@ -12,6 +12,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CorruptLogError, type DurableFs, joinPath, StorageError } from "../../adapters/storage/fs.ts";
+import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SEGMENT_HEADER_BYTES } from "../../adapters/storage/wal_format.ts";
 import { type ContractOptions, withTmp } from "./durable_fs.ts";
@@ -288,6 +289,21 @@ export function walDamageContract(
       await writeLog(fs, dir, [range(1, 2, 1)]);
       for (const n of await fs.readDir(walDir(dir))) await fs.remove(joinPath(walDir(dir), n));
       assertCorrupt(await rejects(WriteAheadLog.open(fs, dir)), joinPath(walDir(dir), "TAIL"), 0, /missing/);
+    });
+
+    t("a deleted log beside snapshots is refused, and no new log is created", async (fs, dir) => {
+      await writeLog(fs, dir, [range(1, 5, 1)]);
+      const { wal } = await WriteAheadLog.open(fs, dir);
+      await (await SnapshotStore.open(fs, dir)).write(
+        { index: 5, term: 1, membership: { voters: ["a"], learners: [], outgoing: undefined } },
+        [new Uint8Array([1, 2, 3])],
+      );
+      await wal.close();
+      await fs.remove(walDir(dir));
+      for (let attempt = 0; attempt < 2; attempt++) {
+        assertCorrupt(await rejects(WriteAheadLog.open(fs, dir)), walDir(dir), 0, /log is missing.*snapshots/);
+        assert.equal(await fs.exists(walDir(dir)), false);
+      }
     });
 
     t("what a crash leaves while creating the log or rolling a segment is removed", async (fs, dir) => {

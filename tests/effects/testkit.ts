@@ -115,11 +115,15 @@ export async function startCluster(
   };
 }
 
-/** Polls `f` every few milliseconds until it returns a value other than undefined/false, or fails after `ms`. */
-export async function waitFor<A>(f: () => A | undefined | false, ms = 4000, what = "condition"): Promise<A> {
+/** Polls `f` every few milliseconds until it returns (or resolves to) a value other than undefined/false, or fails after `ms`. */
+export async function waitFor<A>(
+  f: () => A | undefined | false | Promise<A | undefined | false>,
+  ms = 4000,
+  what = "condition",
+): Promise<A> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
