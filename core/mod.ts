@@ -50,4 +50,4 @@ export {
 } from "./membership.ts";
 export { describeEffect, describeInput, describeMembership, describeMessage, describeState } from "./describe.ts";
 export * from "./codec/mod.ts";
-export { crc32c } from "./crc32c.ts";
+export { crc32c, formatCrc32c } from "./crc32c.ts";

@@ -55,10 +55,19 @@ export class RaftdProcess {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** Start (or restart) with the given extra flags. */
-  start(flags: string[]): void {
+  /**
+   * Start (or restart) with the given extra flags. `fileSizeLimitKiB` runs
+   * it under `ulimit -f` (with SIGXFSZ ignored), so that a write past that
+   * size fails with EFBIG, as on a full disk: a real I/O failure from outside.
+   */
+  start(flags: string[], options: { fileSizeLimitKiB?: number } = {}): void {
     const [cmd, ...args] = raftdCommand();
-    const child = spawn(cmd, [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir], {
+    const argv = [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir];
+    const limit = options.fileSizeLimitKiB;
+    const [file, fileArgs] = limit === undefined
+      ? [cmd, argv]
+      : ["bash", ["-c", `ulimit -f ${limit} && trap '' XFSZ && exec "$0" "$@"`, cmd, ...argv]];
+    const child = spawn(file, fileArgs, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },
     });
