@@ -184,6 +184,21 @@ export async function wrapIo<A>(operation: string, path: string, f: () => Promis
   }
 }
 
+/**
+ * Removes the `*.tmp` files in `dir` (what a crash left of a write that was
+ * never renamed into place), making the removal durable if there were any.
+ */
+export async function removeTempFiles(fs: DurableFs, dir: string): Promise<void> {
+  let removed = false;
+  for (const name of await fs.readDir(dir)) {
+    if (name.endsWith(".tmp")) {
+      await fs.remove(joinPath(dir, name));
+      removed = true;
+    }
+  }
+  if (removed) await fs.syncDir(dir);
+}
+
 /** Parses the pid a lock holder wrote into its `LOCK` file, if the text is one. */
 export function parseLockPid(bytes: Uint8Array): number | undefined {
   const text = new TextDecoder().decode(bytes).trim();

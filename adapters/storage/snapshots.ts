@@ -28,7 +28,7 @@
 import { decodeSnapshotMeta, encodeSnapshotMeta } from "../../core/codec/mod.ts";
 import { crc32c, formatCrc32c as hex } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
-import { type AppendFile, CorruptLogError, type DurableFs, joinPath } from "./fs.ts";
+import { type AppendFile, CorruptLogError, type DurableFs, joinPath, removeTempFiles } from "./fs.ts";
 
 const MAGIC = new TextEncoder().encode("PLNKSNAP");
 const FIXED_HEADER = MAGIC.length + 8;
@@ -99,14 +99,7 @@ export class SnapshotStore {
   static async open(fs: DurableFs, dataDir: string): Promise<SnapshotStore> {
     const dir = joinPath(dataDir, SNAP_DIR);
     await fs.mkdirp(dir);
-    let removed = false;
-    for (const name of await fs.readDir(dir)) {
-      if (name.endsWith(".tmp")) {
-        await fs.remove(joinPath(dir, name));
-        removed = true;
-      }
-    }
-    if (removed) await fs.syncDir(dir);
+    await removeTempFiles(fs, dir);
     return new SnapshotStore(fs, dir);
   }
 

@@ -29,7 +29,15 @@
 
 import { encodeHardState } from "../../core/codec/mod.ts";
 import type { Entry, HardState, Index } from "../../core/types.ts";
-import { type AppendFile, CorruptLogError, type DirLock, type DurableFs, joinPath, StorageError } from "./fs.ts";
+import {
+  type AppendFile,
+  CorruptLogError,
+  type DirLock,
+  type DurableFs,
+  joinPath,
+  removeTempFiles,
+  StorageError,
+} from "./fs.ts";
 import { holdsSnapshots } from "./snapshots.ts";
 import {
   entriesPayload,
@@ -153,14 +161,7 @@ export class WriteAheadLog {
         await createWal(fs, dir, walDir);
       }
       // Likewise a crash while rolling to a new segment, before its rename.
-      let stale = false;
-      for (const name of await fs.readDir(walDir)) {
-        if (name.endsWith(".tmp")) {
-          await fs.remove(joinPath(walDir, name));
-          stale = true;
-        }
-      }
-      if (stale) await fs.syncDir(walDir);
+      await removeTempFiles(fs, walDir);
 
       const r = await recover(fs, walDir);
       const active = await fs.openAppend(r.segments[r.segments.length - 1].path);

@@ -13,7 +13,7 @@ import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from ".
 import { type RecoveredLog, WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { crc32c } from "../../core/crc32c.ts";
-import { type ContractOptions, withTmp } from "./durable_fs.ts";
+import { type ContractOptions, fsTest, withTmp } from "./durable_fs.ts";
 
 /** A command entry whose data names its index and term. */
 export function entry(index: number, term: number, size = 0): Entry {
@@ -63,9 +63,7 @@ export function walContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
 
   describe(`WriteAheadLog contract: ${name}`, { skip: options.skip }, () => {
     t("a new log is empty, starts at index 1 with a zero hard state", async (fs, dir) => {
@@ -256,9 +254,7 @@ export function snapshotContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
   const snapDir = (dir: string): string => joinPath(dir, "snapshots");
 
   describe(`SnapshotStore contract: ${name}`, { skip: options.skip }, () => {

@@ -9,13 +9,13 @@
  * @module
  */
 
-import { describe, test } from "node:test";
+import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { CorruptLogError, type DurableFs, joinPath, StorageError } from "../../adapters/storage/fs.ts";
 import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SEGMENT_HEADER_BYTES } from "../../adapters/storage/wal_format.ts";
-import { type ContractOptions, withTmp } from "./durable_fs.ts";
+import { type ContractOptions, fsTest } from "./durable_fs.ts";
 import { FaultyFs } from "./faulty_fs.ts";
 import { entry, range, rejects, reopen, segments, walDir, writeLog } from "./wal.ts";
 
@@ -52,9 +52,7 @@ export function walDamageContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
   const firstSegment = async (fs: DurableFs, dir: string) => joinPath(walDir(dir), (await segments(fs, dir))[0]);
   /** A log of several segments: 30 single-entry batches of 256-byte segments. */
   const segmented = async (fs: DurableFs, dir: string): Promise<string[]> => {

@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect";
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
 import { layer, portsLayer, RaftNode as RaftNodeService } from "../../effect.ts";
 import { createNode, type RaftEvent, StorageFailure } from "../../mod.ts";
+import { rejects } from "../contract/wal.ts";
 import { KvMachine, testConfig, waitFor } from "./testkit.ts";
 
 /** A memory log whose fsync fails with EIO once `failing` is set, counting the syncs attempted. */
@@ -18,9 +19,6 @@ function failingLog() {
   });
   return { log, control };
 }
-
-const rejection = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
 
 describe("a failed fsync is fail-stop", () => {
   test("Promise API: done, pending and later requests reject with the StorageFailure; stopped carries it; no retry", async () => {
@@ -41,14 +39,14 @@ describe("a failed fsync is fail-stop", () => {
       await waitFor(() => node.status().role === "leader", 4000, "a leader");
       assert.equal(await node.propose({ key: "k", value: "1" }), undefined);
       control.failing = true;
-      const pending = rejection(node.propose({ key: "k", value: "2" }));
-      const fatal = await rejection(node.done);
+      const pending = rejects(node.propose({ key: "k", value: "2" }));
+      const fatal = await rejects(node.done);
       assert.ok(fatal instanceof StorageFailure, `expected StorageFailure, got ${fatal}`);
       assert.equal(fatal.operation, "sync");
       assert.match(fatal.message, /EIO/);
       assert.equal(await pending, fatal, "the pending proposal fails with it");
-      assert.equal(await rejection(node.propose({ key: "k", value: "3" })), fatal, "so does a later one");
-      assert.equal(await rejection(node.readIndex()), fatal, "and a later read");
+      assert.equal(await rejects(node.propose({ key: "k", value: "3" })), fatal, "so does a later one");
+      assert.equal(await rejects(node.readIndex()), fatal, "and a later read");
       const stopped = events.filter((e) => e.type === "stopped");
       assert.deepEqual(stopped, [{ type: "stopped", error: fatal }]);
       assert.equal(node.status().stopped, true);

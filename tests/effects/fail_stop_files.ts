@@ -17,6 +17,7 @@ import { MemoryHub } from "../../adapters/memory/mod.ts";
 import type { DurableFs } from "../../adapters/storage/fs.ts";
 import { type RaftNode, StorageFailure } from "../../mod.ts";
 import { FaultyFs } from "../contract/faulty_fs.ts";
+import { rejects } from "../contract/wal.ts";
 import { KvMachine, testConfig, waitFor } from "./testkit.ts";
 
 type Kv = RaftNode<{ key: string; value: string }, string | undefined, KvMachine>;
@@ -101,9 +102,6 @@ async function withCluster(
   }
 }
 
-const rejection = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
-
 /** Registers the scenarios for one runtime's file system. */
 export function failStopFileTests(runtime: string, makeFs: () => DurableFs): void {
   describe(`${runtime}: fail-stop and damaged snapshots on real files`, () => {
@@ -118,8 +116,8 @@ export function failStopFileTests(runtime: string, makeFs: () => DurableFs): voi
           const victim = role === "leader" ? leader : [...c.nodes.values()].find((n) => n !== leader)!;
           const fs = c.fss.get(victim.id)!;
           fs.faults = what === "fsync" ? { sync: code } : { write: code };
-          const pending = rejection(victim.propose({ key: "lost?", value: "x" }));
-          const fatal = await rejection(victim.done);
+          const pending = rejects(victim.propose({ key: "lost?", value: "x" }));
+          const fatal = await rejects(victim.done);
           assert.ok(fatal instanceof StorageFailure, `expected StorageFailure, got ${fatal}`);
           assert.equal(((fatal.cause as Error).cause as { code?: string }).code, code);
           assert.ok(await pending, "the pending proposal failed");
@@ -161,7 +159,7 @@ export function failStopFileTests(runtime: string, makeFs: () => DurableFs): voi
         const bytes = await readFile(file);
         bytes[bytes.length - 40] ^= 0x01; // inside the state machine's bytes, before the trailer
         await writeFile(file, bytes);
-        const wait = rejection(leader.done);
+        const wait = rejects(leader.done);
         await c.start(lagging);
         const fatal = await wait;
         assert.ok(fatal instanceof StorageFailure, `expected StorageFailure, got ${fatal}`);
@@ -192,7 +190,7 @@ export function failStopFileTests(runtime: string, makeFs: () => DurableFs): voi
           const bytes = await readFile(file);
           bytes[bytes.length - 30] ^= 0x10;
           await writeFile(file, bytes);
-          const refused = await rejection(c.start(leader.id));
+          const refused = await rejects(c.start(leader.id));
           assert.ok(refused instanceof StorageFailure, `expected StorageFailure, got ${refused}`);
           assert.ok(refused.message.includes(file) && /checksum mismatch/.test(refused.message), refused.message);
         }),

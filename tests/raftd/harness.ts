@@ -148,6 +148,17 @@ export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, 
   }
 }
 
+/** Resolves once every one of `nodes` sees `count` voters. */
+export function waitForVoters(nodes: RaftdProcess[], count: number, timeoutMs = 40_000): Promise<true> {
+  return waitFor(`${count} voters seen by every node`, async () => {
+    for (const n of nodes) {
+      const s = await n.status();
+      if (s === undefined || s.members.filter((m) => m.suffrage === "voter").length !== count) return undefined;
+    }
+    return true;
+  }, timeoutMs);
+}
+
 /** Flags that keep the suite fast: short elections and request timeouts. */
 export const FAST_FLAGS: string[] = ["-election-timeout", "300ms", "-request-timeout", "3s"];
 

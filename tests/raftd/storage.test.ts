@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor } from "./harness.ts";
+import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
 
 const T = { timeout: 90_000 };
 
@@ -92,13 +92,7 @@ describe("raftd data directory (black box)", () => {
       await waitFor("w1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
       n2.start([...FAST_FLAGS, "-join", n1.address]);
       n3.start([...FAST_FLAGS, "-join", n1.address], { fileSizeLimitKiB: 256 });
-      await waitFor("three voters", async () => {
-        for (const n of [n1, n2, n3]) {
-          const s = await n.status();
-          if (s === undefined || s.members.filter((m) => m.suffrage === "voter").length !== 3) return undefined;
-        }
-        return true;
-      }, 40_000);
+      await waitForVoters([n1, n2, n3], 3);
       const leader = await cluster.leader();
       const value = "x".repeat(2048);
       const acked: string[] = [];
