@@ -124,9 +124,18 @@ export function failStopFileTests(runtime: string, makeFs: () => DurableFs): voi
           const calls = { ...fs.calls };
           await new Promise((r) => setTimeout(r, 300));
           assert.deepEqual(fs.calls, calls, "nothing written or synced after the failure");
-          // The others carry on.
+          // Without a stop() call, the stopped node gives its data directory up.
           c.nodes.delete(victim.id);
-          await victim.stop().catch(() => {});
+          await waitFor(
+            async () => {
+              const lock = await makeFs().lockDir(join(c.root, victim.id)).catch(() => undefined);
+              await lock?.release();
+              return lock !== undefined;
+            },
+            5000,
+            "the data directory released",
+          );
+          // The others carry on.
           const survivor = await c.leader();
           for (let i = 20; i < 40; i++) await survivor.propose({ key: `k${i}`, value: `v${i}` });
           // A supervisor restarts it: it recovers from its files and catches up.
@@ -166,6 +175,7 @@ export function failStopFileTests(runtime: string, makeFs: () => DurableFs): voi
         assert.ok(fatal.message.includes(file) && /checksum mismatch/.test(fatal.message), fatal.message);
         // Another leader, with its own good snapshot, brings the lagging node up to date.
         c.nodes.delete(leader.id);
+        await leader.stop().catch(() => {});
         await c.caughtUp(lagging, await c.leader());
       }));
 
