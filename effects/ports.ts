@@ -71,8 +71,12 @@ export interface LogStorePort {
 export interface SnapshotReceiverPort {
   /** Appends `bytes` at `offset` if it is the next expected one. */
   writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
-  /** Makes it durable and current; `checksum` is the CRC-32C of all its bytes, already checked by the node. */
-  finish(checksum: number): Promise<StoredSnapshot>;
+  /**
+   * Makes it durable and current, provided its bytes have the sender's
+   * CRC-32C `checksum`; otherwise (or without one) drops it and rejects with
+   * `SnapshotChecksumMismatch`, and nothing becomes current.
+   */
+  finish(checksum: number | undefined): Promise<StoredSnapshot>;
   /** Drops it. */
   abort(): Promise<void>;
 }

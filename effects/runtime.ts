@@ -22,7 +22,6 @@
 
 import { Cause, Clock, Effect, Exit, type Fiber, Queue, Result, type Scope } from "effect";
 import type { RaftConfig } from "../core/config.ts";
-import { crc32c, formatCrc32c as hex } from "../core/crc32c.ts";
 import { describeEffect } from "../core/describe.ts";
 import { termAt } from "../core/log.ts";
 import { allMembers, isLearner } from "../core/membership.ts";
@@ -44,7 +43,7 @@ import type {
   TimerKind,
 } from "../core/types.ts";
 import { BatchBuilder } from "./batch.ts";
-import { NodeStopped, RaftRejected, StateMachineFailure, StorageFailure } from "./errors.ts";
+import { NodeStopped, RaftRejected, SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "./errors.ts";
 import { Listeners, type NodeStatus, type PeerProgress, type RaftListener } from "./events.ts";
 import { PendingRequests } from "./pending.ts";
 import type { StoredSnapshot } from "./ports.ts";
@@ -247,8 +246,6 @@ class NodeLoop {
   /** Snapshots sent (or being sent) whose final answer has not arrived, by follower. */
   private readonly snapshotsInFlight = new Map<NodeId, SnapshotMeta>();
   private receiving: SnapshotSink | undefined = undefined;
-  /** CRC-32C of the chunks `receiving` accepted so far. */
-  private receivingCrc = 0;
   /** Leader and term the partial snapshot in `receiving` comes from. */
   private receivingFrom: { readonly from: NodeId; readonly term: Term } | undefined = undefined;
   private now = 0;
@@ -973,7 +970,6 @@ class NodeLoop {
         }
         this.receiving = yield* this.snapshots.receive(e.meta);
         this.receivingFrom = { from: e.from, term };
-        this.receivingCrc = 0;
       }
       const sink = this.receiving!;
       const result = yield* sink.writeChunk(e.offset, e.data);
@@ -981,29 +977,22 @@ class NodeLoop {
         answer(result.expected, e.offset < result.expected);
         return;
       }
-      this.receivingCrc = crc32c(e.data, this.receivingCrc);
       if (!e.done) {
         answer(result.expected, true);
         return;
       }
       this.receiving = undefined;
       this.receivingFrom = undefined;
-      // End to end: the assembled bytes must be the leader's, checked before
-      // anything becomes current; otherwise drop them and ask for them again.
-      const crc = this.receivingCrc;
-      if (e.checksum !== crc) {
-        yield* sink.abort;
-        this.warn(
-          `snapshot ${e.meta.index}@${e.meta.term} from ${e.from} ` +
-            (e.checksum === undefined
-              ? "came without a checksum"
-              : `failed its checksum (crc32c ${hex(crc)}, sent ${hex(e.checksum)})`) +
-            ": discarded, asking for it again",
-        );
+      // End to end: the store makes the bytes current only if they are the
+      // leader's (its checksum); otherwise they are dropped and asked for again.
+      const finished = yield* Effect.result(sink.finish(e.checksum));
+      if (Result.isFailure(finished)) {
+        if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
+        this.warn(`${finished.failure.message} from ${e.from}: discarded, asking for it again`);
         answer(0, false);
         return;
       }
-      const stored = yield* sink.finish(crc);
+      const stored = finished.success;
       const bytes = yield* readAll(stored);
       yield* Effect.tryPromise({
         try: async () => await this.sm.restore(bytes),

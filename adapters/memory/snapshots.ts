@@ -6,6 +6,7 @@
 
 import { crc32c } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 import type { ChunkResult, SnapshotReceiverPort, SnapshotStorePort, StoredSnapshot } from "../../effects/ports.ts";
 
 function stored(meta: SnapshotMeta, bytes: Uint8Array, checksum: number): StoredSnapshot {
@@ -67,8 +68,11 @@ export class MemorySnapshotStore implements SnapshotStorePort {
         size += bytes.length;
         return Promise.resolve({ accepted: true, expected: size });
       },
-      finish: (checksum: number): Promise<StoredSnapshot> => {
-        this.current = stored(meta, concat(parts), checksum);
+      finish: (checksum: number | undefined): Promise<StoredSnapshot> => {
+        const bytes = concat(parts);
+        const actual = crc32c(bytes);
+        if (checksum !== actual) return Promise.reject(new SnapshotChecksumMismatch(meta, checksum, actual));
+        this.current = stored(meta, bytes, actual);
         return Promise.resolve(this.current);
       },
       abort: (): Promise<void> => Promise.resolve(),

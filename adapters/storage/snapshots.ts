@@ -46,6 +46,7 @@ export async function holdsSnapshots(fs: DurableFs, dataDir: string): Promise<bo
 
 // The shapes the interpreter's snapshot-store port expects (effects/ports.ts), implemented here.
 import type { ChunkResult, StoredSnapshot } from "../../effects/ports.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 export type { ChunkResult, StoredSnapshot };
 
 /** Collects an incoming snapshot (InstallSnapshot chunks) into a temporary file. */
@@ -54,14 +55,17 @@ export interface SnapshotReceiver {
   readonly meta: SnapshotMeta;
   /** Bytes received so far: the offset the next chunk must have. */
   readonly size: number;
+  /** CRC-32C of the bytes received so far. */
+  readonly checksum: number;
   /** Appends `bytes` if `offset` equals {@link SnapshotReceiver.size}; otherwise writes nothing. */
   writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
   /**
-   * Makes the snapshot durable and current (trailer, fsync, rename, directory
-   * fsync) and removes older ones. `checksum` is the CRC-32C of all the bytes
-   * written, as the caller checked it; it is stored as the snapshot's.
+   * If the bytes received have the sender's CRC-32C `checksum`, makes the
+   * snapshot durable and current (trailer, fsync, rename, directory fsync)
+   * and removes older ones. Otherwise, or without a checksum, drops it and
+   * rejects with `SnapshotChecksumMismatch`: nothing becomes current.
    */
-  finish(checksum: number): Promise<StoredSnapshot>;
+  finish(checksum: number | undefined): Promise<StoredSnapshot>;
   /** Drops what was received. */
   abort(): Promise<void>;
 }
@@ -117,17 +121,13 @@ export class SnapshotStore {
   /** Streams `chunks` into a new snapshot for `meta` and makes it current; removes older snapshots. */
   async write(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<StoredSnapshot> {
     const rx = await this.receive(meta);
-    let checksum = 0;
     try {
-      for await (const chunk of chunks) {
-        await rx.writeChunk(rx.size, chunk);
-        checksum = crc32c(chunk, checksum);
-      }
+      for await (const chunk of chunks) await rx.writeChunk(rx.size, chunk);
     } catch (e) {
       await rx.abort().catch(() => {});
       throw e;
     }
-    return await rx.finish(checksum);
+    return await rx.finish(rx.checksum);
   }
 
   /** Starts receiving a snapshot for `meta` chunk by chunk, into a temporary file. */
@@ -144,6 +144,7 @@ export class SnapshotStore {
       throw e;
     }
     let size = 0;
+    let crc = 0;
     let state: "open" | "finished" | "aborted" = "open";
     const fs = this.fs;
     const dir = this.dir;
@@ -153,20 +154,34 @@ export class SnapshotStore {
     const ensureOpen = (): void => {
       if (state !== "open") throw new Error(`snapshot receiver for ${final} is already ${state}`);
     };
+    const abort = async (): Promise<void> => {
+      if (state !== "open") return;
+      state = "aborted";
+      await file.close().catch(() => {});
+      await fs.remove(tmp);
+    };
     return {
       meta,
       get size(): number {
         return size;
+      },
+      get checksum(): number {
+        return crc;
       },
       async writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult> {
         ensureOpen();
         if (offset !== size) return { accepted: false, expected: size };
         await file.write(bytes);
         size += bytes.length;
+        crc = crc32c(bytes, crc);
         return { accepted: true, expected: size };
       },
-      async finish(checksum: number): Promise<StoredSnapshot> {
+      async finish(checksum: number | undefined): Promise<StoredSnapshot> {
         ensureOpen();
+        if (checksum !== crc) {
+          await abort();
+          throw new SnapshotChecksumMismatch(meta, checksum, crc);
+        }
         state = "finished";
         try {
           await file.write(trailer(size, checksum));
@@ -179,12 +194,7 @@ export class SnapshotStore {
         await removeOlder(meta);
         return stored(meta, final, h.length, size, checksum);
       },
-      async abort(): Promise<void> {
-        if (state !== "open") return;
-        state = "aborted";
-        await file.close().catch(() => {});
-        await fs.remove(tmp);
-      },
+      abort,
     };
   }
 

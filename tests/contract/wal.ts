@@ -13,6 +13,7 @@ import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from ".
 import { type RecoveredLog, WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { crc32c } from "../../core/crc32c.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 import { type ContractOptions, fsTest, withTmp } from "./durable_fs.ts";
 
 /** A command entry whose data names its index and term. */
@@ -318,6 +319,24 @@ export function snapshotContract(
       assert.deepEqual(await collect(latest.read()), data);
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
     });
+
+    t(
+      "finish refuses bytes that do not match the sender's checksum, or none: nothing current, nothing left",
+      async (fs, dir) => {
+        const store = await SnapshotStore.open(fs, dir);
+        await store.write(META, [pattern(10)]);
+        const data = pattern(300);
+        for (const wrong of [crc32c(data) ^ 0x100, undefined]) {
+          const rx = await store.receive({ ...META, index: 20 });
+          await rx.writeChunk(0, data);
+          const err = await rejects(rx.finish(wrong));
+          assert.ok(err instanceof SnapshotChecksumMismatch, `expected SnapshotChecksumMismatch, got ${err}`);
+          assert.equal(err.actual, crc32c(data));
+          assert.deepEqual((await store.latest())?.meta, META, "the older snapshot is still current");
+          assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
+        }
+      },
+    );
 
     t("abort leaves nothing behind", async (fs, dir) => {
       const store = await SnapshotStore.open(fs, dir);

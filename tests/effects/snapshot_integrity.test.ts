@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { MemorySnapshotStore } from "../../adapters/memory/mod.ts";
 import { crc32c } from "../../core/crc32c.ts";
+import { SnapshotChecksumMismatch } from "../../mod.ts";
+import { rejects } from "../contract/wal.ts";
 import type { Message } from "../../core/types.ts";
 import { catchUpBySnapshot } from "./testkit.ts";
 
@@ -55,13 +57,24 @@ describe("snapshot data checked end to end", () => {
     assert.deepEqual(r.laggingData, r.leaderData);
   });
 
-  test("the memory store records the checksum it is given and computes its own on write", async () => {
+  test("the memory store keeps only received bytes that match the sender's checksum", async () => {
     const store = new MemorySnapshotStore();
     const meta = { index: 1, term: 1, membership: { voters: ["a"], learners: [], outgoing: undefined } };
     const bytes = new Uint8Array([1, 2, 3, 4]);
     assert.equal((await store.write(meta, [bytes])).checksum, crc32c(bytes));
-    const rx = await store.receive(meta);
+    const newer = { ...meta, index: 2 };
+    for (const wrong of [crc32c(bytes) ^ 1, undefined]) {
+      const rx = await store.receive(newer);
+      await rx.writeChunk(0, bytes);
+      const err = await rejects(rx.finish(wrong));
+      assert.ok(err instanceof SnapshotChecksumMismatch, `expected SnapshotChecksumMismatch, got ${err}`);
+      assert.equal(err.expected, wrong);
+      assert.equal(err.actual, crc32c(bytes));
+      assert.equal(store.latestMeta?.index, 1, "nothing became current");
+    }
+    const rx = await store.receive(newer);
     await rx.writeChunk(0, bytes);
-    assert.equal((await rx.finish(1234)).checksum, 1234);
+    assert.equal((await rx.finish(crc32c(bytes))).checksum, crc32c(bytes));
+    assert.equal(store.latestMeta?.index, 2);
   });
 });
