@@ -517,7 +517,10 @@ class NodeLoop {
       const stages = [stage];
       const rest: RaftEffect[] = [];
       const timers = new Map<TimerKind, number>();
-      for (const e of effects) {
+      // A Persist's deferred effects follow it (the hold-back rule below keeps them behind its write).
+      const flat = effects.flatMap((e): readonly RaftEffect[] => (e.type === "Persist" ? [e, ...e.after] : [e]));
+      for (const e of flat) {
+        if (e.type === "Persist" && e.entries.length === 0 && !e.hardState && e.truncateFrom === undefined) continue;
         if (e.type === "Persist") {
           if (stage.compactTo > 0) stages.push(stage = { batch: new BatchBuilder(), compactTo: 0 });
           stage.batch.add(e);
@@ -598,6 +601,9 @@ class NodeLoop {
             break;
           case "MembershipChanged":
             this.noteMembership(e.membership, e.index);
+            break;
+          case "SnapshotAck":
+          case "RoundAcked":
             break;
           default:
             throw new Error(`unexpected effect ${describeEffect(e)}`);

@@ -213,7 +213,7 @@ export const messageArbs: {
     success: fc.boolean(),
   })) satisfies fc.Arbitrary<InstallSnapshotResponse>,
   TimeoutNow: withHeader(
-    record({ type: fc.constant("TimeoutNow" as const) }),
+    record({ type: fc.constant("TimeoutNow" as const), candidate: nodeIdArb }),
   ) satisfies fc.Arbitrary<
     TimeoutNow
   >,

@@ -16,7 +16,7 @@
  * | 4   | AppendEntriesResponse   | flags (0 success), index uv, conflictTerm uv, conflictIndex uv, seq sv |
  * | 5   | InstallSnapshot         | meta (index uv, term uv, membership), offset uv, flags (0 done, 1 checksum), [checksum uv], data bytes |
  * | 6   | InstallSnapshotResponse | index uv, offset uv, flags (0 done, 1 success)                     |
- * | 7   | TimeoutNow              | (empty)                                                            |
+ * | 7   | TimeoutNow              | candidate str                                                      |
  * | 8   | Propose                 | count uv, (requestId sv, data bytes)…                              |
  * | 9   | ProposeResponse         | count uv, (requestId sv, index uv)…                                |
  * | 10  | ReadIndex               | requestId sv                                                       |
@@ -74,7 +74,7 @@ function bodySize(m: Message): number {
     case "InstallSnapshotResponse":
       return uvarintSize(m.index) + uvarintSize(m.offset) + 1;
     case "TimeoutNow":
-      return 0;
+      return stringFieldSize(m.candidate);
     case "Propose": {
       let size = uvarintSize(m.proposals.length);
       for (const p of m.proposals) {
@@ -169,6 +169,7 @@ export function writeMessage(w: Writer, m: Message): void {
       w.u8(bit(m.done, B0) | bit(m.success, B1));
       return;
     case "TimeoutNow":
+      w.string(m.candidate);
       return;
     case "Propose":
       w.uvarint(m.proposals.length);
@@ -307,7 +308,7 @@ export function readMessage(r: Reader): Message {
       };
     }
     case 7:
-      return { type: "TimeoutNow", group, from, to, term };
+      return { type: "TimeoutNow", group, from, to, term, candidate: r.string() };
     case 8: {
       // Each proposal takes at least a request-id byte and a length byte.
       const n = r.count(2);

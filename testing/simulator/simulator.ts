@@ -23,7 +23,7 @@
 
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { entryAt, termAt } from "../../core/log.ts";
-import { emptyMembership, membershipOf } from "../../core/membership.ts";
+import { allMembers, emptyMembership, membershipOf } from "../../core/membership.ts";
 import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
 import { start, step } from "../../core/step.ts";
 import type {
@@ -48,56 +48,13 @@ import {
   kvModel,
   type KvOutput,
   type Operation,
-} from "../../testing/linearizability.ts";
-import { EventQueue } from "./event_queue.ts";
+} from "../linearizability.ts";
+import { EventQueue } from "../../effects/driver/event_queue.ts";
+import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { type Fail, InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { decodeCommand, encodeCommand, type KvCommand, KvMachine, type StoredSnapshot } from "./kv_machine.ts";
 import { Prng } from "./prng.ts";
 import { Trace } from "./trace.ts";
-
-/** How hostile the environment is. Rates are probabilities per message. */
-export interface FaultOptions {
-  /** Probability that a message is lost. */
-  readonly dropRate: number;
-  /** Probability that a message is delivered twice. */
-  readonly duplicateRate: number;
-  /** Probability that a message is held back by up to `longDelayMs` extra. */
-  readonly delayRate: number;
-  /** Largest extra delay of a held-back message. */
-  readonly longDelayMs: number;
-  /** Shortest virtual time between two fault events (partition, heal, crash). */
-  readonly minIntervalMs: number;
-  /** Longest virtual time between two fault events. */
-  readonly maxIntervalMs: number;
-  /** Whether fault events may partition the network. */
-  readonly partitions: boolean;
-  /** Whether fault events may crash nodes. */
-  readonly crashes: boolean;
-  /** Shortest downtime of a crashed node. */
-  readonly minDowntimeMs: number;
-  /** Longest downtime of a crashed node. */
-  readonly maxDowntimeMs: number;
-  /** Whether fault events may ask the leader to transfer leadership to a random node (thesis §3.10). */
-  readonly transfers: boolean;
-  /** Whether fault events may ask the leader to add or remove a random node (thesis §4.1). */
-  readonly confChanges: boolean;
-}
-
-/** The default hostile environment of {@link SimulatorOptions.faults} `true`. */
-export const defaultFaults: FaultOptions = {
-  dropRate: 0.05,
-  duplicateRate: 0.03,
-  delayRate: 0.05,
-  longDelayMs: 300,
-  minIntervalMs: 100,
-  maxIntervalMs: 800,
-  partitions: true,
-  crashes: true,
-  minDowntimeMs: 5,
-  maxDowntimeMs: 1500,
-  transfers: false,
-  confChanges: false,
-};
 
 /** How to build a simulated cluster. */
 export interface SimulatorOptions {
@@ -113,6 +70,16 @@ export interface SimulatorOptions {
   readonly voters?: number;
   /** Fault injection: `true` for {@link defaultFaults}, `false` (default) for a perfect network, or overrides. */
   readonly faults?: boolean | Partial<FaultOptions>;
+  /**
+   * How far apart the nodes' clocks run: each node's clock advances at a rate
+   * drawn from [1, 1 + clockSpread) of virtual time, and starts at a random
+   * offset. Timers and the clock readings on `Timeout`/`ReadIndex` inputs are
+   * the node's own. Default 0 (perfect clocks). Lease reads are safe only while
+   * this stays within the core's `clockDrift`.
+   */
+  readonly clockSpread?: number;
+  /** Exact clock rates of n1…nN (instead of drawing them from `clockSpread`), for tests of one schedule. */
+  readonly clockRates?: readonly number[];
   /** Concurrent clients issuing random operations (default 3; 0 for none). */
   readonly clients?: number;
   /** Number of distinct keys the clients use (default 3). */
@@ -202,6 +169,10 @@ interface SimNode {
   readonly sending: Map<NodeId, SnapshotSend>;
   /** The snapshot this node is receiving, if any (lost in a crash). */
   receiving: SnapshotReceive | undefined;
+  /** How fast this node's clock runs, relative to virtual time. */
+  readonly rate: number;
+  /** This node's clock reading at virtual time 0. */
+  readonly clockOffset: number;
 }
 
 /** One snapshot being streamed to a follower in chunks, with a bounded window (as the runtime does). */
@@ -244,7 +215,8 @@ type SimEvent =
   | { kind: "client"; time: number; seq: number; client: number }
   | { kind: "clientTimeout"; time: number; seq: number; op: ClientOp }
   | { kind: "fault"; time: number; seq: number }
-  | { kind: "restart"; time: number; seq: number; node: SimNode };
+  | { kind: "restart"; time: number; seq: number; node: SimNode }
+  | { kind: "action"; time: number; seq: number; action: () => void };
 
 /** Counters describing a finished (or running) simulation. */
 export interface SimulationStats {
@@ -280,6 +252,7 @@ export class Simulator {
   readonly #nodes: SimNode[] = [];
   readonly #byId = new Map<NodeId, SimNode>();
   readonly #faults: FaultOptions;
+  readonly #nemesis: Nemesis;
   readonly #membership: Membership;
   readonly #trace: Trace;
   readonly #checker: InvariantChecker;
@@ -335,7 +308,14 @@ export class Simulator {
     for (let i = 1; i <= options.nodes; i++) ids.push(`n${i}`);
     this.nodeIds = ids;
     this.#membership = membershipOf(ids.slice(0, options.voters ?? ids.length));
-    for (const id of ids) {
+    this.#nemesis = new Nemesis(this.#faults, this.#rng, this.#control());
+    const spread = options.clockSpread ?? 0;
+    if (!(spread >= 0)) throw new RangeError(`clockSpread must be >= 0, got ${spread}`);
+    for (const [i, id] of ids.entries()) {
+      const drawn = spread > 0 ? 1 + this.#rng.next() * spread : 1;
+      const rate = options.clockRates?.[i] ?? drawn;
+      if (!(rate > 0)) throw new RangeError(`clock rate of ${id} must be > 0, got ${rate}`);
+      const clockOffset = spread > 0 || options.clockRates ? this.#rng.int(0, 1_000_000) : 0;
       const result = start(this.#config(id), { membership: this.#bootstrap(id) });
       const node: SimNode = {
         id,
@@ -358,6 +338,8 @@ export class Simulator {
         disk: undefined,
         sending: new Map(),
         receiving: undefined,
+        rate,
+        clockOffset,
       };
       this.#nodes.push(node);
       this.#byId.set(id, node);
@@ -599,29 +581,40 @@ export class Simulator {
   /**
    * The liveness check: stop faults and clients, heal the network, restart
    * every node, then within 20 election timeouts exactly one leader must
-   * emerge and a proposal to it must be applied on a quorum. Throws
-   * {@link InvariantViolation} ("liveness") otherwise.
+   * emerge and a proposal to it must be applied by every member of its
+   * configuration, voters and learners alike (a follower left behind for good
+   * — a snapshot never resent, a learner never caught up — is a liveness bug
+   * too). Throws {@link InvariantViolation} ("liveness") otherwise.
    */
   checkLiveness(): void {
     this.#faultsOn = false;
     this.#clientsOn = false;
     this.heal();
     for (const n of this.#nodes) if (!n.up) this.restart(n.id);
-    const deadline = this.#now + 20 * this.#electionMs;
+    // A slow catch-up (one entry per message, a window of one) is not a liveness
+    // failure: the deadline moves while some member's state machine advances, up
+    // to a hard limit. Only a cluster that stops making progress fails.
+    const window = 20 * this.#electionMs;
+    const limit = this.#now + 10 * window;
+    let deadline = this.#now + window;
+    let progress = this.#appliedSum();
     const opId = this.#nextOpId++;
     let probe: ClientOp | undefined;
     for (;;) {
       const leaders = this.leaders();
       if (leaders.length === 1) {
         const leader = this.#node(leaders[0]!);
-        const voters = currentMembership(leader.state).voters;
-        let applied = 0;
-        for (const id of voters) if (this.#byId.get(id)?.kv.results.has(opId)) applied++;
-        if (applied >= Math.floor(voters.length / 2) + 1) return;
+        const members = allMembers(currentMembership(leader.state));
+        if (members.every((id) => this.#byId.get(id)?.kv.results.has(opId))) return;
         const stale = probe === undefined || probe.node !== leader || probe.incarnation !== leader.incarnation ||
           probe.status === "failed" || probe.status === "unknown" ||
           (probe.term !== 0 && probe.term !== leader.state.term);
         if (stale) probe = this.#issue(-1, leader, undefined, { opId, op: "nop" });
+      }
+      const sum = this.#appliedSum();
+      if (sum > progress) {
+        progress = sum;
+        deadline = Math.min(limit, this.#now + window);
       }
       const next = this.#queue.peek();
       if (!next || next.time > deadline) break;
@@ -629,9 +622,16 @@ export class Simulator {
     }
     this.#fail(
       "liveness",
-      `no single leader committed a proposal on a quorum within ${20 * this.#electionMs}ms after faults stopped ` +
-        `(leaders: ${this.leaders().join(",") || "none"})`,
+      `no single leader had a proposal applied by every member, and no state machine advanced for ${window}ms ` +
+        `after faults stopped (leaders: ${this.leaders().join(",") || "none"}; ${this.#lagging(opId)})`,
     );
+  }
+
+  /** The sum of every node's applied index: it grows while the cluster makes progress. */
+  #appliedSum(): number {
+    let sum = 0;
+    for (const n of this.#nodes) sum += n.kv.applied;
+    return sum;
   }
 
   /**
@@ -656,6 +656,14 @@ export class Simulator {
     const result = checkOperations(kvModel, this.history(), { maxSteps });
     if (result.result === "illegal") this.#fail("linearizability", `\n${result.explanation}`);
     return result;
+  }
+
+  /** Who has not applied the liveness probe, and where each member stands, for the failure message. */
+  #lagging(opId: number): string {
+    return this.#nodes.map((n) => {
+      const done = n.kv.results.has(opId) ? "done" : "missing";
+      return `${n.id} ${n.state.role.kind} t${n.state.term} applied ${n.kv.applied} ${done}`;
+    }).join("; ");
   }
 
   // -------------------------------------------------------------------------
@@ -708,7 +716,7 @@ export class Simulator {
         const node = event.node;
         if (!node.up || node.incarnation !== event.incarnation) return false;
         if (node.timerGeneration[event.timer] !== event.gen) return false;
-        this.#input(node, { type: "Timeout", timer: event.timer, now: this.#now });
+        this.#input(node, { type: "Timeout", timer: event.timer, now: this.#clock(node) });
         return true;
       }
       case "write":
@@ -723,8 +731,12 @@ export class Simulator {
         return true;
       case "fault":
         if (!this.#faultsOn) return false;
-        this.#injectFault();
+        this.#nemesis.tick();
         this.#scheduleFault();
+        return true;
+      case "action":
+        if (!this.#faultsOn) return false;
+        event.action();
         return true;
       case "restart":
         if (event.node.up) return false;
@@ -738,48 +750,32 @@ export class Simulator {
     this.#schedule({ kind: "fault", time: this.#now + this.#rng.int(f.minIntervalMs, f.maxIntervalMs), seq: 0 });
   }
 
-  #injectFault(): void {
-    const f = this.#faults;
-    const r = this.#rng.next();
-    if (r < 0.3 && f.partitions) {
-      const groups = this.#rng.chance(0.7) ? 2 : 3;
-      for (const n of this.#nodes) n.partition = this.#rng.int(0, groups - 1);
-      this.#partitions++;
-      this.#note("*", `partition ${this.#describePartition()}`);
-    } else if (r < 0.6 && f.partitions) {
-      this.heal();
-    } else if (r < 0.65 && f.transfers) {
-      const leader = this.leader();
-      const target = this.#rng.pick(this.nodeIds);
-      if (leader !== undefined && target !== leader) {
-        this.#note(leader, `transfer leadership to ${target}`);
-        this.transferLeadership(leader, target);
-      }
-    } else if (r < 0.7 && f.confChanges) {
-      const leader = this.leader();
-      if (leader === undefined) return;
-      const node = this.#rng.pick(this.nodeIds);
-      const membership = currentMembership(this.#node(leader).state);
-      const voters = membership.voters;
-      // addVoter of a non-member adds a learner that the leader promotes once it has
-      // caught up (§4.2.1); a learner may also be promoted on request.
-      const change: ConfChange = voters.includes(node)
-        ? (voters.length > 1 ? { type: "remove", node } : { type: "addVoter", node })
-        : membership.learners.includes(node)
-        ? (this.#rng.chance(0.5) ? { type: "promote", node } : { type: "remove", node })
-        : this.#rng.chance(0.3)
-        ? { type: "addLearner", node }
-        : { type: "addVoter", node };
-      this.#note(leader, `propose ${JSON.stringify(change)}`);
-      this.proposeConfChange(leader, change);
-    } else if (r < 0.9 && f.crashes) {
-      const up = this.#nodes.filter((n) => n.up);
-      if (up.length === 0) return;
-      const node = this.#rng.pick(up);
-      this.crash(node.id);
-      const downtime = this.#rng.chance(0.3) ? this.#rng.int(f.minDowntimeMs, 50) : this.#rng.int(50, f.maxDowntimeMs);
-      this.#schedule({ kind: "restart", time: this.#now + downtime, seq: 0, node });
-    }
+  /** What the nemesis sees of the cluster and may do to it. */
+  #control(): SimControl {
+    // deno-lint-ignore no-this-alias
+    const sim = this;
+    return {
+      get now() {
+        return sim.#now;
+      },
+      electionMs: this.#electionMs,
+      nodeIds: this.nodeIds,
+      isUp: (id) => this.isUp(id),
+      leader: () => this.leader(),
+      membership: (id) => currentMembership(this.#node(id).state),
+      partition: (groups) => this.partition(groups),
+      heal: () => this.heal(),
+      crash: (id, downtimeMs) => {
+        const node = this.#node(id);
+        this.crash(id);
+        this.#schedule({ kind: "restart", time: this.#now + downtimeMs, seq: 0, node });
+      },
+      restart: (id) => this.restart(id),
+      transferLeadership: (from, to) => void this.transferLeadership(from, to),
+      proposeConfChange: (on, change) => void this.proposeConfChange(on, change),
+      after: (ms, action) => this.#schedule({ kind: "action", time: this.#now + ms, seq: 0, action }),
+      note: (node, text) => this.#note(node, text),
+    };
   }
 
   #describePartition(): string {
@@ -825,25 +821,43 @@ export class Simulator {
     if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
   }
 
+  /** Schedules a Persist's write to complete after a random disk latency, in order with the node's other writes. */
+  #write(node: SimNode, effect: Extract<RaftEffect, { type: "Persist" }>): void {
+    node.writesIssued++;
+    if (effect.hardState) node.hardWrite = node.writesIssued;
+    const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
+    const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
+    node.lastWriteAt = at;
+    this.#schedule({
+      kind: "write",
+      time: at,
+      seq: 0,
+      node,
+      incarnation: node.incarnation,
+      write: { kind: "persist", effect },
+    });
+  }
+
+  /** Node `node`'s own clock reading now (see {@link SimulatorOptions.clockSpread}). */
+  #clock(node: SimNode): number {
+    return node.clockOffset + node.rate * this.#now;
+  }
+
   #effect(node: SimNode, effect: RaftEffect, followUps: Input[]): void {
     if (effect.type !== "SetTimer") this.#trace.add({ kind: "effect", time: this.#now, node: node.id, value: effect });
+    if (this.#faultsOn) this.#nemesis.observe(node.id, node.state.role.kind, effect);
     switch (effect.type) {
       case "Persist": {
-        node.writesIssued++;
-        if (effect.hardState) node.hardWrite = node.writesIssued;
-        const [lo, hi] = node.disk ?? [this.options.minDiskMs ?? 1, this.options.maxDiskMs ?? 6];
-        const at = Math.max(this.#now + this.#rng.int(lo, hi), node.lastWriteAt);
-        node.lastWriteAt = at;
-        this.#schedule({
-          kind: "write",
-          time: at,
-          seq: 0,
-          node,
-          incarnation: node.incarnation,
-          write: { kind: "persist", effect },
-        });
+        if (effect.entries.length > 0 || effect.hardState || effect.truncateFrom !== undefined) {
+          this.#write(node, effect);
+        }
+        // What waited for the write follows it (the hold-back rule of Send keeps it behind).
+        for (const after of effect.after) this.#effect(node, after, followUps);
         return;
       }
+      case "SnapshotAck":
+      case "RoundAcked":
+        return;
       case "Send": {
         // Ordering rule 1: nothing outruns the disk, except a leader's appends, which
         // may overtake the writes of its entries (thesis §10.2.1) — but not the write
@@ -861,9 +875,10 @@ export class Simulator {
         return;
       case "SetTimer": {
         const gen = ++node.timerGeneration[effect.timer];
+        // The node's clock measures the wait: a fast clock fires early in virtual time.
         this.#schedule({
           kind: "timer",
-          time: this.#now + effect.ms,
+          time: this.#now + Math.round(effect.ms / node.rate),
           seq: 0,
           node,
           incarnation: node.incarnation,
@@ -1255,7 +1270,7 @@ export class Simulator {
     if (!node.up) return op; // Connection refused: the client waits for its timeout.
     node.ops.set(op.requestId, op);
     if (cmd) this.#input(node, { type: "Propose", proposals: [{ requestId: op.requestId, data: encodeCommand(cmd) }] });
-    else this.#input(node, { type: "ReadIndex", requestId: op.requestId, now: this.#now });
+    else this.#input(node, { type: "ReadIndex", requestId: op.requestId, now: this.#clock(node) });
     return op;
   }
 

@@ -8,7 +8,7 @@
  */
 
 import type { Entry, Index, SnapshotMeta } from "../../core/types.ts";
-import type { KvOutput } from "../../testing/linearizability.ts";
+import type { KvOutput } from "../linearizability.ts";
 
 /** A command carried in a log entry. `opId` is unique per client operation. */
 export type KvCommand =
