@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatCrc32c } from "./crc32c.ts";
 import { lastIndex } from "./log.ts";
 import type { RaftState } from "./state.ts";
 import type { Entry, Input, Membership, Message, RaftEffect } from "./types.ts";
@@ -53,7 +54,7 @@ export function describeMessage(m: Message): string {
     case "InstallSnapshot":
       return `${head} snap=${m.meta.index}@${m.meta.term} off=${m.offset} len=${m.data.byteLength}${
         m.done ? " done" : ""
-      }`;
+      }${m.checksum === undefined ? "" : ` crc=${formatCrc32c(m.checksum)}`}`;
     case "InstallSnapshotResponse":
       return `${head} snap=${m.index} off=${m.offset}${m.done ? " done" : ""}${m.success ? "" : " aborted"}`;
     case "TimeoutNow":

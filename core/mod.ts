@@ -55,4 +55,4 @@ export {
   describeState,
 } from "./describe.ts";
 export * from "./codec/mod.ts";
-export { crc32c } from "./crc32c.ts";
+export { crc32c, formatCrc32c } from "./crc32c.ts";

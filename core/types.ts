@@ -426,6 +426,8 @@ export type RaftEffect =
     readonly offset: number;
     readonly data: Uint8Array;
     readonly done: boolean;
+    /** The sender's CRC-32C of the whole snapshot (on the last chunk): see {@link InstallSnapshot.checksum}. */
+    readonly checksum: number | undefined;
   }
   /** Drop log entries up to and including `index`, now covered by a snapshot. */
   | { readonly type: "Compact"; readonly index: Index }

@@ -193,13 +193,18 @@ export const messageArbs: {
     conflictIndex: natArb,
     seq: safeIntArb,
   })) satisfies fc.Arbitrary<AppendEntriesResponse>,
-  InstallSnapshot: withHeader(record({
-    type: fc.constant("InstallSnapshot" as const),
-    meta: snapshotMetaArb,
-    offset: natArb,
-    data: bytesArb(256),
-    done: fc.boolean(),
-  })) satisfies fc.Arbitrary<InstallSnapshot>,
+  InstallSnapshot: withHeader(
+    fc.tuple(
+      record({
+        type: fc.constant("InstallSnapshot" as const),
+        meta: snapshotMetaArb,
+        offset: natArb,
+        data: bytesArb(256),
+        done: fc.boolean(),
+      }),
+      fc.option(fc.nat({ max: 0xffffffff }), { nil: undefined }),
+    ).map(([m, checksum]) => (checksum === undefined ? m : { ...m, checksum })),
+  ) satisfies fc.Arbitrary<InstallSnapshot>,
   InstallSnapshotResponse: withHeader(record({
     type: fc.constant("InstallSnapshotResponse" as const),
     index: natArb,

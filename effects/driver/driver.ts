@@ -637,8 +637,7 @@ export class NodeDriver {
           this.#snapshotAck(e);
           break;
         case "ReceiveSnapshotChunk":
-          // (The checksum field arrives with the storage work; until then a chunk has none.)
-          for (const op of this.#receiver.chunk({ checksum: undefined, ...e }, this.#state.term)) this.#storeOp(op);
+          for (const op of this.#receiver.chunk(e, this.#state.term)) this.#storeOp(op);
           break;
         case "RoundAcked":
           this.#measure(e.from, e.seq);
