@@ -90,6 +90,7 @@ export {
   ProposalDropped,
   type RaftError,
   RaftRejected,
+  SnapshotChecksumMismatch,
   StateMachineFailure,
   StorageFailure,
 } from "./effects/errors.ts";

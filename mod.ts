@@ -46,7 +46,9 @@
  * leader, too much uncommitted data, …; retry, elsewhere if `leader` says),
  * {@link ProposalDropped} (overwritten by a new leader: it did not take
  * effect), {@link OutcomeUnknown} (no answer within `requestTimeoutMs`: a
- * proposal may or may not have been applied), {@link NodeStopped}.
+ * proposal may or may not have been applied), {@link NodeStopped}. A failed
+ * write or fsync stops the node: `done`, pending and later requests reject
+ * with the same {@link StorageFailure}.
  *
  * @module
  */
@@ -72,6 +74,7 @@ export {
   ProposalDropped,
   type RaftError,
   RaftRejected,
+  SnapshotChecksumMismatch,
   StateMachineFailure,
   StorageFailure,
 } from "./effects/errors.ts";

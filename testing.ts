@@ -17,4 +17,4 @@
 export const VERSION = "0.1.0";
 
 export * from "./testing/linearizability.ts";
-export * from "./effects/simulator/mod.ts";
+export * from "./testing/simulator/mod.ts";

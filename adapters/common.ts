@@ -87,6 +87,7 @@ export async function startNodeOn<SM extends UserStateMachine<any, any>>(
     wal = opened.wal;
     const { recovered } = opened;
     const snapshotStore = await FileSnapshotStore.open(fs, options.dataDir);
+
     if (transport === undefined) {
       const listen = options.listen ?? peers.get(options.id);
       if (listen === undefined) throw new TypeError(`no listen address: peers has no entry for ${options.id}`);

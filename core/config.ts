@@ -41,7 +41,12 @@ export interface RaftConfig {
   readonly leaseReads: boolean;
   /** Bound on relative clock-rate difference assumed by lease reads (0.1 = 10%). */
   readonly clockDrift: number;
-  /** Seed for election-timeout jitter. Randomness enters the core only as data. */
+  /**
+   * Seed for election-timeout jitter. Randomness enters the core only as data.
+   * Default: derived from `id`, so nodes that share every other setting still
+   * draw different timeouts (identical jitter invites split votes). An
+   * interpreter with a source of randomness should pass a random seed.
+   */
   readonly seed: number;
 }
 
@@ -56,8 +61,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** The defaults every unspecified setting takes. */
-export const defaultConfig: Omit<RaftConfig, "id"> = {
+/** The defaults every unspecified setting takes (the seed's depends on the id: see {@link RaftConfig.seed}). */
+export const defaultConfig: Omit<RaftConfig, "id" | "seed"> = {
   group: 0,
   electionTimeoutMs: 1000,
   heartbeatMs: 100,
@@ -72,17 +77,24 @@ export const defaultConfig: Omit<RaftConfig, "id"> = {
   keepAfterSnapshot: 5000,
   leaseReads: false,
   clockDrift: 0.1,
-  seed: 1,
 };
+
+/** FNV-1a hash of `id`, never 0: the default election-jitter seed. */
+export function seedFromId(id: NodeId): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h | 0 || 1;
+}
 
 /** Builds a full configuration from `id` plus overrides, throwing {@link ConfigError} for invalid values. */
 export function makeConfig(
   options: { readonly id: NodeId } & Partial<Omit<RaftConfig, "id">>,
 ): RaftConfig {
-  const config: RaftConfig = { ...defaultConfig, ...options };
-  if (typeof config.id !== "string" || config.id.length === 0) {
+  if (typeof options.id !== "string" || options.id.length === 0) {
     throw new ConfigError("id must be a non-empty string");
   }
+  const config: RaftConfig = { ...defaultConfig, ...options, seed: options.seed ?? seedFromId(options.id) };
+  if (!Number.isInteger(config.seed)) throw new ConfigError(`seed must be an integer, got ${String(config.seed)}`);
   const positive: (keyof RaftConfig)[] = [
     "electionTimeoutMs",
     "heartbeatMs",

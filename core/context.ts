@@ -46,20 +46,20 @@ export function setTimer(ctx: StepContext, timer: TimerKind, ms: number): void {
 
 /**
  * Re-arms the election timer. The wait before campaigning is randomized in
- * [T, 2T) (paper §5.2); a follower that just heard from its leader waits it in
- * two stages — exactly T (its stickiness period, see FollowerRole.recent), then
- * a random [0, T) — everyone else waits it at once.
+ * [T, 2T) (paper §5.2); a sticky follower (see FollowerRole.sticky) waits it in
+ * two stages — exactly T, its stickiness period, then {@link electionJitter} —
+ * everyone else waits it at once.
  */
 export function resetElectionTimer(ctx: StepContext): void {
   const role = ctx.s.role;
   const base = ctx.s.config.electionTimeoutMs;
-  if (role.kind === "follower" && role.recent) {
-    setTimer(ctx, "election", base);
-    return;
-  }
+  if (role.kind === "follower" && role.sticky) setTimer(ctx, "election", base);
+  else setTimer(ctx, "election", base + electionJitter(ctx));
+}
+
+/** Draws the random part of an election timeout, uniform in [0, T), from the state's PRNG. */
+export function electionJitter(ctx: StepContext): number {
   const rng = nextRandom(ctx.s.rng);
   ctx.s = { ...ctx.s, rng };
-  const jitter = randomBelow(rng, base);
-  // The second stage of a follower's wait is only the jitter: the first stage already ran T.
-  setTimer(ctx, "election", role.kind === "follower" && role.leader !== undefined ? jitter : base + jitter);
+  return randomBelow(rng, ctx.s.config.electionTimeoutMs);
 }

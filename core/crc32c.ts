@@ -62,3 +62,8 @@ export function crc32c(bytes: Uint8Array, seed: number = 0): number {
   while (i < n) crc = (crc >>> 8) ^ T0[(crc ^ bytes[i++]) & 0xff];
   return ~crc >>> 0;
 }
+
+/** A checksum as 8 hex digits, as error messages and traces show it. */
+export function formatCrc32c(crc: number): string {
+  return crc.toString(16).padStart(8, "0");
+}

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatCrc32c } from "./crc32c.ts";
 import { lastIndex } from "./log.ts";
 import type { RaftState } from "./state.ts";
 import type { Entry, Input, Membership, Message, RaftEffect } from "./types.ts";
@@ -17,6 +18,14 @@ function entries(es: readonly Entry[]): string {
   return es.length === 1
     ? `[${first.index}@${first.term}${kinds}]`
     : `[${first.index}@${first.term}..${last.index}@${last.term} n=${es.length}${kinds}]`;
+}
+
+/** Renders one entry like `5@2` (a command), `5@2 config {a,b}` or `5@2 noop`. */
+export function describeEntry(e: Entry): string {
+  if (e.kind === "command") return `${e.index}@${e.term}`;
+  return e.kind === "config"
+    ? `${e.index}@${e.term} config ${describeMembership(e.config!)}`
+    : `${e.index}@${e.term} noop`;
 }
 
 /** Renders a membership like `{a,b,c | learners d}` or `{a,b && a,c}` when joint. */
@@ -45,11 +54,11 @@ export function describeMessage(m: Message): string {
     case "InstallSnapshot":
       return `${head} snap=${m.meta.index}@${m.meta.term} off=${m.offset} len=${m.data.byteLength}${
         m.done ? " done" : ""
-      }`;
+      }${m.checksum === undefined ? "" : ` crc=${formatCrc32c(m.checksum)}`}`;
     case "InstallSnapshotResponse":
       return `${head} snap=${m.index} off=${m.offset}${m.done ? " done" : ""}${m.success ? "" : " aborted"}`;
     case "TimeoutNow":
-      return head;
+      return `${head} candidate=${m.candidate}`;
     case "Propose":
       return `${head} n=${m.proposals.length}`;
     case "ProposeResponse":
@@ -93,7 +102,8 @@ export function describeEffect(effect: RaftEffect): string {
     case "Persist": {
       const hs = effect.hardState ? ` hs=t${effect.hardState.term}/v${effect.hardState.vote ?? "-"}` : "";
       const tr = effect.truncateFrom !== undefined ? ` truncate>=${effect.truncateFrom}` : "";
-      return `persist${hs}${tr} ${entries(effect.entries)}`;
+      const then = effect.after.length > 0 ? ` then ${effect.after.map(describeEffect).join("; ")}` : "";
+      return `persist${hs}${tr} ${entries(effect.entries)}${then}`;
     }
     case "Send":
       return `send ${describeMessage(effect.message)}`;
@@ -117,6 +127,12 @@ export function describeEffect(effect: RaftEffect): string {
       return `snapshot-chunk from=${effect.from} ${effect.meta.index} off=${effect.offset}${
         effect.done ? " done" : ""
       }`;
+    case "SnapshotAck":
+      return `snapshot-ack from=${effect.from} ${effect.index} off=${effect.offset}${effect.done ? " done" : ""}${
+        effect.success ? "" : " aborted"
+      }`;
+    case "RoundAcked":
+      return `round-acked from=${effect.from} seq=${effect.seq}`;
     case "Compact":
       return `compact ${effect.index}`;
     case "RoleChanged":

@@ -6,11 +6,13 @@
  */
 
 import { header, resetElectionTimer, send, setTimer, type StepContext } from "./context.ts";
-import { appendLocal, broadcastAppend, rejectPendingReads } from "./leader.ts";
 import { isUpToDate, lastIndex, lastTerm } from "./log.ts";
-import { allMembers, isVoter, voteResult } from "./membership.ts";
+import { allMembers, isVoter } from "./membership.ts";
 import { newProgress, type Progress } from "./progress.ts";
-import { inLease, leaderOf, membershipOf } from "./state.ts";
+import { voteResult } from "./quorum.ts";
+import { rejectPendingReads } from "./reads.ts";
+import { appendLocal, broadcastAppend } from "./replication.ts";
+import { inLease, leaderOf, membershipOf, type RaftState } from "./state.ts";
 import type { NodeId, RequestVote, RequestVoteResponse, Term } from "./types.ts";
 
 /**
@@ -28,7 +30,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
     ...before,
     term,
     vote: term > before.term ? undefined : before.vote,
-    role: { kind: "follower", leader, recent: leader !== undefined },
+    role: { kind: "follower", leader, sticky: leader !== undefined },
   };
   if (before.role.kind !== "follower") ctx.fx.push({ type: "RoleChanged", role: "follower", term });
   if (leaderOf(before) !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term });
@@ -42,7 +44,7 @@ export function becomeFollower(ctx: StepContext, term: Term, leader: NodeId | un
 export function campaign(ctx: StepContext, preVote: boolean, transfer: boolean): void {
   const s = ctx.s;
   const membership = membershipOf(s);
-  if (!isVoter(membership, s.config.id)) {
+  if (!mayCampaign(s)) {
     // No leader heard within an election timeout: forget it, or leader stickiness
     // (§4.2.3) would make this node ignore every vote request forever.
     if (leaderOf(s) !== undefined) becomeFollower(ctx, s.term, undefined);
@@ -82,6 +84,24 @@ export function campaign(ctx: StepContext, preVote: boolean, transfer: boolean):
   countVotes(ctx);
 }
 
+/**
+ * Whether this node starts elections: a voter of its latest configuration,
+ * or a voter of the one before while the latest (which removed it) is not yet
+ * committed — thesis §4.2.2: such a server "should still start new elections,
+ * as it might still be needed until the C_new entry is committed"; it does not
+ * count its own vote (the tally uses the latest configuration). Without this,
+ * a leader that appended C_new and lost leadership could hold the only copy of
+ * C_new, refuse the others' votes (its log is longer) and never campaign.
+ */
+function mayCampaign(s: RaftState): boolean {
+  const self = s.config.id;
+  if (isVoter(membershipOf(s), self)) return true;
+  const configs = s.configs;
+  const latest = configs[configs.length - 1]!;
+  const previous = configs[configs.length - 2];
+  return latest.index > s.commit && previous !== undefined && isVoter(previous.membership, self);
+}
+
 /** Acts on the votes gathered so far: advance to the next phase, lead, or give up. */
 function countVotes(ctx: StepContext): void {
   const role = ctx.s.role;
@@ -99,13 +119,15 @@ function countVotes(ctx: StepContext): void {
  * Answers a (pre-)vote request (paper §5.2, §5.4.1; thesis §9.6). The caller
  * has already handled the term: for real votes `m.term` equals ours here.
  */
-export function handleRequestVote(ctx: StepContext, m: RequestVote): void {
+export function handleRequestVote(ctx: StepContext, m: RequestVote, vouched: boolean): void {
   const s = ctx.s;
-  // Leader stickiness (§4.2.3): no vote while we heard from a leader this election timeout.
-  const free = !inLease(s) || m.transfer;
+  // Leader stickiness (§4.2.3): no vote while we heard from a leader this election
+  // timeout, unless our leader announced this candidate's transfer (§3.10). (A sticky
+  // node drops vote requests of a higher term unread: see step.ts `receive`.)
+  const free = !inLease(s) || vouched;
   const canVote = m.preVote
-    // A pre-vote is granted to a higher would-be term if we know no live leader.
-    ? m.term > s.term && free
+    // A pre-vote is granted to a higher would-be term (§9.6).
+    ? m.term > s.term
     : s.vote === m.from || (s.vote === undefined && free);
   const granted = canVote && isUpToDate(s.log, m.lastIndex, m.lastTerm);
   if (granted && !m.preVote) {
@@ -169,7 +191,8 @@ export function becomeLeader(ctx: StepContext): void {
   ctx.fx.push({ type: "RoleChanged", role: "leader", term: s.term });
   ctx.fx.push({ type: "LeaderChanged", leader: self, term: s.term });
   setTimer(ctx, "heartbeat", s.config.heartbeatMs);
-  if (s.config.checkQuorum) setTimer(ctx, "quorum", s.config.electionTimeoutMs);
+  // The leader's round (check-quorum and stalled snapshots) runs whether or not check-quorum is on.
+  setTimer(ctx, "quorum", s.config.electionTimeoutMs);
   appendLocal(ctx, [{ term: s.term, index: next, kind: "noop", data: new Uint8Array(0), config: undefined }]);
   broadcastAppend(ctx);
 }

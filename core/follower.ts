@@ -141,6 +141,7 @@ export function handleInstallSnapshot(ctx: StepContext, m: InstallSnapshot): voi
     offset: m.offset,
     data: m.data,
     done: m.done,
+    checksum: m.checksum,
   });
 }
 

@@ -18,7 +18,7 @@
  */
 
 export * from "./types.ts";
-export { ConfigError, defaultConfig, makeConfig, type RaftConfig } from "./config.ts";
+export { ConfigError, defaultConfig, makeConfig, type RaftConfig, seedFromId } from "./config.ts";
 export { start, type StartOptions, step, type StepResult } from "./step.ts";
 export {
   type CandidateRole,
@@ -38,16 +38,21 @@ export { entryAt, type EntryBuffer, firstIndex, lastIndex, lastTerm, type RaftLo
 export type { Inflight, Progress, ProgressState } from "./progress.ts";
 export {
   allMembers,
-  applyConfChange,
-  type ConfChangeProblem,
   emptyMembership,
   isJoint,
   isLearner,
   isVoter,
   membershipOf,
-  promotable,
   sameMembership,
 } from "./membership.ts";
-export { describeEffect, describeInput, describeMembership, describeMessage, describeState } from "./describe.ts";
+export { applyConfChange, type ConfChangeProblem, leaveJoint, promotable } from "./confchange.ts";
+export {
+  describeEffect,
+  describeEntry,
+  describeInput,
+  describeMembership,
+  describeMessage,
+  describeState,
+} from "./describe.ts";
 export * from "./codec/mod.ts";
-export { crc32c } from "./crc32c.ts";
+export { crc32c, formatCrc32c } from "./crc32c.ts";

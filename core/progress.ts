@@ -67,6 +67,17 @@ export function becomeProbe(pr: Progress): Progress {
   return { ...pr, state: "probe", next, inflight: [], inflightBytes: 0, probeSent: false, pendingSnapshot: 0 };
 }
 
+/**
+ * A snapshot transfer failed or was lost (as etcd's ReportSnapshot failure):
+ * forget it and probe from after `match` — which asks for the snapshot again
+ * if the entries the follower needs are still compacted — but only once the
+ * follower shows signs of life (the next heartbeat round lifts the pause), so
+ * a peer that is down is not sent snapshot after snapshot.
+ */
+export function abortSnapshot(pr: Progress): Progress {
+  return { ...becomeProbe({ ...pr, pendingSnapshot: 0 }), probeSent: true };
+}
+
 /** Switches to pipelined replication from after `match`. */
 export function becomeReplicate(pr: Progress): Progress {
   return { ...pr, state: "replicate", next: pr.match + 1, inflight: [], inflightBytes: 0, probeSent: false };

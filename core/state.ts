@@ -17,12 +17,21 @@ export interface FollowerRole {
   /** Leader of the current term, as last heard (proposals are forwarded there). */
   readonly leader: NodeId | undefined;
   /**
-   * Heard from `leader` less than one (unrandomized) election timeout ago. While
-   * true, vote requests are ignored (leader stickiness, thesis §4.2.3); it also
-   * backs the leader's lease (§6.4.1). The election timer first runs exactly one
-   * timeout to clear it, then a random extra delay before campaigning.
+   * Bound by leader stickiness (thesis §4.2.3): heard from `leader`, or started,
+   * less than one (unrandomized) election timeout ago. While true, vote requests
+   * are ignored, so removed or partitioned nodes cannot unseat a healthy leader;
+   * it also backs the leader's lease (§6.4.1). A node starts sticky because it
+   * cannot know whether it acknowledged a leader's heartbeat just before it
+   * crashed: voting at once after a restart would cut that leader's lease short.
+   * The election timer first runs exactly one timeout to clear it, then a random
+   * extra delay before campaigning.
    */
-  readonly recent: boolean;
+  readonly sticky: boolean;
+  /**
+   * The node `leader` announced it is handing leadership to (thesis §3.10), this
+   * term. Only that node's transfer campaign may bypass stickiness here.
+   */
+  readonly transferTo?: NodeId;
 }
 
 /** A candidate in a pre-vote (§9.6) or a real election (§5.2). */
@@ -129,9 +138,9 @@ export function membershipOf(state: RaftState): Membership {
   return state.configs[state.configs.length - 1]!.membership;
 }
 
-/** Whether this node is bound by leader stickiness: it leads, or heard from a leader within an election timeout. */
+/** Whether this node is bound by leader stickiness: it leads, or heard from a leader (or started) within an election timeout. */
 export function inLease(state: RaftState): boolean {
-  return state.role.kind === "leader" || (state.role.kind === "follower" && state.role.recent);
+  return state.role.kind === "leader" || (state.role.kind === "follower" && state.role.sticky);
 }
 
 /** The leader this node knows of, if any. */

@@ -7,26 +7,18 @@
  */
 
 import type { RaftConfig } from "./config.ts";
-import { newContext, resetElectionTimer, send, type StepContext } from "./context.ts";
+import { electionJitter, newContext, resetElectionTimer, send, setTimer, type StepContext } from "./context.ts";
 import { becomeFollower, campaign, handleRequestVote, handleVoteResponse } from "./election.ts";
 import { handleAppendEntries, handleInstallSnapshot, restoreSnapshot } from "./follower.ts";
-import {
-  abortTransfer,
-  checkQuorum,
-  handleAppendResponse,
-  handleSnapshotResponse,
-  handleUnreachable,
-  maybeCommit,
-  onHeartbeatTimer,
-  proposeAsLeader,
-  proposeConfChange,
-  readIndex,
-  serveReads,
-  startTransfer,
-} from "./leader.ts";
+import { onHeartbeatTimer, onQuorumTimer, proposeAsLeader } from "./leader.ts";
+import { readIndex, serveReads } from "./reads.ts";
+import { proposeConfChange } from "./reconfig.ts";
+import { handleAppendResponse, handleSnapshotResponse, handleUnreachable, maybeCommit } from "./replication.ts";
+import { abortTransfer, handleTimeoutNow, startTransfer, transferVouched } from "./transfer.ts";
 import { compactLog, lastIndex, logFromEntries, markStable, sliceLog, termAt } from "./log.ts";
 import { type ConfigPoint, inLease, leaderOf, type RaftState } from "./state.ts";
 import type {
+  DeferredEffect,
   Entry,
   HardState,
   Index,
@@ -103,7 +95,8 @@ export function start(config: RaftConfig, options: StartOptions): StepResult {
     log,
     snapshot,
     configs,
-    role: { kind: "follower", leader: undefined, recent: false },
+    // Sticky from the start (see FollowerRole.sticky): no vote for an election timeout.
+    role: { kind: "follower", leader: undefined, sticky: true },
     rng: config.seed | 0 || 1,
     snapshotRequested: base,
   };
@@ -200,11 +193,11 @@ function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | 
     case "election": {
       // A leader's stale election timer is ignored; everyone else campaigns (§5.2).
       const role = ctx.s.role;
-      if (role.kind === "follower" && role.recent) {
+      if (role.kind === "follower" && role.sticky) {
         // One full election timeout without the leader: stop ignoring vote requests,
-        // then wait a random extra delay before campaigning ourselves.
-        ctx.s = { ...ctx.s, role: { ...role, recent: false } };
-        resetElectionTimer(ctx);
+        // then wait the random rest of a randomized timeout before campaigning ourselves.
+        ctx.s = { ...ctx.s, role: { ...role, sticky: false } };
+        setTimer(ctx, "election", electionJitter(ctx));
       } else if (!isLeader) campaign(ctx, ctx.s.config.preVote, false);
       break;
     }
@@ -212,7 +205,7 @@ function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | 
       if (isLeader) onHeartbeatTimer(ctx);
       break;
     case "quorum":
-      if (isLeader && ctx.s.config.checkQuorum && !checkQuorum(ctx)) becomeFollower(ctx, ctx.s.term, undefined);
+      if (isLeader) onQuorumTimer(ctx);
       break;
     case "transfer":
       if (isLeader) abortTransfer(ctx);
@@ -230,12 +223,16 @@ function receive(ctx: StepContext, m: Message): void {
   const s = ctx.s;
   if (m.group !== s.config.group || m.to !== s.config.id || m.from === s.config.id) return;
   if (isForwarding(m)) return receiveForwarding(ctx, m);
+  // A transfer campaign our leader announced may bypass stickiness (§3.10); a claimed one may not.
+  const vouched = m.type === "RequestVote" && transferVouched(s, m);
+  // TimeoutNow counts only from the leader we follow in its own term.
+  const fromOurLeader = s.role.kind === "follower" && s.role.leader === m.from && m.term === s.term;
   if (m.term > s.term) {
     if (m.type === "RequestVote") {
       // Leader stickiness (thesis §4.2.3): a node that heard from a leader within
       // the election timeout ignores vote requests, so removed or partitioned
-      // nodes cannot unseat a healthy leader. Transfers are exempt (§3.10).
-      if (!m.transfer && inLease(s)) return;
+      // nodes cannot unseat a healthy leader.
+      if (!vouched && inLease(s)) return;
       if (!m.preVote) becomeFollower(ctx, m.term, undefined);
     } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
       // Granted pre-votes carry the probed term; nothing to adopt.
@@ -273,7 +270,7 @@ function receive(ctx: StepContext, m: Message): void {
   }
   switch (m.type) {
     case "RequestVote":
-      return handleRequestVote(ctx, m);
+      return handleRequestVote(ctx, m, vouched);
     case "RequestVoteResponse":
       return handleVoteResponse(ctx, m);
     case "AppendEntries":
@@ -288,7 +285,7 @@ function receive(ctx: StepContext, m: Message): void {
       if (ctx.s.role.kind === "leader") handleSnapshotResponse(ctx, m);
       return;
     case "TimeoutNow":
-      if (ctx.s.role.kind === "follower") campaign(ctx, false, true);
+      if (fromOurLeader) handleTimeoutNow(ctx, m);
       return;
   }
 }
@@ -298,8 +295,13 @@ function followLeader(ctx: StepContext, leader: NodeId): void {
   const role = ctx.s.role;
   if (role.kind !== "follower") becomeFollower(ctx, ctx.s.term, leader);
   else {
-    if (role.leader !== leader || !role.recent) {
-      ctx.s = { ...ctx.s, role: { kind: "follower", leader, recent: true } };
+    if (role.leader !== leader || !role.sticky) {
+      // An announced transfer is the announcing leader's: it lapses with a new leader.
+      const keep = role.leader === leader && role.transferTo !== undefined;
+      ctx.s = {
+        ...ctx.s,
+        role: keep ? { ...role, sticky: true } : { kind: "follower", leader, sticky: true },
+      };
       if (role.leader !== leader) ctx.fx.push({ type: "LeaderChanged", leader, term: ctx.s.term });
     }
     resetElectionTimer(ctx);
@@ -360,28 +362,57 @@ function snapshotTaken(ctx: StepContext, meta: SnapshotMeta): void {
   if (log.offset > s.log.offset) ctx.fx.push({ type: "Compact", index: log.offset });
 }
 
-/** Places the step's Persist first, then applies newly committed durable entries. */
+/**
+ * Whether `m` may leave before the writes of its step are durable (ordering
+ * rule 1, see {@link PersistEffect}): request forwarding always; a leader's
+ * appends and TimeoutNow once the write of its term is durable — the term was
+ * persisted with, or before, the no-op it appended on election.
+ */
+function leavesAtOnce(m: Message, termDurable: boolean): boolean {
+  if (isForwarding(m)) return true;
+  return termDurable && (m.type === "AppendEntries" || m.type === "TimeoutNow");
+}
+
+/** Places the step's Persist first (with what must wait for it), then applies newly committed durable entries. */
 function finish(ctx: StepContext, before: RaftState): StepResult {
   let s = ctx.s;
   const hardChanged = s.term !== before.term || s.vote !== before.vote;
-  if (hardChanged || ctx.appended.length > 0 || ctx.truncatedFrom !== undefined) {
-    ctx.fx.unshift({
+  const termDurable = s.role.kind === "leader" && s.log.stable >= s.role.noopIndex;
+  let fx = ctx.fx;
+  const after: DeferredEffect[] = [];
+  if (
+    fx.some((e) =>
+      (e.type === "Send" && !leavesAtOnce(e.message, termDurable)) || (e.type === "SendSnapshot" && !termDurable)
+    )
+  ) {
+    fx = [];
+    for (const e of ctx.fx) {
+      const deferred = e.type === "Send"
+        ? !leavesAtOnce(e.message, termDurable)
+        : e.type === "SendSnapshot" && !termDurable;
+      if (deferred) after.push(e as DeferredEffect);
+      else fx.push(e);
+    }
+  }
+  if (hardChanged || ctx.appended.length > 0 || ctx.truncatedFrom !== undefined || after.length > 0) {
+    fx.unshift({
       type: "Persist",
       hardState: hardChanged ? { term: s.term, vote: s.vote, commit: s.commit } : undefined,
       entries: ctx.appended,
       truncateFrom: ctx.truncatedFrom,
+      after,
     });
   }
   // Apply only entries that are both committed and durable here (Figure 2: apply in log order).
   const upTo = Math.min(s.commit, s.log.stable);
   if (upTo > s.applied) {
-    ctx.fx.push({ type: "Apply", entries: sliceLog(s.log, s.applied + 1, upTo) });
+    fx.push({ type: "Apply", entries: sliceLog(s.log, s.applied + 1, upTo) });
     s = { ...s, applied: upTo };
   }
   const every = s.config.snapshotEvery;
   if (every > 0 && s.applied - s.snapshotRequested >= every) {
-    ctx.fx.push({ type: "TakeSnapshot", index: s.applied });
+    fx.push({ type: "TakeSnapshot", index: s.applied });
     s = { ...s, snapshotRequested: s.applied };
   }
-  return { state: s, effects: ctx.fx };
+  return { state: s, effects: fx };
 }

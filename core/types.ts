@@ -119,7 +119,11 @@ export interface RequestVote extends MessageHeader {
   readonly lastIndex: Index;
   /** Term of the candidate's last entry. */
   readonly lastTerm: Term;
-  /** Set when the campaign was started by TimeoutNow: voters skip the leader-stickiness check (§3.10). */
+  /**
+   * Set when the campaign was started by TimeoutNow (§3.10). A voter skips the
+   * leader-stickiness check for it only if its own leader announced this
+   * candidate (see {@link TimeoutNow}); otherwise the flag is ignored.
+   */
   readonly transfer: boolean;
 }
 
@@ -181,6 +185,11 @@ export interface InstallSnapshot extends MessageHeader {
   readonly data: Uint8Array;
   /** True on the last chunk. */
   readonly done: boolean;
+  /**
+   * CRC-32C of the whole snapshot's data, as the leader stored it; sent with
+   * the last chunk. The receiver restores nothing whose bytes do not match it.
+   */
+  readonly checksum?: number;
 }
 
 /** Reply to {@link InstallSnapshot}. */
@@ -197,10 +206,16 @@ export interface InstallSnapshotResponse extends MessageHeader {
   readonly success: boolean;
 }
 
-/** Tells the target to campaign at once, bypassing its election timeout (thesis §3.10). */
+/**
+ * A leadership transfer's hand-over (thesis §3.10), from the leader to every
+ * voter: the `candidate` campaigns at once, bypassing its election timeout;
+ * the others learn that a transfer campaign by `candidate` is the leader's.
+ */
 export interface TimeoutNow extends MessageHeader {
   /** Discriminator. */
   readonly type: "TimeoutNow";
+  /** The node the leader hands over to. */
+  readonly candidate: NodeId;
 }
 
 /** Proposals a follower forwards to its leader. */
@@ -308,24 +323,66 @@ export type RejectReason =
   | "too-large" // the proposal exceeds the uncommitted-bytes limit
   | "timeout"; // a transfer or forwarded request did not complete in time
 
+/** Transmit `message`, at once. */
+export interface SendEffect {
+  /** Discriminator. */
+  readonly type: "Send";
+  /** What to transmit. */
+  readonly message: Message;
+}
+
+/** Stream the latest snapshot to `to` in chunks (the interpreter reads it from the snapshot store). */
+export interface SendSnapshotEffect {
+  /** Discriminator. */
+  readonly type: "SendSnapshot";
+  /** The follower. */
+  readonly to: NodeId;
+  /** The leader's term the stream belongs to. */
+  readonly term: Term;
+  /** What the snapshot covers. */
+  readonly meta: SnapshotMeta;
+}
+
+/** What may only happen once a {@link PersistEffect} is durable. */
+export type DeferredEffect = SendEffect | SendSnapshotEffect;
+
 /**
- * What `step` returns for the interpreter to carry out. Order matters: see
- * DESIGN.md "Ordering rules". Effects named in the past tense are notes for
- * listeners and metrics.
+ * Make durable: first drop entries from `truncateFrom` on, then append
+ * `entries`, and record `hardState`; then — once this Persist and every
+ * earlier one are durable — carry out `after`. Persists complete in the order
+ * they were returned (one may carry nothing to write: it then only orders its
+ * `after` behind the earlier writes). Entries written are reported back with
+ * a `Persisted` input.
+ *
+ * This is ordering rule 1, decided here once for every interpreter (as etcd's
+ * asynchronous-storage mode attaches responses to its storage writes): votes,
+ * acknowledgements and anything else that reveals this node's state wait for
+ * the disk; a leader's `AppendEntries` and `TimeoutNow` go at once (thesis
+ * §10.2.1: it may send entries it is still writing, and counts itself only once
+ * they are durable) — but only once the write of the term it leads in is
+ * durable, or after a crash it could reuse that term with another log; request
+ * forwarding carries no Raft state and goes at once too.
+ */
+export interface PersistEffect {
+  /** Discriminator. */
+  readonly type: "Persist";
+  /** The hard state to record, if it changed. */
+  readonly hardState: HardState | undefined;
+  /** Entries to append. */
+  readonly entries: readonly Entry[];
+  /** Drop entries from this index on first. */
+  readonly truncateFrom: Index | undefined;
+  /** Sends (and snapshot streams) that may start only once this Persist is durable. */
+  readonly after: readonly DeferredEffect[];
+}
+
+/**
+ * What `step` returns for the interpreter to carry out, in order. Effects
+ * named in the past tense are notes for listeners and metrics.
  */
 export type RaftEffect =
-  /**
-   * Make durable: first drop entries from `truncateFrom` on, then append
-   * `entries`, and record `hardState`. Followed later by a `Persisted` input.
-   */
-  | {
-    readonly type: "Persist";
-    readonly hardState: HardState | undefined;
-    readonly entries: readonly Entry[];
-    readonly truncateFrom: Index | undefined;
-  }
-  /** Transmit `message`. Only after earlier Persists are durable, except a leader's AppendEntries (thesis §10.2.1). */
-  | { readonly type: "Send"; readonly message: Message }
+  | PersistEffect
+  | SendEffect
   /** Feed committed, durable entries to the state machine, in order. */
   | { readonly type: "Apply"; readonly entries: readonly Entry[] }
   /** (Re)arm `timer` to fire after `ms` milliseconds, replacing any pending one of that kind. */
@@ -345,8 +402,22 @@ export type RaftEffect =
   | { readonly type: "TransferDone"; readonly requestId: number; readonly ok: boolean }
   /** Ask the state machine for a snapshot covering up to `index` (compaction policy). */
   | { readonly type: "TakeSnapshot"; readonly index: Index }
-  /** Stream the latest snapshot to `to` in chunks (the interpreter reads it from the snapshot store). */
-  | { readonly type: "SendSnapshot"; readonly to: NodeId; readonly term: Term; readonly meta: SnapshotMeta }
+  | SendSnapshotEffect
+  /**
+   * A follower answered about a snapshot transfer (after the core has taken
+   * note): the snapshot stream to `from` continues, resumes or ends with it.
+   */
+  | {
+    readonly type: "SnapshotAck";
+    readonly from: NodeId;
+    readonly term: Term;
+    readonly index: Index;
+    readonly offset: number;
+    readonly done: boolean;
+    readonly success: boolean;
+  }
+  /** Note: `from` acknowledged heartbeat round `seq` for the first time (round-trip measurements). */
+  | { readonly type: "RoundAcked"; readonly from: NodeId; readonly seq: number }
   /** Store a received snapshot chunk; when `done`, restore the state machine from it and answer with `SnapshotRestored`. */
   | {
     readonly type: "ReceiveSnapshotChunk";
@@ -355,6 +426,8 @@ export type RaftEffect =
     readonly offset: number;
     readonly data: Uint8Array;
     readonly done: boolean;
+    /** The sender's CRC-32C of the whole snapshot (on the last chunk): see {@link InstallSnapshot.checksum}. */
+    readonly checksum: number | undefined;
   }
   /** Drop log entries up to and including `index`, now covered by a snapshot. */
   | { readonly type: "Compact"; readonly index: Index }

@@ -55,6 +55,12 @@ export interface RaftNode {
   setPeers(peers: ReadonlyMap<NodeId, string>, options?: SetPeersOptions): Effect.Effect<void>;
   /** The address book. */
   readonly peerAddresses: Effect.Effect<ReadonlyMap<NodeId, string>>;
+  /**
+   * Waits until the node stops: succeeds after a clean stop (its scope
+   * closed), fails with the fatal error that stopped it otherwise (a failed
+   * write or fsync is fail-stop).
+   */
+  readonly done: Effect.Effect<void, StorageFailure | StateMachineFailure>;
 }
 
 /** The {@link RaftNode} service key. */
@@ -102,6 +108,10 @@ export function layer<SM extends UserStateMachine<any, any>>(
         setPeerAddress: (id, address) => Effect.sync(() => handle.setPeerAddress(id, address)),
         setPeers: (peers, setOptions) => Effect.sync(() => handle.setPeers(peers, setOptions)),
         peerAddresses: Effect.sync(() => handle.peerAddresses()),
+        done: Effect.tryPromise({
+          try: () => handle.done,
+          catch: (e) => e as StorageFailure | StateMachineFailure,
+        }),
       };
       return service;
     }),

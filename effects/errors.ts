@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Index, NodeId, RejectReason, Term } from "../core/types.ts";
+import { formatCrc32c } from "../core/crc32c.ts";
+import type { Index, NodeId, RejectReason, SnapshotMeta, Term } from "../core/types.ts";
 
 /** The core refused a request; `leader` says where to retry, when known. */
 export class RaftRejected extends Error {
@@ -109,6 +110,41 @@ export class StorageFailure extends Error {
     super(`storage ${operation} failed: ${describe(cause)}`, { cause });
     this.name = "StorageFailure";
     this.operation = operation;
+  }
+}
+
+/**
+ * A received snapshot's bytes do not match the checksum its sender stored
+ * with it (or none came): the snapshot store dropped it, nothing became
+ * current, and the node asks for it again. Not fatal.
+ */
+export class SnapshotChecksumMismatch extends Error {
+  /** Discriminator. */
+  readonly _tag = "SnapshotChecksumMismatch" as const;
+  /** What the snapshot covers. */
+  readonly meta: SnapshotMeta;
+  /** The sender's CRC-32C of the data, if it sent one. */
+  readonly expected: number | undefined;
+  /** The CRC-32C of the bytes received. */
+  readonly actual: number;
+
+  /**
+   * Creates the error.
+   * @param meta the snapshot
+   * @param expected the sender's checksum, if any
+   * @param actual the checksum of what was received
+   */
+  constructor(meta: SnapshotMeta, expected: number | undefined, actual: number) {
+    super(
+      `snapshot ${meta.index}@${meta.term} ` +
+        (expected === undefined
+          ? "came without a checksum"
+          : `failed its checksum (crc32c ${formatCrc32c(actual)}, sent ${formatCrc32c(expected)})`),
+    );
+    this.name = "SnapshotChecksumMismatch";
+    this.meta = meta;
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { Effect, Layer } from "effect";
-import { StorageFailure } from "./errors.ts";
+import { SnapshotChecksumMismatch, StorageFailure } from "./errors.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
 import { LogStore, SnapshotStore, Transport } from "./services.ts";
 
@@ -37,7 +37,14 @@ export function snapshotStoreFromPort(port: SnapshotStorePort): SnapshotStore {
       Effect.map(attempt("snapshot receive", () => port.receive(meta)), (rx) => ({
         meta,
         writeChunk: (offset, bytes) => attempt("snapshot receive", () => rx.writeChunk(offset, bytes)),
-        finish: attempt("snapshot receive", () => rx.finish()),
+        finish: (checksum) =>
+          Effect.tryPromise({
+            try: () => rx.finish(checksum),
+            catch: (e) =>
+              e instanceof SnapshotChecksumMismatch || e instanceof StorageFailure
+                ? e
+                : new StorageFailure("snapshot receive", e),
+          }),
         abort: Effect.promise(() => rx.abort().catch(() => {})),
       })),
   };

@@ -147,6 +147,16 @@ export interface RaftNode<C, R, SM> {
   peerAddresses(): ReadonlyMap<NodeId, string>;
   /** Stops: finishes the in-flight sync, fails pending requests, closes transport and stores. */
   stop(): Promise<void>;
+  /**
+   * Settles when the node has stopped: resolves after `stop()`, rejects with
+   * the fatal error that stopped it otherwise (a `StorageFailure` — a failed
+   * write or fsync is fail-stop — or a `StateMachineFailure`); the node then
+   * closes its stores and transport by itself, as `stop()` would. A process
+   * hosting the node should exit (non-zero) on a rejection so that its
+   * supervisor restarts it; the restarted node recovers from disk and
+   * catches up.
+   */
+  readonly done: Promise<void>;
 }
 
 /** A peer list given as a record or a map, as a fresh map. */
@@ -198,6 +208,12 @@ function wrap<SM extends UserStateMachine<any, any>>(
   const leaderWaitMs = leaderWait(spec);
   const whenLeader = <T>(attempt: () => Promise<T>) => retryWithoutLeader(handle, attempt, leaderWaitMs);
   let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= handle.stop().finally(close);
+    return stopping;
+  };
+  // A node stopped by a fatal error releases its stores, transport and data directory at once.
+  handle.done.catch(() => stop().catch(() => {}));
   return {
     id: spec.id,
     propose: (command) => {
@@ -224,10 +240,8 @@ function wrap<SM extends UserStateMachine<any, any>>(
     setPeerAddress: (id, address) => handle.setPeerAddress(id, address),
     setPeers: (peers, options) => handle.setPeers(peerMap(peers), options),
     peerAddresses: () => handle.peerAddresses(),
-    stop: () => {
-      stopping ??= handle.stop().finally(close);
-      return stopping;
-    },
+    stop,
+    done: handle.done,
   };
 }
 

@@ -35,7 +35,13 @@ export interface StoredSnapshot {
   readonly meta: SnapshotMeta;
   /** Size of the state machine's bytes. */
   readonly size: number;
-  /** Streams the bytes from `offset` in chunks of at most `chunkBytes`. */
+  /** CRC-32C of the state machine's bytes, as they were stored (a leader sends it with the last chunk). */
+  readonly checksum: number;
+  /**
+   * Streams the bytes from `offset` in chunks of at most `chunkBytes`. A read
+   * from offset 0 fails before handing out the last chunk if the bytes do not
+   * match {@link StoredSnapshot.checksum}: a damaged snapshot is never restored.
+   */
   read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
 }
 
@@ -65,8 +71,12 @@ export interface LogStorePort {
 export interface SnapshotReceiverPort {
   /** Appends `bytes` at `offset` if it is the next expected one. */
   writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
-  /** Makes it durable and current. */
-  finish(): Promise<StoredSnapshot>;
+  /**
+   * Makes it durable and current, provided its bytes have the sender's
+   * CRC-32C `checksum`; otherwise (or without one) drops it and rejects with
+   * `SnapshotChecksumMismatch`, and nothing becomes current.
+   */
+  finish(checksum: number | undefined): Promise<StoredSnapshot>;
   /** Drops it. */
   abort(): Promise<void>;
 }

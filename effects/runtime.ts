@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Cause, Clock, Effect, Exit, type Fiber, Queue, type Scope } from "effect";
+import { Cause, Clock, Effect, Exit, type Fiber, Queue, Result, type Scope } from "effect";
 import type { RaftConfig } from "../core/config.ts";
 import { describeEffect } from "../core/describe.ts";
 import { termAt } from "../core/log.ts";
@@ -43,7 +43,7 @@ import type {
   TimerKind,
 } from "../core/types.ts";
 import { BatchBuilder } from "./batch.ts";
-import { NodeStopped, RaftRejected, StateMachineFailure, StorageFailure } from "./errors.ts";
+import { NodeStopped, RaftRejected, SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "./errors.ts";
 import { Listeners, type NodeStatus, type PeerProgress, type RaftListener } from "./events.ts";
 import { PendingRequests } from "./pending.ts";
 import type { StoredSnapshot } from "./ports.ts";
@@ -114,7 +114,9 @@ type LoopItem =
   | { readonly kind: "input"; readonly input: Input }
   | { readonly kind: "propose"; readonly proposal: Proposal }
   | { readonly kind: "timer"; readonly timer: TimerKind; readonly gen: number }
-  | { readonly kind: "stop" };
+  | { readonly kind: "stop" }
+  /** Work off the loop (storing or sending a snapshot) hit a storage failure: the node stops with it. */
+  | { readonly kind: "fatal"; readonly error: StorageFailure };
 
 /** InstallSnapshot chunks in flight beyond the follower's acknowledged offset. */
 const SNAPSHOT_WINDOW = 4;
@@ -372,7 +374,8 @@ class NodeLoop {
     kind: "propose" | "read" | "conf" | "transfer",
     item: (requestId: number) => LoopItem,
   ): Promise<A> {
-    if (this.stoppedWith || this.stopping) return Promise.reject(new NodeStopped(this.stoppedWith?.error));
+    // After a fatal error, every request fails with that error itself, as the pending ones did.
+    if (this.stoppedWith || this.stopping) return Promise.reject(this.stoppedWith?.error ?? new NodeStopped());
     const { requestId, promise } = this.pending.register<A>(kind);
     Queue.offerUnsafe(this.queue, item(requestId));
     return promise;
@@ -423,6 +426,8 @@ class NodeLoop {
             case "stop":
               seenStop = true;
               break;
+            case "fatal":
+              return yield* Effect.fail(item.error);
           }
         }
         if (proposals.length > 0) this.stepInto({ type: "Propose", proposals }, effects);
@@ -512,7 +517,10 @@ class NodeLoop {
       const stages = [stage];
       const rest: RaftEffect[] = [];
       const timers = new Map<TimerKind, number>();
-      for (const e of effects) {
+      // A Persist's deferred effects follow it (the hold-back rule below keeps them behind its write).
+      const flat = effects.flatMap((e): readonly RaftEffect[] => (e.type === "Persist" ? [e, ...e.after] : [e]));
+      for (const e of flat) {
+        if (e.type === "Persist" && e.entries.length === 0 && !e.hardState && e.truncateFrom === undefined) continue;
         if (e.type === "Persist") {
           if (stage.compactTo > 0) stages.push(stage = { batch: new BatchBuilder(), compactTo: 0 });
           stage.batch.add(e);
@@ -593,6 +601,9 @@ class NodeLoop {
             break;
           case "MembershipChanged":
             this.noteMembership(e.membership, e.index);
+            break;
+          case "SnapshotAck":
+          case "RoundAcked":
             break;
           default:
             throw new Error(`unexpected effect ${describeEffect(e)}`);
@@ -731,7 +742,12 @@ class NodeLoop {
       yield* this.snapshots.write(meta, bytes);
       Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "SnapshotTaken", meta } });
     }).pipe(
-      Effect.catch((e) => Effect.sync(() => this.warn(`snapshot at ${index} not stored: ${e.message}`))),
+      // A failed write or fsync is fail-stop (DESIGN.md "Durability"); a state machine that cannot snapshot is not.
+      Effect.catch((e) =>
+        Effect.sync(() =>
+          e instanceof StorageFailure ? this.fatal(e) : this.warn(`snapshot at ${index} not stored: ${e.message}`)
+        )
+      ),
       Effect.ensuring(Effect.sync(() => void (this.snapshotInProgress = false))),
     );
     return Effect.asVoid(Effect.forkChild(work));
@@ -820,8 +836,14 @@ class NodeLoop {
       }
     }).pipe(
       Effect.catch((e) =>
-        Effect.sync(() => {
-          this.warn(`sending snapshot to ${to} failed: ${e.message}`);
+        Effect.gen({ self: this }, function* () {
+          // A newer snapshot replacing this one mid-stream explains the failure: the core will ask
+          // for the new one. Otherwise this node cannot read (or vouch for) its own snapshot: it stops.
+          const now = yield* Effect.result(this.snapshots.latest);
+          const replaced = Result.isSuccess(now) && now.success !== undefined &&
+            (now.success.meta.index !== meta.index || now.success.meta.term !== meta.term);
+          if (!replaced) return this.fatal(e);
+          this.warn(`sending snapshot to ${to} stopped: ${e.message}`);
           Queue.offerUnsafe(this.queue, { kind: "input", input: { type: "Unreachable", to } });
         })
       ),
@@ -871,6 +893,7 @@ class NodeLoop {
             offset: 0,
             data: empty,
             done: true,
+            checksum: snap.checksum,
           };
           if (!this.transport.send(message)) return false;
           emptySent = true;
@@ -888,7 +911,8 @@ class NodeLoop {
         readerAt += data.length;
         if (o.sent !== offset) continue; // resumed elsewhere while reading
         const done = offset + data.length >= size;
-        if (!this.transport.send({ ...header, type: "InstallSnapshot", meta: o.meta, offset, data, done })) {
+        const checksum = done ? snap.checksum : undefined;
+        if (!this.transport.send({ ...header, type: "InstallSnapshot", meta: o.meta, offset, data, done, checksum })) {
           return false;
         }
         o.sent = offset + data.length;
@@ -965,7 +989,16 @@ class NodeLoop {
       }
       this.receiving = undefined;
       this.receivingFrom = undefined;
-      const stored = yield* sink.finish;
+      // End to end: the store makes the bytes current only if they are the
+      // leader's (its checksum); otherwise they are dropped and asked for again.
+      const finished = yield* Effect.result(sink.finish(e.checksum));
+      if (Result.isFailure(finished)) {
+        if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
+        this.warn(`${finished.failure.message} from ${e.from}: discarded, asking for it again`);
+        answer(0, false);
+        return;
+      }
+      const stored = finished.success;
       const bytes = yield* readAll(stored);
       yield* Effect.tryPromise({
         try: async () => await this.sm.restore(bytes),
@@ -977,6 +1010,11 @@ class NodeLoop {
       this.pending.serveReads(e.meta.index);
       this.carry.push({ kind: "input", input: { type: "SnapshotRestored", meta: e.meta } });
     });
+  }
+
+  /** Stops the loop with `error` (from work off the loop). */
+  private fatal(error: StorageFailure): void {
+    Queue.offerUnsafe(this.queue, { kind: "fatal", error });
   }
 
   private warn(message: string): void {

@@ -12,7 +12,7 @@
 
 import { Context, type Effect } from "effect";
 import type { Entry, Index, Message, NodeId, SnapshotMeta } from "../core/types.ts";
-import type { StorageFailure } from "./errors.ts";
+import type { SnapshotChecksumMismatch, StorageFailure } from "./errors.ts";
 import type { ChunkResult, PersistBatch, RecoveredLog, StoredSnapshot } from "./ports.ts";
 
 /**
@@ -40,8 +40,8 @@ export interface SnapshotSink {
   readonly meta: SnapshotMeta;
   /** Appends `bytes` if `offset` is the next expected one. */
   writeChunk(offset: number, bytes: Uint8Array): Effect.Effect<ChunkResult, StorageFailure>;
-  /** Makes the snapshot durable and current. */
-  readonly finish: Effect.Effect<StoredSnapshot, StorageFailure>;
+  /** Makes the snapshot durable and current if its bytes match the sender's `checksum` (else: dropped). */
+  finish(checksum: number | undefined): Effect.Effect<StoredSnapshot, StorageFailure | SnapshotChecksumMismatch>;
   /** Drops what was received. */
   readonly abort: Effect.Effect<void>;
 }

@@ -243,13 +243,18 @@ export const messageArbs: {
     conflictIndex: wireNatArb,
     seq: safeIntArb,
   })) satisfies fc.Arbitrary<AppendEntriesResponse>,
-  InstallSnapshot: withHeader(record({
-    type: fc.constant("InstallSnapshot" as const),
-    meta: wireSnapshotMetaArb,
-    offset: wireNatArb,
-    data: bytesArb(256),
-    done: fc.boolean(),
-  })) satisfies fc.Arbitrary<InstallSnapshot>,
+  InstallSnapshot: withHeader(
+    fc.tuple(
+      record({
+        type: fc.constant("InstallSnapshot" as const),
+        meta: wireSnapshotMetaArb,
+        offset: wireNatArb,
+        data: bytesArb(256),
+        done: fc.boolean(),
+      }),
+      fc.option(fc.nat({ max: 0xffffffff }), { nil: undefined }),
+    ).map(([m, checksum]) => (checksum === undefined ? m : { ...m, checksum })),
+  ) satisfies fc.Arbitrary<InstallSnapshot>,
   InstallSnapshotResponse: withHeader(record({
     type: fc.constant("InstallSnapshotResponse" as const),
     index: wireNatArb,
@@ -258,7 +263,7 @@ export const messageArbs: {
     success: fc.boolean(),
   })) satisfies fc.Arbitrary<InstallSnapshotResponse>,
   TimeoutNow: withHeader(
-    record({ type: fc.constant("TimeoutNow" as const) }),
+    record({ type: fc.constant("TimeoutNow" as const), candidate: nodeIdArb }),
   ) satisfies fc.Arbitrary<
     TimeoutNow
   >,

@@ -69,8 +69,24 @@ export interface NodeOptions {
   readonly config?: Partial<Omit<RaftConfig, "id">>;
 }
 
-/** A follower restarted from the given persisted state (all its entries durable). */
+/**
+ * A follower restarted from the given persisted state (all its entries
+ * durable) more than an election timeout ago, having heard from no leader
+ * since: past its start-up stickiness (`freshlyStarted` for one that is not).
+ */
 export function node(id: NodeId, options: NodeOptions = {}): RaftState {
+  return pastStartup(freshlyStarted(id, options));
+}
+
+/** `state` after its first election timeout passed with no leader heard (its start-up stickiness over). */
+export function pastStartup(state: RaftState): RaftState {
+  return state.role.kind === "follower" && state.role.sticky && state.role.leader === undefined
+    ? step(state, { type: "Timeout", timer: "election" }).state
+    : state;
+}
+
+/** A follower just restarted from the given persisted state, as `start` returns it. */
+export function freshlyStarted(id: NodeId, options: NodeOptions = {}): RaftState {
   const config = makeConfig({ id, preVote: false, checkQuorum: false, ...options.config });
   const log = options.log ?? [];
   return start(config, {
@@ -133,22 +149,35 @@ export function effectsOf<T extends RaftEffectType>(
   return effects.filter((e): e is Extract<RaftEffect, { type: T }> => e.type === type);
 }
 
-/** Messages sent, optionally only those of `type` and/or to `to`. */
+/**
+ * The effects as carried out once every write is durable: each Persist's
+ * `after` effects in its place, right after it.
+ */
+export function flattened(effects: readonly RaftEffect[]): RaftEffect[] {
+  return effects.flatMap((e): RaftEffect[] => (e.type === "Persist" ? [e, ...e.after] : [e]));
+}
+
+/**
+ * Messages sent — at once, or once their step's writes are durable —
+ * optionally only those of `type` and/or to `to`.
+ */
 export function sent<T extends MessageType = MessageType>(
   effects: readonly RaftEffect[],
   type?: T,
   to?: NodeId,
 ): Extract<Message, { type: T }>[] {
-  return effectsOf(effects, "Send")
+  return effectsOf(flattened(effects), "Send")
     .map((e) => e.message)
     .filter((m): m is Extract<Message, { type: T }> =>
       (type === undefined || m.type === type) && (to === undefined || m.to === to)
     );
 }
 
-/** The Persist effects. */
+/** The Persist effects that write something (not those that only order messages behind earlier writes). */
 export function persisted(effects: readonly RaftEffect[]): Extract<RaftEffect, { type: "Persist" }>[] {
-  return effectsOf(effects, "Persist");
+  return effectsOf(effects, "Persist").filter((p) =>
+    p.hardState !== undefined || p.entries.length > 0 || p.truncateFrom !== undefined
+  );
 }
 
 /** Indexes of every entry in every Apply effect, in order. */

@@ -1,51 +1,63 @@
 /**
- * Tiny flag parser shared by the simulator command-line scripts
+ * Tiny flag parser shared by the simulator command-line scripts, and the
+ * mapping from profile flags to simulator options
  * (`--name value` and bare `--flag`), with no runtime APIs so the scripts
  * run unchanged on Deno and Bun.
  *
  * @module
  */
 
-import type { FaultOptions, RunOptions } from "../effects/simulator/mod.ts";
+import { type Profile, profileOptions as optionsOf, type RunOptions } from "../testing/simulator/mod.ts";
 
-/** The `--heavy` fault profile: frequent faults, lossy and duplicating network, transfers. */
-export const heavyFaults: Partial<FaultOptions> = {
-  dropRate: 0.2,
-  duplicateRate: 0.1,
-  delayRate: 0.1,
-  minIntervalMs: 50,
-  maxIntervalMs: 300,
-  transfers: true,
-};
-
-/** The run options that the profile flags of `sim_run.ts` select. */
-export function profileOptions(
-  flags: Map<string, string>,
-  nodes: number,
-): Pick<RunOptions, "faults" | "raft" | "voters"> {
-  const conf = flags.has("conf");
-  const faults: RunOptions["faults"] = flags.has("no-faults")
-    ? false
-    : { ...(flags.has("heavy") ? heavyFaults : {}), transfers: flags.has("transfers") || conf, confChanges: conf };
+/** The flags of `sim_run.ts` that choose a profile, as a {@link Profile}. */
+export function profileOf(flags: Map<string, string>): Profile {
+  const drift = flags.get("drift");
+  if (drift !== undefined && drift !== "within" && drift !== "beyond") {
+    throw new Error(`--drift must be within or beyond, got ${drift}`);
+  }
   return {
-    faults,
-    raft: {
-      ...(flags.has("snapshots") ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : {}),
-      ...(flags.has("lease") ? { leaseReads: true } : {}),
-    },
-    voters: Math.min(nodes, intFlag(flags, "voters", nodes)),
+    noFaults: flags.has("no-faults"),
+    heavy: flags.has("heavy"),
+    snapshots: flags.has("snapshots"),
+    lease: flags.has("lease"),
+    transfers: flags.has("transfers"),
+    conf: flags.has("conf"),
+    joint: flags.has("joint"),
+    targeted: flags.has("targeted"),
+    noPreVote: flags.has("no-prevote"),
+    noCheckQuorum: flags.has("no-checkquorum"),
+    drift,
+    randomSettings: flags.has("random-settings"),
+    voters: flags.has("voters") ? intFlag(flags, "voters", 0) : undefined,
   };
 }
 
+/** The run options that the profile flags of `sim_run.ts` select for `seed`. */
+export function profileOptions(
+  flags: Map<string, string>,
+  nodes: number,
+  seed: number,
+): Omit<RunOptions, "seed" | "nodes" | "steps"> {
+  return optionsOf(profileOf(flags), nodes, seed);
+}
+
 /**
- * The profile flags the long sweep uses for `seed`: snapshots on even seeds;
- * heavy faults, leadership transfers, or membership changes (sometimes with a
- * node outside the initial voters) in turn.
+ * The profile flags the long sweep uses for `seed`, rotating through every
+ * profile: heavy faults, transfers or membership changes in turn (joint ones
+ * on some seeds, sometimes with a node outside the initial voters), snapshots
+ * on even seeds, the targeted schedules on half, lease reads (with clocks
+ * drifting within the bound on some), pre-vote or check-quorum off, and core
+ * settings randomized per seed on odd seeds.
  */
 export function sweepProfile(seed: number, nodes: number): string[] {
   const flags: string[] = [];
   if (seed % 2 === 0) flags.push("--snapshots");
+  if (seed % 4 === 1 || seed % 4 === 2) flags.push("--targeted");
   if (seed % 5 === 0) flags.push("--lease");
+  if (seed % 10 === 5) flags.push("--drift", "within");
+  if (seed % 6 === 1) flags.push("--no-prevote");
+  if (seed % 7 === 3) flags.push("--no-checkquorum");
+  if (seed % 2 === 1) flags.push("--random-settings");
   switch (seed % 3) {
     case 0:
       flags.push("--heavy");
@@ -54,7 +66,7 @@ export function sweepProfile(seed: number, nodes: number): string[] {
       flags.push("--transfers");
       break;
     case 2:
-      flags.push("--conf");
+      flags.push(seed % 9 < 4 ? "--joint" : "--conf");
       if (seed % 4 === 1 && nodes > 1) flags.push("--voters", String(nodes - 1));
       break;
   }

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { InvariantViolation, runSimulation } from "../effects/simulator/mod.ts";
+import { InvariantViolation, runSimulation } from "../testing/simulator/mod.ts";
 import { exit, intFlag, parseFlags, profileOptions, scriptArgs } from "./sim_args.ts";
 
 const flags = parseFlags(scriptArgs());
@@ -33,7 +33,7 @@ try {
     seed,
     nodes,
     steps,
-    ...profileOptions(flags, nodes),
+    ...profileOptions(flags, nodes, seed),
     onTrace: trace ? (line) => console.log(line) : undefined,
   });
   console.log(`seed ${seed}: ok`, JSON.stringify(report));

@@ -12,14 +12,14 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { runSimulation } from "../effects/simulator/mod.ts";
+import { InvariantViolation, runSimulation } from "../testing/simulator/mod.ts";
 import { parseFlags, profileOptions } from "./sim_args.ts";
 
 const STEPS = 2000;
 const CHUNK = 25; // seeds per test, to stay well inside Bun's 5 s per-test limit
 
 function sweep(nodes: number, seeds: number, profile: readonly string[]): void {
-  const options = profileOptions(parseFlags(profile), nodes);
+  const flags = parseFlags(profile);
   for (let from = 1; from <= seeds; from += CHUNK) {
     const to = Math.min(seeds, from + CHUNK - 1);
     test(`seeds ${from}–${to}`, () => {
@@ -28,7 +28,7 @@ function sweep(nodes: number, seeds: number, profile: readonly string[]): void {
           seed,
           nodes,
           steps: STEPS,
-          ...options,
+          ...profileOptions(flags, nodes, seed),
           reproduce: `deno run -A tests/sim_run.ts --seed ${seed} --nodes ${nodes} --steps ${STEPS} ${
             profile.join(" ")
           } --trace`,
@@ -48,3 +48,35 @@ describe("simulation sweep: 5 nodes, faults, snapshots, membership changes", () 
   sweep(5, 200, ["--snapshots", "--conf"]));
 describe("simulation sweep: 3 nodes, faults, lease reads, leadership transfers", () =>
   sweep(3, 200, ["--lease", "--transfers"]));
+describe("simulation sweep: 3 nodes, targeted schedules, joint changes, snapshots", () =>
+  sweep(3, 200, ["--targeted", "--joint", "--snapshots"]));
+describe("simulation sweep: 4 nodes, targeted schedules, membership changes", () =>
+  sweep(4, 150, ["--targeted", "--conf"]));
+describe("simulation sweep: 5 nodes, targeted schedules, joint changes, randomized settings", () =>
+  sweep(5, 150, ["--targeted", "--joint", "--random-settings"]));
+describe("simulation sweep: 3 nodes, lease reads, targeted schedules, clocks drifting within the bound", () =>
+  sweep(3, 200, ["--lease", "--targeted", "--transfers", "--drift", "within"]));
+describe("simulation sweep: 5 nodes, lease reads, targeted schedules, randomized settings", () =>
+  sweep(5, 100, ["--lease", "--targeted", "--random-settings"]));
+describe("simulation sweep: 3 nodes, pre-vote and check-quorum off, snapshots, randomized settings", () =>
+  sweep(3, 200, ["--no-prevote", "--no-checkquorum", "--snapshots", "--random-settings"]));
+describe("simulation sweep: 3 nodes, heavy faults, check-quorum off, randomized settings", () =>
+  sweep(3, 150, ["--heavy", "--no-checkquorum", "--random-settings", "--snapshots"]));
+
+describe("the sweep can see lease bugs", () => {
+  test("with one clock running at a third of the others' speed (beyond clockDrift), some seed reads stale", () => {
+    const profile = ["--lease", "--targeted", "--transfers", "--drift", "beyond"];
+    const flags = parseFlags(profile);
+    const failing: number[] = [];
+    for (let seed = 1; seed <= 40 && failing.length === 0; seed++) {
+      try {
+        runSimulation({ seed, nodes: 3, steps: STEPS, ...profileOptions(flags, 3, seed) });
+      } catch (error) {
+        if (!(error instanceof InvariantViolation)) throw error;
+        assert.equal(error.invariant, "linearizability", error.message);
+        failing.push(seed);
+      }
+    }
+    assert.ok(failing.length > 0, "no seed of 1–40 served a stale lease read: the sweep cannot see lease bugs");
+  });
+});

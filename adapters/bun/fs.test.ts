@@ -6,6 +6,7 @@ import process from "node:process";
 import { BunFs } from "./fs.ts";
 import { type ContractOptions, durableFsContract, type LockHolder } from "../../tests/contract/durable_fs.ts";
 import { snapshotContract, walContract } from "../../tests/contract/wal.ts";
+import { walDamageContract } from "../../tests/contract/wal_damage.ts";
 
 const HOLDER = decodeURIComponent(new URL("../../tests/contract/hold_lock.ts", import.meta.url).pathname);
 
@@ -35,4 +36,5 @@ const tmpDir = () => fsp.mkdtemp(join(tmpdir(), "plank-bunfs-"));
 
 durableFsContract("BunFs", makeFs, tmpDir, options);
 walContract("BunFs", makeFs, tmpDir, options);
+walDamageContract("BunFs", makeFs, tmpDir, options);
 snapshotContract("BunFs", makeFs, tmpDir, options);

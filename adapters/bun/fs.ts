@@ -17,6 +17,7 @@ import {
   type DirLock,
   type DurableFs,
   joinPath,
+  type OverwriteFile,
   parseLockPid,
   type ReadFile,
   wrapIo,
@@ -62,6 +63,22 @@ class BunReadFile implements ReadFile {
         got += bytesRead;
       }
       return got === length ? buf : buf.subarray(0, got);
+    });
+  }
+  close(): Promise<void> {
+    return wrapIo("close", this.path, () => this.fh.close());
+  }
+}
+
+class BunOverwriteFile implements OverwriteFile {
+  constructor(private readonly fh: FileHandle, private readonly path: string) {}
+  writeAt(position: number, bytes: Uint8Array): Promise<void> {
+    return wrapIo("write", this.path, async () => {
+      let off = 0;
+      while (off < bytes.length) {
+        const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, position + off);
+        off += bytesWritten;
+      }
     });
   }
   close(): Promise<void> {
@@ -127,6 +144,11 @@ export class BunFs implements DurableFs {
   /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile> {
     return wrapIo("open", path, async () => new BunReadFile(await fsp.open(path, "r"), path));
+  }
+
+  /** Opens an existing file for in-place writes ("r+": no append, no truncation). */
+  openOverwrite(path: string): Promise<OverwriteFile> {
+    return wrapIo("open", path, async () => new BunOverwriteFile(await fsp.open(path, "r+"), path));
   }
 
   /** Creates or replaces `path` with `bytes`, fsynced. */

@@ -1,6 +1,7 @@
 import { DenoFs } from "./fs.ts";
 import { type ContractOptions, durableFsContract, type LockHolder } from "../../tests/contract/durable_fs.ts";
 import { snapshotContract, walContract } from "../../tests/contract/wal.ts";
+import { walDamageContract } from "../../tests/contract/wal_damage.ts";
 
 const HOLDER = decodeURIComponent(new URL("../../tests/contract/hold_lock.ts", import.meta.url).pathname);
 
@@ -36,4 +37,5 @@ const tmpDir = () => Deno.makeTempDir({ prefix: "plank-denofs-" });
 
 durableFsContract("DenoFs", makeFs, tmpDir, options);
 walContract("DenoFs", makeFs, tmpDir, options);
+walDamageContract("DenoFs", makeFs, tmpDir, options);
 snapshotContract("DenoFs", makeFs, tmpDir, options);

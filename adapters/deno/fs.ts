@@ -12,6 +12,7 @@ import {
   type DirLock,
   type DurableFs,
   joinPath,
+  type OverwriteFile,
   parseLockPid,
   type ReadFile,
   wrapIo,
@@ -51,6 +52,20 @@ class DenoReadFile implements ReadFile {
         got += n;
       }
       return got === length ? buf : buf.subarray(0, got);
+    });
+  }
+  close(): Promise<void> {
+    return wrapIo("close", this.path, () => Promise.resolve(this.file.close()));
+  }
+}
+
+class DenoOverwriteFile implements OverwriteFile {
+  constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
+  writeAt(position: number, bytes: Uint8Array): Promise<void> {
+    return wrapIo("write", this.path, async () => {
+      // Deno's FsFile has no pwrite; the log's single writer makes seek + write safe.
+      await this.file.seek(position, Deno.SeekMode.Start);
+      await writeAll(this.file, bytes);
     });
   }
   close(): Promise<void> {
@@ -101,6 +116,11 @@ export class DenoFs implements DurableFs {
   /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile> {
     return wrapIo("open", path, async () => new DenoReadFile(await Deno.open(path, { read: true }), path));
+  }
+
+  /** Opens an existing file for in-place writes (no append, no truncation). */
+  openOverwrite(path: string): Promise<OverwriteFile> {
+    return wrapIo("open", path, async () => new DenoOverwriteFile(await Deno.open(path, { write: true }), path));
   }
 
   /** Creates or replaces `path` with `bytes`, fsynced. */

@@ -25,6 +25,8 @@ export class MemoryHub {
   onSend: ((message: Message) => void) | undefined = undefined;
   /** Messages for which this returns true are lost on the wire, silently (for tests of lost answers). */
   drop: ((message: Message) => boolean) | undefined = undefined;
+  /** Replaces a message on the wire by what it returns (for tests of data damaged in transit). */
+  tamper: ((message: Message) => Message) | undefined = undefined;
   /** Messages delivered so far. */
   delivered = 0;
 
@@ -47,10 +49,11 @@ export class MemoryHub {
         }
         // Lost on the wire, silently.
         if (this.isolated.has(id) || this.isolated.has(message.to) || this.drop?.(message)) return true;
+        const arriving = this.tamper?.(message) ?? message;
         queueMicrotask(() => {
           if (this.endpoints.get(message.to) !== target || this.isolated.has(message.to)) return;
           this.delivered++;
-          target.onMessage(message);
+          target.onMessage(arriving);
         });
         return true;
       },

@@ -4,13 +4,16 @@
  * @module
  */
 
+import { crc32c } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 import type { ChunkResult, SnapshotReceiverPort, SnapshotStorePort, StoredSnapshot } from "../../effects/ports.ts";
 
-function stored(meta: SnapshotMeta, bytes: Uint8Array): StoredSnapshot {
+function stored(meta: SnapshotMeta, bytes: Uint8Array, checksum: number): StoredSnapshot {
   return {
     meta,
     size: bytes.length,
+    checksum,
     read(offset = 0, chunkBytes = 1024 * 1024): AsyncIterable<Uint8Array> {
       return {
         async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
@@ -49,7 +52,8 @@ export class MemorySnapshotStore implements SnapshotStorePort {
 
   /** Stores a snapshot. */
   write(meta: SnapshotMeta, chunks: Iterable<Uint8Array>): Promise<StoredSnapshot> {
-    this.current = stored(meta, concat([...chunks]));
+    const bytes = concat([...chunks]);
+    this.current = stored(meta, bytes, crc32c(bytes));
     return Promise.resolve(this.current);
   }
 
@@ -64,8 +68,11 @@ export class MemorySnapshotStore implements SnapshotStorePort {
         size += bytes.length;
         return Promise.resolve({ accepted: true, expected: size });
       },
-      finish: (): Promise<StoredSnapshot> => {
-        this.current = stored(meta, concat(parts));
+      finish: (checksum: number | undefined): Promise<StoredSnapshot> => {
+        const bytes = concat(parts);
+        const actual = crc32c(bytes);
+        if (checksum !== actual) return Promise.reject(new SnapshotChecksumMismatch(meta, checksum, actual));
+        this.current = stored(meta, bytes, actual);
         return Promise.resolve(this.current);
       },
       abort: (): Promise<void> => Promise.resolve(),

@@ -29,6 +29,18 @@ export interface ReadFile {
   close(): Promise<void>;
 }
 
+/**
+ * A small file rewritten in place, by {@link DurableFs.openOverwrite}. Its
+ * size never changes after creation, so a rewrite touches only the bytes it
+ * names (a crash cannot leave the file shorter).
+ */
+export interface OverwriteFile {
+  /** Writes all of `bytes` at `position`, over what was there. Not durable until the system flushes it. */
+  writeAt(position: number, bytes: Uint8Array): Promise<void>;
+  /** Closes the file without syncing. */
+  close(): Promise<void>;
+}
+
 /** An exclusive hold on a data directory, taken by {@link DurableFs.lockDir}. */
 export interface DirLock {
   /** Gives the directory up. Idempotent. */
@@ -53,6 +65,8 @@ export interface DurableFs {
   openAppend(path: string): Promise<AppendFile>;
   /** Opens an existing file for positional reads. */
   openRead(path: string): Promise<ReadFile>;
+  /** Opens an existing file for in-place writes (no append, no truncation). */
+  openOverwrite(path: string): Promise<OverwriteFile>;
   /** Creates or replaces the file at `path` with `bytes` and fsyncs it (not its directory). */
   writeFileSynced(path: string, bytes: Uint8Array): Promise<void>;
   /** Renames `from` to `to`, replacing `to` atomically. Durable only after {@link DurableFs.syncDir} of the parent. */
@@ -168,6 +182,21 @@ export async function wrapIo<A>(operation: string, path: string, f: () => Promis
     if (e instanceof StorageError || e instanceof DataDirLockedError || e instanceof CorruptLogError) throw e;
     throw new StorageError(operation, path, e);
   }
+}
+
+/**
+ * Removes the `*.tmp` files in `dir` (what a crash left of a write that was
+ * never renamed into place), making the removal durable if there were any.
+ */
+export async function removeTempFiles(fs: DurableFs, dir: string): Promise<void> {
+  let removed = false;
+  for (const name of await fs.readDir(dir)) {
+    if (name.endsWith(".tmp")) {
+      await fs.remove(joinPath(dir, name));
+      removed = true;
+    }
+  }
+  if (removed) await fs.syncDir(dir);
 }
 
 /** Parses the pid a lock holder wrote into its `LOCK` file, if the text is one. */

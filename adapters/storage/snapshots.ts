@@ -2,12 +2,20 @@
  * The snapshot store: the state machine's snapshots as files in
  * `DATA/snapshots/`, written over the {@link DurableFs} port.
  *
- * A snapshot file `snap-<index>-<term>.snap` is a header followed by the
- * user's bytes, little-endian:
+ * A snapshot file `snap-<index>-<term>.snap` is a header, the user's bytes
+ * and a trailer with their checksum, little-endian:
  *
  * ```
- * "PLNKSNAP" [u32 meta length][u32 crc32c of meta][encodeSnapshotMeta bytes][user bytes...]
+ * "PLNKSNAP" [u32 meta length][u32 crc32c of meta][encodeSnapshotMeta bytes]
+ * [user bytes...]
+ * "PLNKSEND" [u64 length of the user bytes][u32 crc32c of the user bytes][u32 crc32c of the 20 bytes before]
  * ```
+ *
+ * The data's CRC-32C is known only once it has all streamed through, hence a
+ * trailer. It is the snapshot's `checksum`: a leader sends it with the last
+ * InstallSnapshot chunk, and reading a snapshot from start to end fails
+ * (before the last chunk is handed out) when the data does not match it, so
+ * a damaged snapshot is neither restored nor sent.
  *
  * Writing goes to `snap-<index>-<term>.tmp`, is fsynced, renamed into place
  * and the directory fsynced (DESIGN.md "Durability"), so a reader only ever
@@ -18,17 +26,27 @@
  */
 
 import { decodeSnapshotMeta, encodeSnapshotMeta } from "../../core/codec/mod.ts";
-import { crc32c } from "../../core/crc32c.ts";
+import { crc32c, formatCrc32c as hex } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
-import { type AppendFile, CorruptLogError, type DurableFs, joinPath } from "./fs.ts";
+import { type AppendFile, CorruptLogError, type DurableFs, joinPath, removeTempFiles } from "./fs.ts";
 
 const MAGIC = new TextEncoder().encode("PLNKSNAP");
 const FIXED_HEADER = MAGIC.length + 8;
+const END_MAGIC = new TextEncoder().encode("PLNKSEND");
+const TRAILER = END_MAGIC.length + 16;
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const SNAP_RE = /^snap-(\d+)-(\d+)\.snap$/;
+const SNAP_DIR = "snapshots";
+
+/** Whether data directory `dataDir` holds a snapshot file (without opening the store or checking it). */
+export async function holdsSnapshots(fs: DurableFs, dataDir: string): Promise<boolean> {
+  const dir = joinPath(dataDir, SNAP_DIR);
+  return (await fs.exists(dir)) && (await fs.readDir(dir)).some((name) => SNAP_RE.test(name));
+}
 
 // The shapes the interpreter's snapshot-store port expects (effects/ports.ts), implemented here.
 import type { ChunkResult, StoredSnapshot } from "../../effects/ports.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 export type { ChunkResult, StoredSnapshot };
 
 /** Collects an incoming snapshot (InstallSnapshot chunks) into a temporary file. */
@@ -37,16 +55,33 @@ export interface SnapshotReceiver {
   readonly meta: SnapshotMeta;
   /** Bytes received so far: the offset the next chunk must have. */
   readonly size: number;
+  /** CRC-32C of the bytes received so far. */
+  readonly checksum: number;
   /** Appends `bytes` if `offset` equals {@link SnapshotReceiver.size}; otherwise writes nothing. */
   writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult>;
-  /** Makes the snapshot durable and current (fsync, rename, directory fsync) and removes older ones. */
-  finish(): Promise<StoredSnapshot>;
+  /**
+   * If the bytes received have the sender's CRC-32C `checksum`, makes the
+   * snapshot durable and current (trailer, fsync, rename, directory fsync)
+   * and removes older ones. Otherwise, or without a checksum, drops it and
+   * rejects with `SnapshotChecksumMismatch`: nothing becomes current.
+   */
+  finish(checksum: number | undefined): Promise<StoredSnapshot>;
   /** Drops what was received. */
   abort(): Promise<void>;
 }
 
 function snapName(meta: SnapshotMeta, ext: "snap" | "tmp"): string {
   return `snap-${meta.index}-${meta.term}.${ext}`;
+}
+
+function trailer(size: number, checksum: number): Uint8Array {
+  const t = new Uint8Array(TRAILER);
+  const view = new DataView(t.buffer);
+  t.set(END_MAGIC, 0);
+  view.setBigUint64(END_MAGIC.length, BigInt(size), true);
+  view.setUint32(END_MAGIC.length + 8, checksum, true);
+  view.setUint32(END_MAGIC.length + 12, crc32c(t.subarray(0, END_MAGIC.length + 12)), true);
+  return t;
 }
 
 function header(meta: SnapshotMeta): Uint8Array {
@@ -66,16 +101,9 @@ export class SnapshotStore {
 
   /** Opens the store under data directory `dataDir`, removing temporary files a crash left behind. */
   static async open(fs: DurableFs, dataDir: string): Promise<SnapshotStore> {
-    const dir = joinPath(dataDir, "snapshots");
+    const dir = joinPath(dataDir, SNAP_DIR);
     await fs.mkdirp(dir);
-    let removed = false;
-    for (const name of await fs.readDir(dir)) {
-      if (name.endsWith(".tmp")) {
-        await fs.remove(joinPath(dir, name));
-        removed = true;
-      }
-    }
-    if (removed) await fs.syncDir(dir);
+    await removeTempFiles(fs, dir);
     return new SnapshotStore(fs, dir);
   }
 
@@ -99,7 +127,7 @@ export class SnapshotStore {
       await rx.abort().catch(() => {});
       throw e;
     }
-    return await rx.finish();
+    return await rx.finish(rx.checksum);
   }
 
   /** Starts receiving a snapshot for `meta` chunk by chunk, into a temporary file. */
@@ -116,30 +144,47 @@ export class SnapshotStore {
       throw e;
     }
     let size = 0;
+    let crc = 0;
     let state: "open" | "finished" | "aborted" = "open";
     const fs = this.fs;
     const dir = this.dir;
     const removeOlder = (m: SnapshotMeta): Promise<void> => this.removeOlderThan(m);
-    const stored = (m: SnapshotMeta, p: string, h: number, n: number): StoredSnapshot => this.stored(m, p, h, n);
+    const stored = (m: SnapshotMeta, p: string, h: number, n: number, c: number): StoredSnapshot =>
+      this.stored(m, p, h, n, c);
     const ensureOpen = (): void => {
       if (state !== "open") throw new Error(`snapshot receiver for ${final} is already ${state}`);
+    };
+    const abort = async (): Promise<void> => {
+      if (state !== "open") return;
+      state = "aborted";
+      await file.close().catch(() => {});
+      await fs.remove(tmp);
     };
     return {
       meta,
       get size(): number {
         return size;
       },
+      get checksum(): number {
+        return crc;
+      },
       async writeChunk(offset: number, bytes: Uint8Array): Promise<ChunkResult> {
         ensureOpen();
         if (offset !== size) return { accepted: false, expected: size };
         await file.write(bytes);
         size += bytes.length;
+        crc = crc32c(bytes, crc);
         return { accepted: true, expected: size };
       },
-      async finish(): Promise<StoredSnapshot> {
+      async finish(checksum: number | undefined): Promise<StoredSnapshot> {
         ensureOpen();
+        if (checksum !== crc) {
+          await abort();
+          throw new SnapshotChecksumMismatch(meta, checksum, crc);
+        }
         state = "finished";
         try {
+          await file.write(trailer(size, checksum));
           await file.sync();
         } finally {
           await file.close();
@@ -147,14 +192,9 @@ export class SnapshotStore {
         await fs.rename(tmp, final);
         await fs.syncDir(dir);
         await removeOlder(meta);
-        return stored(meta, final, h.length, size);
+        return stored(meta, final, h.length, size, checksum);
       },
-      async abort(): Promise<void> {
-        if (state !== "open") return;
-        state = "aborted";
-        await file.close().catch(() => {});
-        await fs.remove(tmp);
-      },
+      abort,
     };
   }
 
@@ -180,7 +220,7 @@ export class SnapshotStore {
     if (removed) await this.fs.syncDir(this.dir);
   }
 
-  /** Opens snapshot file `name`, checking its header. */
+  /** Opens snapshot file `name`, checking its header and trailer (the data is checked as it is read). */
   private async load(name: string): Promise<StoredSnapshot> {
     const path = joinPath(this.dir, name);
     const f = await this.fs.openRead(path);
@@ -213,18 +253,36 @@ export class SnapshotStore {
         );
       }
       const headerLen = FIXED_HEADER + metaLen;
-      return this.stored(meta, path, headerLen, fileSize - headerLen);
+      const end = fileSize - TRAILER;
+      if (end < headerLen) throw new CorruptLogError(path, headerLen, "snapshot trailer is missing (file cut short?)");
+      const t = await f.readAt(end, TRAILER);
+      const tv = new DataView(t.buffer, t.byteOffset, t.byteLength);
+      if (
+        !END_MAGIC.every((c, i) => t[i] === c) || crc32c(t.subarray(0, TRAILER - 4)) !== tv.getUint32(TRAILER - 4, true)
+      ) {
+        throw new CorruptLogError(path, end, "snapshot trailer is damaged or missing (file cut short?)");
+      }
+      const size = Number(tv.getBigUint64(END_MAGIC.length, true));
+      if (size !== end - headerLen) {
+        throw new CorruptLogError(
+          path,
+          end,
+          `snapshot trailer records ${size} data bytes, the file holds ${end - headerLen}`,
+        );
+      }
+      return this.stored(meta, path, headerLen, size, tv.getUint32(END_MAGIC.length + 8, true));
     } finally {
       await f.close();
     }
   }
 
-  /** The reader of a stored snapshot file. */
-  private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number): StoredSnapshot {
+  /** The reader of a stored snapshot file; a read from the start verifies the data against `checksum`. */
+  private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number, checksum: number): StoredSnapshot {
     const fs = this.fs;
     return {
       meta,
       size,
+      checksum,
       read(offset = 0, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
         if (!(offset >= 0 && offset <= size)) {
           throw new RangeError(`offset ${offset} outside snapshot of ${size} bytes`);
@@ -234,12 +292,23 @@ export class SnapshotStore {
           async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
             const f = await fs.openRead(path);
             try {
+              let crc = 0;
               for (let at = offset; at < size;) {
                 const chunk = await f.readAt(headerLen + at, Math.min(chunkBytes, size - at));
                 if (chunk.length === 0) {
                   throw new CorruptLogError(path, headerLen + at, "snapshot file shrank while read");
                 }
                 at += chunk.length;
+                if (offset === 0) {
+                  crc = crc32c(chunk, crc);
+                  if (at >= size && crc !== checksum) {
+                    throw new CorruptLogError(
+                      path,
+                      headerLen,
+                      `snapshot data checksum mismatch (crc32c ${hex(crc)}, trailer records ${hex(checksum)})`,
+                    );
+                  }
+                }
                 yield chunk;
               }
             } finally {

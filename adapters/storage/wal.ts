@@ -8,40 +8,50 @@
  * DATA/LOCK                              exclusive use (DurableFs.lockDir)
  * DATA/wal/00000000000000000001.seg      segments, named by the first index
  * DATA/wal/00000000000000004097.seg      they were opened for, replayed in order
+ * DATA/wal/TAIL                          how far the last segment was synced
  * ```
  *
- * A segment is a sequence of records, little-endian:
+ * The record format is in `wal_format.ts`; every segment starts with a
+ * header record naming the segment before it and its size, so a segment
+ * deleted or cut short in the middle is noticed. `wal/TAIL` (`wal_tail.ts`)
+ * is rewritten after every fsync, so a last segment that was deleted, cut
+ * short or zeroed below what was synced is noticed too. The directory is
+ * created whole (in `wal.tmp`, then renamed), so `wal/` without its witness
+ * or its first segment is damage, not a new log.
  *
- * ```
- * [u32 length of type+payload][u32 crc32c of type+payload][u8 type][payload]
- * ```
- *
- * - `ENTRIES`: `[u32 count]` then per entry `[u32 length][encodeEntry bytes]`
- * - `HARDSTATE`: `encodeHardState` bytes
- * - `TRUNCATE`: `[u64 index]` — drop entries from `index` on
- * - `COMPACT`: `[u64 index]` — entries up to `index` are covered by a snapshot
- *
- * Replay applies records in order. Only the last record of the last segment
- * may be torn (a write the crash interrupted): it is cut off, on disk too.
- * Anything else that does not check out is a {@link CorruptLogError} naming
- * the file and byte offset, because silently dropping acknowledged entries
- * would break Raft's safety.
+ * Replay (`wal_replay.ts`) cuts off a torn write past the synced mark and
+ * refuses anything else that does not check out with a
+ * {@link CorruptLogError} naming the file and byte offset, because silently
+ * dropping acknowledged entries would break Raft's safety.
  *
  * @module
  */
 
-import { decodeEntry, decodeHardState, encodeEntry, encodeHardState } from "../../core/codec/mod.ts";
-import { crc32c } from "../../core/crc32c.ts";
+import { encodeHardState } from "../../core/codec/mod.ts";
 import type { Entry, HardState, Index } from "../../core/types.ts";
-import { type AppendFile, CorruptLogError, type DirLock, type DurableFs, joinPath, StorageError } from "./fs.ts";
-
-const REC_ENTRIES = 1;
-const REC_HARDSTATE = 2;
-const REC_TRUNCATE = 3;
-const REC_COMPACT = 4;
-const HEADER = 8; // u32 length + u32 crc
-const SEG_SUFFIX = ".seg";
-const SEG_NAME_DIGITS = 20;
+import {
+  type AppendFile,
+  CorruptLogError,
+  type DirLock,
+  type DurableFs,
+  joinPath,
+  removeTempFiles,
+  StorageError,
+} from "./fs.ts";
+import { holdsSnapshots } from "./snapshots.ts";
+import {
+  entriesPayload,
+  REC_COMPACT,
+  REC_ENTRIES,
+  REC_HARDSTATE,
+  REC_TRUNCATE,
+  RecordWriter,
+  SEGMENT_HEADER_BYTES,
+  segmentHeader,
+  u64,
+} from "./wal_format.ts";
+import { recover, type Segment, segmentName } from "./wal_replay.ts";
+import { initialTail, TAIL_FILE, TailWriter } from "./wal_tail.ts";
 
 /** Default size at which the log moves on to a new segment file: 64 MiB. */
 export const DEFAULT_SEGMENT_BYTES: number = 64 * 1024 * 1024;
@@ -78,221 +88,20 @@ export interface OpenedWal {
   readonly wal: WriteAheadLog;
   /** The state replayed from disk. */
   readonly recovered: RecoveredLog;
+  /** Whether this open created the log (the data directory had none). */
+  readonly created: boolean;
 }
 
-interface Segment {
-  readonly name: string;
-  readonly path: string;
-  /** Highest entry index ever written to this segment (0 if none). */
-  maxIndex: Index;
-  size: number;
-}
-
-const ZERO_HARD_STATE: HardState = { term: 0, vote: undefined, commit: 0 };
-
-function segmentName(first: Index): string {
-  return String(first).padStart(SEG_NAME_DIGITS, "0") + SEG_SUFFIX;
-}
-
-function parseSegmentName(name: string): number | undefined {
-  if (!name.endsWith(SEG_SUFFIX)) return undefined;
-  const digits = name.slice(0, -SEG_SUFFIX.length);
-  return /^\d+$/.test(digits) ? Number(digits) : undefined;
-}
-
-/** Builds one batch's records into a single buffer, so a batch costs one `write`. */
-class RecordWriter {
-  private readonly parts: { type: number; payload: Uint8Array[]; size: number }[] = [];
-  private total = 0;
-
-  add(type: number, payload: Uint8Array[]): void {
-    let size = 0;
-    for (const p of payload) size += p.length;
-    this.parts.push({ type, payload, size });
-    this.total += HEADER + 1 + size;
-  }
-
-  get byteLength(): number {
-    return this.total;
-  }
-
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.total);
-    const view = new DataView(out.buffer);
-    let o = 0;
-    for (const { type, payload, size } of this.parts) {
-      view.setUint32(o, 1 + size, true);
-      out[o + HEADER] = type;
-      let p = o + HEADER + 1;
-      for (const chunk of payload) {
-        out.set(chunk, p);
-        p += chunk.length;
-      }
-      view.setUint32(o + 4, crc32c(out.subarray(o + HEADER, p)), true);
-      o = p;
-    }
-    return out;
-  }
-}
-
-function u64(n: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
-  return b;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
-}
-
-function entriesPayload(entries: readonly Entry[]): Uint8Array[] {
-  const parts: Uint8Array[] = [u32(entries.length)];
-  for (const e of entries) {
-    const bytes = encodeEntry(e);
-    parts.push(u32(bytes.length), bytes);
-  }
-  return parts;
-}
-
-/** Replay state: the log as records rebuild it. */
-class Replay {
-  entries: Entry[] = [];
-  /** Index of the last entry; undefined until the first segment tells us where the log starts. */
-  last: Index | undefined = undefined;
-  compacted: Index = 0;
-  hardState: HardState = ZERO_HARD_STATE;
-
-  truncate(from: Index): void {
-    const keep = this.entries.length === 0
-      ? 0
-      : Math.max(0, Math.min(this.entries.length, from - this.entries[0].index));
-    this.entries.length = keep;
-    this.last = this.last === undefined ? from - 1 : Math.min(this.last, from - 1);
-  }
-
-  compact(upTo: Index): void {
-    if (upTo <= this.compacted) return;
-    this.compacted = upTo;
-    const drop = this.entries.length === 0
-      ? 0
-      : Math.max(0, Math.min(this.entries.length, upTo - this.entries[0].index + 1));
-    if (drop > 0) this.entries.splice(0, drop);
-    this.last = this.last === undefined ? upTo : Math.max(this.last, upTo);
-  }
-
-  get firstIndex(): Index {
-    if (this.entries.length > 0) return this.entries[0].index;
-    return (this.last ?? this.compacted) + 1;
-  }
-}
-
-function corrupt(file: string, offset: number, reason: string): CorruptLogError {
-  return new CorruptLogError(file, offset, reason);
-}
-
-/** Whether a record with a valid checksum starts at `o`. */
-function validRecordAt(buf: Uint8Array, view: DataView, o: number): boolean {
-  if (o + HEADER + 1 > buf.length) return false;
-  const len = view.getUint32(o, true);
-  if (len < 1 || o + HEADER + len > buf.length) return false;
-  const type = buf[o + HEADER];
-  if (type < REC_ENTRIES || type > REC_COMPACT) return false;
-  return crc32c(buf.subarray(o + HEADER, o + HEADER + len)) === view.getUint32(o + 4, true);
-}
-
-/**
- * Replays one segment into `state`. Returns the byte length of its valid
- * prefix; shorter than the file only when `isLast` and the rest is a torn tail.
- */
-function replaySegment(seg: Segment, buf: Uint8Array, state: Replay, isLast: boolean): number {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let o = 0;
-  while (o < buf.length) {
-    if (!validRecordAt(buf, view, o)) {
-      // A torn write leaves garbage only at the very end; if any valid
-      // record follows, this is damage to data that was already durable.
-      let later = -1;
-      for (let p = o + 1; p + HEADER < buf.length; p++) {
-        if (validRecordAt(buf, view, p)) {
-          later = p;
-          break;
-        }
-      }
-      const reason = o + HEADER > buf.length
-        ? "truncated record header"
-        : o + HEADER + view.getUint32(o, true) > buf.length
-        ? `record length ${view.getUint32(o, true)} runs past end of file`
-        : "record checksum mismatch or bad record type";
-      if (!isLast) throw corrupt(seg.path, o, `${reason} (not in the last segment)`);
-      if (later >= 0) throw corrupt(seg.path, o, `${reason}, followed by a valid record at byte offset ${later}`);
-      return o;
-    }
-    const len = view.getUint32(o, true);
-    const type = buf[o + HEADER];
-    const p = o + HEADER + 1;
-    const end = o + HEADER + len;
-    try {
-      applyRecord(seg, buf, view, type, p, end, state);
-    } catch (e) {
-      if (e instanceof CorruptLogError) throw e;
-      const why = e instanceof Error ? e.message : String(e);
-      throw corrupt(seg.path, o, `undecodable record: ${why}`);
-    }
-    o = end;
-  }
-  return o;
-}
-
-function applyRecord(
-  seg: Segment,
-  buf: Uint8Array,
-  view: DataView,
-  type: number,
-  p: number,
-  end: number,
-  state: Replay,
-): void {
-  switch (type) {
-    case REC_ENTRIES: {
-      if (end - p < 4) throw new Error("entries record too short");
-      const count = view.getUint32(p, true);
-      let q = p + 4;
-      for (let i = 0; i < count; i++) {
-        if (q + 4 > end) throw new Error(`entry ${i} of ${count} is missing`);
-        const len = view.getUint32(q, true);
-        q += 4;
-        if (q + len > end) throw new Error(`entry ${i} runs past its record`);
-        // A view into the segment's bytes: entry data is not copied.
-        const entry = decodeEntry(buf.subarray(q, q + len));
-        q += len;
-        if (state.last !== undefined && entry.index !== state.last + 1) {
-          throw new CorruptLogError(
-            seg.path,
-            p - HEADER - 1,
-            `entry index ${entry.index} does not follow ${state.last} (gap in the log)`,
-          );
-        }
-        state.entries.push(entry);
-        state.last = entry.index;
-        if (entry.index > seg.maxIndex) seg.maxIndex = entry.index;
-      }
-      if (q !== end) throw new Error(`${end - q} stray bytes after ${count} entries`);
-      return;
-    }
-    case REC_HARDSTATE:
-      state.hardState = decodeHardState(buf.subarray(p, end));
-      return;
-    case REC_TRUNCATE:
-    case REC_COMPACT: {
-      if (end - p !== 8) throw new Error(`index record of ${end - p} bytes`);
-      const index = Number(view.getBigUint64(p, true));
-      if (type === REC_TRUNCATE) state.truncate(index);
-      else state.compact(index);
-      return;
-    }
-  }
+/** Creates `dir/wal` whole: first segment and witness in a fresh `wal.tmp`, synced, then renamed into place. */
+async function createWal(fs: DurableFs, dir: string, walDir: string): Promise<void> {
+  const tmp = joinPath(dir, "wal.tmp");
+  await fs.mkdirp(tmp);
+  const header = segmentHeader({ prev: 0, prevSize: 0, prevMaxIndex: 0 });
+  await fs.writeFileSynced(joinPath(tmp, segmentName(1)), header);
+  await fs.writeFileSynced(joinPath(tmp, TAIL_FILE), initialTail({ segment: 1, synced: header.length }));
+  await fs.syncDir(tmp);
+  await fs.rename(tmp, walDir);
+  await fs.syncDir(dir);
 }
 
 /**
@@ -307,6 +116,8 @@ function applyRecord(
  */
 export class WriteAheadLog {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The latest write of the witness (see {@link WriteAheadLog.sync}). */
+  private tailWrite: Promise<void> = Promise.resolve();
   private failed: unknown = undefined;
   private closed = false;
 
@@ -317,66 +128,65 @@ export class WriteAheadLog {
     private readonly segmentBytes: number,
     private readonly segments: Segment[],
     private active: AppendFile,
+    private readonly tail: TailWriter,
     private last: Index,
     private compacted: Index,
     private hardState: HardState,
   ) {}
 
   /**
-   * Locks `dir`, replays its log and opens it for appending.
+   * Locks `dir`, replays its log (creating one if the directory has none,
+   * unless it holds snapshots) and opens it for appending.
    *
    * @throws DataDirLockedError if another process holds `dir`
-   * @throws CorruptLogError if a record other than a torn tail is damaged
+   * @throws CorruptLogError if the log is damaged or incomplete (anything but a torn write past the synced end)
    * @throws StorageError on I/O failure
    */
   static async open(fs: DurableFs, dir: string, opts: WalOptions = {}): Promise<OpenedWal> {
     const segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     await fs.mkdirp(dir);
     const lock = await fs.lockDir(dir);
+    const opened: (AppendFile | TailWriter)[] = [];
     try {
       const walDir = joinPath(dir, "wal");
-      await fs.mkdirp(walDir);
-      const segments: Segment[] = (await fs.readDir(walDir))
-        .map((name) => ({ name, first: parseSegmentName(name) }))
-        .filter((s): s is { name: string; first: number } => s.first !== undefined)
-        .sort((a, b) => a.first - b.first)
-        .map(({ name }) => ({ name, path: joinPath(walDir, name), maxIndex: 0, size: 0 }));
-
-      const state = new Replay();
-      for (let i = 0; i < segments.length; i++) {
-        const seg = segments[i];
-        const buf = await fs.readFile(seg.path);
-        const isLast = i === segments.length - 1;
-        const valid = replaySegment(seg, buf, state, isLast);
-        if (valid < buf.length) await fs.truncate(seg.path, valid);
-        seg.size = valid;
+      // A crash while creating the log leaves wal.tmp behind: nothing in it was ever used.
+      await fs.remove(joinPath(dir, "wal.tmp"));
+      const created = !(await fs.exists(walDir));
+      if (created) {
+        // Snapshots without a log mean the log was lost: a new one would forget this
+        // node's term and vote, and the entries it acknowledged past the snapshot.
+        if (await holdsSnapshots(fs, dir)) {
+          throw new CorruptLogError(walDir, 0, "the log is missing, but the data directory holds snapshots");
+        }
+        await createWal(fs, dir, walDir);
       }
+      // Likewise a crash while rolling to a new segment, before its rename.
+      await removeTempFiles(fs, walDir);
 
-      const last = state.last ?? state.compacted;
-      let createdFirst = false;
-      if (segments.length === 0) {
-        const name = segmentName(last + 1);
-        segments.push({ name, path: joinPath(walDir, name), maxIndex: 0, size: 0 });
-        createdFirst = true;
-      }
-      const active = await fs.openAppend(segments[segments.length - 1].path);
-      if (createdFirst) await fs.syncDir(walDir);
+      const r = await recover(fs, walDir);
+      const active = await fs.openAppend(r.segments[r.segments.length - 1].path);
+      opened.push(active);
+      const tail = new TailWriter(await fs.openOverwrite(joinPath(walDir, TAIL_FILE)), r.tail.seq, r.tail.mark);
+      opened.push(tail);
       const wal = new WriteAheadLog(
         fs,
         walDir,
         lock,
         segmentBytes,
-        segments,
+        r.segments,
         active,
-        last,
-        state.compacted,
-        state.hardState,
+        tail,
+        r.lastIndex,
+        r.compacted,
+        r.hardState,
       );
       return {
         wal,
-        recovered: { hardState: state.hardState, entries: state.entries, firstIndex: state.firstIndex },
+        recovered: { hardState: r.hardState, entries: r.entries, firstIndex: r.firstIndex },
+        created,
       };
     } catch (e) {
+      for (const f of opened) await f.close().catch(() => {});
       await lock.release().catch(() => {});
       throw e;
     }
@@ -429,7 +239,9 @@ export class WriteAheadLog {
       if (w.byteLength === 0) return;
 
       let seg = this.segments[this.segments.length - 1];
-      if (seg.size > 0 && seg.size + w.byteLength > this.segmentBytes) seg = await this.roll(last + 1);
+      if (seg.size > SEGMENT_HEADER_BYTES && seg.size + w.byteLength > this.segmentBytes) {
+        seg = await this.roll(last + 1);
+      }
       await this.guard(() => this.active.write(w.finish()));
       seg.size += w.byteLength;
       if (batch.entries.length > 0) {
@@ -441,9 +253,30 @@ export class WriteAheadLog {
     });
   }
 
-  /** Makes every earlier `append` durable: one fsync of the active segment. */
+  /**
+   * Makes every earlier `append` durable: one fsync of the active segment.
+   * Then the new synced size goes into `wal/TAIL` (written, not fsynced),
+   * without holding up the caller: the next `sync` waits for that write and
+   * fails if it failed (as does every call once the failure is seen).
+   */
   sync(): Promise<void> {
-    return this.run(() => this.guard(() => this.active.sync()));
+    return this.run(() =>
+      this.guard(async () => {
+        await this.active.sync();
+        await this.tailWrite;
+        this.markSynced();
+      })
+    );
+  }
+
+  /** Starts writing the active segment's size as synced into the witness (only after its fsync returned). */
+  private markSynced(): void {
+    const seg = this.segments[this.segments.length - 1];
+    const mark = { segment: seg.first, synced: seg.size };
+    this.tailWrite = this.tailWrite.then(() => this.tail.write(mark));
+    this.tailWrite.catch((e) => {
+      this.failed ??= e;
+    });
   }
 
   /**
@@ -463,8 +296,11 @@ export class WriteAheadLog {
       await this.guard(async () => {
         await this.active.write(w.finish());
         await this.active.sync();
+        active.size += w.byteLength;
+        // Before any segment goes: the witness must name the active one.
+        this.markSynced();
+        await this.tailWrite;
       });
-      active.size += w.byteLength;
       this.compacted = upToIndex;
       if (this.last < upToIndex) this.last = upToIndex;
       // Oldest first, each removal made durable before the next: a crash
@@ -488,6 +324,8 @@ export class WriteAheadLog {
       try {
         await this.active.close();
       } finally {
+        await this.tailWrite.catch(() => {});
+        await this.tail.close().catch(() => {});
         await this.lock.release();
       }
     });
@@ -495,7 +333,12 @@ export class WriteAheadLog {
     return done;
   }
 
-  /** Syncs and closes the current segment, then starts a new one named after `next`. */
+  /**
+   * Syncs and closes the current segment, then starts a new one named after
+   * `next`, whose header names the current one and its final size. The new
+   * file is written and synced under a temporary name first, so a segment
+   * file always has its header.
+   */
   private async roll(next: Index): Promise<Segment> {
     const prev = this.segments[this.segments.length - 1];
     // Sync before moving on: only the last segment may have a torn tail.
@@ -503,13 +346,17 @@ export class WriteAheadLog {
       await this.active.sync();
       await this.active.close();
     });
-    const prevFirst = parseSegmentName(prev.name) ?? 0;
-    const name = segmentName(Math.max(next, prevFirst + 1));
-    const seg: Segment = { name, path: joinPath(this.walDir, name), maxIndex: 0, size: 0 };
+    const first = Math.max(next, prev.first + 1);
+    const name = segmentName(first);
+    const seg: Segment = { name, first, path: joinPath(this.walDir, name), maxIndex: 0, size: 0 };
+    const header = segmentHeader({ prev: prev.first, prevSize: prev.size, prevMaxIndex: prev.maxIndex });
     await this.guard(async () => {
-      this.active = await this.fs.openAppend(seg.path);
+      await this.fs.writeFileSynced(`${seg.path}.tmp`, header);
+      await this.fs.rename(`${seg.path}.tmp`, seg.path);
       await this.fs.syncDir(this.walDir);
+      this.active = await this.fs.openAppend(seg.path);
     });
+    seg.size = header.length;
     this.segments.push(seg);
     return seg;
   }

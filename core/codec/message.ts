@@ -14,9 +14,9 @@
  * | 2   | RequestVoteResponse     | flags (0 preVote, 1 granted)                                       |
  * | 3   | AppendEntries           | prevIndex uv, prevTerm uv, commit uv, seq sv, count uv, entry…     |
  * | 4   | AppendEntriesResponse   | flags (0 success), index uv, conflictTerm uv, conflictIndex uv, seq sv |
- * | 5   | InstallSnapshot         | meta (index uv, term uv, membership), offset uv, flags (0 done), data bytes |
+ * | 5   | InstallSnapshot         | meta (index uv, term uv, membership), offset uv, flags (0 done, 1 checksum), [checksum uv], data bytes |
  * | 6   | InstallSnapshotResponse | index uv, offset uv, flags (0 done, 1 success)                     |
- * | 7   | TimeoutNow              | (empty)                                                            |
+ * | 7   | TimeoutNow              | candidate str                                                      |
  * | 8   | Propose                 | count uv, (requestId sv, data bytes)…                              |
  * | 9   | ProposeResponse         | count uv, (requestId sv, index uv)…                                |
  * | 10  | ReadIndex               | requestId sv                                                       |
@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { Message, Proposal } from "../types.ts";
+import type { InstallSnapshot, Message, Proposal } from "../types.ts";
 import { checkEntryRun, entryListSize, readEntryList, writeEntryList } from "./entry.ts";
 import { type DecodeLimits, Reader, WIRE_LIMITS } from "./reader.ts";
 import { readSnapshotMeta, snapshotMetaSize, writeSnapshotMeta } from "./state.ts";
@@ -70,11 +70,11 @@ function bodySize(m: Message): number {
         uvarintSize(m.conflictIndex) + svarintSize(m.seq);
     case "InstallSnapshot":
       return snapshotMetaSize(m.meta) + uvarintSize(m.offset) + 1 +
-        bytesFieldSize(m.data.length);
+        (m.checksum === undefined ? 0 : uvarintSize(m.checksum)) + bytesFieldSize(m.data.length);
     case "InstallSnapshotResponse":
       return uvarintSize(m.index) + uvarintSize(m.offset) + 1;
     case "TimeoutNow":
-      return 0;
+      return stringFieldSize(m.candidate);
     case "Propose": {
       let size = uvarintSize(m.proposals.length);
       for (const p of m.proposals) {
@@ -154,7 +154,13 @@ export function writeMessage(w: Writer, m: Message): void {
     case "InstallSnapshot":
       writeSnapshotMeta(w, m.meta);
       w.uvarint(m.offset);
-      w.u8(bit(m.done, B0));
+      w.u8(bit(m.done, B0) | bit(m.checksum !== undefined, B1));
+      if (m.checksum !== undefined) {
+        if (!Number.isInteger(m.checksum) || m.checksum < 0 || m.checksum > 0xffffffff) {
+          throw new RangeError(`snapshot checksum ${m.checksum} is not a 32-bit unsigned integer`);
+        }
+        w.uvarint(m.checksum);
+      }
       w.bytes(m.data);
       return;
     case "InstallSnapshotResponse":
@@ -163,6 +169,7 @@ export function writeMessage(w: Writer, m: Message): void {
       w.u8(bit(m.done, B0) | bit(m.success, B1));
       return;
     case "TimeoutNow":
+      w.string(m.candidate);
       return;
     case "Propose":
       w.uvarint(m.proposals.length);
@@ -267,9 +274,12 @@ export function readMessage(r: Reader): Message {
     case 5: {
       const meta = readSnapshotMeta(r);
       const offset = r.index();
-      const f = r.flags(B0);
+      const f = r.flags(B0 | B1);
+      const at = r.offset;
+      const checksum = (f & B1) !== 0 ? r.uvarint() : undefined;
+      if (checksum !== undefined && checksum > 0xffffffff) r.fail(`checksum ${checksum} exceeds 32 bits`, at);
       const data = r.bytes();
-      return {
+      const m: InstallSnapshot = {
         type: "InstallSnapshot",
         group,
         from,
@@ -280,6 +290,7 @@ export function readMessage(r: Reader): Message {
         data,
         done: (f & B0) !== 0,
       };
+      return checksum === undefined ? m : { ...m, checksum };
     }
     case 6: {
       const index = r.index();
@@ -298,7 +309,7 @@ export function readMessage(r: Reader): Message {
       };
     }
     case 7:
-      return { type: "TimeoutNow", group, from, to, term };
+      return { type: "TimeoutNow", group, from, to, term, candidate: r.string() };
     case 8: {
       // Each proposal takes at least a request-id byte and a length byte.
       const n = r.count(2);

@@ -230,13 +230,19 @@ async function main(platform: Platform): Promise<number> {
   logger.prefix = `raftd ${self}`;
 
   // Save the address book whenever it changes (serialized, atomic writes),
-  // only once the node holds the data directory's lock.
+  // only once the node has started: a start that fails writes no identity.
   let saving: Promise<void> = Promise.resolve();
+  let saveError: unknown;
   const persistBook = (all: Map<string, string>, peers: Map<string, string>) => {
     identity = { ...identity!, members: Object.fromEntries(all), peers: Object.fromEntries(peers) };
+    if (node === undefined) return;
     const snapshot = identity;
-    saving = saving.then(() => saveIdentity(fs, config.dataDir, snapshot)).catch((e) =>
-      logger.log("info", `could not save ${config.dataDir}/raftd.json: ${e}`)
+    saving = saving.then(() => saveIdentity(fs, config.dataDir, snapshot)).then(
+      () => void (saveError = undefined),
+      (e) => {
+        saveError = e;
+        logger.log("info", `could not save ${config.dataDir}/raftd.json: ${e}`);
+      },
     );
   };
   const onEvent = (e: TransportEvent) => {
@@ -271,6 +277,42 @@ async function main(platform: Platform): Promise<number> {
     book.replicated(members);
   });
 
+  let nativeServer: unknown;
+  // Set once the node has started. The port is bound before the node starts,
+  // so a start that cannot listen writes nothing to the data directory.
+  let api: ((req: Request, info?: RequestInfo) => Promise<Response>) | undefined = undefined;
+
+  // Stop accepting client requests at shutdown, but keep serving peers
+  // until the node stops, so in-flight writes can still reach a quorum.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const handler = async (req: Request, info: RequestInfo): Promise<Response> => {
+    // A malformed Host makes req.url unparsable: the API answers that with 400.
+    let peer = false;
+    try {
+      peer = new URL(req.url).pathname.startsWith("/raft/");
+    } catch { /* not a peer request */ }
+    if (shuttingDown && !peer) {
+      return new Response("shutting down\n", { status: 503, headers: { "retry-after": "1", connection: "close" } });
+    }
+    if (api === undefined) return new Response("starting\n", { status: 503, headers: { "retry-after": "1" } });
+    inFlight++;
+    try {
+      return await api(req, info);
+    } finally {
+      if (--inFlight === 0) drained?.();
+    }
+  };
+
+  let server: Server;
+  try {
+    server = await platform.serve(config.listenHost, config.port, handler, security.https);
+    nativeServer = server.native;
+  } catch (e) {
+    console.error(`raftd: cannot listen on ${config.listenHost}:${config.port}: ${e instanceof Error ? e.message : e}`);
+    return 1;
+  }
+
   // startNode takes the data directory's lock first: a second raftd on the
   // same directory stops here, before writing anything.
   try {
@@ -290,6 +332,7 @@ async function main(platform: Platform): Promise<number> {
           onEvent,
         },
       }),
+
       stateMachine: {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
@@ -309,20 +352,28 @@ async function main(platform: Platform): Promise<number> {
       e instanceof adapter.CorruptLogError;
     const what = storage ? `open ${config.dataDir}` : "start the node";
     console.error(`raftd: cannot ${what}: ${e instanceof Error ? e.message : e}`);
+    await server.shutdown().catch(() => {});
     return 1;
   }
   node.setPeers(transportBook(), { replace: true });
   persistBook(book.all(), peerBook.all());
   await saving;
+  if (saveError !== undefined) {
+    // Without its identity on disk, this directory could not be restarted.
+    console.error(`raftd: cannot save ${config.dataDir}/raftd.json: ${saveError}`);
+    await node.stop().catch(() => {});
+    await server.shutdown().catch(() => {});
+    return 1;
+  }
 
   node.subscribe((e: RaftEvent) => {
+    if (e.type === "stopped" && e.error !== undefined) return; // a fatal stop gets its own line below
     if (e.type === "role" || e.type === "leader" || e.type === "membership" || e.type === "stopped") {
       logger.log(e.type === "membership" ? "verbose" : "info", describeEvent(e));
     } else if (e.type === "warning") logger.log("verbose", `warning: ${e.message}`);
     else logger.log("trace", describeEvent(e));
   });
 
-  let nativeServer: unknown;
   const metrics = new Metrics();
   const service = new RaftdNodeService({
     node,
@@ -340,7 +391,7 @@ async function main(platform: Platform): Promise<number> {
     onRefused: (status, reason, remote) =>
       logger.limited(`admin ${remote} ${reason.slice(0, 30)}`, "info", `refused ${status} to ${remote}: ${reason}`),
   });
-  const api = createHandler({
+  api = createHandler({
     service,
     metrics,
     maxValueBytes: config.maxValueBytes,
@@ -353,37 +404,6 @@ async function main(platform: Platform): Promise<number> {
       logger.log(path.startsWith("/raft/") ? "trace" : "debug", `${method} ${path} ${status} ${ms.toFixed(1)}ms`),
     onError: (e) => logger.log("info", `error: ${e instanceof Error ? e.stack : e}`),
   });
-
-  // Stop accepting client requests at shutdown, but keep serving peers
-  // until the node stops, so in-flight writes can still reach a quorum.
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
-  const handler = async (req: Request, info: RequestInfo): Promise<Response> => {
-    // A malformed Host makes req.url unparsable: the API answers that with 400.
-    let peer = false;
-    try {
-      peer = new URL(req.url).pathname.startsWith("/raft/");
-    } catch { /* not a peer request */ }
-    if (shuttingDown && !peer) {
-      return new Response("shutting down\n", { status: 503, headers: { "retry-after": "1", connection: "close" } });
-    }
-    inFlight++;
-    try {
-      return await api(req, info);
-    } finally {
-      if (--inFlight === 0) drained?.();
-    }
-  };
-
-  let server: Server;
-  try {
-    server = await platform.serve(config.listenHost, config.port, handler, security.https);
-    nativeServer = server.native;
-  } catch (e) {
-    console.error(`raftd: cannot listen on ${config.listenHost}:${config.port}: ${e instanceof Error ? e.message : e}`);
-    await node.stop().catch(() => {});
-    return 1;
-  }
   logger.log(
     "info",
     `listening on ${dialer.scheme}://${config.listenHost}:${server.port} (${platform.name}), data in ${config.dataDir}`,
@@ -408,6 +428,14 @@ async function main(platform: Platform): Promise<number> {
   background.push(addressKeeper(self, address, peerAddress, node, kv, logger, () => shuttingDown));
 
   const exitCode = await new Promise<number>((resolve) => {
+    // Fail-stop: a node stopped by a fatal error (a failed write or fsync)
+    // takes the process with it, non-zero, so that a supervisor restarts it.
+    node!.done.catch((e: unknown) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      console.error(`raftd: fatal: ${e instanceof Error ? e.message : e}; exiting`);
+      resolve(1);
+    });
     let signals = 0;
     platform.onShutdownSignal(async (signal) => {
       if (++signals > 1) {

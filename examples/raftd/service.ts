@@ -18,6 +18,8 @@ import {
   ProposalDropped,
   type RaftNode,
   RaftRejected,
+  StateMachineFailure,
+  StorageFailure,
 } from "../../mod.ts";
 import {
   HttpError,
@@ -108,6 +110,10 @@ export class RaftdNodeService implements RaftdService {
     }
     if (e instanceof OutcomeUnknown) return new HttpError(503, e.message);
     if (e instanceof NodeStopped) return new HttpError(503, "node is shutting down");
+    // Fatal: the node stopped (raftd exits); a write it was carrying may still commit elsewhere.
+    if (e instanceof StorageFailure || e instanceof StateMachineFailure) {
+      return new HttpError(503, `node stopped (${e.message}); the request may or may not have taken effect`);
+    }
     return e;
   }
 

@@ -40,7 +40,7 @@ const meta = { index: 5, term: 2, membership: { voters: ["a", "b"], learners: []
 
 /** One message per bounded field, built with `v` in that field. */
 const fields: readonly [string, (v: number) => Message][] = [
-  ["header term", (v) => ({ ...h, term: v, type: "TimeoutNow" }) as Message],
+  ["header term", (v) => ({ ...h, term: v, type: "TimeoutNow", candidate: "b" })],
   ["RequestVote lastIndex", (v) => ({
     ...h,
     term: 3,

@@ -7,6 +7,7 @@ import {
   CODEC_VERSION,
   decodeEntries,
   decodeEntry,
+  DecodeError,
   decodeHardState,
   decodeMembership,
   decodeMessage,
@@ -145,6 +146,29 @@ describe("encoders refuse what the format cannot hold", () => {
       RangeError,
     );
     assert.throws(() => encodeEntry({ ...base, kind: "bogus" as Entry["kind"] }), RangeError);
+  });
+
+  test("an InstallSnapshot checksum is a 32-bit unsigned integer, both ways", () => {
+    const chunk: Message = {
+      type: "InstallSnapshot",
+      group: 0,
+      from: "a",
+      to: "b",
+      term: 1,
+      meta: { index: 3, term: 1, membership: { voters: ["a"], learners: [], outgoing: undefined } },
+      offset: 0,
+      data: new Uint8Array([1, 2]),
+      done: true,
+      checksum: 0xffffffff,
+    };
+    assert.deepEqual(decodeMessage(encodeMessage(chunk)), chunk);
+    assert.throws(() => encodeMessage({ ...chunk, checksum: 2 ** 32 }), RangeError);
+    assert.throws(() => encodeMessage({ ...chunk, checksum: -1 }), RangeError);
+    // 2^32 on the wire (as a forged peer would send it) is a DecodeError, not a value.
+    const b = encodeMessage(chunk);
+    const at = b.indexOf(0xff); // the checksum varint: ff ff ff ff 0f
+    const forged = new Uint8Array([...b.subarray(0, at), 0x80, 0x80, 0x80, 0x80, 0x10, ...b.subarray(at + 5)]);
+    assert.throws(() => decodeMessage(forged), (e: unknown) => e instanceof DecodeError && /32 bits/.test(e.message));
   });
 
   test("negative terms and unknown message types", () => {

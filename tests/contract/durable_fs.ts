@@ -40,6 +40,14 @@ export async function withTmp(
   }
 }
 
+/** A `test` registrar whose tests each get a file system and a fresh temp dir (see {@link withTmp}). */
+export function fsTest(
+  makeFs: () => DurableFs,
+  tmpDir: () => Promise<string>,
+): (title: string, f: (fs: DurableFs, dir: string) => Promise<void>) => void {
+  return (title, f) => test(title, () => withTmp(makeFs, tmpDir, f));
+}
+
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -50,9 +58,7 @@ export function durableFsContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
 
   describe(`DurableFs contract: ${name}`, { skip: options.skip }, () => {
     t("mkdirp, writeFileSynced, readFile, readDir, exists", async (fs, dir) => {

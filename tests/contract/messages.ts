@@ -29,5 +29,5 @@ export function appendEntries(
 
 /** A TimeoutNow, the smallest message there is. */
 export function timeoutNow(from: NodeId, to: NodeId, term = 1): Message {
-  return { type: "TimeoutNow", group: 0, from, to, term };
+  return { type: "TimeoutNow", group: 0, from, to, term, candidate: to };
 }

@@ -10,9 +10,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Entry, HardState, SnapshotMeta } from "../../core/types.ts";
 import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from "../../adapters/storage/fs.ts";
-import { WriteAheadLog } from "../../adapters/storage/wal.ts";
+import { type RecoveredLog, WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
-import { type ContractOptions, withTmp } from "./durable_fs.ts";
+import { crc32c } from "../../core/crc32c.ts";
+import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
+import { type ContractOptions, fsTest, withTmp } from "./durable_fs.ts";
 
 /** A command entry whose data names its index and term. */
 export function entry(index: number, term: number, size = 0): Entry {
@@ -20,32 +22,38 @@ export function entry(index: number, term: number, size = 0): Entry {
   return { index, term, kind: "command", data, config: undefined };
 }
 
-function range(from: number, to: number, term: number): Entry[] {
+/** Entries `from..to` of `term`. */
+export function range(from: number, to: number, term: number): Entry[] {
   const out: Entry[] = [];
   for (let i = from; i <= to; i++) out.push(entry(i, term));
   return out;
 }
 
-const walDir = (dir: string): string => joinPath(dir, "wal");
+/** The log directory inside data directory `dir`. */
+export const walDir = (dir: string): string => joinPath(dir, "wal");
 
-async function segments(fs: DurableFs, dir: string): Promise<string[]> {
+/** The segment file names of the log in `dir`, in order. */
+export async function segments(fs: DurableFs, dir: string): Promise<string[]> {
   return (await fs.readDir(walDir(dir))).filter((n) => n.endsWith(".seg")).sort();
 }
 
-async function writeLog(fs: DurableFs, dir: string, batches: Entry[][], hs?: HardState): Promise<void> {
+/** Writes `batches` (one append each), syncs and closes. */
+export async function writeLog(fs: DurableFs, dir: string, batches: Entry[][], hs?: HardState): Promise<void> {
   const { wal } = await WriteAheadLog.open(fs, dir);
   for (const entries of batches) await wal.append({ entries, hardState: hs });
   await wal.sync();
   await wal.close();
 }
 
-async function reopen(fs: DurableFs, dir: string, segmentBytes?: number) {
+/** Opens and closes the log in `dir`, returning what it recovered. */
+export async function reopen(fs: DurableFs, dir: string, segmentBytes?: number): Promise<RecoveredLog> {
   const opened = await WriteAheadLog.open(fs, dir, { segmentBytes });
   await opened.wal.close();
   return opened.recovered;
 }
 
-async function rejects(p: Promise<unknown>): Promise<unknown> {
+/** The error `p` rejects with (fails the test if it resolves). */
+export async function rejects(p: Promise<unknown>): Promise<unknown> {
   return await p.then(() => assert.fail("expected a rejection"), (e: unknown) => e);
 }
 
@@ -56,9 +64,7 @@ export function walContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
 
   describe(`WriteAheadLog contract: ${name}`, { skip: options.skip }, () => {
     t("a new log is empty, starts at index 1 with a zero hard state", async (fs, dir) => {
@@ -189,114 +195,6 @@ export function walContract(
       assert.deepEqual((await reopen(fs, dir)).entries, [entry(11, 2)]);
     });
 
-    t("a torn last record (cut in half) is dropped and the file repaired", async (fs, dir) => {
-      await writeLog(fs, dir, [range(1, 3, 1), range(4, 6, 1)]);
-      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
-      const full = await fs.readFile(seg);
-      // Find where the second batch's record starts by writing the first alone.
-      const other = joinPath(dir, "other");
-      await writeLog(fs, other, [range(1, 3, 1)]);
-      const firstLen = (await fs.readFile(joinPath(walDir(other), (await segments(fs, other))[0]))).length;
-      const cut = firstLen + Math.floor((full.length - firstLen) / 2);
-      await fs.writeFileSynced(seg, full.subarray(0, cut));
-
-      const r = await reopen(fs, dir);
-      assert.deepEqual(r.entries, range(1, 3, 1));
-      assert.equal((await fs.readFile(seg)).length, firstLen, "torn tail cut off on disk");
-      // The repaired log takes new appends where the valid part ended.
-      const { wal } = await WriteAheadLog.open(fs, dir);
-      await wal.append({ entries: range(4, 5, 2) });
-      await wal.sync();
-      await wal.close();
-      assert.deepEqual((await reopen(fs, dir)).entries, [...range(1, 3, 1), ...range(4, 5, 2)]);
-    });
-
-    t("garbage appended after the last record is a torn tail", async (fs, dir) => {
-      await writeLog(fs, dir, [range(1, 4, 1)]);
-      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
-      const good = await fs.readFile(seg);
-      for (
-        const garbage of [[0, 0, 0], [0xff, 0xff, 0xff, 0xff, 0x01, 0x02, 0x03, 0x04, 0x01, 9], [
-          5,
-          0,
-          0,
-          0,
-          1,
-          2,
-          3,
-          4,
-          1,
-          0,
-          0,
-          0,
-          0,
-        ]]
-      ) {
-        const f = await fs.openAppend(seg);
-        await f.write(new Uint8Array(garbage));
-        await f.close();
-        const r = await reopen(fs, dir);
-        assert.deepEqual(r.entries, range(1, 4, 1));
-        assert.deepEqual(await fs.readFile(seg), good);
-      }
-    });
-
-    t(
-      "a flipped byte in the middle of the first segment is a CorruptLogError naming file and offset",
-      async (fs, dir) => {
-        const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 512 });
-        for (let i = 1; i <= 40; i += 2) await wal.append({ entries: range(i, i + 1, 1) });
-        await wal.sync();
-        await wal.close();
-        const names = await segments(fs, dir);
-        assert.ok(names.length > 1);
-        const seg = joinPath(walDir(dir), names[0]);
-        const buf = await fs.readFile(seg);
-        const at = Math.floor(buf.length / 2);
-        const damaged = buf.slice();
-        damaged[at] ^= 0x40;
-        await fs.writeFileSynced(seg, damaged);
-        const err = await rejects(WriteAheadLog.open(fs, dir, { segmentBytes: 512 }));
-        assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
-        assert.equal(err._tag, "CorruptLogError");
-        assert.equal(err.file, seg);
-        assert.ok(
-          err.offset <= at && err.offset > 0,
-          `offset ${err.offset} should point at the record holding byte ${at}`,
-        );
-        assert.match(err.message, new RegExp(`${names[0]}.*byte offset ${err.offset}`));
-        // Nothing was "repaired": the damaged file is untouched, and the lock was released.
-        assert.deepEqual(await fs.readFile(seg), damaged);
-        const lock = await fs.lockDir(dir);
-        await lock.release();
-      },
-    );
-
-    t("a damaged record followed by valid ones in the last segment is corruption, not a torn tail", async (fs, dir) => {
-      await writeLog(fs, dir, [range(1, 2, 1), range(3, 4, 1), range(5, 6, 1)]);
-      const seg = joinPath(walDir(dir), (await segments(fs, dir))[0]);
-      const buf = await fs.readFile(seg);
-      const damaged = buf.slice();
-      damaged[Math.floor(buf.length / 2)] ^= 0x01;
-      await fs.writeFileSynced(seg, damaged);
-      assert.ok((await rejects(WriteAheadLog.open(fs, dir))) instanceof CorruptLogError);
-      assert.deepEqual(await fs.readFile(seg), damaged);
-    });
-
-    t("a missing middle segment is a gap and refused", async (fs, dir) => {
-      const { wal } = await WriteAheadLog.open(fs, dir, { segmentBytes: 256 });
-      for (let i = 1; i <= 30; i++) await wal.append({ entries: [entry(i, 1)] });
-      await wal.sync();
-      await wal.close();
-      const names = await segments(fs, dir);
-      assert.ok(names.length >= 3);
-      await fs.remove(joinPath(walDir(dir), names[1]));
-      const err = await rejects(WriteAheadLog.open(fs, dir, { segmentBytes: 256 }));
-      assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
-      assert.match(err.reason, /gap/);
-      assert.equal(err.file, joinPath(walDir(dir), names[2]));
-    });
-
     t("a second open of the same directory is refused while the first is open", async (fs, dir) => {
       const { wal } = await WriteAheadLog.open(fs, dir);
       try {
@@ -357,14 +255,22 @@ export function snapshotContract(
   tmpDir: () => Promise<string>,
   options: ContractOptions = {},
 ): void {
-  const t = (title: string, f: (fs: DurableFs, dir: string) => Promise<void>): void => {
-    test(title, () => withTmp(makeFs, tmpDir, f));
-  };
+  const t = fsTest(makeFs, tmpDir);
   const snapDir = (dir: string): string => joinPath(dir, "snapshots");
 
   describe(`SnapshotStore contract: ${name}`, { skip: options.skip }, () => {
     t("an empty store has no latest snapshot", async (fs, dir) => {
       assert.equal(await (await SnapshotStore.open(fs, dir)).latest(), undefined);
+    });
+
+    t("write computes the data's checksum; a reopened store reads it back", async (fs, dir) => {
+      const data = pattern(5000);
+      const written = await (await SnapshotStore.open(fs, dir)).write(META, [
+        data.subarray(0, 1234),
+        data.subarray(1234),
+      ]);
+      assert.equal(written.checksum, crc32c(data));
+      assert.equal((await (await SnapshotStore.open(fs, dir)).latest())?.checksum, crc32c(data));
     });
 
     t("write streams chunks; latest and read return them, also from an offset", async (fs, dir) => {
@@ -405,11 +311,32 @@ export function snapshotContract(
       assert.deepEqual(await rx.writeChunk(0, data.subarray(0, 100)), { accepted: false, expected: 100 });
       assert.deepEqual(await rx.writeChunk(100, data.subarray(100)), { accepted: true, expected: 300 });
       assert.equal(await store.latest(), undefined, "not visible before finish");
-      const s = await rx.finish();
+      const s = await rx.finish(crc32c(data));
       assert.equal(s.size, 300);
-      assert.deepEqual(await collect((await store.latest())!.read()), data);
+      assert.equal(s.checksum, crc32c(data));
+      const latest = (await store.latest())!;
+      assert.equal(latest.checksum, crc32c(data), "the checksum is stored with it");
+      assert.deepEqual(await collect(latest.read()), data);
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
     });
+
+    t(
+      "finish refuses bytes that do not match the sender's checksum, or none: nothing current, nothing left",
+      async (fs, dir) => {
+        const store = await SnapshotStore.open(fs, dir);
+        await store.write(META, [pattern(10)]);
+        const data = pattern(300);
+        for (const wrong of [crc32c(data) ^ 0x100, undefined]) {
+          const rx = await store.receive({ ...META, index: 20 });
+          await rx.writeChunk(0, data);
+          const err = await rejects(rx.finish(wrong));
+          assert.ok(err instanceof SnapshotChecksumMismatch, `expected SnapshotChecksumMismatch, got ${err}`);
+          assert.equal(err.actual, crc32c(data));
+          assert.deepEqual((await store.latest())?.meta, META, "the older snapshot is still current");
+          assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
+        }
+      },
+    );
 
     t("abort leaves nothing behind", async (fs, dir) => {
       const store = await SnapshotStore.open(fs, dir);
@@ -430,6 +357,65 @@ export function snapshotContract(
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
       assert.deepEqual((await reopened.latest())?.meta, META);
       await rx.abort();
+    });
+
+    t(
+      "a flipped or zeroed data byte fails the read from the start before its last chunk, naming the file",
+      async (fs, dir) => {
+        const store = await SnapshotStore.open(fs, dir);
+        const data = pattern(10_000);
+        await store.write(META, [data]);
+        const p = joinPath(snapDir(dir), "snap-10-2.snap");
+        const good = await fs.readFile(p);
+        const dataStart = good.length - data.length - 24;
+        for (
+          const damage of [
+            (b: Uint8Array) => (b[dataStart + 7000] ^= 0x04),
+            (b: Uint8Array) => b.fill(0, dataStart + 100, dataStart + 600),
+          ]
+        ) {
+          const buf = good.slice();
+          damage(buf);
+          await fs.writeFileSynced(p, buf);
+          const s = (await store.latest())!; // the header and trailer are fine
+          const got: Uint8Array[] = [];
+          const err = await rejects((async () => {
+            for await (const c of s.read(0, 4096)) got.push(c);
+          })());
+          assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+          assert.equal(err.file, p);
+          assert.equal(err.offset, dataStart);
+          assert.match(err.reason, /checksum mismatch/);
+          assert.equal(got.length, 2, "the last chunk is never handed out");
+        }
+      },
+    );
+
+    t("a snapshot file cut short, or with a damaged trailer, is refused", async (fs, dir) => {
+      const store = await SnapshotStore.open(fs, dir);
+      await store.write(META, [pattern(1000)]);
+      const p = joinPath(snapDir(dir), "snap-10-2.snap");
+      const good = await fs.readFile(p);
+      for (
+        const [bytes, why] of [
+          [good.subarray(0, good.length - 10), /trailer/],
+          [good.subarray(0, good.length - 500), /trailer/],
+          [
+            (() => {
+              const b = good.slice();
+              b[b.length - 10] ^= 1; // the recorded checksum
+              return b;
+            })(),
+            /trailer/,
+          ],
+        ] as const
+      ) {
+        await fs.writeFileSynced(p, bytes);
+        const err = await rejects(store.latest());
+        assert.ok(err instanceof CorruptLogError, `expected CorruptLogError, got ${err}`);
+        assert.equal(err.file, p);
+        assert.match(err.reason, why);
+      }
     });
 
     t("a damaged header is a CorruptLogError", async (fs, dir) => {

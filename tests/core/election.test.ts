@@ -54,7 +54,7 @@ describe("terms (§5.1)", () => {
       node("a", { term: 2 }),
       receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
     );
-    assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
+    assert.deepEqual(state.role, { kind: "follower", leader: "c", sticky: true });
     assert.ok(effectsOf(effects, "LeaderChanged").some((e) => e.leader === "c" && e.term === 3));
   });
 
@@ -180,15 +180,14 @@ describe("voting (§5.2, §5.4.1)", () => {
       node("a", { term: 1 }),
       receive(requestVote({ from: "b", to: "a", term: 2, lastIndex: 0, lastTerm: 0 })),
     );
-    const persistAt = effects.findIndex((e) => e.type === "Persist");
-    const sendAt = effects.findIndex((e) => e.type === "Send");
-    assert.ok(persistAt >= 0 && sendAt >= 0);
-    assert.ok(persistAt < sendAt, "Persist precedes Send");
-    const p = effects[persistAt];
-    assert.equal(p?.type, "Persist");
-    if (p?.type === "Persist") {
-      assert.deepEqual({ term: p.hardState?.term, vote: p.hardState?.vote }, { term: 2, vote: "b" });
-    }
+    const [p] = persisted(effects);
+    assert.deepEqual({ term: p?.hardState?.term, vote: p?.hardState?.vote }, { term: 2, vote: "b" });
+    assert.deepEqual(effectsOf(effects, "Send"), [], "nothing leaves at once");
+    assert.deepEqual(
+      p?.after.map((e) => e.type === "Send" && e.message.type),
+      ["RequestVoteResponse"],
+      "the answer waits for the write",
+    );
   });
 
   test("§5.2 granting a vote resets the election timer", () => {
@@ -218,7 +217,8 @@ describe("elections (§5.2)", () => {
     }
     const [p] = persisted(effects);
     assert.deepEqual([p?.hardState?.term, p?.hardState?.vote], [4, "a"]);
-    assert.ok(effects.indexOf(p!) < effects.findIndex((e) => e.type === "Send"), "vote for self durable first");
+    assert.equal(effectsOf(effects, "Send").length, 0, "vote for self durable first");
+    assert.equal(p!.after.length, 4, "the requests wait for it");
     assert.equal(electionTimers(effects).length, 1, "a new randomized election timeout is armed");
   });
 
@@ -238,6 +238,10 @@ describe("elections (§5.2)", () => {
     r = run(r.state, receive(voteResponse({ from: "c", to: "a", term: 1, granted: false })));
     assert.equal(r.state.role.kind, "follower");
     assert.equal(r.state.term, 1);
+    // Figure 2: it voted for itself in term 1 and keeps that vote for the whole term.
+    assert.equal(r.state.vote, "a");
+    r = run(r.state, receive(requestVote({ from: "c", to: "a", term: 1, lastIndex: 9, lastTerm: 1 })));
+    assert.equal(sent(r.effects, "RequestVoteResponse", "c")[0]?.granted, false, "no second vote in term 1");
   });
 
   test("§5.2 a split vote leaves no leader; the next timeout starts a new election in a higher term", () => {
@@ -264,7 +268,7 @@ describe("elections (§5.2)", () => {
   test("§5.2 a candidate that hears from a leader of its term becomes its follower", () => {
     const c = run(node("a", { term: 1 }), timeout("election")).state;
     const { state } = run(c, receive(appendEntries({ from: "b", to: "a", term: 2, prevIndex: 0, prevTerm: 0 })));
-    assert.deepEqual(state.role, { kind: "follower", leader: "b", recent: true });
+    assert.deepEqual(state.role, { kind: "follower", leader: "b", sticky: true });
     assert.equal(state.term, 2);
   });
 
@@ -406,7 +410,7 @@ describe("pre-vote (thesis §9.6)", () => {
       assert.equal(state.term, 3, `preVote=${preVote}`);
       assert.equal(state.vote, undefined);
       assert.ok(sent(effects, "RequestVoteResponse").every((m) => !m.granted));
-      assert.deepEqual(state.role, { kind: "follower", leader: "c", recent: true });
+      assert.deepEqual(state.role, { kind: "follower", leader: "c", sticky: true });
     }
   });
 
@@ -444,11 +448,13 @@ describe("pre-vote (thesis §9.6)", () => {
     assert.equal(state.term, leader.term);
   });
 
-  test("§3.10 a vote request carrying `transfer` overrides leader stickiness", () => {
+  test("§3.10 a transfer campaign our leader announced overrides leader stickiness", () => {
     const follower = run(
       node("a", { term: 3 }),
       receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+      receive({ group: 0, from: "c", to: "a", term: 3, type: "TimeoutNow", candidate: "b" }),
     ).state;
+    assert.equal(follower.role.kind, "follower", "an announcement for another node does not make us campaign");
     const { state, effects } = run(
       follower,
       receive(requestVote({ from: "b", to: "a", term: 4, lastIndex: 0, lastTerm: 0, transfer: true })),
@@ -456,6 +462,41 @@ describe("pre-vote (thesis §9.6)", () => {
     assert.equal(state.term, 4);
     assert.equal(state.vote, "b");
     assert.equal(sent(effects, "RequestVoteResponse", "b")[0]?.granted, true);
+  });
+
+  test("§3.10 a vote request merely claiming `transfer` is ignored by a sticky follower", () => {
+    const follower = run(
+      node("a", { term: 3 }),
+      receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+    ).state;
+    for (const term of [4, 1e12]) {
+      const { state, effects } = run(
+        follower,
+        receive(requestVote({ from: "b", to: "a", term, lastIndex: 0, lastTerm: 0, transfer: true })),
+      );
+      assert.equal(state.term, 3, `term ${term} is not adopted`);
+      assert.equal(state.vote, undefined);
+      assert.equal(sent(effects).length, 0);
+    }
+    // Announced for b, the flag still does not carry a candidate that skips a term, nor another candidate.
+    const told = run(follower, receive({ group: 0, from: "c", to: "a", term: 3, type: "TimeoutNow", candidate: "b" }))
+      .state;
+    for (const [from, term] of [["b", 9], ["d", 4]] as const) {
+      const r = run(told, receive(requestVote({ from, to: "a", term, lastIndex: 0, lastTerm: 0, transfer: true })));
+      assert.equal(r.state.term, 3, `${from} in term ${term} is ignored`);
+    }
+  });
+
+  test("§3.10 TimeoutNow counts only from the leader we follow, in its term", () => {
+    const follower = run(
+      node("a", { term: 3 }),
+      receive(appendEntries({ from: "c", to: "a", term: 3, prevIndex: 0, prevTerm: 0 })),
+    ).state;
+    for (const [from, term] of [["b", 3], ["c", 4], ["b", 4]] as const) {
+      const r = run(follower, receive({ group: 0, from, to: "a", term, type: "TimeoutNow", candidate: "a" }));
+      assert.notEqual(r.state.role.kind, "candidate", `TimeoutNow from ${from} in term ${term}`);
+      assert.equal(sent(r.effects, "RequestVote").length, 0);
+    }
   });
 
   test("§9.6 a partitioned node rejoining with pre-vote does not raise the cluster's term", () => {
@@ -486,7 +527,7 @@ describe("pre-vote (thesis §9.6)", () => {
     // The leader's heartbeat brings c back as a follower in the cluster's term.
     const beat = sent(step(leader, timeout("heartbeat")).effects, "AppendEntries", "c")[0]!;
     const back = step(r.state, receive(beat)).state;
-    assert.deepEqual(back.role, { kind: "follower", leader: "a", recent: true });
+    assert.deepEqual(back.role, { kind: "follower", leader: "a", sticky: true });
     assert.equal(back.term, leader.term);
   });
 });

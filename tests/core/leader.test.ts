@@ -352,7 +352,10 @@ describe("leadership transfer (§3.10)", () => {
       node("b", { term: 1, config: { preVote: true } }),
       receive(appendEntries({ from: "a", to: "b", term: 1, prevIndex: 0, prevTerm: 0 })),
     ).state;
-    const { state, effects } = step(f, receive({ group: 0, from: "a", to: "b", term: 1, type: "TimeoutNow" }));
+    const { state, effects } = step(
+      f,
+      receive({ group: 0, from: "a", to: "b", term: 1, type: "TimeoutNow", candidate: "b" }),
+    );
     assert.equal(state.role.kind, "candidate", "no pre-vote round for a transfer");
     assert.equal(state.term, 2);
     const votes = sent(effects, "RequestVote");

@@ -66,7 +66,7 @@ describe("lease reads (thesis §6.4.1)", () => {
   test("a leadership transfer voids the lease: the target may campaign at once (TimeoutNow, §3.10)", () => {
     const s = confirmedRoundAt(leaseLeader(), 10_000, ["b", "c"]);
     const t = run(s, { type: "TransferLeadership", requestId: 1, to: "b" });
-    assert.equal(sent(t.effects, "TimeoutNow").length, 1);
+    assert.deepEqual(sent(t.effects, "TimeoutNow").map((m) => [m.to, m.candidate]), [["c", "b"], ["b", "b"]]);
     const during = run(t.state, readAt(7, 10_100));
     assert.equal(effectsOf(during.effects, "ReadReady").length, 0);
     // Even after the transfer is abandoned, the TimeoutNow may still be acted on.

@@ -15,7 +15,8 @@ import {
 } from "../core_helpers.ts";
 import { step } from "../../core/step.ts";
 import { lastIndex } from "../../core/log.ts";
-import { applyConfChange, isJoint, membershipOf } from "../../core/membership.ts";
+import { applyConfChange } from "../../core/confchange.ts";
+import { isJoint, membershipOf } from "../../core/membership.ts";
 import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
 import type { ConfChange, Entry, Membership } from "../../core/types.ts";
 

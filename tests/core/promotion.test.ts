@@ -6,6 +6,7 @@ import {
   elect,
   entriesOf,
   leaderWith,
+  pastStartup,
   persistedAll,
   receive,
   requestVote,
@@ -15,7 +16,8 @@ import {
 } from "../core_helpers.ts";
 import { makeConfig } from "../../core/config.ts";
 import { lastIndex } from "../../core/log.ts";
-import { membershipOf, promotable } from "../../core/membership.ts";
+import { promotable } from "../../core/confchange.ts";
+import { membershipOf } from "../../core/membership.ts";
 import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
 import { start, step } from "../../core/step.ts";
 import type { ConfChange, Entry, Input, Membership } from "../../core/types.ts";
@@ -134,7 +136,7 @@ describe("learners and automatic promotion (thesis §4.2.1)", () => {
       entries,
     }).state;
     assert.deepEqual(currentMembership(b).learners, ["d"]);
-    let r = elect(b, ["c"]);
+    let r = elect(pastStartup(b), ["c"]);
     r = run(r.state, persistedAll(r.state));
     const noop = lastIndex(r.state.log);
     r = run(r.state, ack(r.state, "c", noop));
@@ -147,7 +149,7 @@ describe("learners and automatic promotion (thesis §4.2.1)", () => {
   test("a learner never campaigns, even when marked for promotion", () => {
     const marked: Membership = { ...membershipOf(["a", "b"], ["l"]), promote: ["l"] };
     const l = start(makeConfig({ id: "l", preVote: false, checkQuorum: false }), { membership: marked }).state;
-    const r = step(l, timeout("election"));
+    const r = step(pastStartup(l), timeout("election"));
     assert.equal(r.state.role.kind, "follower");
     assert.equal(sent(r.effects, "RequestVote").length, 0);
   });
@@ -156,7 +158,7 @@ describe("learners and automatic promotion (thesis §4.2.1)", () => {
     const c = start(makeConfig({ id: "a", preVote: false, checkQuorum: false }), {
       membership: membershipOf(["a", "b", "c"], ["l"]),
     }).state;
-    let r = run(c, timeout("election"));
+    let r = run(pastStartup(c), timeout("election"));
     assert.equal(r.state.role.kind, "candidate");
     assert.deepEqual(sent(r.effects, "RequestVote").map((m) => m.to).sort(), ["b", "c"], "learners are not asked");
     r = run(r.state, receive({ ...requestVote({ from: "l", to: "a", term: 0, lastIndex: 0, lastTerm: 0 }) }));

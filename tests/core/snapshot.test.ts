@@ -212,23 +212,50 @@ describe("sending snapshots (leader)", () => {
     assert.deepEqual(sent(r.effects, "AppendEntries", "c").map((m) => m.prevIndex), [21]);
   });
 
-  test("a failed transfer goes back to probe, which resends the snapshot if it is still needed", () => {
+  test("a failed transfer is abandoned and, the entries still compacted, the snapshot is sent again", () => {
     let r = run(compactedLeader());
     r = run(r.state, cIsBehind(r.state));
     r = run(r.state, snapshotResponse(r.state, "c", 21, true, false));
     assert.equal(progressOf(r.state, "c").state, "probe");
+    assert.equal(progressOf(r.state, "c").match, 0, "a failed install confirms nothing");
+    assert.deepEqual(effectsOf(r.effects, "SendSnapshot"), [], "not at once: c may be down");
+    r = run(r.state, timeout("heartbeat"));
+    r = run(r.state, cIsBehind(r.state));
+    assert.deepEqual(effectsOf(r.effects, "SendSnapshot").map((e) => e.to), ["c"], "resent once c answers");
+  });
+
+  test("an unreachable follower's snapshot is presumed lost: probed from its match, so sent again", () => {
+    let r = run(compactedLeader());
+    r = run(r.state, cIsBehind(r.state));
+    r = run(r.state, { type: "Unreachable", to: "c" });
+    assert.equal(progressOf(r.state, "c").state, "probe");
+    assert.equal(progressOf(r.state, "c").next, 1, "not past the snapshot it never confirmed");
+    r = run(r.state, { type: "Timeout", timer: "heartbeat" });
     r = run(r.state, cIsBehind(r.state));
     assert.deepEqual(effectsOf(r.effects, "SendSnapshot").map((e) => e.to), ["c"]);
   });
 
-  test("a transfer with no progress for a whole check-quorum round is presumed lost and retried", () => {
-    let r = run(compactedLeader());
-    r = run(r.state, cIsBehind(r.state));
-    r = run(r.state, ...quorumRound(r.state));
-    assert.equal(progressOf(r.state, "c").state, "snapshot", "one round may be a slow transfer");
-    r = run(r.state, ...quorumRound(r.state));
-    assert.equal(progressOf(r.state, "c").state, "probe");
-  });
+  for (const checkQuorum of [true, false]) {
+    test(`a transfer with no progress for a whole leader round is presumed lost and resent (checkQuorum ${checkQuorum})`, () => {
+      const l = leaderWith("a", {
+        log: Array(20).fill(1),
+        commit: 20,
+        replicating: ["b"],
+        config: { keepAfterSnapshot: 0, checkQuorum },
+      });
+      let r = run(l, taken(meta(21, 2)));
+      r = run(r.state, cIsBehind(r.state));
+      r = run(r.state, ...quorumRound(r.state));
+      assert.equal(progressOf(r.state, "c").state, "snapshot", "one round may be a slow transfer");
+      assert.deepEqual(effectsOf(r.effects, "SendSnapshot"), []);
+      r = run(r.state, ...quorumRound(r.state));
+      assert.equal(progressOf(r.state, "c").state, "probe", "presumed lost");
+      assert.equal(r.state.role.kind, "leader");
+      r = run(r.state, timeout("heartbeat"));
+      r = run(r.state, cIsBehind(r.state));
+      assert.deepEqual(effectsOf(r.effects, "SendSnapshot").map((e) => e.to), ["c"], "resent once c answers");
+    });
+  }
 });
 
 describe("receiving snapshots (follower)", () => {

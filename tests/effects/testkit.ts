@@ -11,7 +11,8 @@ import {
   type MemoryLogStoreOptions,
   MemorySnapshotStore,
 } from "../../adapters/memory/mod.ts";
-import { createNode, type NodeConfig, type RaftNode } from "../../mod.ts";
+import type { Message } from "../../core/types.ts";
+import { createNode, type NodeConfig, type RaftEvent, type RaftNode } from "../../mod.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
 export class KvMachine {
@@ -115,11 +116,15 @@ export async function startCluster(
   };
 }
 
-/** Polls `f` every few milliseconds until it returns a value other than undefined/false, or fails after `ms`. */
-export async function waitFor<A>(f: () => A | undefined | false, ms = 4000, what = "condition"): Promise<A> {
+/** Polls `f` every few milliseconds until it returns (or resolves to) a value other than undefined/false, or fails after `ms`. */
+export async function waitFor<A>(
+  f: () => A | undefined | false | Promise<A | undefined | false>,
+  ms = 4000,
+  what = "condition",
+): Promise<A> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
@@ -142,4 +147,85 @@ export function waitForLeader(cluster: Cluster, ms = 4000): Promise<Member> {
     ms,
     "a leader",
   );
+}
+
+/** What {@link catchUpBySnapshot} saw. */
+export interface SnapshotCatchUp {
+  /** The leader's data and the caught-up node's, each sorted. */
+  readonly leaderData: [string, string][];
+  /** See `leaderData`. */
+  readonly laggingData: [string, string][];
+  /** Checksum of the leader's latest snapshot, and of the one installed on the lagging node. */
+  readonly leaderChecksum: number;
+  /** See `leaderChecksum`. */
+  readonly installedChecksum: number;
+  /** Warnings every node emitted after the lagging node restarted. */
+  readonly warnings: string[];
+  /** The lagging node's id. */
+  readonly lagging: string;
+  /** Every InstallSnapshot and InstallSnapshotResponse put on the wire, as sent (before `tamper`). */
+  readonly messages: Message[];
+}
+
+/**
+ * Three nodes on one hub; one is stopped while 60 writes make the leader
+ * snapshot, then restarted, so it must catch up by an InstallSnapshot of
+ * several 64-byte chunks. `drop` and `tamper` act on the wire.
+ */
+export async function catchUpBySnapshot(
+  wire: { readonly drop?: (m: Message) => boolean; readonly tamper?: (m: Message) => Message } = {},
+): Promise<SnapshotCatchUp> {
+  const ids = ["a", "b", "c"];
+  const hub = new MemoryHub();
+  const peers = Object.fromEntries(ids.map((id) => [id, id]));
+  const stores = new Map(ids.map((id) => [id, { log: new MemoryLogStore(), snapshots: new MemorySnapshotStore() }]));
+  const machines = new Map<string, KvMachine>();
+  const nodes = new Map<string, RaftNode<{ key: string; value: string }, string | undefined, KvMachine>>();
+  const events: RaftEvent[] = [];
+  const start = async (id: string) => {
+    const machine = new KvMachine();
+    machines.set(id, machine);
+    const node = await createNode({
+      id,
+      peers,
+      stateMachine: machine,
+      logStore: stores.get(id)!.log,
+      snapshotStore: stores.get(id)!.snapshots,
+      transport: hub.transport(id),
+      config: { ...testConfig, snapshotEvery: 20, keepAfterSnapshot: 0 },
+      snapshotChunkBytes: 64,
+    });
+    node.subscribe((e) => void events.push(e));
+    nodes.set(id, node);
+  };
+  const messages: Message[] = [];
+  hub.drop = (m) => {
+    if (m.type === "InstallSnapshot" || m.type === "InstallSnapshotResponse") messages.push(m);
+    return wire.drop?.(m) ?? false;
+  };
+  hub.tamper = wire.tamper;
+  try {
+    await Promise.all(ids.map(start));
+    const leader = await waitFor(() => [...nodes.values()].find((n) => n.status().role === "leader"), 4000, "a leader");
+    const lagging = ids.find((id) => id !== leader.id)!;
+    await nodes.get(lagging)!.stop();
+    nodes.delete(lagging);
+    for (let i = 0; i < 60; i++) await leader.propose({ key: `key-${i}`, value: `value-${i}` });
+    await waitFor(() => (stores.get(leader.id)!.snapshots.latestMeta?.index ?? 0) >= 40, 4000, "a snapshot");
+    events.length = 0;
+    await start(lagging);
+    await waitFor(() => stores.get(lagging)!.snapshots.latestMeta !== undefined, 8000, "the snapshot installed");
+    await nodes.get(lagging)!.read(() => undefined);
+    return {
+      leaderData: [...machines.get(leader.id)!.data].sort(),
+      laggingData: [...machines.get(lagging)!.data].sort(),
+      leaderChecksum: (await stores.get(leader.id)!.snapshots.latest())!.checksum,
+      installedChecksum: (await stores.get(lagging)!.snapshots.latest())!.checksum,
+      warnings: events.flatMap((e) => e.type === "warning" ? [e.message] : []),
+      lagging,
+      messages,
+    };
+  } finally {
+    await Promise.allSettled([...nodes.values()].map((n) => n.stop()));
+  }
 }

@@ -66,7 +66,14 @@ export function forgedVote(target: Status, from: string, term: number): Uint8Arr
 export function forgedTimeoutNow(target: Status): Uint8Array {
   return concatBytes([
     handshakeFrame(target.cluster, target.leader!),
-    frame({ type: "TimeoutNow", group: 0, from: target.leader!, to: target.id, term: target.term } as Message),
+    frame({
+      type: "TimeoutNow",
+      group: 0,
+      from: target.leader!,
+      to: target.id,
+      term: target.term,
+      candidate: target.id,
+    }),
   ]);
 }
 

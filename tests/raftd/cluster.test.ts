@@ -2,7 +2,7 @@
 // files, real SIGKILL. Only the command line and the HTTP API are used.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor } from "./harness.ts";
+import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
 
 const T = { timeout: 60_000 };
 
@@ -42,13 +42,7 @@ describe("raftd cluster (black box)", () => {
     n2.start([...FAST_FLAGS, "-join", n1.address]);
     n3.start([...FAST_FLAGS, "-join", n1.address]);
     try {
-      await waitFor("three voters seen by every node", async () => {
-        for (const n of [n1, n2, n3]) {
-          const s = await n.status();
-          if (s === undefined || s.members.filter((m) => m.suffrage === "voter").length !== 3) return undefined;
-        }
-        return true;
-      }, 40_000);
+      await waitForVoters([n1, n2, n3], 3);
     } catch (e) {
       throw new Error(`${e}\n${cluster.logs()}`);
     }

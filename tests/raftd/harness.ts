@@ -68,10 +68,19 @@ export class RaftdProcess {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** Start (or restart) with the given extra flags. */
-  start(flags: string[]): void {
+  /**
+   * Start (or restart) with the given extra flags. `fileSizeLimitKiB` runs
+   * it under `ulimit -f` (with SIGXFSZ ignored), so that a write past that
+   * size fails with EFBIG, as on a full disk: a real I/O failure from outside.
+   */
+  start(flags: string[], options: { fileSizeLimitKiB?: number } = {}): void {
     const [cmd, ...args] = raftdCommand();
-    const child = spawn(cmd, [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir], {
+    const argv = [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir];
+    const limit = options.fileSizeLimitKiB;
+    const [file, fileArgs] = limit === undefined
+      ? [cmd, argv]
+      : ["bash", ["-c", `ulimit -f ${limit} && trap '' XFSZ && exec "$0" "$@"`, cmd, ...argv]];
+    const child = spawn(file, fileArgs, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },
     });
@@ -152,6 +161,17 @@ export async function waitFor<T>(what: string, f: () => Promise<T | undefined>, 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Resolves once every one of `nodes` sees `count` voters. */
+export function waitForVoters(nodes: RaftdProcess[], count: number, timeoutMs = 40_000): Promise<true> {
+  return waitFor(`${count} voters seen by every node`, async () => {
+    for (const n of nodes) {
+      const s = await n.status();
+      if (s === undefined || s.members.filter((m) => m.suffrage === "voter").length !== count) return undefined;
+    }
+    return true;
+  }, timeoutMs);
 }
 
 /** Flags that keep the suite fast: short elections and request timeouts. */

@@ -1,5 +1,5 @@
 /**
- * A binary min-heap of simulator events ordered by (time, sequence number):
+ * A binary min-heap of timed items (simulator events, request deadlines) ordered by (time, sequence number):
  * events at the same virtual time run in the order they were scheduled, so a
  * run never depends on the heap's internal layout.
  *

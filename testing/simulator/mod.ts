@@ -13,9 +13,8 @@
  * @module
  */
 
+export { defaultFaults, type FaultOptions, Nemesis, noFaults, type SimControl, targetedFaults } from "./nemesis.ts";
 export {
-  defaultFaults,
-  type FaultOptions,
   type RunOptions,
   type RunReport,
   runSimulation,
@@ -25,5 +24,7 @@ export {
   type SimulatorOptions,
 } from "./simulator.ts";
 export { InvariantViolation } from "./invariants.ts";
-export { type KvCommand, KvMachine } from "./kv_machine.ts";
+export { heavyFaults, type Profile, profileOptions, type RandomSettings, randomSettings } from "./profiles.ts";
+export { type KvCommand, KvMachine, kvService } from "./kv_service.ts";
+export type { SimService, WorkloadOp } from "./service.ts";
 export { Prng } from "./prng.ts";

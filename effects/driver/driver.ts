@@ -1,0 +1,847 @@
+/**
+ * The node driver: every rule of interpreting the pure core, written once and
+ * sans-IO, so that the production loop and the simulator run the same code.
+ * The driver steps the core, carries out its effects on its own bookkeeping
+ * (requests, snapshot streams, the applied index, events), and tells its
+ * I/O shell what to do next as plain data ({@link Work}): messages to send,
+ * one write to make durable (group commit), entries to apply, timers to arm,
+ * snapshot chunks to read and send, snapshot-store operations. The shell does
+ * the I/O and reports back (`written`, `applied` via {@link NodeDriver.applyAll},
+ * `snapshotStored`, `snapshotInstalled`, …). Time is data: every call that
+ * can depend on it takes `now`, so a virtual clock drives it exactly as a
+ * real one does.
+ *
+ * What the driver decides, so no shell does:
+ * - ordering rule 1, as the core states it: a Persist's `after` effects are
+ *   carried out only once that write (and every earlier one) is durable;
+ * - group commit: every Persist and Compact between two {@link take}s
+ *   becomes one {@link WriteUnit} (one append, one sync);
+ * - proposals between two `take`s are stepped as one `Propose` input;
+ * - request settling, timeouts and leader waits ({@link Requests});
+ * - linearizable reads share ReadIndex rounds;
+ * - snapshot streams ({@link SnapshotSender}) and reception
+ *   ({@link SnapshotReceiver}), and when to capture a snapshot;
+ * - exactly-once, in-order apply.
+ *
+ * @module
+ */
+
+import type { RaftConfig } from "../../core/config.ts";
+import { termAt } from "../../core/log.ts";
+import { allMembers, isLearner } from "../../core/membership.ts";
+import type { Progress } from "../../core/progress.ts";
+import { leaderOf, membershipOf, type RaftState } from "../../core/state.ts";
+import { start, step } from "../../core/step.ts";
+import type {
+  ConfChange,
+  DeferredEffect,
+  Entry,
+  HardState,
+  Index,
+  Input,
+  Membership,
+  Message,
+  MessageHeader,
+  NodeId,
+  Proposal,
+  RaftEffect,
+  SnapshotMeta,
+  Term,
+  TimerKind,
+} from "../../core/types.ts";
+import { NodeStopped, RaftRejected } from "../errors.ts";
+import type { NodeStatus, PeerProgress, RaftEvent } from "../events.ts";
+import { BatchBuilder } from "../batch.ts";
+import type { PersistBatch } from "../ports.ts";
+import { type Outcome, Requests, type Settle } from "./requests.ts";
+import { type ChunkToSend, SNAPSHOT_MAX_IDLE, SNAPSHOT_WINDOW, SnapshotSender } from "./snapshot_sender.ts";
+import { type ReceivedChunk, type ReceiverOp, SnapshotReceiver } from "./snapshot_receiver.ts";
+
+/** A stored snapshot, as the driver needs to know it: what it covers, its size and checksum. */
+export interface SnapshotInfo {
+  /** What it covers. */
+  readonly meta: SnapshotMeta;
+  /** Size of the state machine's bytes. */
+  readonly size: number;
+  /** CRC-32C of those bytes. */
+  readonly checksum: number;
+}
+
+/** What the shell recovered from its stores. */
+export interface Recovered {
+  /** The persisted hard state. */
+  readonly hardState?: HardState;
+  /** The durable log entries (contiguous). */
+  readonly entries?: readonly Entry[];
+  /** The latest durable snapshot (its bytes already restored into the state machine). */
+  readonly snapshot?: SnapshotInfo;
+}
+
+/** Settings of a driver. */
+export interface DriverOptions {
+  /** The core's configuration. */
+  readonly config: RaftConfig;
+  /** Membership used when neither the log nor a snapshot carries one. */
+  readonly membership: Membership;
+  /** Largest InstallSnapshot chunk, in bytes (default: `config.maxMessageBytes`). */
+  readonly snapshotChunkBytes?: number;
+  /** Snapshot chunks in flight beyond the follower's acknowledged offset (default 4). */
+  readonly snapshotWindow?: number;
+  /** How long a request may wait for its outcome (default 10,000 ms; `Infinity`: forever). */
+  readonly requestTimeoutMs?: number;
+  /** How long a request refused for want of a leader is retried (default three election timeouts). */
+  readonly leaderWaitMs?: number;
+  /** Hears every event (role, leader, term, commit, membership, warnings, stopped). */
+  readonly onEvent?: (event: RaftEvent) => void;
+  /** Hears every step, for traces and invariant checks (the simulator's). */
+  readonly onStep?: (input: Input, effects: readonly RaftEffect[], state: RaftState) => void;
+}
+
+/** Default of {@link DriverOptions.requestTimeoutMs}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** One stage of a write: append a batch (if any), then drop the log up to `compactTo` (if > 0). */
+export interface WriteStage {
+  /** What to append, or undefined for a compaction-only stage. */
+  readonly batch: PersistBatch | undefined;
+  /** Drop entries up to and including this index after the append (0: no compaction). */
+  readonly compactTo: Index;
+}
+
+/**
+ * One group-commit write: its stages in order — a restored snapshot moves the
+ * log's start before the entries that follow it are appended — then one sync.
+ * The shell reports it durable with {@link NodeDriver.written}, in the order
+ * the units were taken. A unit may write nothing (it then only orders what
+ * waits for it behind earlier units).
+ */
+export interface WriteUnit {
+  /** Identifies the unit in {@link NodeDriver.written}. */
+  readonly id: number;
+  /** Stages in order. */
+  readonly stages: readonly WriteStage[];
+  /** Whether anything is written at all. */
+  readonly empty: boolean;
+}
+
+/** A snapshot chunk to read from the latest stored snapshot and send. */
+export interface ChunkSend {
+  /** The message header (the stream's term). */
+  readonly header: MessageHeader;
+  /** What the snapshot covers. */
+  readonly meta: SnapshotMeta;
+  /** The byte range. */
+  readonly chunk: ChunkToSend;
+  /** The snapshot's checksum (sent with the last chunk). */
+  readonly checksum: number;
+}
+
+/** A snapshot-store operation of a snapshot being received, in order. */
+export type StoreOp =
+  /** Drop the partial snapshot. */
+  | { readonly op: "abort" }
+  /** Start receiving `meta`. */
+  | { readonly op: "begin"; readonly meta: SnapshotMeta }
+  /** Append a chunk. */
+  | { readonly op: "write"; readonly offset: number; readonly data: Uint8Array }
+  /** Make it durable and current (checking `checksum`), restore the state machine, then call `snapshotInstalled`. */
+  | { readonly op: "finish"; readonly from: NodeId; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
+  /** Transmit this answer (after the operations before it are done). */
+  | { readonly op: "send"; readonly message: Message };
+
+/** The I/O the driver asks for, gathered since the last {@link NodeDriver.take}. */
+export interface Work {
+  /** Messages to transmit now, in order. */
+  readonly sends: readonly Message[];
+  /** The write to make durable, if any. */
+  readonly write: WriteUnit | undefined;
+  /** Committed, durable entries to apply, in order ({@link NodeDriver.applyAll}). */
+  readonly applies: readonly Entry[];
+  /** Core timers to (re)arm, in ms from now (replacing the pending one of that kind). */
+  readonly timers: ReadonlyMap<TimerKind, number>;
+  /** After applying: capture a state machine snapshot at {@link NodeDriver.captureMeta}. */
+  readonly capture: boolean;
+  /** Snapshot chunks to read and send, in order per follower. */
+  readonly chunks: readonly ChunkSend[];
+  /** Operations on the snapshot being received, in order. */
+  readonly receive: readonly StoreOp[];
+}
+
+/** How many heartbeat send times are remembered for round-trip measurements. */
+const SEQ_MEMORY = 64;
+
+interface OpenUnit {
+  stages: { batch: BatchBuilder; compactTo: Index }[];
+  after: DeferredEffect[];
+  last: Entry | undefined;
+}
+
+interface PendingUnit {
+  readonly id: number;
+  readonly after: readonly DeferredEffect[];
+  readonly last: Entry | undefined;
+}
+
+interface ReadRound {
+  readonly waiters: Settle[];
+}
+
+/** A node's interpreter rules over its pure core, with no I/O of its own. */
+export class NodeDriver {
+  readonly #options: DriverOptions;
+  #state: RaftState;
+  readonly #requests: Requests;
+  #now: number;
+  #stopped: { error: unknown } | undefined = undefined;
+  // Work gathered since the last take().
+  #sends: Message[] = [];
+  #applies: Entry[] = [];
+  #timers = new Map<TimerKind, number>();
+  #capture = false;
+  #chunks: ChunkSend[] = [];
+  #receive: StoreOp[] = [];
+  #open: OpenUnit | undefined = undefined;
+  #proposals: Proposal[] = [];
+  // Writes taken and not yet durable, oldest first.
+  readonly #pending: PendingUnit[] = [];
+  #nextUnit = 1;
+  // The state machine's position.
+  #appliedIndex: Index;
+  #appliedTerm: Term;
+  // Snapshots.
+  #latest: SnapshotInfo | undefined;
+  #captureAt: Index | undefined = undefined;
+  #capturing = false;
+  readonly #senders = new Map<NodeId, SnapshotSender>();
+  readonly #receiver = new SnapshotReceiver();
+  // Requests parked until a leader is known, with what to resubmit.
+  readonly #parked = new Map<number, Input | Proposal>();
+  // Linearizable reads: the round in flight and the readers waiting for the next.
+  #readInFlight: ReadRound | undefined = undefined;
+  #readNext: ReadRound | undefined = undefined;
+  // Round trips and observability.
+  readonly #seqSentAt = new Map<number, number>();
+  readonly #lastWarning = new Map<NodeId, number>();
+  #lastTerm: Term;
+  #lastMembers: Set<NodeId>;
+
+  /** Recovers the core from what the shell read from its stores (`start`), at time `now`. */
+  constructor(options: DriverOptions, recovered: Recovered, now: number) {
+    this.#options = options;
+    this.#now = now;
+    this.#requests = new Requests({
+      timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      leaderWaitMs: options.leaderWaitMs ?? 3 * options.config.electionTimeoutMs,
+      // Ids must not repeat across restarts (a late answer would settle the wrong request):
+      // each start has its own seed, spread over 2^31 bases 2^21 ids apart.
+      firstId: ((options.config.seed >>> 0) % 0x8000_0000) * 0x20_0000 + 1,
+    });
+    this.#latest = recovered.snapshot;
+    this.#appliedIndex = recovered.snapshot?.meta.index ?? 0;
+    this.#appliedTerm = recovered.snapshot?.meta.term ?? 0;
+    const result = start(options.config, {
+      membership: options.membership,
+      hardState: recovered.hardState,
+      entries: recovered.entries,
+      snapshot: recovered.snapshot?.meta,
+    });
+    this.#state = result.state;
+    this.#lastTerm = result.state.term;
+    this.#lastMembers = new Set(allMembers(membershipOf(result.state)));
+    this.#interpret(result.effects);
+  }
+
+  // ---------------------------------------------------------------------------
+  // What the shell asks
+
+  /** The core's state. */
+  get state(): RaftState {
+    return this.#state;
+  }
+
+  /** Index of the last entry the state machine applied (or the snapshot it restored). */
+  get appliedIndex(): Index {
+    return this.#appliedIndex;
+  }
+
+  /** The latest stored snapshot this node knows of. */
+  get latestSnapshot(): SnapshotInfo | undefined {
+    return this.#latest;
+  }
+
+  /** Whether the node has stopped. */
+  get stopped(): boolean {
+    return this.#stopped !== undefined;
+  }
+
+  /** Whether {@link take} has something (so the shell runs another round before it waits for input). */
+  get hasWork(): boolean {
+    return this.#sends.length > 0 || this.#open !== undefined || this.#applies.length > 0 || this.#timers.size > 0 ||
+      this.#capture || this.#chunks.length > 0 || this.#receive.length > 0 || this.#proposals.length > 0;
+  }
+
+  /** The I/O gathered since the last call (stepping the proposals gathered meanwhile first). */
+  take(): Work {
+    this.#flushProposals();
+    let write: WriteUnit | undefined;
+    const open = this.#open;
+    if (open) {
+      const id = this.#nextUnit++;
+      const stages = open.stages.map((st) => ({
+        batch: st.batch.isEmpty ? undefined : st.batch.build(),
+        compactTo: st.compactTo,
+      }));
+      write = { id, stages, empty: stages.every((st) => st.batch === undefined && st.compactTo === 0) };
+      this.#pending.push({ id, after: open.after, last: open.last });
+      this.#open = undefined;
+    }
+    const work: Work = {
+      sends: this.#sends,
+      write,
+      applies: this.#applies,
+      timers: this.#timers,
+      capture: this.#capture,
+      chunks: this.#chunks,
+      receive: this.#receive,
+    };
+    this.#sends = [];
+    this.#applies = [];
+    this.#timers = new Map();
+    this.#capture = false;
+    this.#chunks = [];
+    this.#receive = [];
+    return work;
+  }
+
+  /** When {@link tick} next has something to do: a request timeout, a leader wait, an idle snapshot stream. */
+  nextDeadline(): number | undefined {
+    let next = this.#requests.nextDeadline();
+    for (const s of this.#senders.values()) next = next === undefined ? s.deadline : Math.min(next, s.deadline);
+    return next;
+  }
+
+  /** The node's state, for `status()`. */
+  status(): NodeStatus {
+    const s = this.#state;
+    return {
+      id: s.config.id,
+      role: s.role.kind,
+      term: s.term,
+      leader: leaderOf(s),
+      commit: s.commit,
+      applied: this.#appliedIndex,
+      membership: membershipOf(s),
+      progress: s.role.kind === "leader" ? this.#progressOf(s.role.progress, membershipOf(s)) : undefined,
+      stopped: this.#stopped !== undefined,
+      error: this.#stopped?.error,
+    };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Requests
+
+  /** Proposes `data`; `settle` hears the state machine's result once applied here (or the typed error). */
+  propose(data: Uint8Array, now: number, settle: Settle): void {
+    if (this.#refuse(settle)) return;
+    this.#now = now;
+    const requestId = this.#requests.register("propose", now, settle);
+    this.#proposals.push({ requestId, data });
+  }
+
+  /**
+   * A linearizable read (§6.4): `settle` hears the read index once this
+   * node's state machine has applied it. Reads share ReadIndex rounds (as
+   * etcd's read loop does): a read that arrives while a round is outstanding
+   * waits for the next one, which starts only after the outstanding one
+   * settles, hence after the read arrived (the read index is fixed after the
+   * request). Under load this is one round per round trip, not one per read.
+   */
+  read(now: number, settle: Settle): void {
+    if (this.#refuse(settle)) return;
+    this.#now = now;
+    if (this.#readNext) return void this.#readNext.waiters.push(settle);
+    if (this.#readInFlight) {
+      this.#readNext = { waiters: [settle] };
+      return;
+    }
+    this.#startRead({ waiters: [settle] });
+  }
+
+  /** Proposes a membership change; `settle` hears the config entry's index once applied here. */
+  changeMembership(change: ConfChange, now: number, settle: Settle): void {
+    if (this.#refuse(settle)) return;
+    this.#now = now;
+    const requestId = this.#requests.register("conf", now, settle);
+    this.#step({ type: "ProposeConfChange", requestId, change });
+  }
+
+  /** Hands leadership to `to` (thesis §3.10). */
+  transferLeadership(to: NodeId, now: number, settle: Settle): void {
+    if (this.#refuse(settle)) return;
+    this.#now = now;
+    const requestId = this.#requests.register("transfer", now, settle);
+    this.#step({ type: "TransferLeadership", requestId, to });
+  }
+
+  #refuse(settle: Settle): boolean {
+    if (this.#stopped === undefined) return false;
+    settle({ ok: false, error: new NodeStopped(this.#stopped.error) });
+    return true;
+  }
+
+  #startRead(round: ReadRound): void {
+    this.#readInFlight = round;
+    const requestId = this.#requests.register("read", this.#now, (outcome) => this.#readSettled(round, outcome));
+    this.#step({ type: "ReadIndex", requestId, now: this.#now });
+  }
+
+  #readSettled(round: ReadRound, outcome: Outcome): void {
+    for (const w of round.waiters) w(outcome);
+    if (this.#readInFlight === round) this.#readInFlight = undefined;
+    const next = this.#readNext;
+    if (next === undefined || this.#stopped) return;
+    this.#readNext = undefined;
+    this.#startRead(next);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Inputs from the outside world
+
+  /** A message arrived. */
+  receive(message: Message, now: number): void {
+    this.#now = now;
+    this.#step({ type: "Receive", message });
+  }
+
+  /** The transport could not deliver to `peer` (unreachable, queue full). */
+  unreachable(peer: NodeId, now: number): void {
+    this.#now = now;
+    this.#step({ type: "Unreachable", to: peer });
+  }
+
+  /** A core timer fired. */
+  timer(timer: TimerKind, now: number): void {
+    this.#now = now;
+    this.#step({ type: "Timeout", timer, now });
+  }
+
+  /** Time passed: requests that waited too long fail; idle snapshot streams resend or give up. */
+  tick(now: number): void {
+    this.#now = now;
+    this.#requests.expire(now);
+    for (const [to, sender] of [...this.#senders]) {
+      if (sender.tick(now) === "give-up") {
+        this.#senders.delete(to);
+        this.#warn(`snapshot stream to ${to} got no answer; the leader will ask again once it answers a heartbeat`);
+        this.#step({ type: "Unreachable", to });
+      } else this.#pump(sender);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Completions of the shell's I/O
+
+  /** The write unit `id` (the oldest not yet reported) is durable. */
+  written(id: number, now: number): void {
+    this.#now = now;
+    const unit = this.#pending.shift();
+    if (unit === undefined || unit.id !== id) {
+      throw new Error(`write ${id} reported durable out of order (expected ${unit?.id ?? "none"})`);
+    }
+    for (const d of unit.after) this.#deferred(d);
+    if (unit.last) this.#step({ type: "Persisted", index: unit.last.index, term: unit.last.term });
+  }
+
+  /**
+   * Applies `entries` in log order, each exactly once (DESIGN.md rule 2),
+   * through `apply` for commands (noops and config entries need no state
+   * machine): synchronously while results are plain values; returns a
+   * Promise only if the state machine returned one, and continues after it.
+   * A throw (or rejection) fails only that entry's proposal.
+   */
+  applyAll(entries: readonly Entry[], apply: (entry: Entry) => unknown): Promise<void> | undefined {
+    return this.#applyFrom(entries, 0, apply);
+  }
+
+  #applyFrom(entries: readonly Entry[], from: number, apply: (entry: Entry) => unknown): Promise<void> | undefined {
+    for (let i = from; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.index <= this.#appliedIndex) continue;
+      if (e.kind !== "command") {
+        this.#applied(e, true, undefined);
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = apply(e);
+      } catch (err) {
+        this.#applied(e, false, err);
+        continue;
+      }
+      if (isThenable(value)) {
+        const pending = value;
+        return (async () => {
+          try {
+            this.#applied(e, true, await pending);
+          } catch (err) {
+            this.#applied(e, false, err);
+          }
+          await this.#applyFrom(entries, i + 1, apply);
+        })();
+      }
+      this.#applied(e, true, value);
+    }
+    return undefined;
+  }
+
+  #applied(e: Entry, ok: boolean, value: unknown): void {
+    this.#appliedIndex = e.index;
+    this.#appliedTerm = e.term;
+    this.#requests.applied(e, ok, value);
+    this.#requests.serveReads(e.index);
+  }
+
+  /**
+   * What a snapshot captured now covers, if one should be captured now (the
+   * core asked for one at exactly the applied index, and none is being
+   * stored); the shell then captures the state machine and stores it. Marks
+   * the capture in progress.
+   */
+  captureMeta(): SnapshotMeta | undefined {
+    const index = this.#captureAt;
+    this.#captureAt = undefined;
+    if (index === undefined || this.#capturing || index !== this.#appliedIndex) return undefined;
+    const configs = this.#state.configs;
+    const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
+    this.#capturing = true;
+    return { index, term: termAt(this.#state.log, index) ?? this.#appliedTerm, membership };
+  }
+
+  /** The captured snapshot is durable: the core may compact behind it. */
+  snapshotStored(info: SnapshotInfo, now: number): void {
+    this.#now = now;
+    this.#capturing = false;
+    if (!this.#latest || info.meta.index > this.#latest.meta.index) this.#latest = info;
+    this.#step({ type: "SnapshotTaken", meta: info.meta });
+  }
+
+  /** Capturing or storing a snapshot failed (not fatal: the log just is not compacted). */
+  captureFailed(reason: string): void {
+    this.#capturing = false;
+    this.#warn(`snapshot not stored: ${reason}`);
+  }
+
+  /** A received snapshot is durable and the state machine restored from it. */
+  snapshotInstalled(info: SnapshotInfo, now: number): void {
+    this.#now = now;
+    this.#latest = info;
+    this.#appliedIndex = info.meta.index;
+    this.#appliedTerm = info.meta.term;
+    this.#requests.skippedTo(info.meta.index);
+    this.#requests.serveReads(info.meta.index);
+    this.#step({ type: "SnapshotRestored", meta: info.meta });
+  }
+
+  /**
+   * The snapshot store refused what was received from `from` (the checksum
+   * over the assembled data did not match): drop it and ask the leader to
+   * start over.
+   */
+  receiveRefused(from: NodeId, meta: SnapshotMeta, reason: string): void {
+    this.#receiver.reset();
+    this.#warn(`snapshot ${meta.index} from ${from} refused: ${reason}`);
+    this.#receive.push({ op: "send", message: this.#snapshotAnswer(from, this.#state.term, meta.index, 0, false) });
+  }
+
+  /** Stops: every waiting request fails with `error` (or `NodeStopped`); nothing more is accepted. */
+  stop(error?: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = { error };
+    this.#senders.clear();
+    this.#requests.failAll(error ?? new NodeStopped());
+    this.#emit({ type: "stopped", error });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Stepping the core and interpreting its effects
+
+  #flushProposals(): void {
+    if (this.#proposals.length === 0) return;
+    const proposals = this.#proposals;
+    this.#proposals = [];
+    // Kept while the core looks at them: a refusal for want of a leader parks them to resubmit.
+    for (const p of proposals) this.#stepping.set(p.requestId, p);
+    this.#step({ type: "Propose", proposals });
+    this.#stepping.clear();
+  }
+
+  /** The proposals being stepped, by request id. */
+  readonly #stepping = new Map<number, Proposal>();
+
+  #step(input: Input): void {
+    if (this.#stopped) return;
+    const before = this.#state;
+    const r = step(before, input);
+    this.#state = r.state;
+    this.#options.onStep?.(input, r.effects, r.state);
+    this.#interpret(r.effects);
+    if (r.state.term !== before.term) { for (const op of this.#receiver.termChanged(r.state.term)) this.#storeOp(op); }
+    if (this.#senders.size > 0) this.#pruneSenders();
+  }
+
+  #interpret(effects: readonly RaftEffect[]): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case "Persist":
+          this.#unit().stages.at(-1)!.batch.add(e);
+          if (e.entries.length > 0) this.#unit().last = e.entries[e.entries.length - 1];
+          for (const d of e.after) this.#unit().after.push(d);
+          break;
+        case "Compact": {
+          const unit = this.#unit();
+          const stage = unit.stages.at(-1)!;
+          stage.compactTo = Math.max(stage.compactTo, e.index);
+          unit.stages.push({ batch: new BatchBuilder(), compactTo: 0 });
+          break;
+        }
+        case "Send":
+        case "SendSnapshot":
+          this.#deferred(e);
+          break;
+        case "Apply":
+          for (const entry of e.entries) this.#applies.push(entry);
+          break;
+        case "SetTimer":
+          this.#timers.set(e.timer, e.ms);
+          break;
+        case "Proposed":
+          this.#parked.delete(e.requestId);
+          this.#requests.proposed(e.requestId, e.index, e.term, this.#appliedIndex);
+          break;
+        case "Reject":
+          this.#rejected(e.requestId, e.reason, e.leader);
+          break;
+        case "ReadReady":
+          this.#parked.delete(e.requestId);
+          this.#requests.readReady(e.requestId, e.index, this.#appliedIndex);
+          break;
+        case "TransferDone":
+          if (e.ok) this.#requests.succeed(e.requestId, undefined);
+          else this.#requests.fail(e.requestId, new RaftRejected("timeout", leaderOf(this.#state)));
+          break;
+        case "TakeSnapshot":
+          this.#captureAt = e.index;
+          this.#capture = true;
+          break;
+        case "SnapshotAck":
+          this.#snapshotAck(e);
+          break;
+        case "ReceiveSnapshotChunk":
+          for (const op of this.#receiver.chunk(e, this.#state.term)) this.#storeOp(op);
+          break;
+        case "RoundAcked":
+          this.#measure(e.from, e.seq);
+          break;
+        case "RoleChanged":
+          this.#noteTerm(e.term);
+          this.#emit({ type: "role", role: e.role, term: e.term });
+          break;
+        case "LeaderChanged":
+          this.#noteTerm(e.term);
+          // Answers owed by the previous leader will not come: fail them now, not at the timeout.
+          if (e.leader !== this.#options.config.id) this.#requests.leaderLost();
+          this.#emit({ type: "leader", leader: e.leader, term: e.term });
+          if (e.leader !== undefined) this.#resubmitParked();
+          break;
+        case "Committed":
+          this.#emit({ type: "commit", index: e.index });
+          break;
+        case "MembershipChanged":
+          this.#noteMembership(e.membership, e.index);
+          break;
+      }
+    }
+    this.#noteTerm(this.#state.term);
+  }
+
+  #unit(): OpenUnit {
+    return this.#open ??= { stages: [{ batch: new BatchBuilder(), compactTo: 0 }], after: [], last: undefined };
+  }
+
+  /** A Send or SendSnapshot that may go now (at once, or its write just became durable). */
+  #deferred(e: DeferredEffect): void {
+    if (e.type === "SendSnapshot") return this.#startStream(e.to, e.term, e.meta);
+    const m = e.message;
+    if (m.type === "AppendEntries" && !this.#seqSentAt.has(m.seq)) {
+      this.#seqSentAt.set(m.seq, this.#now);
+      if (this.#seqSentAt.size > SEQ_MEMORY) this.#seqSentAt.delete(this.#seqSentAt.keys().next().value!);
+    }
+    this.#sends.push(m);
+  }
+
+  #rejected(requestId: number, reason: RaftRejected["reason"], leader: NodeId | undefined): void {
+    if (!this.#requests.rejected(requestId, reason, leader, this.#now)) return void this.#parked.delete(requestId);
+    // Parked for want of a leader: remember what to resubmit (the proposal, or the read).
+    if (!this.#parked.has(requestId)) {
+      const proposal = this.#stepping.get(requestId);
+      this.#parked.set(requestId, proposal ?? { type: "ReadIndex", requestId, now: this.#now });
+    }
+  }
+
+  #resubmitParked(): void {
+    const ids = this.#requests.unpark();
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      const what = this.#parked.get(id);
+      this.#parked.delete(id);
+      if (what === undefined) continue;
+      if ("data" in what) this.#proposals.push(what);
+      else this.#step({ ...what, now: this.#now } as Input);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Snapshot streams (leader) and reception (follower)
+
+  #startStream(to: NodeId, term: Term, meta: SnapshotMeta): void {
+    const latest = this.#latest;
+    if (!latest || latest.meta.index !== meta.index || latest.meta.term !== meta.term) {
+      this.#warn(`snapshot ${meta.index}@${meta.term} for ${to} is not the latest stored`);
+      return;
+    }
+    const current = this.#senders.get(to);
+    if (current && current.options.term === term && current.options.meta.index === meta.index) {
+      current.resume(this.#now);
+    } else {
+      const o = this.#options;
+      this.#senders.set(
+        to,
+        new SnapshotSender({
+          to,
+          term,
+          meta,
+          size: latest.size,
+          chunkBytes: o.snapshotChunkBytes ?? o.config.maxMessageBytes,
+          window: o.snapshotWindow ?? SNAPSHOT_WINDOW,
+          idleMs: o.config.electionTimeoutMs,
+          maxIdle: SNAPSHOT_MAX_IDLE,
+        }, this.#now),
+      );
+    }
+    this.#pump(this.#senders.get(to)!);
+  }
+
+  #pump(sender: SnapshotSender): void {
+    const { to, term, meta } = sender.options;
+    const header = { group: this.#options.config.group, from: this.#options.config.id, to, term };
+    for (const chunk of sender.pump()) this.#chunks.push({ header, meta, chunk, checksum: this.#latest!.checksum });
+  }
+
+  #snapshotAck(e: Extract<RaftEffect, { type: "SnapshotAck" }>): void {
+    const sender = this.#senders.get(e.from);
+    if (!sender || sender.options.meta.index !== e.index || sender.options.term !== e.term) return;
+    sender.answer(e.offset, e.success, e.done, this.#now);
+    if (e.done) this.#senders.delete(e.from);
+    else this.#pump(sender);
+  }
+
+  /** Streams end with the leadership, the term, or the core's snapshot state for that follower. */
+  #pruneSenders(): void {
+    const role = this.#state.role;
+    for (const [to, sender] of this.#senders) {
+      const pr = role.kind === "leader" ? role.progress.get(to) : undefined;
+      if (this.#state.term !== sender.options.term || pr?.state !== "snapshot") this.#senders.delete(to);
+    }
+  }
+
+  #storeOp(op: ReceiverOp): void {
+    if (op.op !== "answer") return void this.#receive.push(op);
+    this.#receive.push({ op: "send", message: this.#snapshotAnswer(op.to, op.term, op.index, op.offset, op.success) });
+  }
+
+  #snapshotAnswer(to: NodeId, term: Term, index: Index, offset: number, success: boolean): Message {
+    return {
+      group: this.#options.config.group,
+      from: this.#options.config.id,
+      to,
+      term,
+      type: "InstallSnapshotResponse",
+      index,
+      offset,
+      done: false,
+      success,
+    };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Observability
+
+  #emit(event: RaftEvent): void {
+    this.#options.onEvent?.(event);
+  }
+
+  #warn(message: string): void {
+    this.#emit({ type: "warning", message });
+  }
+
+  #noteTerm(term: Term): void {
+    if (term <= this.#lastTerm) return;
+    this.#lastTerm = term;
+    this.#emit({ type: "term", term });
+  }
+
+  #noteMembership(membership: Membership, index: Index): void {
+    const members = new Set(allMembers(membership));
+    this.#emit({ type: "membership", membership, index });
+    for (const id of members) if (!this.#lastMembers.has(id)) this.#emit({ type: "peerAdded", peer: id });
+    for (const id of this.#lastMembers) if (!members.has(id)) this.#emit({ type: "peerRemoved", peer: id });
+    this.#lastMembers = members;
+  }
+
+  /** Heartbeat round trips (the core reports each round's first acknowledgement): warn when one nears the election timeout. */
+  #measure(from: NodeId, seq: number): void {
+    const sent = this.#seqSentAt.get(seq);
+    if (sent === undefined) return;
+    const rtt = this.#now - sent;
+    const election = this.#options.config.electionTimeoutMs;
+    if (rtt < election / 2) return;
+    const last = this.#lastWarning.get(from) ?? -Infinity;
+    if (this.#now - last < election) return;
+    this.#lastWarning.set(from, this.#now);
+    this.#emit({
+      type: "warning",
+      message: `heartbeat round trip to ${from} took ${rtt} ms (election timeout ${election} ms)`,
+      peer: from,
+      roundTripMs: rtt,
+    });
+  }
+
+  #progressCache:
+    | { progress: ReadonlyMap<NodeId, Progress>; membership: Membership; view: ReadonlyMap<NodeId, PeerProgress> }
+    | undefined = undefined;
+
+  /** The status' view of the leader's progress; reused while the core's map and the membership are unchanged. */
+  #progressOf(progress: ReadonlyMap<NodeId, Progress>, membership: Membership): ReadonlyMap<NodeId, PeerProgress> {
+    const cached = this.#progressCache;
+    if (cached && cached.progress === progress && cached.membership === membership) return cached.view;
+    const view = new Map<NodeId, PeerProgress>();
+    for (const [id, pr] of progress) {
+      view.set(id, {
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        learner: isLearner(membership, id),
+        active: pr.active,
+      });
+    }
+    this.#progressCache = { progress, membership, view };
+    return view;
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** A chunk, as the receiver sees the core's effect. */
+export type { ReceivedChunk };

@@ -1,0 +1,109 @@
+/**
+ * `deno task mutate`: runs the mutation catalogue (`catalogue.ts`). For each
+ * mutation it extracts the committed tree (HEAD) to a temporary directory,
+ * applies the one replacement, and runs on Deno
+ *
+ * 1. the simulator sweep alone (`tests/simulation.test.ts`), then
+ * 2. the whole suite (everything `npm test` runs on Deno, except the
+ *    catalogue's own test), unless step 1 already failed,
+ *
+ * each with `--fail-fast`: a mutation is *killed* as soon as one test fails.
+ * Prints one line per mutation and a table with the totals; exits 1 if the
+ * whole suite lets any mutation survive.
+ *
+ * ```sh
+ * deno task mutate [--only name,name] [--sim-only]
+ * ```
+ *
+ * @module
+ */
+
+import { catalogue, type Mutation } from "./catalogue.ts";
+
+const args = Deno.args;
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]!.split(",")) : undefined;
+const simOnly = args.includes("--sim-only");
+const root = new URL("../../", import.meta.url).pathname;
+const deno = `${root}node_modules/.bin/deno`;
+
+/**
+ * The committed tree (HEAD, so edits in progress never leak in) in a fresh
+ * temporary directory, with node_modules linked.
+ */
+async function copyRepo(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "plank-mutant-" });
+  const sh = new Deno.Command("sh", { args: ["-c", `git -C '${root}' archive HEAD | tar -x -C '${dir}'`] });
+  if (!(await sh.output()).success) throw new Error("git archive of HEAD failed");
+  await Deno.symlink(`${root}node_modules`, `${dir}/node_modules`);
+  return dir;
+}
+
+/** Applies `m` in `dir`; throws if its text is not there exactly once. */
+async function apply(dir: string, m: Mutation): Promise<void> {
+  const path = `${dir}/${m.file}`;
+  const source = await Deno.readTextFile(path);
+  const parts = source.split(m.find);
+  if (parts.length !== 2) throw new Error(`${m.name}: its text occurs ${parts.length - 1} times in ${m.file}`);
+  await Deno.writeTextFile(path, parts.join(m.replace));
+}
+
+/** Runs `deno test` in `dir`; true when some test failed (the mutation is killed). */
+async function killedBy(dir: string, testArgs: string[]): Promise<boolean> {
+  const cmd = new Deno.Command(deno, {
+    args: ["test", "-A", "--fail-fast", "--no-check", ...testArgs],
+    cwd: dir,
+    stdout: "null",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  });
+  return !(await cmd.output()).success;
+}
+
+interface Outcome {
+  readonly mutation: Mutation;
+  readonly bySim: boolean;
+  readonly bySuite: boolean;
+  readonly seconds: number;
+}
+
+const chosen = catalogue.filter((m) => only === undefined || only.has(m.name));
+if (chosen.length === 0) throw new Error("no mutation selected");
+// The unmutated suite must pass first, or every mutation would look killed.
+{
+  const dir = await copyRepo();
+  const broken = await killedBy(dir, ["tests/simulation.test.ts"]);
+  await Deno.remove(dir, { recursive: true });
+  if (broken) throw new Error("the simulator sweep fails without any mutation: fix that first");
+}
+const outcomes: Outcome[] = [];
+for (const m of chosen) {
+  const started = performance.now();
+  const dir = await copyRepo();
+  try {
+    await apply(dir, m);
+    const bySim = await killedBy(dir, ["tests/simulation.test.ts"]);
+    const bySuite = bySim || (!simOnly && await killedBy(dir, ["--parallel", "--ignore=tests/mutants/"]));
+    const seconds = (performance.now() - started) / 1000;
+    outcomes.push({ mutation: m, bySim, bySuite, seconds });
+    const verdict = bySim ? "killed by the simulator" : bySuite ? "killed by the suite" : "SURVIVED";
+    console.log(`${m.name.padEnd(30)} ${verdict.padEnd(24)} ${seconds.toFixed(0).padStart(4)} s  ${m.rule}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+const sim = outcomes.filter((o) => o.bySim).length;
+const suite = outcomes.filter((o) => o.bySuite).length;
+const survivors = outcomes.filter((o) => !o.bySuite);
+console.log(
+  `\nmutations: ${outcomes.length}; killed by the simulator alone: ${sim} (${
+    ((100 * sim) / outcomes.length).toFixed(0)
+  }%); ` +
+    (simOnly ? "(suite not run)" : `killed by the whole suite: ${suite}; survived: ${survivors.length}`),
+);
+for (const o of outcomes.filter((o) => !o.bySim)) {
+  console.log(
+    `  not killed by the simulator: ${o.mutation.name}${o.bySuite ? " (the suite kills it)" : " — SURVIVED"}`,
+  );
+}
+if (!simOnly && survivors.length > 0) Deno.exit(1);
