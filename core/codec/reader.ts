@@ -162,6 +162,7 @@ export class Reader {
     return this.bounded(this.maxIndex, "index");
   }
 
+  /** Reads a uvarint no larger than `max` (`what` names it in the error). */
   private bounded(max: number, what: string): number {
     const at = this.pos;
     const n = this.uvarint();
