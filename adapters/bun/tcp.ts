@@ -129,6 +129,18 @@ const handlers: Bun.SocketHandler<SocketState, "uint8array"> = {
   },
 };
 
+/** A Bun socket server as a {@link StreamListener}. */
+function listenerOf(server: Bun.TCPSocketListener<SocketState>): StreamListener {
+  return {
+    host: server.hostname,
+    port: server.port,
+    close(): Promise<void> {
+      server.stop(true);
+      return Promise.resolve();
+    },
+  };
+}
+
 /**
  * Handlers for TLS sockets: the connection exists only once the handshake
  * verified the peer (`open` comes before the handshake and is ignored).
@@ -177,14 +189,7 @@ export function bunTlsDriver(options: PeerTlsOptions, onEvent?: (e: TransportEve
           },
         },
       });
-      return Promise.resolve({
-        host: server.hostname,
-        port: server.port,
-        close(): Promise<void> {
-          server.stop(true);
-          return Promise.resolve();
-        },
-      });
+      return Promise.resolve(listenerOf(server));
     },
     async dial(host, port, streamHandlers, peer): Promise<StreamConnection> {
       let verified!: (error: Error | undefined) => void;
@@ -222,14 +227,7 @@ export const bunStreamDriver: StreamDriver = {
         },
       },
     });
-    return Promise.resolve({
-      host: server.hostname,
-      port: server.port,
-      close(): Promise<void> {
-        server.stop(true);
-        return Promise.resolve();
-      },
-    });
+    return Promise.resolve(listenerOf(server));
   },
   async dial(host, port, streamHandlers): Promise<StreamConnection> {
     const state: SocketState = { handlersFor: () => streamHandlers };
