@@ -76,7 +76,11 @@ export class SecretHandshakeError extends Error {
   /** What went wrong, for a log line. */
   readonly reason: string;
 
-  /** @param reason what went wrong */
+  /**
+   * Describe a failed handshake.
+   *
+   * @param reason what went wrong
+   */
   constructor(reason: string) {
     super(`shared-secret handshake failed: ${reason}`);
     this.name = "SecretHandshakeError";

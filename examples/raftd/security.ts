@@ -13,7 +13,11 @@ import type { RaftdConfig } from "./cli.ts";
 
 /** A security file is missing, unreadable or unusable. */
 export class SecurityError extends Error {
-  /** @param message one line naming the flag and the file */
+  /**
+   * Describe the problem.
+   *
+   * @param message one line naming the flag and the file
+   */
   constructor(message: string) {
     super(message);
     this.name = "SecurityError";
