@@ -71,7 +71,7 @@ export {
   type NodeServices,
   type RuntimeOptions,
   type SetPeersOptions,
-} from "./effects/runtime.ts";
+} from "./effects/runtime/mod.ts";
 export type {
   ChunkResult,
   LogStorePort,

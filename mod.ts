@@ -66,7 +66,7 @@ export {
   type ResultOf,
   type UserStateMachine,
 } from "./effects/node.ts";
-export type { SetPeersOptions } from "./effects/runtime.ts";
+export type { SetPeersOptions } from "./effects/runtime/mod.ts";
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
   NodeStopped,

@@ -12,17 +12,9 @@ import type { CommandCodec } from "./command.ts";
 import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
-import {
-  type CommandOf,
-  leaderWait,
-  type NodeSpec,
-  retryWithoutLeader,
-  runtimeOptions,
-  stateMachineService,
-  type UserStateMachine,
-} from "./node.ts";
+import { type CommandOf, type NodeSpec, runtimeOptions, stateMachineService, type UserStateMachine } from "./node.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
-import { makeNode, type SetPeersOptions } from "./runtime.ts";
+import { makeNode, type SetPeersOptions } from "./runtime/mod.ts";
 import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./services.ts";
 import { toCommandCodec } from "./schema_codec.ts";
 
@@ -98,9 +90,9 @@ export function layer<SM extends UserStateMachine<any, any>>(
         propose: (command) =>
           fromPromise(() => {
             const data = codec.encode(command as CommandOf<SM>);
-            return retryWithoutLeader(handle, () => handle.propose(data), leaderWait(options));
+            return handle.propose(data);
           }),
-        readIndex: fromPromise(() => retryWithoutLeader(handle, () => handle.readIndex(), leaderWait(options))),
+        readIndex: fromPromise(() => handle.readIndex()),
         status: Effect.sync(() => handle.status()),
         subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
         changeMembership: (change, address) => fromPromise(() => handle.changeMembership(change, address)),

@@ -7,15 +7,14 @@
  */
 
 import { Effect, Exit, Layer, Scope } from "effect";
-import { defaultConfig, makeConfig, type RaftConfig } from "../core/config.ts";
+import { makeConfig, type RaftConfig } from "../core/config.ts";
 import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
-import { RaftRejected } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
-import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime.ts";
+import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime/mod.ts";
 import { StateMachine } from "./services.ts";
 
 /** The user's state machine. `apply` runs once per committed command, in log order, on every node. */
@@ -194,6 +193,7 @@ export function runtimeOptions(spec: Omit<NodeSpec<any>, "command" | "stateMachi
     snapshotChunkBytes: spec.snapshotChunkBytes,
     peers,
     requestTimeoutMs: spec.requestTimeoutMs,
+    leaderWaitMs: spec.leaderWaitMs,
   };
 }
 
@@ -205,8 +205,6 @@ function wrap<SM extends UserStateMachine<any, any>>(
   close: () => Promise<void>,
 ): RaftNode<CommandOf<SM>, ResultOf<SM>, SM> {
   const change = (c: ConfChange, address?: string): Promise<Index> => handle.changeMembership(c, address);
-  const leaderWaitMs = leaderWait(spec);
-  const whenLeader = <T>(attempt: () => Promise<T>) => retryWithoutLeader(handle, attempt, leaderWaitMs);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= handle.stop().finally(close);
@@ -223,13 +221,13 @@ function wrap<SM extends UserStateMachine<any, any>>(
       } catch (e) {
         return Promise.reject(e); // An invalid command never reaches the log.
       }
-      return whenLeader(() => handle.propose(data)) as Promise<ResultOf<SM>>;
+      return handle.propose(data) as Promise<ResultOf<SM>>;
     },
     read: async (fn) => {
-      await whenLeader(() => handle.readIndex());
+      await handle.readIndex();
       return await fn(spec.stateMachine);
     },
-    readIndex: () => whenLeader(() => handle.readIndex()),
+    readIndex: () => handle.readIndex(),
     status: () => handle.status(),
     subscribe: (listener) => handle.subscribe(listener),
     addVoter: (id, address) => change({ type: "addVoter", node: id }, address),
@@ -281,39 +279,4 @@ export async function createNode<SM extends UserStateMachine<any, any>>(
     throw e;
   }
   return wrap(options, handle, codec, close);
-}
-
-/**
- * Runs `attempt`, and while it is refused by a node that knows no leader
- * (nothing was appended, so a retry is safe), retries once a leader is
- * announced or every 50 ms, until `waitMs` has passed.
- */
-export async function retryWithoutLeader<T>(handle: NodeHandle, attempt: () => Promise<T>, waitMs: number): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (e) {
-      const noLeader = e instanceof RaftRejected && e.reason === "not-leader" && e.leader === undefined;
-      const left = deadline - Date.now();
-      if (!noLeader || left <= 0) throw e;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(50, left));
-        const unsubscribe = handle.subscribe((event) => {
-          if (event.type === "leader" && event.leader !== undefined) done();
-        });
-        function done() {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve();
-        }
-      });
-    }
-  }
-}
-
-/** How long requests wait for a leader ({@link NodeSpec.leaderWaitMs}, default three election timeouts). */
-// deno-lint-ignore no-explicit-any
-export function leaderWait(spec: Pick<NodeSpec<any>, "leaderWaitMs" | "config">): number {
-  return spec.leaderWaitMs ?? 3 * (spec.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs);
 }

@@ -91,6 +91,12 @@ export interface DriverOptions {
   readonly requestTimeoutMs?: number;
   /** How long a request refused for want of a leader is retried (default three election timeouts). */
   readonly leaderWaitMs?: number;
+  /**
+   * Where request ids begin. Answers can outlive a process (a leader's answer
+   * to a node's previous incarnation), so each start should begin elsewhere;
+   * default: derived from `config.seed`.
+   */
+  readonly firstRequestId?: number;
   /** Hears every event (role, leader, term, commit, membership, warnings, stopped). */
   readonly onEvent?: (event: RaftEvent) => void;
   /** Hears every step, for traces and invariant checks (the simulator's). */
@@ -234,7 +240,7 @@ export class NodeDriver {
       leaderWaitMs: options.leaderWaitMs ?? 3 * options.config.electionTimeoutMs,
       // Ids must not repeat across restarts (a late answer would settle the wrong request):
       // each start has its own seed, spread over 2^31 bases 2^21 ids apart.
-      firstId: ((options.config.seed >>> 0) % 0x8000_0000) * 0x20_0000 + 1,
+      firstId: options.firstRequestId ?? ((options.config.seed >>> 0) % 0x8000_0000) * 0x20_0000 + 1,
     });
     this.#latest = recovered.snapshot;
     this.#appliedIndex = recovered.snapshot?.meta.index ?? 0;
@@ -385,7 +391,8 @@ export class NodeDriver {
 
   #refuse(settle: Settle): boolean {
     if (this.#stopped === undefined) return false;
-    settle({ ok: false, error: new NodeStopped(this.#stopped.error) });
+    // After a fatal error every request fails with that error itself, as the pending ones did.
+    settle({ ok: false, error: this.#stopped.error ?? new NodeStopped() });
     return true;
   }
 
@@ -549,7 +556,7 @@ export class NodeDriver {
    */
   receiveRefused(from: NodeId, meta: SnapshotMeta, reason: string): void {
     this.#receiver.reset();
-    this.#warn(`snapshot ${meta.index} from ${from} refused: ${reason}`);
+    this.#warn(`${reason} (snapshot ${meta.index} from ${from}): discarded, asking for it again`);
     this.#receive.push({ op: "send", message: this.#snapshotAnswer(from, this.#state.term, meta.index, 0, false) });
   }
 

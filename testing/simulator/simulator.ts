@@ -858,7 +858,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         }
         const checksum = crc32c(data);
         if (op.checksum !== undefined && op.checksum !== checksum) {
-          node.driver.receiveRefused(op.from, op.meta, "the data does not match the leader's checksum");
+          node.driver.receiveRefused(op.from, op.meta, "the snapshot failed its checksum");
           return;
         }
         this.#checker.onRestore(node.id, op.meta.index, op.meta.term);

@@ -1,0 +1,418 @@
+/**
+ * The production loop: a thin I/O shell around the {@link NodeDriver}. One
+ * long-lived fiber per node; each iteration
+ *
+ * 1. takes every ready item (blocking only for the first): messages,
+ *    unreachable peers, timer firings, API calls, completions of work done
+ *    off the loop — and hands each to the driver with the clock's reading;
+ * 2. carries out what the driver asks, round after round until it asks for
+ *    nothing more: sends; snapshot-store operations of a snapshot being
+ *    received; the one write of the round (one append, one fsync: group
+ *    commit), reported back with `written`; entries to apply; a snapshot to
+ *    capture; snapshot chunks to read and send (off the loop);
+ * 3. arms the core's timers and the driver's own deadline on Effect's
+ *    `Clock` (so `TestClock` drives every timer, request timeouts included).
+ *
+ * The rules — what waits for the disk, how requests settle, how a snapshot
+ * streams — are the driver's, written once and shared with the simulator.
+ *
+ * @module
+ */
+
+import { Cause, Clock, Effect, Exit, Queue, Result } from "effect";
+import type { ConfChange, Index, Message, NodeId, TimerKind } from "../../core/types.ts";
+import type { NodeDriver, SnapshotInfo, Work, WriteUnit } from "../driver/driver.ts";
+import type { Settle } from "../driver/requests.ts";
+import { NodeStopped, SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
+import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
+import type { LogStore, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../services.ts";
+import { ChunkStreams, readAll } from "./snapshot_io.ts";
+import { Timers } from "./timers.ts";
+
+/** Options of {@link NodeHandle.setPeers}. */
+export interface SetPeersOptions {
+  /** Replace the whole address book instead of merging into it (to forget removed nodes). Default false. */
+  readonly replace?: boolean;
+}
+
+/** A running node, driven by its loop fiber. Methods enqueue and return Promises; none blocks. */
+export interface NodeHandle {
+  /** Proposes a command; resolves with the state machine's result once applied here. */
+  propose(data: Uint8Array): Promise<unknown>;
+  /** Resolves with a linearizable read index once this node's state machine has applied it (§6.4). */
+  readIndex(): Promise<Index>;
+  /**
+   * Proposes a membership change; resolves with the config entry's index
+   * once applied. `address`, if given, enters the address book first (so the
+   * new member is reachable as soon as it is added).
+   */
+  changeMembership(change: ConfChange, address?: string): Promise<Index>;
+  /** Hands leadership to `to` (thesis §3.10). */
+  transferLeadership(to: NodeId): Promise<void>;
+  /** The node's state as of its last loop iteration. */
+  status(): NodeStatus;
+  /** Adds an event listener; returns the unsubscribe function. */
+  subscribe(listener: RaftListener): () => void;
+  /** Records (or changes) the address of one node and hands the full book to the transport. */
+  setPeerAddress(id: NodeId, address: string): void;
+  /** Merges `peers` into the address book (or replaces it), then hands the full book to the transport. */
+  setPeers(peers: ReadonlyMap<NodeId, string>, options?: SetPeersOptions): void;
+  /** The address book: every node id → address this node knows. */
+  peerAddresses(): ReadonlyMap<NodeId, string>;
+  /** Stops after the in-flight write is durable; resolves when the loop has ended (rejects with a fatal error). */
+  stop(): Promise<void>;
+  /** Settles when the loop ends: resolves after a clean stop, rejects with the fatal error otherwise. */
+  readonly done: Promise<void>;
+}
+
+/** What the loop is fed. */
+type Item =
+  | { readonly kind: "receive"; readonly message: Message }
+  | { readonly kind: "unreachable"; readonly peer: NodeId }
+  | { readonly kind: "timer"; readonly timer: TimerKind | "deadline"; readonly gen: number }
+  /** Something to do on the loop with the driver (an API call, a completion of work done off the loop). */
+  | { readonly kind: "call"; readonly run: (now: number) => void }
+  | { readonly kind: "stop" }
+  /** Work off the loop hit a storage failure: the node stops with it (fail-stop). */
+  | { readonly kind: "fatal"; readonly error: StorageFailure };
+
+/** The ports the loop does I/O with. */
+export interface LoopPorts {
+  /** The durable log. */
+  readonly log: LogStore;
+  /** Snapshot storage. */
+  readonly snapshots: SnapshotStore;
+  /** Peer messages. */
+  readonly transport: Transport;
+  /** The user's state machine. */
+  readonly sm: StateMachine;
+}
+
+/** The shell around one node's driver. */
+export class NodeLoop {
+  readonly #queue: Queue.Queue<Item>;
+  readonly #ports: LoopPorts;
+  readonly #listeners: Listeners;
+  readonly #timers: Timers<TimerKind | "deadline">;
+  readonly #streams: ChunkStreams;
+  #driver!: NodeDriver;
+  #statusCache!: NodeStatus;
+  #book: Map<NodeId, string>;
+  readonly #self: NodeId;
+  #now = 0;
+  #stopping = false;
+  #stoppedWith: { error: unknown } | undefined = undefined;
+  #sink: SnapshotSink | undefined = undefined;
+  #deadline: number | undefined = undefined;
+  #resolveDone!: () => void;
+  #rejectDone!: (e: unknown) => void;
+  readonly #done: Promise<void>;
+
+  /** A loop over `ports` fed by `queue`; `listeners` hear the driver's events. */
+  constructor(
+    queue: Queue.Queue<Item>,
+    ports: LoopPorts,
+    listeners: Listeners,
+    self: NodeId,
+    book: ReadonlyMap<NodeId, string>,
+    chunkBytes: number,
+  ) {
+    this.#queue = queue;
+    this.#ports = ports;
+    this.#listeners = listeners;
+    this.#self = self;
+    this.#book = new Map(book);
+    this.#timers = new Timers((timer, gen) => void Queue.offerUnsafe(queue, { kind: "timer", timer, gen }));
+    this.#streams = new ChunkStreams(ports.snapshots, ports.transport, chunkBytes, {
+      unreachable: (peer) => void Queue.offerUnsafe(queue, { kind: "unreachable", peer }),
+      fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),
+    });
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // Nobody may be listening for a fatal error; don't report it as unhandled.
+    this.#done.catch(() => {});
+  }
+
+  /** The loop's queue type, for `makeNode`. */
+  static queue(): Effect.Effect<Queue.Queue<Item>> {
+    return Queue.unbounded<Item>();
+  }
+
+  /** Hands the loop its driver (built once recovery is done). */
+  attach(driver: NodeDriver): void {
+    this.#driver = driver;
+    this.#statusCache = driver.status();
+  }
+
+  /** Feeds transport callbacks into the loop. */
+  listen(): void {
+    this.#ports.transport.listen({
+      onMessage: (message) => void Queue.offerUnsafe(this.#queue, { kind: "receive", message }),
+      onUnreachable: (peer) => void Queue.offerUnsafe(this.#queue, { kind: "unreachable", peer }),
+    });
+  }
+
+  /** Hands the transport the full address book, this node excluded. */
+  pushPeers(): void {
+    const others = new Map(this.#book);
+    others.delete(this.#self);
+    this.#ports.transport.setPeers(others);
+  }
+
+  /** The caller's view of the node. */
+  handle(): NodeHandle {
+    return {
+      propose: (data) => this.#call<unknown>((now, settle) => this.#driver.propose(data, now, settle)),
+      readIndex: () => this.#call<Index>((now, settle) => this.#driver.read(now, settle)),
+      changeMembership: (change, address) => {
+        if (address !== undefined && (change.type === "addVoter" || change.type === "addLearner")) {
+          this.#setPeerAddress(change.node, address);
+        }
+        return this.#call<Index>((now, settle) => this.#driver.changeMembership(change, now, settle));
+      },
+      transferLeadership: (to) => this.#call<void>((now, settle) => this.#driver.transferLeadership(to, now, settle)),
+      status: () => this.#statusCache,
+      subscribe: (listener) => this.#listeners.add(listener),
+      setPeerAddress: (id, address) => this.#setPeerAddress(id, address),
+      setPeers: (peers, options) => {
+        const next = options?.replace ? new Map<NodeId, string>() : new Map(this.#book);
+        for (const [id, address] of peers) next.set(id, address);
+        this.#book = next;
+        this.pushPeers();
+      },
+      peerAddresses: () => new Map(this.#book),
+      stop: () => this.stop(),
+      done: this.#done,
+    };
+  }
+
+  #setPeerAddress(id: NodeId, address: string): void {
+    if (this.#book.get(id) === address) return;
+    this.#book = new Map(this.#book).set(id, address);
+    this.pushPeers();
+  }
+
+  /** Runs `start` on the loop with a settle callback that ends the returned Promise. */
+  #call<A>(start: (now: number, settle: Settle) => void): Promise<A> {
+    // After a fatal error, every request fails with that error itself, as the pending ones did.
+    if (this.#stoppedWith || this.#stopping) return Promise.reject(this.#stoppedWith?.error ?? new NodeStopped());
+    return new Promise<A>((resolve, reject) => {
+      const settle: Settle = (o) => (o.ok ? resolve(o.value as A) : reject(o.error));
+      Queue.offerUnsafe(this.#queue, { kind: "call", run: (now) => start(now, settle) });
+    });
+  }
+
+  /** Asks the loop to stop after the in-flight write; resolves when it has ended. */
+  stop(): Promise<void> {
+    if (!this.#stoppedWith && !this.#stopping) {
+      this.#stopping = true;
+      Queue.offerUnsafe(this.#queue, { kind: "stop" });
+    }
+    return this.#done;
+  }
+
+  /** The loop fiber: runs until stopped or a fatal error, then ends every request. */
+  run(): Effect.Effect<void> {
+    const loop = Effect.gen({ self: this }, function* () {
+      this.#now = yield* Clock.currentTimeMillis;
+      yield* this.#drain();
+      let seenStop = false;
+      while (!seenStop) {
+        const items = yield* Queue.takeAll(this.#queue);
+        this.#now = yield* Clock.currentTimeMillis;
+        let fatal: StorageFailure | undefined;
+        for (const item of items) {
+          if (item.kind === "stop") seenStop = true;
+          else if (item.kind === "fatal") fatal ??= item.error;
+          else this.#feed(item);
+        }
+        if (fatal) return yield* Effect.fail(fatal);
+        yield* this.#drain();
+      }
+    });
+    return Effect.exit(loop).pipe(
+      Effect.flatMap((exit) =>
+        Effect.gen({ self: this }, function* () {
+          let error: unknown = undefined;
+          if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) error = Cause.squash(exit.cause);
+          this.#finish(error);
+          // Calls that were queued behind the end are refused by the stopped driver, not left waiting.
+          for (const item of yield* Queue.clear(this.#queue)) if (item.kind === "call") item.run(this.#now);
+        })
+      ),
+    );
+  }
+
+  #feed(item: Exclude<Item, { kind: "stop" } | { kind: "fatal" }>): void {
+    const d = this.#driver;
+    switch (item.kind) {
+      case "receive":
+        return d.receive(item.message, this.#now);
+      case "unreachable":
+        return d.unreachable(item.peer, this.#now);
+      case "timer":
+        if (!this.#timers.current(item.timer, item.gen)) return;
+        if (item.timer === "deadline") {
+          this.#deadline = undefined;
+          return d.tick(this.#now);
+        }
+        return d.timer(item.timer, this.#now);
+      case "call":
+        return item.run(this.#now);
+    }
+  }
+
+  /** Carries out the driver's work, round after round, until it has none; then re-arms its deadline. */
+  #drain(): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const d = this.#driver;
+      while (d.hasWork && !d.stopped) yield* this.#execute(d.take());
+      const deadline = d.nextDeadline();
+      if (deadline !== this.#deadline) {
+        this.#deadline = deadline;
+        if (deadline === undefined) this.#timers.cancel("deadline");
+        else yield* this.#timers.arm("deadline", Math.max(0, deadline - this.#now), this.#now);
+      }
+      this.#statusCache = d.status();
+    });
+  }
+
+  #execute(work: Work): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const d = this.#driver;
+      for (const m of work.sends) this.#transmit(m);
+      for (const [timer, ms] of work.timers) yield* this.#timers.arm(timer, ms, this.#now);
+      for (const op of work.receive) yield* this.#storeOp(op);
+      if (work.write) {
+        yield* this.#write(work.write);
+        d.written(work.write.id, this.#now);
+      }
+      if (work.applies.length > 0) {
+        const wait = d.applyAll(work.applies, (entry) => this.#ports.sm.apply(entry));
+        if (wait) yield* Effect.promise(() => wait);
+      }
+      if (work.capture) yield* this.#capture();
+      if (work.chunks.length > 0) yield* this.#streams.send(work.chunks);
+    });
+  }
+
+  #transmit(message: Message): void {
+    if (!this.#ports.transport.send(message)) this.#driver.unreachable(message.to, this.#now);
+  }
+
+  /** One write unit: its stages in order (append, then compaction after a sync), then one sync. */
+  #write(unit: WriteUnit): Effect.Effect<void, StorageFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const log = this.#ports.log;
+      let unsynced = false;
+      for (const st of unit.stages) {
+        if (st.batch) {
+          yield* log.append(st.batch);
+          unsynced = true;
+        }
+        if (st.compactTo > 0) {
+          if (unsynced) yield* log.sync;
+          unsynced = false;
+          yield* log.compact(st.compactTo);
+        }
+      }
+      if (unsynced) yield* log.sync;
+    });
+  }
+
+  /** An operation on the snapshot being received, in order; the last one restores the state machine. */
+  #storeOp(op: Work["receive"][number]): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      const store = this.#ports.snapshots;
+      switch (op.op) {
+        case "abort":
+          if (this.#sink) yield* this.#sink.abort;
+          this.#sink = undefined;
+          return;
+        case "begin":
+          this.#sink = yield* store.receive(op.meta);
+          return;
+        case "write":
+          if (this.#sink) yield* this.#sink.writeChunk(op.offset, op.data);
+          return;
+        case "send":
+          return this.#transmit(op.message);
+        case "finish": {
+          const sink = this.#sink;
+          this.#sink = undefined;
+          if (!sink) return;
+          // End to end: the store makes the bytes current only if they are the leader's (its checksum).
+          const finished = yield* Effect.result(sink.finish(op.checksum));
+          if (Result.isFailure(finished)) {
+            if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
+            return this.#driver.receiveRefused(op.from, op.meta, finished.failure.message);
+          }
+          const stored = finished.success;
+          const bytes = yield* readAll(stored);
+          yield* Effect.tryPromise({
+            try: async () => await this.#ports.sm.restore(bytes),
+            catch: (err) => new StateMachineFailure("restore", err),
+          });
+          const info: SnapshotInfo = { meta: stored.meta, size: stored.size, checksum: stored.checksum };
+          this.#driver.snapshotInstalled(info, this.#now);
+          return;
+        }
+      }
+    });
+  }
+
+  /**
+   * The state machine captures its state now (exactly the applied index);
+   * storing it runs off the loop, then the driver hears it is durable. A
+   * failed store is fail-stop; a state machine that cannot snapshot is not.
+   */
+  #capture(): Effect.Effect<void> {
+    const meta = this.#driver.captureMeta();
+    if (meta === undefined) return Effect.void;
+    let captured: Uint8Array | PromiseLike<Uint8Array>;
+    try {
+      captured = this.#ports.sm.snapshot();
+    } catch (e) {
+      this.#driver.captureFailed(`the state machine's snapshot() threw: ${String(e)}`);
+      return Effect.void;
+    }
+    const queue = this.#queue;
+    const work = Effect.gen({ self: this }, function* () {
+      const bytes = yield* Effect.tryPromise({
+        try: async () => await captured,
+        catch: (e) => new StateMachineFailure("snapshot", e),
+      });
+      const stored = yield* this.#ports.snapshots.write(meta, bytes);
+      const info: SnapshotInfo = { meta, size: stored.size, checksum: stored.checksum };
+      Queue.offerUnsafe(queue, { kind: "call", run: (now) => this.#driver.snapshotStored(info, now) });
+    }).pipe(
+      Effect.catch((e) =>
+        Effect.sync(() => {
+          if (e instanceof StorageFailure) Queue.offerUnsafe(queue, { kind: "fatal", error: e });
+          else Queue.offerUnsafe(queue, { kind: "call", run: () => this.#driver.captureFailed(e.message) });
+        })
+      ),
+    );
+    return Effect.asVoid(Effect.forkChild(work));
+  }
+
+  #finish(error: unknown): void {
+    this.#stoppedWith = { error };
+    this.#stopping = true;
+    this.#timers.stopAll();
+    this.#streams.stop();
+    // A fatal error reaches every waiting caller as itself; a clean stop as NodeStopped.
+    this.#driver.stop(error);
+    this.#statusCache = this.#driver.status();
+    if (error === undefined) this.#resolveDone();
+    else this.#rejectDone(error);
+  }
+
+  /** Forwards one driver event to the listeners (commits only while someone listens). */
+  emit(event: RaftEvent): void {
+    if (event.type === "commit" && !this.#listeners.active) return;
+    this.#listeners.emit(event);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The I/O of snapshot transfer in the production loop: reading the byte
+ * ranges the driver's snapshot senders ask for from the snapshot store and
+ * sending them, off the loop and in order per follower. Which ranges, when,
+ * and what an answer means is the driver's (`effects/driver/`); this module
+ * only moves bytes.
+ *
+ * @module
+ */
+
+import { Effect, Result } from "effect";
+import type { NodeId } from "../../core/types.ts";
+import type { ChunkSend } from "../driver/driver.ts";
+import { chunkMessage } from "../driver/snapshot_sender.ts";
+import { StorageFailure } from "../errors.ts";
+import type { StoredSnapshot } from "../ports.ts";
+import type { SnapshotStore, Transport } from "../services.ts";
+
+/** Reads a whole stored snapshot (its read verifies the checksum before the last chunk). */
+export function readAll(snap: StoredSnapshot): Effect.Effect<Uint8Array, StorageFailure> {
+  return Effect.tryPromise({
+    try: async () => {
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of snap.read()) {
+        parts.push(chunk);
+        size += chunk.length;
+      }
+      if (parts.length === 1) return parts[0]!;
+      const out = new Uint8Array(size);
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    },
+    catch: (e) => e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e),
+  });
+}
+
+/** What the streams tell the loop. */
+export interface StreamReports {
+  /** A chunk could not be handed to the transport, or the snapshot was replaced mid-stream. */
+  unreachable(peer: NodeId): void;
+  /** This node cannot read its own snapshot: it stops (fail-stop). */
+  fatal(error: StorageFailure): void;
+}
+
+interface Stream {
+  readonly queue: ChunkSend[];
+  running: boolean;
+  reader: AsyncIterator<Uint8Array> | undefined;
+  readerAt: number;
+  snap: StoredSnapshot | undefined;
+}
+
+/** Per follower, the chunks waiting to be read and sent, and the reader positioned in the snapshot. */
+export class ChunkStreams {
+  readonly #snapshots: SnapshotStore;
+  readonly #transport: Transport;
+  readonly #chunkBytes: number;
+  readonly #reports: StreamReports;
+  readonly #streams = new Map<NodeId, Stream>();
+  #stopped = false;
+
+  /** Streams reading from `snapshots` in chunks of `chunkBytes` and sending over `transport`. */
+  constructor(snapshots: SnapshotStore, transport: Transport, chunkBytes: number, reports: StreamReports) {
+    this.#snapshots = snapshots;
+    this.#transport = transport;
+    this.#chunkBytes = Math.max(1, chunkBytes);
+    this.#reports = reports;
+  }
+
+  /** Queues `chunks` (in order per follower) and starts a sender fiber for each follower that has none. */
+  send(chunks: readonly ChunkSend[]): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function* () {
+      for (const c of chunks) {
+        const to = c.header.to;
+        let s = this.#streams.get(to);
+        if (!s) {
+          this.#streams.set(to, s = { queue: [], running: false, reader: undefined, readerAt: -1, snap: undefined });
+        }
+        s.queue.push(c);
+        if (!s.running) {
+          s.running = true;
+          yield* Effect.forkChild(this.#run(to, s));
+        }
+      }
+    });
+  }
+
+  /** Stops sending (the node stops); readers are closed as their fibers end. */
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#streams.values()) s.queue.length = 0;
+  }
+
+  #run(to: NodeId, s: Stream): Effect.Effect<void> {
+    const work = Effect.tryPromise({
+      try: () => this.#drain(to, s),
+      catch: (e) => e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e),
+    });
+    return work.pipe(
+      Effect.catch((error) =>
+        Effect.gen({ self: this }, function* () {
+          const meta = s.snap?.meta;
+          s.queue.length = 0;
+          yield* Effect.promise(() => closeReader(s));
+          // A newer snapshot replacing this one mid-stream explains the failure: the core asks
+          // for the new one. Otherwise this node cannot read (or vouch for) its own snapshot.
+          const latest = yield* Effect.result(this.#snapshots.latest);
+          const now = Result.isSuccess(latest) ? latest.success : undefined;
+          if (meta && now && (now.meta.index !== meta.index || now.meta.term !== meta.term)) {
+            this.#reports.unreachable(to);
+          } else if (!this.#stopped) this.#reports.fatal(error);
+        })
+      ),
+      Effect.ensuring(Effect.sync(() => void (s.running = false))),
+    );
+  }
+
+  async #drain(to: NodeId, s: Stream): Promise<void> {
+    try {
+      while (s.queue.length > 0 && !this.#stopped) {
+        const c = s.queue.shift()!;
+        if (!s.snap || s.snap.meta.index !== c.meta.index || s.snap.meta.term !== c.meta.term) {
+          await closeReader(s);
+          s.snap = await Effect.runPromise(this.#snapshots.latest);
+          if (!s.snap || s.snap.meta.index !== c.meta.index || s.snap.meta.term !== c.meta.term) {
+            this.#reports.unreachable(to);
+            s.queue.length = 0;
+            return;
+          }
+        }
+        let data: Uint8Array = new Uint8Array(0);
+        if (c.chunk.length > 0) {
+          if (s.reader === undefined || s.readerAt !== c.chunk.offset) {
+            await closeReader(s);
+            s.reader = s.snap.read(c.chunk.offset, Math.max(this.#chunkBytes, c.chunk.length))[Symbol.asyncIterator]();
+            s.readerAt = c.chunk.offset;
+          }
+          const next = await s.reader.next();
+          if (next.done) throw new Error(`snapshot ended at ${s.readerAt} of ${s.snap.size} bytes`);
+          data = next.value.subarray(0, c.chunk.length);
+          s.readerAt += next.value.length;
+          if (next.value.length !== c.chunk.length) await closeReader(s);
+        }
+        if (!this.#transport.send(chunkMessage(c.header, c.meta, c.chunk, data, c.checksum))) {
+          this.#reports.unreachable(to);
+          s.queue.length = 0;
+          return;
+        }
+      }
+    } finally {
+      if (this.#stopped) await closeReader(s);
+    }
+  }
+}
+
+async function closeReader(s: Stream): Promise<void> {
+  const r = s.reader;
+  s.reader = undefined;
+  s.readerAt = -1;
+  await r?.return?.();
+}
