@@ -565,6 +565,7 @@ export class NodeDriver {
     if (this.#stopped) return;
     this.#stopped = { error };
     this.#senders.clear();
+    this.#paused.clear();
     this.#requests.failAll(error ?? new NodeStopped());
     this.#emit({ type: "stopped", error });
   }
@@ -716,9 +717,11 @@ export class NodeDriver {
       this.#warn(`snapshot ${meta.index}@${meta.term} for ${to} is not the latest stored`);
       return;
     }
-    const current = this.#senders.get(to);
+    const current = this.#senders.get(to) ?? this.#paused.get(to);
+    this.#paused.delete(to);
     if (current && current.options.term === term && current.options.meta.index === meta.index) {
       current.resume(this.#now);
+      this.#senders.set(to, current);
     } else {
       const o = this.#options;
       this.#senders.set(
@@ -752,14 +755,25 @@ export class NodeDriver {
     else this.#pump(sender);
   }
 
-  /** Streams end with the leadership, the term, or the core's snapshot state for that follower. */
+  /**
+   * Streams pause with the core's snapshot state for that follower, and end
+   * with the leadership or the term. A paused stream is kept: if the core
+   * asks for the same snapshot again (the transfer only looked lost), it
+   * resumes from what the follower confirmed instead of starting over.
+   */
   #pruneSenders(): void {
     const role = this.#state.role;
     for (const [to, sender] of this.#senders) {
       const pr = role.kind === "leader" ? role.progress.get(to) : undefined;
-      if (this.#state.term !== sender.options.term || pr?.state !== "snapshot") this.#senders.delete(to);
+      if (this.#state.term !== sender.options.term || role.kind !== "leader") this.#paused.delete(to);
+      else if (pr?.state !== "snapshot") this.#paused.set(to, sender);
+      else continue;
+      this.#senders.delete(to);
     }
   }
+
+  /** Streams the core stopped (a follower that looked unreachable), kept to resume. */
+  readonly #paused = new Map<NodeId, SnapshotSender>();
 
   #storeOp(op: ReceiverOp): void {
     if (op.op !== "answer") return void this.#receive.push(op);
