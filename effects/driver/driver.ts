@@ -657,7 +657,11 @@ export class NodeDriver {
         case "LeaderChanged":
           this.#noteTerm(e.term);
           // Answers owed by the previous leader will not come: fail them now, not at the timeout.
-          if (e.leader !== this.#options.config.id) this.#requests.leaderLost();
+          if (e.leader !== this.#options.config.id) {
+            for (const id of this.#requests.leaderLost(this.#now)) {
+              this.#parked.set(id, { type: "ReadIndex", requestId: id, now: this.#now });
+            }
+          }
           this.#emit({ type: "leader", leader: e.leader, term: e.term });
           if (e.leader !== undefined) this.#resubmitParked();
           break;
