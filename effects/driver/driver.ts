@@ -451,10 +451,11 @@ export class NodeDriver {
   /** The write unit `id` (the oldest not yet reported) is durable. */
   written(id: number, now: number): void {
     this.#now = now;
-    const unit = this.#pending.shift();
+    const unit = this.#pending[0];
     if (unit === undefined || unit.id !== id) {
       throw new Error(`write ${id} reported durable out of order (expected ${unit?.id ?? "none"})`);
     }
+    this.#pending.shift();
     for (const d of unit.after) this.#deferred(d);
     if (unit.last) this.#step({ type: "Persisted", index: unit.last.index, term: unit.last.term });
   }
@@ -601,7 +602,10 @@ export class NodeDriver {
     for (const e of effects) {
       switch (e.type) {
         case "Persist":
-          this.#unit().stages.at(-1)!.batch.add(e);
+          // A Persist with nothing to write only orders its `after` behind earlier writes.
+          if (e.entries.length > 0 || e.hardState !== undefined || e.truncateFrom !== undefined) {
+            this.#unit().stages.at(-1)!.batch.add(e);
+          }
           if (e.entries.length > 0) this.#unit().last = e.entries[e.entries.length - 1];
           for (const d of e.after) this.#unit().after.push(d);
           break;
