@@ -89,7 +89,7 @@ async function createWal(fs: DurableFs, dir: string, walDir: string): Promise<vo
  * The durable Raft log. One writer at a time: calls are queued and run in
  * order. `append` writes without fsync; `sync` makes all earlier appends
  * durable with one fsync (the interpreter calls it once per group-commit
- * batch, DESIGN.md "Ordering rules" 4).
+ * batch, docs/DESIGN.md "Ordering rules" 4).
  *
  * After an I/O failure the log refuses further work: whether a failed write or
  * fsync reached the disk is unknown, so the only safe continuation is to

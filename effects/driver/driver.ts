@@ -461,7 +461,7 @@ export class NodeDriver {
   }
 
   /**
-   * Applies `entries` in log order, each exactly once (DESIGN.md rule 2),
+   * Applies `entries` in log order, each exactly once (docs/DESIGN.md rule 2),
    * through `apply` for commands (noops and config entries need no state
    * machine): synchronously while results are plain values; returns a
    * Promise only if the state machine returned one, and continues after it.
