@@ -15,14 +15,8 @@ export {
   type ReadFile,
   StorageError,
 } from "./storage/fs.ts";
-export {
-  DEFAULT_SEGMENT_BYTES,
-  type OpenedWal,
-  type PersistBatch,
-  type RecoveredLog,
-  type WalOptions,
-  WriteAheadLog,
-} from "./storage/wal.ts";
+export { DEFAULT_SEGMENT_BYTES, type OpenedWal, type WalOptions, WriteAheadLog } from "./storage/wal.ts";
+export type { PersistBatch, RecoveredLog } from "../effects/ports.ts";
 export { type ChunkResult, type SnapshotReceiver, SnapshotStore, type StoredSnapshot } from "./storage/snapshots.ts";
 
 export * from "./transport/mod.ts";
@@ -85,7 +79,6 @@ export async function startNodeOn<SM extends UserStateMachine<any, any>>(
     const fs = runtime.fs();
     const opened = await FileWal.open(fs, options.dataDir, options.wal);
     wal = opened.wal;
-    const { recovered } = opened;
     const snapshotStore = await FileSnapshotStore.open(fs, options.dataDir);
 
     if (transport === undefined) {
@@ -102,16 +95,9 @@ export async function startNodeOn<SM extends UserStateMachine<any, any>>(
       transport = tcp;
       await tcp.start();
     }
-    const log = wal;
     return await createNode({
       ...options,
-      logStore: {
-        load: () => Promise.resolve({ hardState: recovered.hardState, entries: recovered.entries }),
-        append: (batch) => log.append(batch),
-        sync: () => log.sync(),
-        compact: (index) => log.compact(index),
-        close: () => log.close(),
-      },
+      logStore: wal,
       snapshotStore,
       transport,
     });

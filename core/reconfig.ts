@@ -89,7 +89,7 @@ export function proposeConfChange(ctx: StepContext, requestId: number, change: C
   const next = applyConfChange(current, change);
   if (next === "joint-pending") return void reject("conf-change-pending");
   if (next === "unsafe") return void reject("unsafe-conf-change");
-  // Removing the leader of a two-voter cluster can wedge it (DESIGN.md): should the
+  // Removing the leader of a two-voter cluster can wedge it (docs/DESIGN.md): should the
   // leader crash before the change commits, it no longer campaigns (not a voter in
   // its latest configuration, §4.1) and the survivor, lacking that entry, cannot win
   // its vote. Transfer leadership first, then remove the old leader.

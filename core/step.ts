@@ -35,7 +35,7 @@ import type {
 export interface StepResult {
   /** The node's state after the input. */
   readonly state: RaftState;
-  /** What to do, in order (see DESIGN.md "Ordering rules"). */
+  /** What to do, in order (see docs/DESIGN.md "Ordering rules"). */
   readonly effects: readonly RaftEffect[];
 }
 

@@ -1,7 +1,7 @@
 /**
  * Group commit: the `Persist` effects of one loop iteration merged into a
  * single batch, so the log store sees one `append` and one `sync` however
- * many inputs were stepped (DESIGN.md ordering rule 4).
+ * many inputs were stepped (docs/DESIGN.md ordering rule 4).
  *
  * @module
  */

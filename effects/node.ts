@@ -187,7 +187,7 @@ export function stateMachineService<SM extends UserStateMachine<any, any>>(
 export function runtimeOptions(spec: Omit<NodeSpec<any>, "command" | "stateMachine">): RuntimeOptions {
   const peers = peerMap(spec.peers);
   return {
-    // Election jitter must differ between nodes; the core takes its randomness as a seed (DESIGN.md).
+    // Election jitter must differ between nodes; the core takes its randomness as a seed (docs/DESIGN.md).
     config: makeConfig({ seed: 1 + Math.floor(Math.random() * 0x7ffffffe), ...spec.config, id: spec.id }),
     membership: spec.join ? emptyMembership : membershipOf([...peers.keys()]),
     snapshotChunkBytes: spec.snapshotChunkBytes,

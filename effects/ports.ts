@@ -17,6 +17,8 @@ export interface RecoveredLog {
   readonly hardState: HardState;
   /** Durable entries after the compaction point, in index order. */
   readonly entries: readonly Entry[];
+  /** Index of the first entry the log holds or will hold (compaction point + 1), when the store knows it. */
+  readonly firstIndex?: Index;
 }
 
 /** One group-commit batch of the core's `Persist` effects, merged: truncate, then append, with the hard state. */

@@ -18,7 +18,7 @@ import type { ChunkResult, PersistBatch, RecoveredLog, StoredSnapshot } from "./
 /**
  * The durable Raft log. `append` writes without syncing; `sync` makes every
  * earlier append durable. The node calls `append` once and `sync` once per
- * loop iteration (group commit, DESIGN.md ordering rule 4).
+ * loop iteration (group commit, docs/DESIGN.md ordering rule 4).
  */
 export interface LogStore {
   /** Reads what survived the last run. */

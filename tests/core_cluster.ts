@@ -43,6 +43,9 @@ export class ScenarioCluster {
   readonly #appliedAt = new Map<number, Entry>();
   readonly #config: (id: NodeId) => RaftConfig;
   readonly #voters: readonly NodeId[];
+  /** Hears every input stepped and the effects it produced (for transcripts). */
+  onStep: ((id: NodeId, input: Input, effects: readonly RaftEffect[], state: RaftState) => void) | undefined =
+    undefined;
 
   /** Starts `voters` as a new cluster; `config` overrides core settings (pre-vote and check-quorum default off). */
   constructor(voters: readonly NodeId[], config: Partial<Omit<RaftConfig, "id">> = {}) {
@@ -75,6 +78,7 @@ export class ScenarioCluster {
     if (!n.up) throw new Error(`${id} is down`);
     const r = step(n.state, input);
     n.state = r.state;
+    this.onStep?.(id, input, r.effects, r.state);
     this.#carryOut(id, r.effects);
     return r.effects;
   }

@@ -18,7 +18,7 @@
  * a damaged snapshot is neither restored nor sent.
  *
  * Writing goes to `snap-<index>-<term>.tmp`, is fsynced, renamed into place
- * and the directory fsynced (DESIGN.md "Durability"), so a reader only ever
+ * and the directory fsynced (docs/DESIGN.md "Durability"), so a reader only ever
  * sees a complete snapshot. The size is never needed up front: snapshots are
  * streamed in and out in chunks.
  *

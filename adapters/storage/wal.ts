@@ -29,6 +29,7 @@
 
 import { encodeHardState } from "../../core/codec/mod.ts";
 import type { Entry, HardState, Index } from "../../core/types.ts";
+import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports.ts";
 import {
   type AppendFile,
   CorruptLogError,
@@ -62,26 +63,6 @@ export interface WalOptions {
   readonly segmentBytes?: number;
 }
 
-/** One batch of changes, as the core's `Persist` effect describes it: truncate, then append, with the hard state. */
-export interface PersistBatch {
-  /** The hard state to record, if it changed. */
-  readonly hardState?: HardState | undefined;
-  /** Entries to append; the first must follow the log's last index (after truncation). */
-  readonly entries: readonly Entry[];
-  /** Drop entries from this index on before appending. */
-  readonly truncateFrom?: Index | undefined;
-}
-
-/** What {@link WriteAheadLog.open} found on disk. */
-export interface RecoveredLog {
-  /** The last hard state written (all zero for a new log). */
-  readonly hardState: HardState;
-  /** The log's entries after the compaction point, contiguous, starting at `firstIndex`. */
-  readonly entries: Entry[];
-  /** Index of the first entry the log holds or will hold (compaction point + 1). */
-  readonly firstIndex: Index;
-}
-
 /** Result of {@link WriteAheadLog.open}. */
 export interface OpenedWal {
   /** The open log, holding the directory lock. */
@@ -108,14 +89,16 @@ async function createWal(fs: DurableFs, dir: string, walDir: string): Promise<vo
  * The durable Raft log. One writer at a time: calls are queued and run in
  * order. `append` writes without fsync; `sync` makes all earlier appends
  * durable with one fsync (the interpreter calls it once per group-commit
- * batch, DESIGN.md "Ordering rules" 4).
+ * batch, docs/DESIGN.md "Ordering rules" 4).
  *
  * After an I/O failure the log refuses further work: whether a failed write or
  * fsync reached the disk is unknown, so the only safe continuation is to
  * reopen and replay.
  */
-export class WriteAheadLog {
+export class WriteAheadLog implements LogStorePort {
   private queue: Promise<unknown> = Promise.resolve();
+  /** What {@link WriteAheadLog.open} replayed, handed out by {@link WriteAheadLog.load} (once: the node owns it then). */
+  private recovered: RecoveredLog | undefined;
   /** The latest write of the witness (see {@link WriteAheadLog.sync}). */
   private tailWrite: Promise<void> = Promise.resolve();
   private failed: unknown = undefined;
@@ -180,11 +163,9 @@ export class WriteAheadLog {
         r.compacted,
         r.hardState,
       );
-      return {
-        wal,
-        recovered: { hardState: r.hardState, entries: r.entries, firstIndex: r.firstIndex },
-        created,
-      };
+      const recovered: RecoveredLog = { hardState: r.hardState, entries: r.entries, firstIndex: r.firstIndex };
+      wal.recovered = recovered;
+      return { wal, recovered, created };
     } catch (e) {
       for (const f of opened) await f.close().catch(() => {});
       await lock.release().catch(() => {});
@@ -214,6 +195,13 @@ export class WriteAheadLog {
    * @throws RangeError if the entries do not continue the log or the
    *   truncation reaches into the compacted part (a caller bug; nothing is written)
    */
+  /** What the log held when it was opened (the port's `load`); later calls get an error, not a stale view. */
+  load(): Promise<RecoveredLog> {
+    const r = this.recovered;
+    this.recovered = undefined;
+    return r ? Promise.resolve(r) : Promise.reject(new Error("load() is called once, on the log opened"));
+  }
+
   append(batch: PersistBatch): Promise<void> {
     return this.run(async () => {
       let last = this.last;

@@ -451,16 +451,17 @@ export class NodeDriver {
   /** The write unit `id` (the oldest not yet reported) is durable. */
   written(id: number, now: number): void {
     this.#now = now;
-    const unit = this.#pending.shift();
+    const unit = this.#pending[0];
     if (unit === undefined || unit.id !== id) {
       throw new Error(`write ${id} reported durable out of order (expected ${unit?.id ?? "none"})`);
     }
+    this.#pending.shift();
     for (const d of unit.after) this.#deferred(d);
     if (unit.last) this.#step({ type: "Persisted", index: unit.last.index, term: unit.last.term });
   }
 
   /**
-   * Applies `entries` in log order, each exactly once (DESIGN.md rule 2),
+   * Applies `entries` in log order, each exactly once (docs/DESIGN.md rule 2),
    * through `apply` for commands (noops and config entries need no state
    * machine): synchronously while results are plain values; returns a
    * Promise only if the state machine returned one, and continues after it.
@@ -565,6 +566,7 @@ export class NodeDriver {
     if (this.#stopped) return;
     this.#stopped = { error };
     this.#senders.clear();
+    this.#paused.clear();
     this.#requests.failAll(error ?? new NodeStopped());
     this.#emit({ type: "stopped", error });
   }
@@ -600,7 +602,10 @@ export class NodeDriver {
     for (const e of effects) {
       switch (e.type) {
         case "Persist":
-          this.#unit().stages.at(-1)!.batch.add(e);
+          // A Persist with nothing to write only orders its `after` behind earlier writes.
+          if (e.entries.length > 0 || e.hardState !== undefined || e.truncateFrom !== undefined) {
+            this.#unit().stages.at(-1)!.batch.add(e);
+          }
           if (e.entries.length > 0) this.#unit().last = e.entries[e.entries.length - 1];
           for (const d of e.after) this.#unit().after.push(d);
           break;
@@ -656,7 +661,11 @@ export class NodeDriver {
         case "LeaderChanged":
           this.#noteTerm(e.term);
           // Answers owed by the previous leader will not come: fail them now, not at the timeout.
-          if (e.leader !== this.#options.config.id) this.#requests.leaderLost();
+          if (e.leader !== this.#options.config.id) {
+            for (const id of this.#requests.leaderLost(this.#now)) {
+              this.#parked.set(id, { type: "ReadIndex", requestId: id, now: this.#now });
+            }
+          }
           this.#emit({ type: "leader", leader: e.leader, term: e.term });
           if (e.leader !== undefined) this.#resubmitParked();
           break;
@@ -716,9 +725,11 @@ export class NodeDriver {
       this.#warn(`snapshot ${meta.index}@${meta.term} for ${to} is not the latest stored`);
       return;
     }
-    const current = this.#senders.get(to);
+    const current = this.#senders.get(to) ?? this.#paused.get(to);
+    this.#paused.delete(to);
     if (current && current.options.term === term && current.options.meta.index === meta.index) {
       current.resume(this.#now);
+      this.#senders.set(to, current);
     } else {
       const o = this.#options;
       this.#senders.set(
@@ -752,14 +763,25 @@ export class NodeDriver {
     else this.#pump(sender);
   }
 
-  /** Streams end with the leadership, the term, or the core's snapshot state for that follower. */
+  /**
+   * Streams pause with the core's snapshot state for that follower, and end
+   * with the leadership or the term. A paused stream is kept: if the core
+   * asks for the same snapshot again (the transfer only looked lost), it
+   * resumes from what the follower confirmed instead of starting over.
+   */
   #pruneSenders(): void {
     const role = this.#state.role;
     for (const [to, sender] of this.#senders) {
       const pr = role.kind === "leader" ? role.progress.get(to) : undefined;
-      if (this.#state.term !== sender.options.term || pr?.state !== "snapshot") this.#senders.delete(to);
+      if (this.#state.term !== sender.options.term || role.kind !== "leader") this.#paused.delete(to);
+      else if (pr?.state !== "snapshot") this.#paused.set(to, sender);
+      else continue;
+      this.#senders.delete(to);
     }
   }
+
+  /** Streams the core stopped (a follower that looked unreachable), kept to resume. */
+  readonly #paused = new Map<NodeId, SnapshotSender>();
 
   #storeOp(op: ReceiverOp): void {
     if (op.op !== "answer") return void this.#receive.push(op);

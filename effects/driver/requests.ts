@@ -218,16 +218,22 @@ export class Requests {
   rejected(requestId: number, reason: RejectReason, leader: string | undefined, now: number): boolean {
     const w = this.#waiters.get(requestId);
     if (!w) return false;
-    const retryable = reason === "not-leader" && leader === undefined && (w.kind === "propose" || w.kind === "read");
-    if (retryable && now < w.leaderWaitUntil) {
-      if (!w.parked) {
-        w.parked = true;
-        this.#deadlines.push({ time: w.leaderWaitUntil, seq: 0, requestId, kind: "leader-wait" });
-      }
-      return true;
-    }
+    // A read changes nothing, so any not-leader refusal may be retried; a proposal only when the
+    // refusing node knew no leader (it was not forwarded, so nothing can have been appended).
+    const retryable = reason === "not-leader" && (w.kind === "read" || (w.kind === "propose" && leader === undefined));
+    if (retryable && this.#park(requestId, w, now)) return true;
     this.fail(requestId, new RaftRejected(reason, leader));
     return false;
+  }
+
+  /** Parks `w` until a leader is known, if its leader wait allows; returns whether it did. */
+  #park(requestId: number, w: Waiter, now: number): boolean {
+    if (now >= w.leaderWaitUntil) return false;
+    if (!w.parked) {
+      w.parked = true;
+      this.#deadlines.push({ time: w.leaderWaitUntil, seq: 0, requestId, kind: "leader-wait" });
+    }
+    return true;
   }
 
   /** The parked requests, unparked: a leader is known, so the caller resubmits them. */
@@ -243,12 +249,14 @@ export class Requests {
 
   /**
    * The leader this node forwarded to is gone: requests still waiting for its
-   * answer fail now instead of at their timeout. A forwarded proposal's fate is
+   * answer end now instead of at their timeout. A forwarded proposal's fate is
    * unknown (the old leader may have appended it, and a new leader may commit
-   * it), so it fails with `OutcomeUnknown`; a read has no effect and fails with a
-   * retryable `RaftRejected("not-leader")`.
+   * it), so it fails with `OutcomeUnknown`; a read has no effect: it is parked
+   * to ask the next leader (within its leader wait), or fails with a retryable
+   * `RaftRejected("not-leader")`. Returns the reads it parked (to resubmit).
    */
-  leaderLost(): void {
+  leaderLost(now: number): number[] {
+    const parked: number[] = [];
     for (const [requestId, w] of [...this.#waiters]) {
       if (w.index !== 0 || w.parked) continue; // Appended here, read-ready or parked: its outcome will come.
       if (w.kind === "propose" || w.kind === "conf") {
@@ -257,9 +265,11 @@ export class Requests {
           new OutcomeUnknown("the leader changed before answering: the command may or may not have been applied"),
         );
       } else if (w.kind === "read") {
-        this.fail(requestId, new RaftRejected("not-leader", undefined));
+        if (this.#park(requestId, w, now)) parked.push(requestId);
+        else this.fail(requestId, new RaftRejected("not-leader", undefined));
       }
     }
+    return parked;
   }
 
   /** Fails what waited too long by `now`: timeouts with `OutcomeUnknown`, ended leader waits with `not-leader`. */

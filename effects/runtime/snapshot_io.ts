@@ -157,7 +157,9 @@ export class ChunkStreams {
         }
       }
     } finally {
-      if (this.#stopped) await closeReader(s);
+      // Between bursts (the window is full, answers are awaited) the file is not held open: a stream
+      // the driver ends never says so here, and an open handle left to the collector is an error on Bun.
+      await closeReader(s);
     }
   }
 }

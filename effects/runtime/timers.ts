@@ -1,6 +1,6 @@
 /**
  * The loop's timers, on Effect's `Clock` (so `TestClock` drives them): one
- * sleeper fiber per timer kind, replaced when the timer is re-armed (DESIGN.md
+ * sleeper fiber per timer kind, replaced when the timer is re-armed (docs/DESIGN.md
  * rule 3). A firing reaches the loop as an item carrying the timer's
  * generation, so a stale one is recognised and ignored.
  *

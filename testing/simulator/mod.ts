@@ -27,4 +27,5 @@ export { InvariantViolation } from "./invariants.ts";
 export { heavyFaults, type Profile, profileOptions, type RandomSettings, randomSettings } from "./profiles.ts";
 export { type KvCommand, KvMachine, kvService } from "./kv_service.ts";
 export type { SimService, WorkloadOp } from "./service.ts";
+export { type CommandCodec, jsonCodec } from "../../effects/command.ts";
 export { Prng } from "./prng.ts";

@@ -802,7 +802,25 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   /** Applies committed entries to the node's state machine, checking the service's invariant after each. */
   #apply(node: SimNode, entries: readonly Entry[]): void {
     if (entries.length === 0) return;
+    // The driver treats a throw from the state machine as that entry's failure; a violation found
+    // here must end the run instead, so it is kept and thrown once the driver is done.
+    let violation: unknown;
     const pending = node.driver.applyAll(entries, (entry) => {
+      try {
+        return this.#applyOne(node, entry);
+      } catch (e) {
+        if (e instanceof InvariantViolation) violation ??= e;
+        throw e;
+      }
+    });
+    if (violation !== undefined) throw violation;
+    if (pending) this.#fail("simulated state machine", "the simulator runs state machines synchronously");
+    // Config and no-op entries are applied by the driver; the checker sees them too.
+    for (const e of entries) if (e.kind !== "command") this.#checker.onApply(node.id, e);
+  }
+
+  #applyOne(node: SimNode, entry: Entry): unknown {
+    {
       this.#checker.onApply(node.id, entry);
       const command = this.service.codec.decode(entry.data);
       const opId = this.service.opIdOf(command);
@@ -813,10 +831,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         this.#fail(`${this.service.name} invariant`, `${node.id} after applying ${entry.index}: ${broken}`);
       }
       return { opId, result };
-    });
-    if (pending) this.#fail("simulated state machine", "the simulator runs state machines synchronously");
-    // Config and no-op entries are applied by the driver; the checker sees them too.
-    for (const e of entries) if (e.kind !== "command") this.#checker.onApply(node.id, e);
+    }
   }
 
   /** The driver asks for a snapshot: written to a temporary file, synced and renamed, so durable at once. */

@@ -193,3 +193,34 @@ describe("membership changes through step (thesis §4.1-4.3)", () => {
     assert.equal(sent(effects, "RequestVote").length, 0);
   });
 });
+
+describe("joint consensus decisions need both majorities (thesis §4.3)", () => {
+  const joint: Membership = { voters: ["a", "d", "e"], learners: [], outgoing: ["a", "b", "c"] };
+
+  test("an election in C_old,new is won only with a majority of each configuration", () => {
+    const s0 = { ...node("a", { voters: ["a", "b", "c"] }), configs: [{ index: 0, membership: joint }] };
+    let r = run(s0, timeout("election"));
+    assert.equal(r.state.role.kind, "candidate");
+    const term = r.state.term;
+    const grant = (from: string) =>
+      receive({ group: 0, from, to: "a", term, type: "RequestVoteResponse", preVote: false, granted: true });
+    r = run(r.state, grant("d"), grant("e"));
+    assert.equal(r.state.role.kind, "candidate", "all of C_new but only a of C_old: not yet");
+    r = run(r.state, grant("b"));
+    assert.equal(r.state.role.kind, "leader", "a majority of both");
+  });
+
+  test("an entry commits in C_old,new only once a majority of each configuration holds it", () => {
+    let s: RaftState = leaderWith("a", { voters: ["a", "b", "c"], replicating: ["b", "c"] });
+    s = step(s, { type: "ProposeConfChange", requestId: 9, change: { type: "joint", voters: ["a", "d", "e"] } }).state;
+    assert.deepEqual(currentMembership(s).outgoing, ["a", "b", "c"]);
+    s = step(s, persistedAll(s)).state;
+    const last = lastIndex(s.log);
+    const ack = (from: string) => receive(appendResponse({ from, to: "a", term: s.term, index: last }));
+    const before = s.commit;
+    s = run(s, ack("d"), ack("e")).state;
+    assert.equal(s.commit, before, "C_new alone does not commit");
+    s = run(s, ack("b")).state;
+    assert.equal(s.commit, last);
+  });
+});

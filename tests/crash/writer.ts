@@ -106,7 +106,9 @@ if (mode === "member") {
 if (mode === "verify") {
   // A linearizable read is served only once the leader committed an entry of
   // its own term, which commits (and applies here) the whole recovered log.
-  const applied = await node.read((sm) => [...sm.applied]);
+  // Three processes restarting at once on two busy cores may take a few elections to settle:
+  // a read refused for want of a leader changed nothing, so ask again (for up to 30 s).
+  const applied = await readWhenLed(() => node.read((sm) => [...sm.applied]), 30_000);
   emit(JSON.stringify(applied));
   await stdinClosed();
   await node.stop();
@@ -140,3 +142,17 @@ const proposeOne = (): void => {
   );
 };
 for (let i = 0; i < IN_FLIGHT; i++) proposeOne();
+
+/** Runs `read`, again while it is refused for want of a leader, until `ms` have passed. */
+async function readWhenLed<T>(read: () => Promise<T>, ms: number): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      return await read();
+    } catch (e) {
+      const refused = (e as { _tag?: string })._tag === "RaftRejected";
+      if (!refused || performance.now() > deadline) throw e;
+      await sleep(50);
+    }
+  }
+}

@@ -27,10 +27,17 @@ describe("snapshot data checked end to end", () => {
   });
 
   test("a chunk damaged in transit: refused before restore, discarded, sent again from the start", async () => {
+    // Damage the chunk at offset 64 of every transfer until one that carries it reaches its last
+    // chunk (a transfer restarted from 0 under load would otherwise leave the damage behind).
     let damaged = false;
+    let inThisTransfer = false;
+    let done = false;
     const r = await catchUp((m) => {
-      if (damaged || m.offset !== 64) return m;
-      damaged = true;
+      if (done) return m;
+      if (m.offset === 0) inThisTransfer = false;
+      if (m.done && inThisTransfer) done = true;
+      if (m.offset !== 64) return m;
+      damaged = inThisTransfer = true;
       const data = m.data.slice();
       data[10] ^= 0x20;
       return { ...m, data };

@@ -1,6 +1,7 @@
 /**
- * A catalogue of deliberate protocol mutations of `core/`: each breaks one
- * named Raft rule, by replacing one exact piece of source text. `deno task
+ * A catalogue of deliberate protocol mutations of `core/` and of the shared
+ * interpreter rules in `effects/driver/`: each breaks one named rule, by
+ * replacing one exact piece of source text. `deno task
  * mutate` applies them one at a time to a copy of the repository and runs
  * the simulator sweep alone and then the whole suite against each; a
  * mutation the tests do not notice (a "survivor") is a rule nothing checks.
@@ -322,5 +323,41 @@ export const catalogue: readonly Mutation[] = [
     file: "core/follower.ts",
     find: "const keepsSuffix = termAt(s.log, meta.index) === meta.term;",
     replace: "const keepsSuffix = termAt(s.log, meta.index) !== undefined;",
+  },
+  // --- the shared driver (effects/driver/): the interpreter rules both interpreters run ---
+  {
+    name: "driver-sends-before-durable",
+    rule: "ordering rule 1 as carried out: a Persist's `after` effects wait until it is durable",
+    file: "effects/driver/driver.ts",
+    find: "for (const d of e.after) this.#unit().after.push(d);",
+    replace: "for (const d of e.after) this.#deferred(d);",
+  },
+  {
+    name: "driver-never-persisted",
+    rule: "thesis §10.2.1 the core learns what its own disk holds (Persisted) once a write is durable",
+    file: "effects/driver/driver.ts",
+    find: 'if (unit.last) this.#step({ type: "Persisted", index: unit.last.index, term: unit.last.term });',
+    replace: "",
+  },
+  {
+    name: "requests-ignore-term",
+    rule: "§5.3 a proposal succeeds only if the entry applied at its index has the term it was appended in",
+    file: "effects/driver/requests.ts",
+    find: "if (w.term === entry.term) this.#end(id, result(w, ok, value, entry.index));",
+    replace: "if (w.term === entry.term || true) this.#end(id, result(w, ok, value, entry.index));",
+  },
+  {
+    name: "requests-read-before-applied",
+    rule: "§6.4 a read is served only once the state machine has applied its read index",
+    file: "effects/driver/requests.ts",
+    find: "if (index <= applied) return this.succeed(requestId, index);",
+    replace: "return this.succeed(requestId, index);",
+  },
+  {
+    name: "receiver-accepts-gap",
+    rule: "§7 chunked install: chunks are written only in order (a chunk past a gap is refused)",
+    file: "effects/driver/snapshot_receiver.ts",
+    find: "if (c.offset !== p!.expected) {",
+    replace: "if (c.offset < p!.expected) {",
   },
 ];

@@ -1,0 +1,213 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { makeConfig } from "../../core/config.ts";
+import { membershipOf } from "../../core/membership.ts";
+import type { Entry, Input, Message } from "../../core/types.ts";
+import { OutcomeUnknown } from "../errors.ts";
+import { NodeDriver, type Work } from "./driver.ts";
+import type { Outcome } from "./requests.ts";
+
+const config = (id: string) => makeConfig({ id, electionTimeoutMs: 100, heartbeatMs: 20, preVote: false });
+
+/** A driver whose steps are recorded. */
+function driver(id: string, voters: string[], options: { requestTimeoutMs?: number; leaderWaitMs?: number } = {}) {
+  const steps: Input[] = [];
+  const d = new NodeDriver(
+    { config: config(id), membership: membershipOf(voters), onStep: (input) => void steps.push(input), ...options },
+    {},
+    0,
+  );
+  return { d, steps };
+}
+
+/** Carries out `work` as a shell with an instant disk would: sends are returned, writes are durable at once. */
+function drain(d: NodeDriver, now: number, apply: (e: Entry) => unknown = () => "ok"): Message[] {
+  const sent: Message[] = [];
+  while (d.hasWork) {
+    const w: Work = d.take();
+    sent.push(...w.sends);
+    if (w.write) d.written(w.write.id, now);
+    void d.applyAll(w.applies, apply);
+  }
+  return sent;
+}
+
+/** A single voter that has elected itself. */
+function soloLeader() {
+  const r = driver("a", ["a"]);
+  drain(r.d, 0);
+  r.d.timer("election", 100); // past the start-up stickiness
+  r.d.timer("election", 150);
+  drain(r.d, 150);
+  assert.equal(r.d.state.role.kind, "leader");
+  return r;
+}
+
+describe("node driver", () => {
+  test("group commit: proposals between two takes are one Propose input and one write", () => {
+    const { d, steps } = soloLeader();
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < 5; i++) d.propose(new Uint8Array([i]), 200, (o) => void outcomes.push(o));
+    steps.length = 0;
+    const work = d.take();
+    assert.deepEqual(steps.map((s) => s.type), ["Propose"]);
+    assert.equal(work.write?.stages.length, 1);
+    assert.equal(work.write?.stages[0]!.batch?.entries.length, 5);
+    assert.equal(outcomes.length, 0, "nothing settles before the write is durable");
+    d.written(work.write!.id, 201);
+    drain(d, 201);
+    assert.equal(outcomes.length, 5);
+    assert.ok(outcomes.every((o) => o.ok && o.value === "ok"));
+  });
+
+  test("what waits for a write leaves only once it is durable; writes are reported in order", () => {
+    const { d } = driver("b", ["a", "b", "c"]);
+    drain(d, 0);
+    d.receive({
+      group: 0,
+      from: "a",
+      to: "b",
+      term: 1,
+      type: "AppendEntries",
+      prevIndex: 0,
+      prevTerm: 0,
+      entries: [{ index: 1, term: 1, kind: "noop", data: new Uint8Array(), config: undefined }],
+      commit: 0,
+      seq: 1,
+    }, 10);
+    const first = d.take();
+    assert.deepEqual(first.sends, [], "the acknowledgement waits for the write");
+    assert.ok(first.write && !first.write.empty);
+    d.receive({
+      group: 0,
+      from: "a",
+      to: "b",
+      term: 1,
+      type: "AppendEntries",
+      prevIndex: 1,
+      prevTerm: 1,
+      entries: [],
+      commit: 0,
+      seq: 2,
+    }, 11);
+    const second = d.take();
+    assert.deepEqual(second.sends, []);
+    assert.ok(second.write?.empty, "a heartbeat's answer rides on an empty unit behind the first");
+    assert.throws(() => d.written(second.write!.id, 12), /out of order/);
+    d.written(first.write.id, 12);
+    const acks = d.take().sends;
+    assert.deepEqual(acks.map((m) => m.type), ["AppendEntriesResponse"]);
+  });
+
+  test("a request not settled within requestTimeoutMs fails with OutcomeUnknown at tick(now)", () => {
+    const { d } = driver("b", ["a", "b", "c"], { requestTimeoutMs: 500, leaderWaitMs: 0 });
+    drain(d, 0);
+    // b follows a, so the proposal is forwarded — and the answer never comes.
+    d.receive({
+      group: 0,
+      from: "a",
+      to: "b",
+      term: 1,
+      type: "AppendEntries",
+      prevIndex: 0,
+      prevTerm: 0,
+      entries: [],
+      commit: 0,
+      seq: 1,
+    }, 10);
+    drain(d, 10);
+    const got: { outcome?: Outcome } = {};
+    const outcome = (): Outcome | undefined => got.outcome;
+    d.propose(new Uint8Array([1]), 20, (o) => void (got.outcome = o));
+    assert.deepEqual(drain(d, 20).map((m) => m.type), ["Propose"]);
+    assert.equal(d.nextDeadline(), 520);
+    d.tick(519);
+    assert.equal(outcome(), undefined);
+    d.tick(520);
+    const o = outcome();
+    assert.ok(o && !o.ok && o.error instanceof OutcomeUnknown);
+  });
+
+  test("a proposal refused for want of a leader waits for one, then is resubmitted", () => {
+    const { d, steps } = driver("a", ["a"], { leaderWaitMs: 1000 });
+    drain(d, 0);
+    const got: { outcome?: Outcome } = {};
+    const outcome = (): Outcome | undefined => got.outcome;
+    d.propose(new Uint8Array([7]), 10, (o) => void (got.outcome = o));
+    drain(d, 10);
+    assert.equal(outcome(), undefined, "parked, not failed");
+    d.timer("election", 100);
+    d.timer("election", 150);
+    steps.length = 0;
+    drain(d, 150);
+    assert.ok(steps.some((s) => s.type === "Propose"), "resubmitted once a leader is known");
+    assert.ok(outcome()?.ok);
+  });
+
+  test("linearizable reads share rounds: one outstanding, the rest wait for the next", () => {
+    const { d, steps } = driver("a", ["a", "b", "c"]);
+    drain(d, 0);
+    d.timer("election", 100);
+    d.timer("election", 150);
+    drain(d, 150);
+    d.receive(
+      { group: 0, from: "b", to: "a", term: 1, type: "RequestVoteResponse", preVote: false, granted: true },
+      151,
+    );
+    const noop = d.state.log.offset + d.state.log.length;
+    d.receive({
+      group: 0,
+      from: "b",
+      to: "a",
+      term: 1,
+      type: "AppendEntriesResponse",
+      success: true,
+      index: noop,
+      conflictTerm: 0,
+      conflictIndex: 0,
+      seq: 0,
+    }, 152);
+    drain(d, 152);
+    assert.equal(d.state.role.kind, "leader");
+    assert.equal(d.state.commit, noop);
+    const done: number[] = [];
+    steps.length = 0;
+    d.read(200, () => void done.push(1));
+    d.read(200, () => void done.push(2));
+    d.read(200, () => void done.push(3));
+    const rounds = () => steps.filter((s) => s.type === "ReadIndex").length;
+    assert.equal(rounds(), 1, "one round for the first read");
+    const ack = (seq: number) =>
+      d.receive({
+        group: 0,
+        from: "b",
+        to: "a",
+        term: 1,
+        type: "AppendEntriesResponse",
+        success: true,
+        index: noop,
+        conflictTerm: 0,
+        conflictIndex: 0,
+        seq,
+      }, 201);
+    ack(d.state.role.kind === "leader" ? d.state.role.seq : 0);
+    drain(d, 201);
+    assert.deepEqual(done, [1]);
+    assert.equal(rounds(), 2, "the waiting reads share the next round");
+    ack(d.state.role.kind === "leader" ? d.state.role.seq : 0);
+    drain(d, 202);
+    assert.deepEqual(done, [1, 2, 3]);
+  });
+
+  test("entries are applied exactly once, in order", () => {
+    const { d } = soloLeader();
+    const applied: number[] = [];
+    d.propose(new Uint8Array([1]), 200, () => {});
+    const w = d.take();
+    d.written(w.write!.id, 200);
+    const next = d.take();
+    void d.applyAll(next.applies, (e) => void applied.push(e.index));
+    void d.applyAll(next.applies, (e) => void applied.push(e.index));
+    assert.deepEqual(applied, [next.applies.at(-1)!.index]);
+  });
+});
