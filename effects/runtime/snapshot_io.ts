@@ -90,14 +90,10 @@ export class ChunkStreams {
     });
   }
 
-  /** Stops sending (the node stops); readers are closed as their fibers end, idle streams' at once. */
+  /** Stops sending (the node stops); readers are closed as their fibers end. */
   stop(): void {
     this.#stopped = true;
-    for (const s of this.#streams.values()) {
-      s.queue.length = 0;
-      // An idle stream keeps its reader (an open file) between chunks; nothing else would close it.
-      if (!s.running) void closeReader(s).catch(() => {});
-    }
+    for (const s of this.#streams.values()) s.queue.length = 0;
   }
 
   #run(to: NodeId, s: Stream): Effect.Effect<void> {
