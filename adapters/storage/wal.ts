@@ -28,7 +28,7 @@
  */
 
 import { encodeHardState } from "../../core/codec/mod.ts";
-import type { Entry, HardState, Index } from "../../core/types.ts";
+import type { HardState, Index } from "../../core/types.ts";
 import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports.ts";
 import {
   type AppendFile,

@@ -52,7 +52,7 @@ describe("node driver", () => {
     const work = d.take();
     assert.deepEqual(steps.map((s) => s.type), ["Propose"]);
     assert.equal(work.write?.stages.length, 1);
-    assert.equal(work.write?.stages[0]!.batch?.entries.length, 5);
+    assert.equal(work.write?.stages[0]?.batch?.entries.length, 5);
     assert.equal(outcomes.length, 0, "nothing settles before the write is durable");
     d.written(work.write!.id, 201);
     drain(d, 201);
