@@ -199,6 +199,18 @@ describe("node driver", () => {
     assert.deepEqual(done, [1, 2, 3]);
   });
 
+  test("a membership change asked for while another is in flight waits its turn (§4.1), then goes through", () => {
+    const { d } = soloLeader();
+    const outcomes: Outcome[] = [];
+    d.changeMembership({ type: "addLearner", node: "l1" }, 200, (o) => void outcomes.push(o));
+    d.changeMembership({ type: "addLearner", node: "l2" }, 200, (o) => void outcomes.push(o));
+    assert.equal(outcomes.length, 0, "the second is not refused");
+    drain(d, 201);
+    assert.equal(outcomes.length, 2);
+    assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
+    assert.deepEqual([...d.state.configs.at(-1)!.membership.learners].sort(), ["l1", "l2"]);
+  });
+
   test("entries are applied exactly once, in order", () => {
     const { d } = soloLeader();
     const applied: number[] = [];

@@ -377,7 +377,11 @@ export class NodeDriver {
   changeMembership(change: ConfChange, now: number, settle: Settle): void {
     if (this.#refuse(settle)) return;
     this.#now = now;
-    const requestId = this.#requests.register("conf", now, settle);
+    const requestId = this.#requests.register("conf", now, (o) => {
+      this.#confChanges.delete(requestId);
+      settle(o);
+    });
+    this.#confChanges.set(requestId, change);
     this.#step({ type: "ProposeConfChange", requestId, change });
   }
 
@@ -584,11 +588,32 @@ export class NodeDriver {
     this.#stepping.clear();
   }
 
+  /** Membership changes waiting for their outcome, by request id (resubmitted when they wait their turn). */
+  readonly #confChanges = new Map<number, ConfChange>();
+
   /** The proposals being stepped, by request id. */
   readonly #stepping = new Map<number, Proposal>();
 
+  /**
+   * Steps `input`. An input that arises while a step's effects are being
+   * carried out (a settled read starting the next round, a resubmission) is
+   * stepped after them, never inside them, so effects keep their order.
+   */
   #step(input: Input): void {
     if (this.#stopped) return;
+    if (this.#inStep) return void this.#later.push(input);
+    this.#inStep = true;
+    try {
+      this.#stepOne(input);
+      while (this.#later.length > 0 && !this.#stopped) this.#stepOne(this.#later.shift()!);
+    } finally {
+      this.#inStep = false;
+    }
+  }
+
+  #inStep = false;
+
+  #stepOne(input: Input): void {
     const before = this.#state;
     const r = step(before, input);
     this.#state = r.state;
@@ -671,6 +696,7 @@ export class NodeDriver {
           break;
         case "Committed":
           this.#emit({ type: "commit", index: e.index });
+          this.#resubmitQueued();
           break;
         case "MembershipChanged":
           this.#noteMembership(e.membership, e.index);
@@ -703,6 +729,18 @@ export class NodeDriver {
       this.#parked.set(requestId, proposal ?? { type: "ReadIndex", requestId, now: this.#now });
     }
   }
+
+  /** Membership changes that waited their turn ask again (a commit may have ended the change in flight). */
+  #resubmitQueued(): void {
+    if (this.#confChanges.size === 0) return;
+    for (const id of this.#requests.unqueue()) {
+      const change = this.#confChanges.get(id);
+      if (change) this.#step({ type: "ProposeConfChange", requestId: id, change });
+    }
+  }
+
+  /** Inputs to step once the current step's effects are carried out (never inside a step). */
+  #later: Input[] = [];
 
   #resubmitParked(): void {
     const ids = this.#requests.unpark();

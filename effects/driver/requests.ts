@@ -40,6 +40,8 @@ interface Waiter {
   readonly leaderWaitUntil: number;
   /** Waiting for a leader to be known, to be resubmitted. */
   parked: boolean;
+  /** A membership change waiting for the one in flight to commit (or a transfer to end), to be resubmitted. */
+  queued: boolean;
 }
 
 interface Deadline extends Scheduled {
@@ -116,6 +118,7 @@ export class Requests {
       term: 0,
       leaderWaitUntil: now + leaderWaitMs,
       parked: false,
+      queued: false,
     });
     if (Number.isFinite(timeoutMs)) this.#deadlines.push({ time: now + timeoutMs, seq: 0, requestId, kind: "timeout" });
     return requestId;
@@ -222,6 +225,12 @@ export class Requests {
     // refusing node knew no leader (it was not forwarded, so nothing can have been appended).
     const retryable = reason === "not-leader" && (w.kind === "read" || (w.kind === "propose" && leader === undefined));
     if (retryable && this.#park(requestId, w, now)) return true;
+    // One membership change at a time (thesis §4.1): a change asked for while another is in flight
+    // waits its turn (until its own timeout) instead of failing; nothing was appended.
+    if (w.kind === "conf" && (reason === "conf-change-pending" || reason === "transferring")) {
+      w.queued = true;
+      return true;
+    }
     this.fail(requestId, new RaftRejected(reason, leader));
     return false;
   }
@@ -234,6 +243,17 @@ export class Requests {
       this.#deadlines.push({ time: w.leaderWaitUntil, seq: 0, requestId, kind: "leader-wait" });
     }
     return true;
+  }
+
+  /** The membership changes waiting their turn, released: a commit may have freed it, so the caller resubmits them. */
+  unqueue(): number[] {
+    const ids: number[] = [];
+    for (const [id, w] of this.#waiters) {
+      if (!w.queued) continue;
+      w.queued = false;
+      ids.push(id);
+    }
+    return ids;
   }
 
   /** The parked requests, unparked: a leader is known, so the caller resubmits them. */
@@ -258,7 +278,7 @@ export class Requests {
   leaderLost(now: number): number[] {
     const parked: number[] = [];
     for (const [requestId, w] of [...this.#waiters]) {
-      if (w.index !== 0 || w.parked) continue; // Appended here, read-ready or parked: its outcome will come.
+      if (w.index !== 0 || w.parked || w.queued) continue; // Appended here, read-ready, parked or queued.
       if (w.kind === "propose" || w.kind === "conf") {
         this.fail(
           requestId,
