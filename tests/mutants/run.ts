@@ -1,6 +1,6 @@
 /**
  * `deno task mutate`: runs the mutation catalogue (`catalogue.ts`). For each
- * mutation it extracts the committed tree (HEAD) to a temporary directory,
+ * mutation it extracts the commit that was HEAD when the run started to a temporary directory,
  * applies the one replacement, and runs on Deno
  *
  * 1. the simulator sweep alone (`tests/simulation.test.ts`), then
@@ -27,14 +27,17 @@ const simOnly = args.includes("--sim-only");
 const root = new URL("../../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
-/**
- * The committed tree (HEAD, so edits in progress never leak in) in a fresh
- * temporary directory, with node_modules linked.
- */
+/** The commit every mutant is made from: HEAD when the run starts (edits in progress never leak in). */
+const commit = new TextDecoder().decode(
+  (await new Deno.Command("git", { args: ["-C", root, "rev-parse", "HEAD"] }).output()).stdout,
+).trim();
+console.log(`mutating ${commit}`);
+
+/** That commit's tree in a fresh temporary directory, with node_modules linked. */
 async function copyRepo(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "plank-mutant-" });
-  const sh = new Deno.Command("sh", { args: ["-c", `git -C '${root}' archive HEAD | tar -x -C '${dir}'`] });
-  if (!(await sh.output()).success) throw new Error("git archive of HEAD failed");
+  const sh = new Deno.Command("sh", { args: ["-c", `git -C '${root}' archive ${commit} | tar -x -C '${dir}'`] });
+  if (!(await sh.output()).success) throw new Error(`git archive of ${commit} failed`);
   await Deno.symlink(`${root}node_modules`, `${dir}/node_modules`);
   return dir;
 }
