@@ -1,6 +1,6 @@
 /**
  * plank's Effect API (`@plank/raft/effect`): a running node as the
- * {@link RaftNode} service, provided by {@link layer} for the lifetime of its
+ * {@link Raft} service, provided by {@link layer} for the lifetime of its
  * scope (closing the scope stops the node cleanly). The node runs over the
  * {@link LogStore}, {@link SnapshotStore} and {@link Transport} services from
  * the context; {@link portsLayer} (or {@link logStoreLayer},
@@ -12,7 +12,7 @@
  *
  * ```ts
  * import { Effect, Layer, Schema } from "effect";
- * import { layer, portsLayer, RaftNode } from "@plank/raft/effect";
+ * import { layer, portsLayer, Raft } from "@plank/raft/effect";
  * import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "@plank/raft/memory";
  *
  * const Command = Schema.Struct({ add: Schema.Number });
@@ -30,7 +30,7 @@
  * })));
  *
  * const program = Effect.gen(function* () {
- *   const raft = yield* RaftNode;
+ *   const raft = yield* Raft;
  *   // A new cluster elects its leader first.
  *   while ((yield* raft.status).leader === undefined) yield* Effect.sleep("10 millis");
  *   return yield* raft.propose({ add: 2 }); // 2, once committed and applied
@@ -46,7 +46,7 @@
  * @module
  */
 
-export { layer, type LayerOptions, type Ports, portsLayer, RaftNode } from "./effects/effect_api.ts";
+export { layer, type LayerOptions, type Ports, portsLayer, Raft } from "./effects/raft_service.ts";
 export { schemaCodec } from "./effects/schema_codec.ts";
 export {
   LogStore,
@@ -55,7 +55,7 @@ export {
   StateMachine,
   Transport,
   type TransportHandlers,
-} from "./effects/services.ts";
+} from "./effects/ports/mod.ts";
 export {
   logStoreFromPort,
   logStoreLayer,
@@ -63,7 +63,7 @@ export {
   snapshotStoreLayer,
   transportFromPort,
   transportLayer,
-} from "./effects/layers.ts";
+} from "./effects/ports/mod.ts";
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   makeNode,
@@ -81,9 +81,9 @@ export type {
   SnapshotStorePort,
   StoredSnapshot,
   TransportPort,
-} from "./effects/ports.ts";
+} from "./effects/ports/mod.ts";
 export type { CommandCodec } from "./effects/command.ts";
-export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/node.ts";
+export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/raft_node.ts";
 export {
   NodeStopped,
   OutcomeUnknown,

@@ -65,7 +65,7 @@ export {
   type RaftNode,
   type ResultOf,
   type UserStateMachine,
-} from "./effects/node.ts";
+} from "./effects/raft_node.ts";
 export type { SetPeersOptions } from "./effects/runtime/mod.ts";
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
@@ -88,7 +88,7 @@ export type {
   SnapshotStorePort,
   StoredSnapshot,
   TransportPort,
-} from "./effects/ports.ts";
+} from "./effects/ports/mod.ts";
 export type {
   AppendEntries,
   AppendEntriesResponse,

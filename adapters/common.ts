@@ -16,15 +16,20 @@ export {
   StorageError,
 } from "./storage/fs.ts";
 export { DEFAULT_SEGMENT_BYTES, type OpenedWal, type WalOptions, WriteAheadLog } from "./storage/wal.ts";
-export type { PersistBatch, RecoveredLog } from "../effects/ports.ts";
-export { type ChunkResult, type SnapshotReceiver, SnapshotStore, type StoredSnapshot } from "./storage/snapshots.ts";
+export type { PersistBatch, RecoveredLog } from "../effects/ports/mod.ts";
+export {
+  type ChunkResult,
+  FileSnapshotStore,
+  type SnapshotReceiver,
+  type StoredSnapshot,
+} from "./storage/snapshots.ts";
 
 export * from "./transport/mod.ts";
 
-import type { CommandOf, NodeSpec, RaftNode, ResultOf, UserStateMachine } from "../effects/node.ts";
-import { createNode, peerMap } from "../effects/node.ts";
+import type { CommandOf, NodeSpec, RaftNode, ResultOf, UserStateMachine } from "../effects/raft_node.ts";
+import { createNode, peerMap } from "../effects/raft_node.ts";
 import type { PeerTransport } from "./transport/transport.ts";
-import { SnapshotStore as FileSnapshotStore } from "./storage/snapshots.ts";
+import { FileSnapshotStore } from "./storage/snapshots.ts";
 import { type WalOptions as FileWalOptions, WriteAheadLog as FileWal } from "./storage/wal.ts";
 import type { DurableFs } from "./storage/fs.ts";
 import type { StreamTransport, StreamTransportOptions } from "./transport/stream.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { Entry, HardState, Index, RaftEffect } from "../core/types.ts";
-import type { PersistBatch } from "./ports.ts";
+import type { PersistBatch } from "./ports/mod.ts";
 
 /** Accumulates Persist effects, in order, into one {@link PersistBatch}. */
 export class BatchBuilder {

@@ -37,7 +37,7 @@
  * ```
  *
  * Storage: `BunFs` (the runtime's {@link DurableFs}), the
- * {@link WriteAheadLog} and the {@link SnapshotStore} built on it.
+ * {@link WriteAheadLog} and the {@link FileSnapshotStore} built on it.
  *
  * Transport: `BunTcpTransport` (TCP) and {@link createHttpTransport} (HTTP, mounted on
  * your own server), both implementing {@link PeerTransport}.
@@ -55,7 +55,7 @@ export * from "../common.ts";
 export { bunStreamDriver, BunTcpTransport, bunTlsDriver } from "./tcp.ts";
 export { bunTlsClient } from "./tls.ts";
 
-import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/node.ts";
+import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/raft_node.ts";
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { BunFs } from "./fs.ts";
 import { BunTcpTransport } from "./tcp.ts";

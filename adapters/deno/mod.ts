@@ -36,7 +36,7 @@
  * ```
  *
  * Storage: `DenoFs` (the runtime's {@link DurableFs}), the
- * {@link WriteAheadLog} and the {@link SnapshotStore} built on it.
+ * {@link WriteAheadLog} and the {@link FileSnapshotStore} built on it.
  *
  * Transport: `DenoTcpTransport` (TCP) and {@link createHttpTransport} (HTTP, mounted on
  * your own server), both implementing {@link PeerTransport}.
@@ -54,7 +54,7 @@ export * from "../common.ts";
 export { denoStreamDriver, DenoTcpTransport } from "./tcp.ts";
 export { denoTlsClient, denoTlsDriver } from "./tls.ts";
 
-import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/node.ts";
+import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/raft_node.ts";
 import { startNodeOn, type StartNodeOptions } from "../common.ts";
 import { DenoFs } from "./fs.ts";
 import { DenoTcpTransport } from "./tcp.ts";

@@ -10,7 +10,7 @@
  */
 
 import type { Message, NodeId } from "../../core/types.ts";
-import type { TransportPort } from "../../effects/ports.ts";
+import type { TransportPort } from "../../effects/ports/mod.ts";
 
 interface Endpoint {
   onMessage: (m: Message) => void;

@@ -8,7 +8,7 @@
  */
 
 import type { Entry, HardState, Index } from "../../core/types.ts";
-import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports.ts";
+import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports/mod.ts";
 
 /** Options of {@link MemoryLogStore}. */
 export interface MemoryLogStoreOptions {

@@ -7,7 +7,7 @@
 import { crc32c } from "../../core/crc32c.ts";
 import type { SnapshotMeta } from "../../core/types.ts";
 import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
-import type { ChunkResult, SnapshotReceiverPort, SnapshotStorePort, StoredSnapshot } from "../../effects/ports.ts";
+import type { ChunkResult, SnapshotReceiverPort, SnapshotStorePort, StoredSnapshot } from "../../effects/ports/mod.ts";
 
 function stored(meta: SnapshotMeta, bytes: Uint8Array, checksum: number): StoredSnapshot {
   return {

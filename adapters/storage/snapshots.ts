@@ -45,7 +45,7 @@ export async function holdsSnapshots(fs: DurableFs, dataDir: string): Promise<bo
 }
 
 // The shapes the interpreter's snapshot-store port expects (effects/ports.ts), implemented here.
-import type { ChunkResult, StoredSnapshot } from "../../effects/ports.ts";
+import type { ChunkResult, StoredSnapshot } from "../../effects/ports/mod.ts";
 import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 export type { ChunkResult, StoredSnapshot };
 
@@ -96,15 +96,15 @@ function header(meta: SnapshotMeta): Uint8Array {
 }
 
 /** Snapshots under `DATA/snapshots/`. Use one store per data directory (the WAL's lock covers it). */
-export class SnapshotStore {
+export class FileSnapshotStore {
   private constructor(private readonly fs: DurableFs, private readonly dir: string) {}
 
   /** Opens the store under data directory `dataDir`, removing temporary files a crash left behind. */
-  static async open(fs: DurableFs, dataDir: string): Promise<SnapshotStore> {
+  static async open(fs: DurableFs, dataDir: string): Promise<FileSnapshotStore> {
     const dir = joinPath(dataDir, SNAP_DIR);
     await fs.mkdirp(dir);
     await removeTempFiles(fs, dir);
-    return new SnapshotStore(fs, dir);
+    return new FileSnapshotStore(fs, dir);
   }
 
   /**

@@ -29,7 +29,7 @@
 
 import { encodeHardState } from "../../core/codec/mod.ts";
 import type { HardState, Index } from "../../core/types.ts";
-import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports.ts";
+import type { LogStorePort, PersistBatch, RecoveredLog } from "../../effects/ports/mod.ts";
 import {
   type AppendFile,
   CorruptLogError,

@@ -52,7 +52,7 @@ import type {
 import { NodeStopped, RaftRejected } from "../errors.ts";
 import type { NodeStatus, PeerProgress, RaftEvent } from "../events.ts";
 import { BatchBuilder } from "../batch.ts";
-import type { PersistBatch } from "../ports.ts";
+import type { PersistBatch } from "../ports/mod.ts";
 import { type Outcome, Requests, type Settle } from "./requests.ts";
 import { type ChunkToSend, SNAPSHOT_MAX_IDLE, SNAPSHOT_WINDOW, SnapshotSender } from "./snapshot_sender.ts";
 import { type ReceivedChunk, type ReceiverOp, SnapshotReceiver } from "./snapshot_receiver.ts";

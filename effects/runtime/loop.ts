@@ -25,7 +25,7 @@ import type { NodeDriver, SnapshotInfo, Work, WriteUnit } from "../driver/driver
 import type { Settle } from "../driver/requests.ts";
 import { NodeStopped, SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
-import type { LogStore, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../services.ts";
+import type { LogStore, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import { ChunkStreams, readAll } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
 

@@ -11,7 +11,7 @@ import type { Membership, NodeId } from "../../core/types.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS, NodeDriver, type SnapshotInfo } from "../driver/driver.ts";
 import { StateMachineFailure, StorageFailure } from "../errors.ts";
 import { Listeners } from "../events.ts";
-import { LogStore, SnapshotStore, StateMachine, Transport } from "../services.ts";
+import { LogStore, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import { type NodeHandle, NodeLoop } from "./loop.ts";
 import { readAll } from "./snapshot_io.ts";
 

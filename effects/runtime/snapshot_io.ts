@@ -13,8 +13,8 @@ import type { NodeId } from "../../core/types.ts";
 import type { ChunkSend } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
 import { StorageFailure } from "../errors.ts";
-import type { StoredSnapshot } from "../ports.ts";
-import type { SnapshotStore, Transport } from "../services.ts";
+import type { StoredSnapshot } from "../ports/mod.ts";
+import type { SnapshotStore, Transport } from "../ports/mod.ts";
 
 /** Reads a whole stored snapshot (its read verifies the checksum before the last chunk). */
 export function readAll(snap: StoredSnapshot): Effect.Effect<Uint8Array, StorageFailure> {

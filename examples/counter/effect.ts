@@ -1,5 +1,5 @@
 /**
- * A replicated counter with the Effect API: three nodes as `RaftNode`
+ * A replicated counter with the Effect API: three nodes as `Raft`
  * services, Schema-typed commands, in-memory ports (swap in your own Layers
  * for files and sockets). Runs on Deno and Bun:
  *
@@ -10,7 +10,7 @@
  */
 
 import { Effect, Layer, Schema } from "effect";
-import { layer, portsLayer, RaftNode } from "../../effect.ts"; // "@plank/raft/effect" when installed
+import { layer, portsLayer, Raft } from "../../effect.ts"; // "@plank/raft/effect" when installed
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts"; // "@plank/raft/memory"
 
 // Commands are typed and validated end to end: propose() only takes an Add.
@@ -38,7 +38,7 @@ function node(id: string) {
 
 /** Proposes ten increments through one node and reads the total back. */
 const program = Effect.gen(function* () {
-  const raft = yield* RaftNode;
+  const raft = yield* Raft;
   let total: unknown = 0;
   for (let i = 1; i <= 10; i++) total = yield* raft.propose({ add: i });
   const status = yield* raft.status;

@@ -10,9 +10,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Entry, HardState, SnapshotMeta } from "../../core/types.ts";
 import { CorruptLogError, DataDirLockedError, type DurableFs, joinPath } from "../../adapters/storage/fs.ts";
-import type { RecoveredLog } from "../../effects/ports.ts";
+import type { RecoveredLog } from "../../effects/ports/mod.ts";
 import { WriteAheadLog } from "../../adapters/storage/wal.ts";
-import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
+import { FileSnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { crc32c } from "../../core/crc32c.ts";
 import { SnapshotChecksumMismatch } from "../../effects/errors.ts";
 import { type ContractOptions, fsTest, withTmp } from "./durable_fs.ts";
@@ -259,29 +259,29 @@ export function snapshotContract(
   const t = fsTest(makeFs, tmpDir);
   const snapDir = (dir: string): string => joinPath(dir, "snapshots");
 
-  describe(`SnapshotStore contract: ${name}`, { skip: options.skip }, () => {
+  describe(`FileSnapshotStore contract: ${name}`, { skip: options.skip }, () => {
     t("an empty store has no latest snapshot", async (fs, dir) => {
-      assert.equal(await (await SnapshotStore.open(fs, dir)).latest(), undefined);
+      assert.equal(await (await FileSnapshotStore.open(fs, dir)).latest(), undefined);
     });
 
     t("write computes the data's checksum; a reopened store reads it back", async (fs, dir) => {
       const data = pattern(5000);
-      const written = await (await SnapshotStore.open(fs, dir)).write(META, [
+      const written = await (await FileSnapshotStore.open(fs, dir)).write(META, [
         data.subarray(0, 1234),
         data.subarray(1234),
       ]);
       assert.equal(written.checksum, crc32c(data));
-      assert.equal((await (await SnapshotStore.open(fs, dir)).latest())?.checksum, crc32c(data));
+      assert.equal((await (await FileSnapshotStore.open(fs, dir)).latest())?.checksum, crc32c(data));
     });
 
     t("write streams chunks; latest and read return them, also from an offset", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       const data = pattern(10_000);
       async function* chunks() {
         for (let o = 0; o < data.length; o += 3000) yield data.subarray(o, o + 3000);
       }
       await store.write(META, chunks());
-      const again = await SnapshotStore.open(fs, dir);
+      const again = await FileSnapshotStore.open(fs, dir);
       const s = await again.latest();
       assert.ok(s);
       assert.deepEqual(s.meta, META);
@@ -294,7 +294,7 @@ export function snapshotContract(
     });
 
     t("a newer snapshot replaces older ones on disk", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       await store.write(META, [pattern(10)]);
       const newer = { ...META, index: 20, term: 3 };
       await store.write(newer, [pattern(5)]);
@@ -304,7 +304,7 @@ export function snapshotContract(
     });
 
     t("receive: chunks at the wrong offset are refused with the expected offset; finish installs", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       const data = pattern(300);
       const rx = await store.receive(META);
       assert.deepEqual(await rx.writeChunk(0, data.subarray(0, 100)), { accepted: true, expected: 100 });
@@ -324,7 +324,7 @@ export function snapshotContract(
     t(
       "finish refuses bytes that do not match the sender's checksum, or none: nothing current, nothing left",
       async (fs, dir) => {
-        const store = await SnapshotStore.open(fs, dir);
+        const store = await FileSnapshotStore.open(fs, dir);
         await store.write(META, [pattern(10)]);
         const data = pattern(300);
         for (const wrong of [crc32c(data) ^ 0x100, undefined]) {
@@ -340,7 +340,7 @@ export function snapshotContract(
     );
 
     t("abort leaves nothing behind", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       const rx = await store.receive(META);
       await rx.writeChunk(0, pattern(50));
       await rx.abort();
@@ -349,12 +349,12 @@ export function snapshotContract(
     });
 
     t("temporary files left by a crash are removed on open", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       await store.write(META, [pattern(10)]);
       const rx = await store.receive({ ...META, index: 30 });
       await rx.writeChunk(0, pattern(10));
       // "Crash": reopen without finishing.
-      const reopened = await SnapshotStore.open(fs, dir);
+      const reopened = await FileSnapshotStore.open(fs, dir);
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-10-2.snap"]);
       assert.deepEqual((await reopened.latest())?.meta, META);
       await rx.abort();
@@ -363,7 +363,7 @@ export function snapshotContract(
     t(
       "a flipped or zeroed data byte fails the read from the start before its last chunk, naming the file",
       async (fs, dir) => {
-        const store = await SnapshotStore.open(fs, dir);
+        const store = await FileSnapshotStore.open(fs, dir);
         const data = pattern(10_000);
         await store.write(META, [data]);
         const p = joinPath(snapDir(dir), "snap-10-2.snap");
@@ -393,7 +393,7 @@ export function snapshotContract(
     );
 
     t("a snapshot file cut short, or with a damaged trailer, is refused", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       await store.write(META, [pattern(1000)]);
       const p = joinPath(snapDir(dir), "snap-10-2.snap");
       const good = await fs.readFile(p);
@@ -420,7 +420,7 @@ export function snapshotContract(
     });
 
     t("a damaged header is a CorruptLogError", async (fs, dir) => {
-      const store = await SnapshotStore.open(fs, dir);
+      const store = await FileSnapshotStore.open(fs, dir);
       await store.write(META, [pattern(100)]);
       const p = joinPath(snapDir(dir), "snap-10-2.snap");
       const buf = (await fs.readFile(p)).slice();

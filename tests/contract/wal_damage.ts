@@ -12,7 +12,7 @@
 import { describe } from "node:test";
 import assert from "node:assert/strict";
 import { CorruptLogError, type DurableFs, joinPath, StorageError } from "../../adapters/storage/fs.ts";
-import { SnapshotStore } from "../../adapters/storage/snapshots.ts";
+import { FileSnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { WriteAheadLog } from "../../adapters/storage/wal.ts";
 import { SEGMENT_HEADER_BYTES } from "../../adapters/storage/wal_format.ts";
 import { type ContractOptions, fsTest } from "./durable_fs.ts";
@@ -292,7 +292,7 @@ export function walDamageContract(
     t("a deleted log beside snapshots is refused, and no new log is created", async (fs, dir) => {
       await writeLog(fs, dir, [range(1, 5, 1)]);
       const { wal } = await WriteAheadLog.open(fs, dir);
-      await (await SnapshotStore.open(fs, dir)).write(
+      await (await FileSnapshotStore.open(fs, dir)).write(
         { index: 5, term: 1, membership: { voters: ["a"], learners: [], outgoing: undefined } },
         [new Uint8Array([1, 2, 3])],
       );

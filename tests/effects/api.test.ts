@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Effect, Layer, Schema } from "effect";
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import { layer, portsLayer, RaftNode, schemaCodec } from "../../effect.ts";
+import { layer, portsLayer, Raft, schemaCodec } from "../../effect.ts";
 import { createNode, type RaftEvent } from "../../mod.ts";
 import { testConfig, waitFor } from "./testkit.ts";
 
@@ -93,7 +93,7 @@ describe("the public API", () => {
     }
   });
 
-  test("the Effect API: layer(spec) provides the RaftNode service over Layers of stores and transport", async () => {
+  test("the Effect API: layer(spec) provides the Raft service over Layers of stores and transport", async () => {
     const hub = new MemoryHub();
     const services = portsLayer({
       logStore: new MemoryLogStore(),
@@ -108,7 +108,7 @@ describe("the public API", () => {
       config: testConfig,
     }).pipe(Layer.provide(services));
     const program = Effect.gen(function* () {
-      const node = yield* RaftNode;
+      const node = yield* Raft;
       yield* Effect.promise(() => waitFor(() => Effect.runSync(node.status).role === "leader"));
       const result = yield* node.propose("hello");
       const index = yield* node.readIndex;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Effect, Layer } from "effect";
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import { layer, portsLayer, RaftNode as RaftNodeService } from "../../effect.ts";
+import { layer, portsLayer, Raft } from "../../effect.ts";
 import { createNode, type RaftEvent, StorageFailure } from "../../mod.ts";
 import { rejects } from "../contract/wal.ts";
 import { KvMachine, testConfig, waitFor } from "./testkit.ts";
@@ -63,7 +63,7 @@ describe("a failed fsync is fail-stop", () => {
   test("Effect API: requests fail with the StorageFailure, and done fails with it", async () => {
     const { log, control } = failingLog();
     const program = Effect.gen(function* () {
-      const raft = yield* RaftNodeService;
+      const raft = yield* Raft;
       yield* raft.propose({ key: "k", value: "1" });
       control.failing = true;
       const failed = yield* Effect.flip(raft.propose({ key: "k", value: "2" }));

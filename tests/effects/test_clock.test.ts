@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { Context, Effect, Exit, Fiber, Layer } from "effect";
 import { TestClock } from "effect/testing";
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import { layer, portsLayer, RaftNode } from "../../effect.ts";
+import { layer, portsLayer, Raft } from "../../effect.ts";
 import { OutcomeUnknown } from "../../mod.ts";
 
 const ids = ["a", "b", "c"];
@@ -47,7 +47,7 @@ describe("TestClock drives the interpreter", () => {
     const wallStart = performance.now();
     const program = Effect.gen(function* () {
       const contexts = yield* Effect.all(ids.map((id, i) => Layer.build(node(hub, id, totals[i]!))));
-      const nodes = contexts.map((ctx) => Context.get(ctx, RaftNode));
+      const nodes = contexts.map((ctx) => Context.get(ctx, Raft));
       const roles = () => nodes.map((n) => Effect.runSync(n.status).role);
       assert.ok(yield* advanceUntil(() => roles().includes("leader"), 20_000), "a leader in virtual time");
       const leader = nodes[roles().indexOf("leader")]!;

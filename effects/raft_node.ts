@@ -1,7 +1,7 @@
 /**
  * The Promise facade: `createNode` runs a node over plain Promise-style
  * ports and returns a {@link RaftNode}. Its signatures mention no `effect`
- * types; the Effect API (`effect_api.ts`) shares the spec and helpers here.
+ * types; the Effect API (`raft_service.ts`) shares the spec and helpers here.
  *
  * @module
  */
@@ -12,10 +12,10 @@ import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
-import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
-import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
+import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./ports/mod.ts";
+import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime/mod.ts";
-import { StateMachine } from "./services.ts";
+import { StateMachine } from "./ports/mod.ts";
 
 /** The user's state machine. `apply` runs once per committed command, in log order, on every node. */
 export interface UserStateMachine<C, R> {

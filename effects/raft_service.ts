@@ -1,5 +1,5 @@
 /**
- * The Effect API: a running node as the `RaftNode` service, provided by
+ * The Effect API: a running node as the `Raft` service, provided by
  * `layer(options)` for the lifetime of its scope, over the `LogStore`,
  * `SnapshotStore` and `Transport` services from the context.
  *
@@ -11,18 +11,24 @@ import type { ConfChange, Index, NodeId } from "../core/types.ts";
 import type { CommandCodec } from "./command.ts";
 import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
-import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./layers.ts";
-import { type CommandOf, type NodeSpec, runtimeOptions, stateMachineService, type UserStateMachine } from "./node.ts";
-import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports.ts";
+import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./ports/mod.ts";
+import {
+  type CommandOf,
+  type NodeSpec,
+  runtimeOptions,
+  stateMachineService,
+  type UserStateMachine,
+} from "./raft_node.ts";
+import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type SetPeersOptions } from "./runtime/mod.ts";
-import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./services.ts";
+import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./ports/mod.ts";
 import { toCommandCodec } from "./schema_codec.ts";
 
 /**
  * A running node, as an effect service. Commands and results are untyped
  * here (`unknown`): the codec given to {@link layer} checks them.
  */
-export interface RaftNode {
+export interface Raft {
   /** This node's id. */
   readonly id: NodeId;
   /**
@@ -55,8 +61,8 @@ export interface RaftNode {
   readonly done: Effect.Effect<void, StorageFailure | StateMachineFailure>;
 }
 
-/** The {@link RaftNode} service key. */
-export const RaftNode: Context.Service<RaftNode, RaftNode> = Context.Service<RaftNode>("@plank/raft/RaftNode");
+/** The {@link Raft} service key. */
+export const Raft: Context.Service<Raft, Raft> = Context.Service<Raft>("@plank/raft/Raft");
 
 /** Options of {@link layer}: a node's spec, whose command codec may also be a Schema. */
 // deno-lint-ignore no-explicit-any
@@ -77,15 +83,15 @@ function fromPromise<A>(f: () => Promise<A>): Effect.Effect<A, RaftError> {
 // deno-lint-ignore no-explicit-any
 export function layer<SM extends UserStateMachine<any, any>>(
   options: LayerOptions<SM>,
-): Layer.Layer<RaftNode, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport> {
+): Layer.Layer<Raft, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport> {
   const codec = toCommandCodec<CommandOf<SM>>(options.command);
   return Layer.effect(
-    RaftNode,
+    Raft,
     Effect.gen(function* () {
       const handle = yield* makeNode(runtimeOptions(options)).pipe(
         Effect.provideService(StateMachine, stateMachineService(options.stateMachine, codec)),
       );
-      const service: RaftNode = {
+      const service: Raft = {
         id: options.id,
         propose: (command) =>
           fromPromise(() => {
