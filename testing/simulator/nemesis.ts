@@ -268,6 +268,13 @@ export class Nemesis {
       this.#sim.note(leader, `nemesis: joint configuration split {${side.join(",")}} | {${rest.join(",")}}`);
       this.#sim.partition([side, rest]);
     });
+    // Half the time the leader then crashes: both sides elect, and must not both win a term.
+    if (this.#f.crashes && this.#rng.chance(0.5)) {
+      this.#sim.after(
+        this.#rng.int(1, 20),
+        () => this.#crashFor(leader, this.#rng.int(this.#sim.electionMs, 3 * this.#sim.electionMs)),
+      );
+    }
     this.#hold(this.#rng.int(this.#sim.electionMs, 4 * this.#sim.electionMs), () => this.#sim.heal());
   }
 
