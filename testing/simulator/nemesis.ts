@@ -132,7 +132,7 @@ export const defaultFaults: FaultOptions = {
 
 /** Every targeted schedule on, at rates that open each window a few times per run. */
 export const targetedFaults: Partial<FaultOptions> = {
-  jointChanges: 0.3,
+  jointChanges: 0.5,
   partitionAfterConfig: 0.3,
   confAfterElection: 0.3,
   restartInLease: 0.15,
@@ -140,7 +140,7 @@ export const targetedFaults: Partial<FaultOptions> = {
   crashDuringInstall: 0.05,
   crashDuringJoint: 0.2,
   transferRacingConf: 0.3,
-  partitionJoint: 0.3,
+  partitionJoint: 0.6,
   crashNewLeader: 0.15,
   slowLeaderDisk: 0.1,
   staleRate: 0.01,
