@@ -67,6 +67,13 @@ export {
   type UserStateMachine,
 } from "./effects/raft_node.ts";
 export type { SetPeersOptions } from "./effects/runtime/mod.ts";
+export {
+  type ForcedCluster,
+  forceNewCluster,
+  type ForceNewClusterOptions,
+  RecoveryRefused,
+} from "./effects/recovery.ts";
+
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
   NodeStopped,

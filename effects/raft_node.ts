@@ -7,7 +7,9 @@
  */
 
 import { Effect, Exit, Layer, Scope } from "effect";
-import { makeConfig, type RaftConfig } from "../core/config.ts";
+import { defaultConfig, makeConfig, type RaftConfig } from "../core/config.ts";
+import { NodeStopped, RaftRejected } from "./errors.ts";
+
 import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
@@ -108,6 +110,19 @@ export interface RaftNode<C, R, SM> {
   read<T>(fn: (stateMachine: SM) => T | Promise<T>): Promise<T>;
   /** A linearizable read index, already applied on this node (fails like {@link RaftNode.propose}). */
   readIndex(): Promise<Index>;
+  /**
+   * Resolves once everything committed before the call is applied to this
+   * node's state machine (hashicorp/raft's `Barrier`), with the applied
+   * index: e.g. a new leader's state machine before it serves from it. A
+   * ReadIndex round (§6.4): it appends nothing. Fails like {@link RaftNode.readIndex}.
+   */
+  barrier(): Promise<Index>;
+  /**
+   * Resolves with the leader's id once this node knows one (at once if it
+   * does); rejects with `RaftRejected("timeout")` after `timeoutMs`
+   * (default: three election timeouts), or `NodeStopped`.
+   */
+  waitForLeader(timeoutMs?: number): Promise<NodeId>;
   /** The node's state as of its last loop iteration (on the leader, with every peer's progress). */
   status(): NodeStatus;
   /** Adds an event listener; returns the unsubscribe function. */
@@ -156,6 +171,37 @@ export interface RaftNode<C, R, SM> {
    * catches up.
    */
   readonly done: Promise<void>;
+}
+
+/** This process's id on Deno or Bun (undefined elsewhere, e.g. in a browser). */
+export const PID: number | undefined = (globalThis as { process?: { pid?: number } }).process?.pid ??
+  (globalThis as { Deno?: { pid?: number } }).Deno?.pid;
+
+/** The leader's id once `handle` knows one; see {@link RaftNode.waitForLeader}. */
+export function waitForLeader(handle: NodeHandle, timeoutMs: number): Promise<NodeId> {
+  const known = handle.status();
+  if (known.stopped) return Promise.reject(new NodeStopped());
+  if (known.leader !== undefined) return Promise.resolve(known.leader);
+  return new Promise<NodeId>((resolve, reject) => {
+    const done = (settle: () => void) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      unsubscribe();
+      settle();
+    };
+    const unsubscribe = handle.subscribe((e) => {
+      if (e.type === "leader" && e.leader !== undefined) done(() => resolve(e.leader!));
+      else if (e.type === "stopped") done(() => reject(e.error ?? new NodeStopped()));
+    });
+    // status() is refreshed at the end of a loop iteration, events during it: a leader
+    // announced between the check above and the subscription shows in the status.
+    const poll = setInterval(() => {
+      const s = handle.status();
+      if (s.leader !== undefined) done(() => resolve(s.leader!));
+      else if (s.stopped) done(() => reject(s.error ?? new NodeStopped()));
+    }, 20);
+    const timer = setTimeout(() => done(() => reject(new RaftRejected("timeout", undefined))), timeoutMs);
+  });
 }
 
 /** A peer list given as a record or a map, as a fresh map. */
@@ -228,7 +274,10 @@ function wrap<SM extends UserStateMachine<any, any>>(
       return await fn(spec.stateMachine);
     },
     readIndex: () => handle.readIndex(),
-    status: () => handle.status(),
+    barrier: () => handle.readIndex(),
+    waitForLeader: (timeoutMs) =>
+      waitForLeader(handle, timeoutMs ?? 3 * (spec.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs)),
+    status: () => ({ ...handle.status(), pid: PID }),
     subscribe: (listener) => handle.subscribe(listener),
     addVoter: (id, address) => change({ type: "addVoter", node: id }, address),
     addLearner: (id, address) => change({ type: "addLearner", node: id }, address),

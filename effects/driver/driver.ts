@@ -27,7 +27,7 @@
  */
 
 import type { RaftConfig } from "../../core/config.ts";
-import { termAt } from "../../core/log.ts";
+import { lastIndex, termAt } from "../../core/log.ts";
 import { allMembers, isLearner } from "../../core/membership.ts";
 import type { Progress } from "../../core/progress.ts";
 import { leaderOf, membershipOf, type RaftState } from "../../core/state.ts";
@@ -336,6 +336,8 @@ export class NodeDriver {
       leader: leaderOf(s),
       commit: s.commit,
       applied: this.#appliedIndex,
+      lastIndex: lastIndex(s.log),
+      lastContact: new Map(this.#lastHeard),
       membership: membershipOf(s),
       progress: s.role.kind === "leader" ? this.#progressOf(s.role.progress, membershipOf(s)) : undefined,
       stopped: this.#stopped !== undefined,
@@ -418,9 +420,14 @@ export class NodeDriver {
   // ---------------------------------------------------------------------------
   // Inputs from the outside world
 
+  /** When each peer was last heard from (the clock's ms), for `status().lastContact`. */
+  readonly #lastHeard = new Map<NodeId, number>();
+
   /** A message arrived. */
   receive(message: Message, now: number): void {
     this.#now = now;
+    this.#lastHeard.set(message.from, now);
+
     this.#step({ type: "Receive", message });
   }
 
