@@ -124,6 +124,8 @@ export interface ForceNewClusterInDirOptions {
   readonly dataDir: string;
   /** Write-ahead log tunables. */
   readonly wal?: FileWalOptions;
+  /** The members the cluster started with, if its membership never changed (see {@link forceNewCluster}). */
+  readonly peers?: readonly NodeId[];
 }
 
 /**
@@ -141,7 +143,7 @@ export async function forceNewClusterOn(
   const { wal } = await FileWal.open(fs, options.dataDir, options.wal);
   try {
     const snapshotStore = await FileSnapshotStore.open(fs, options.dataDir);
-    return await forceNewCluster({ id: options.id, logStore: wal, snapshotStore });
+    return await forceNewCluster({ id: options.id, logStore: wal, snapshotStore, peers: options.peers });
   } finally {
     await wal.close();
   }

@@ -57,6 +57,12 @@ export interface ForceNewClusterOptions {
   readonly logStore: LogStorePort;
   /** Its snapshot store (read only). */
   readonly snapshotStore: SnapshotStorePort;
+  /**
+   * The members the cluster started with (the `peers` of its nodes' first
+   * start). Needed only when neither the log nor a snapshot holds a
+   * configuration: a cluster whose membership never changed.
+   */
+  readonly peers?: readonly NodeId[];
 }
 
 /**
@@ -81,12 +87,17 @@ export async function forceNewCluster(options: ForceNewClusterOptions): Promise<
   const previous = configEntry !== undefined && configEntry.index > (snapshot?.index ?? 0)
     ? configEntry.config!
     : snapshot?.membership;
-  if (previous === undefined) throw new RecoveryRefused("the stores hold no configuration");
-  const members = new Set([...previous.voters, ...(previous.outgoing ?? []), ...previous.learners]);
+  const known = previous ?? (options.peers === undefined ? undefined : membershipOf(options.peers));
+  if (known === undefined) {
+    throw new RecoveryRefused(
+      "the stores hold no configuration (the membership never changed): pass peers, the members it started with",
+    );
+  }
+  const members = new Set([...known.voters, ...(known.outgoing ?? []), ...known.learners]);
   if (!members.has(id)) {
     throw new RecoveryRefused(`${id} is not a member of the configuration these stores hold`);
   }
-  if (members.size === 1 && previous.voters.length === 1 && previous.outgoing === undefined) {
+  if (members.size === 1 && known.voters.length === 1 && known.outgoing === undefined) {
     throw new RecoveryRefused(`${id} is already the only member: nothing to recover`);
   }
   const term = Math.max(recovered.hardState.term, last.term) + 1;
@@ -99,5 +110,5 @@ export async function forceNewCluster(options: ForceNewClusterOptions): Promise<
   };
   await logStore.append({ hardState: { term, vote: id, commit: entry.index }, entries: [entry] });
   await logStore.sync();
-  return { index: entry.index, term, previous };
+  return { index: entry.index, term, previous: known };
 }

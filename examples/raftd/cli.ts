@@ -95,7 +95,9 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -h, -host HOST              host to advertise to peers and clients (default localhost)
   -addr HOST                  interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
   -join HOST:PORT             join the cluster this member belongs to (first start only)
-  -join-timeout DURATION      give up a first -join if no member answers for this long (default 30s)
+  -join-timeout DURATION      give up a first -join if no member answers for this long; as leader,
+                              refuse (and undo) a join whose learner has not caught up by then (default 30s)
+
   -id ID                      node id on first start (default: random; [A-Za-z0-9._-], at most 64)
   -advertise HOST:PORT        address peers and clients use to reach this node (default HOST:PORT)
   -election-timeout DURATION  base election timeout, e.g. 300ms, 1s (default 1s)

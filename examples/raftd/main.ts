@@ -384,6 +384,8 @@ async function main(platform: Platform): Promise<number> {
     ...(peerAddress === undefined ? {} : { peerAddressOf: (id: string) => peerBook.get(id) }),
     log: (m) => logger.log("info", m),
     pid: platform.pid,
+    catchUpTimeoutMs: config.joinTimeoutMs,
+
     probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
   const admin = await AdminGate.create({

@@ -27,7 +27,9 @@ export interface ForceNewClusterStep {
   /** How to ask the other members whether they are alive. */
   readonly dialer: Dialer;
   /** The runtime's `forceNewClusterInDir`. */
-  readonly recover: (options: { id: string; dataDir: string }) => Promise<{ index: number; term: number }>;
+  readonly recover: (
+    options: { id: string; dataDir: string; peers?: readonly string[] },
+  ) => Promise<{ index: number; term: number }>;
   /** The new cluster id. */
   readonly newClusterId: string;
   /** Where the loud lines go. */
@@ -54,7 +56,13 @@ export async function forceNewClusterStep(o: ForceNewClusterStep): Promise<Ident
       // Nothing (of this cluster) answers there: as expected of a lost member.
     }
   }
-  const forced = await o.recover({ id: identity.id, dataDir: o.dataDir });
+  // A founder whose cluster never changed has no configuration entry: it started alone.
+  const forced = await o.recover({
+    id: identity.id,
+    dataDir: o.dataDir,
+    peers: identity.founder ? [identity.id] : undefined,
+  });
+
   o.log(
     `FORCED A NEW CLUSTER: node ${identity.id} is now the only member of cluster ${o.newClusterId} ` +
       `(was ${identity.cluster}), from its own data up to index ${forced.index - 1}; configuration entry ` +
