@@ -77,6 +77,8 @@ export type {
   LogStorePort,
   PersistBatch,
   RecoveredLog,
+  SnapshotData,
+  SnapshotReader,
   SnapshotReceiverPort,
   SnapshotStorePort,
   StoredSnapshot,

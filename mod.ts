@@ -59,6 +59,7 @@ export const VERSION = "0.1.0";
 export {
   type CommandOf,
   createNode,
+  DEFAULT_SNAPSHOT_EVERY,
   type NodeConfig,
   type NodeOptions,
   type NodeSpec,
@@ -91,6 +92,8 @@ export type {
   LogStorePort,
   PersistBatch,
   RecoveredLog,
+  SnapshotData,
+  SnapshotReader,
   SnapshotReceiverPort,
   SnapshotStorePort,
   StoredSnapshot,

@@ -7,7 +7,8 @@
  */
 
 import { Context, Effect, Layer, type Schema } from "effect";
-import type { ConfChange, Index, NodeId } from "../core/types.ts";
+import type { ConfChange, Index, NodeId, SnapshotMeta } from "../core/types.ts";
+
 import type { CommandCodec } from "./command.ts";
 import type { RaftError, StateMachineFailure, StorageFailure } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
@@ -59,6 +60,8 @@ export interface Raft {
   changeMembership(change: ConfChange, address?: string): Effect.Effect<Index, RaftError>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Effect.Effect<void, RaftError>;
+  /** Takes a snapshot now (see `RaftNode.snapshot`); succeeds with what it covers. */
+  readonly snapshot: Effect.Effect<SnapshotMeta, RaftError | StateMachineFailure>;
   /** Records (or changes) one node's address; the transport gets the full book. */
   setPeerAddress(id: NodeId, address: string): Effect.Effect<void>;
   /** Merges `peers` into the address book (or replaces it), then hands the transport the full book. */
@@ -123,6 +126,10 @@ export function layer<SM extends UserStateMachine<any, any>>(
         subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
         changeMembership: (change, address) => fromPromise(() => handle.changeMembership(change, address)),
         transferLeadership: (to) => fromPromise(() => handle.transferLeadership(to)),
+        snapshot: Effect.tryPromise({
+          try: () => handle.snapshot(),
+          catch: (e) => e as RaftError | StateMachineFailure,
+        }),
         setPeerAddress: (id, address) => Effect.sync(() => handle.setPeerAddress(id, address)),
         setPeers: (peers, setOptions) => Effect.sync(() => handle.setPeers(peers, setOptions)),
         peerAddresses: Effect.sync(() => handle.peerAddresses()),

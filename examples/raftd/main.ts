@@ -336,7 +336,7 @@ async function main(platform: Platform): Promise<number> {
       stateMachine: {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
-        restore: (bytes: Uint8Array) => kv.restore(bytes),
+        restore: async (snapshot) => kv.restore(await snapshot.bytes()),
       },
       command: { encode: encodeCommand, decode: decodeCommand },
       requestTimeoutMs: config.requestTimeoutMs,
