@@ -12,6 +12,8 @@ export {
   type DirLock,
   type DurableFs,
   joinPath,
+  type OverwriteFile,
+
   type ReadFile,
   StorageError,
 } from "./storage/fs.ts";

@@ -42,8 +42,12 @@ export interface ForcedCluster {
 export class RecoveryRefused extends Error {
   /** Discriminator. */
   readonly _tag = "RecoveryRefused" as const;
-  /** @param message why */
+  /**
+   * Creates the error.
+   * @param message why
+   */
   constructor(message: string) {
+
     super(message);
     this.name = "RecoveryRefused";
   }
