@@ -13,7 +13,6 @@ export {
   type DurableFs,
   joinPath,
   type OverwriteFile,
-
   type ReadFile,
   StorageError,
 } from "./storage/fs.ts";

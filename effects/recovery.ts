@@ -47,7 +47,6 @@ export class RecoveryRefused extends Error {
    * @param message why
    */
   constructor(message: string) {
-
     super(message);
     this.name = "RecoveryRefused";
   }

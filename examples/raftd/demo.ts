@@ -41,7 +41,6 @@ function runtimeCommand(): { cmd: string; args: string[]; display: string } {
   }
   // Only npx is assumed on PATH (README's quick start): the task runs the Deno from node_modules.
   return { cmd: g.Deno!.execPath(), args: ["run", "-A", MAIN], display: "npx -y deno task raftd" };
-
 }
 
 const runtime = runtimeCommand();

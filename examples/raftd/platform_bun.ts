@@ -49,7 +49,7 @@ export function bunPlatform(): Platform {
         const routed = (req: Bun.BunRequest, srv: Bun.Server<unknown>) => {
           const params = req.params as Record<string, string>;
           const raw = Array.from({ length: Object.keys(params).length }, (_, i) => params[`p${i}`]!);
-          return handler(req, info(req, srv, segmentsDiffer(raw, new URL(req.url).pathname)));
+          return handler(req, info(req, srv, segmentsDiffer(raw, req.url)));
         };
         const routes: Record<string, typeof routed> = {};
         for (let depth = 1; depth <= MAX_ROUTED_SEGMENTS; depth++) {
@@ -62,7 +62,7 @@ export function bunPlatform(): Platform {
           // Joins wait for a learner to catch up: don't cut slow requests short.
           idleTimeout: 0,
           routes,
-          fetch: (req, srv) => handler(req, info(req, srv, rewrittenUnrouted(new URL(req.url).pathname))),
+          fetch: (req, srv) => handler(req, info(req, srv, rewrittenUnrouted(req.url))),
           // Peer streams: the HTTP transport upgrades /raft/stream through `server` (see main.ts).
           websocket: peerWebSocket,
           error: (e) => new Response(`internal error: ${e.message}\n`, { status: 500 }),

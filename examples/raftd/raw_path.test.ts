@@ -19,13 +19,14 @@ describe("raftd raw paths", () => {
   });
 
   test("Bun: route parameters (the raw segments, decoded) against the normalized path", () => {
-    assert.equal(segmentsDiffer(["db", "q", "..", "s"], "/db/s"), true);
-    assert.equal(segmentsDiffer(["db", "a/b"], "/db/a%2Fb"), false);
-    assert.equal(segmentsDiffer(["db", "été"], "/db/%C3%A9t%C3%A9"), false);
+    assert.equal(segmentsDiffer(["db", "q", "..", "s"], "http://h/db/s"), true);
+    assert.equal(segmentsDiffer(["db", "a/b"], "http://h/db/a%2Fb"), false);
+    assert.equal(segmentsDiffer(["db", "été"], "http://h/db/%C3%A9t%C3%A9"), false);
     // No route matched: only an empty segment or a very deep path explains it, unless the path was rewritten.
-    assert.equal(rewrittenUnrouted("/db/r"), true);
-    assert.equal(rewrittenUnrouted("/db//r"), false);
-    assert.equal(rewrittenUnrouted("/"), false);
-    assert.equal(rewrittenUnrouted("/" + Array(41).fill("a").join("/")), false);
+    assert.equal(rewrittenUnrouted("http://h/db/r"), true);
+    assert.equal(rewrittenUnrouted("http://h/db//r"), false);
+    assert.equal(rewrittenUnrouted("http://h/"), false);
+    assert.equal(rewrittenUnrouted("http://h/" + Array(41).fill("a").join("/")), false);
+    assert.equal(segmentsDiffer(["a"], "http://[bad/a"), false, "an unparsable URL is the handler's 400");
   });
 });

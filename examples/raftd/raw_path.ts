@@ -33,9 +33,20 @@ export function decodedSegments(pathname: string): string[] {
   return pathname.split("/").slice(1).map(decode);
 }
 
-/** Whether the raw segments (already decoded) differ from the normalized path's. */
-export function segmentsDiffer(raw: readonly string[], normalizedPath: string): boolean {
-  const normalized = decodedSegments(normalizedPath);
+/** The path of a (normalized) request URL, or undefined when it does not parse (a malformed Host: the API answers 400). */
+export function pathnameOf(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the raw segments (already decoded) differ from the normalized path's (false when it does not parse). */
+export function segmentsDiffer(raw: readonly string[], normalizedUrl: string): boolean {
+  const pathname = pathnameOf(normalizedUrl);
+  if (pathname === undefined) return false;
+  const normalized = decodedSegments(pathname);
   return raw.length !== normalized.length || raw.some((s, i) => s !== normalized[i]);
 }
 
@@ -50,13 +61,7 @@ export function rawPathOf(url: string): string {
 
 /** Deno: whether `new URL(url)` rewrote the path of the target as sent (`url` is `req.url`, unnormalized). */
 export function rewrittenFromRawUrl(url: string): boolean {
-  let pathname: string;
-  try {
-    pathname = new URL(url).pathname;
-  } catch {
-    return false; // unparsable: the handler answers 400 itself
-  }
-  return segmentsDiffer(decodedSegments(rawPathOf(url)), pathname);
+  return segmentsDiffer(decodedSegments(rawPathOf(url)), url);
 }
 
 /**
@@ -64,7 +69,10 @@ export function rewrittenFromRawUrl(url: string): boolean {
  * segment or more than {@link MAX_ROUTED_SEGMENTS} segments. A normalized
  * path with neither would have matched, so the server must have rewritten it.
  */
-export function rewrittenUnrouted(normalizedPath: string): boolean {
-  const segments = normalizedPath.split("/").slice(1);
+export function rewrittenUnrouted(normalizedUrl: string): boolean {
+  const pathname = pathnameOf(normalizedUrl);
+  if (pathname === undefined) return false;
+  const segments = pathname.split("/").slice(1);
+
   return segments.length <= MAX_ROUTED_SEGMENTS && segments.every((s) => s !== "");
 }

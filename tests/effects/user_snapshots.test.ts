@@ -26,14 +26,15 @@ class Streaming {
   }
   snapshot(): AsyncIterable<Uint8Array> {
     const rows = [...this.data]; // captured now: the node applies on while the chunks are written
-    const self = this;
+    const counted = () => void this.snapshotChunks++;
     return (async function* () {
       for (const [k, v] of rows) {
-        self.snapshotChunks++;
+        counted();
         yield new TextEncoder().encode(`${k}=${v}\n`);
       }
     })();
   }
+
   async restore(snapshot: SnapshotReader): Promise<void> {
     this.data.clear();
     let text = "";
@@ -185,7 +186,6 @@ describe("user state machine snapshots", () => {
       assert.ok(latest.meta.index >= DEFAULT_SNAPSHOT_EVERY);
       // Compaction follows the store's report, on the node's loop.
       await waitFor(async () => (await stores.log.load()).entries.length < 1000, 5000, "the log compacted behind it");
-
     } finally {
       await node.stop();
     }
