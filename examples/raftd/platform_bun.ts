@@ -6,18 +6,8 @@
  * @module
  */
 
-import {
-  BunFs,
-  bunTlsClient,
-  CorruptLogError,
-  createHttpTransport,
-  DataDirLockedError,
-  forceNewClusterInDir,
-  peerWebSocket,
-  secretKey,
-  startNode,
-  StorageError,
-} from "../../adapters/bun/mod.ts";
+import { BunFs, bunTlsClient, peerWebSocket } from "../../adapters/bun/mod.ts";
+import * as adapter from "../../adapters/bun/mod.ts";
 import type { RequestInfo } from "./http.ts";
 import type { Platform, Server } from "./platform.ts";
 import { MAX_ROUTED_SEGMENTS, rewrittenUnrouted, segmentsDiffer } from "./raw_path.ts";
@@ -26,15 +16,7 @@ import { MAX_ROUTED_SEGMENTS, rewrittenUnrouted, segmentsDiffer } from "./raw_pa
 export function bunPlatform(): Platform {
   return {
     name: "bun",
-    adapter: {
-      startNode,
-      createHttpTransport,
-      DataDirLockedError,
-      StorageError,
-      CorruptLogError,
-      secretKey,
-      forceNewClusterInDir,
-    },
+    adapter,
     tlsClient: bunTlsClient,
     fs: new BunFs(),
     args: process.argv.slice(2),

@@ -5,17 +5,8 @@
  * @module
  */
 
-import {
-  CorruptLogError,
-  createHttpTransport,
-  DataDirLockedError,
-  DenoFs,
-  denoTlsClient,
-  forceNewClusterInDir,
-  secretKey,
-  startNode,
-  StorageError,
-} from "../../adapters/deno/mod.ts";
+import { DenoFs, denoTlsClient } from "../../adapters/deno/mod.ts";
+import * as adapter from "../../adapters/deno/mod.ts";
 import type { Platform, Server } from "./platform.ts";
 import { rewrittenFromRawUrl } from "./raw_path.ts";
 
@@ -23,15 +14,7 @@ import { rewrittenFromRawUrl } from "./raw_path.ts";
 export function denoPlatform(): Platform {
   return {
     name: "deno",
-    adapter: {
-      startNode,
-      createHttpTransport,
-      DataDirLockedError,
-      StorageError,
-      CorruptLogError,
-      secretKey,
-      forceNewClusterInDir,
-    },
+    adapter,
     tlsClient: denoTlsClient,
     fs: new DenoFs(),
     args: Deno.args,

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url).href);
 const PAGE_DIR = join(ROOT, "examples", "playground");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const T = { timeout: 120_000 };

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url).href);
 const T = { timeout: 120_000 };
 
 function run(cmd: string, args: string[], cwd: string): { status: number | null; out: string } {

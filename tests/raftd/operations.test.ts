@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { Cluster, FAST_FLAGS, freePort, raftdCommand, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
+import { Cluster, FAST_FLAGS, formThree, freePort, raftdCommand, type RaftdProcess, waitFor } from "./harness.ts";
 
 const T = { timeout: 90_000 };
 
@@ -43,16 +43,7 @@ describe("raftd operations (black box)", () => {
   const members = async (n: RaftdProcess) => (await n.status())!.members.map((m) => `${m.id}@${m.address}`).sort();
 
   before(async () => {
-    n1 = await cluster.add("n1");
-    n2 = await cluster.add("n2");
-    n3 = await cluster.add("n3");
-    n1.start([...FAST_FLAGS, "-id", "n1", "-join-timeout", "3s"]);
-    await waitFor("n1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
-    n2.start([...FAST_FLAGS, "-id", "n2", "-join", n1.address]);
-    n3.start([...FAST_FLAGS, "-id", "n3", "-join", n1.address]);
-    await waitForVoters([n1, n2, n3], 3).catch((e) => {
-      throw new Error(`${e}\n${cluster.logs()}`);
-    });
+    [n1, n2, n3] = await formThree(cluster, ["-join-timeout", "3s"]);
   });
 
   after(async () => {

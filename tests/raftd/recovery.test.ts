@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
+import { Cluster, FAST_FLAGS, formThree, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
 
 const T = { timeout: 120_000 };
 
@@ -13,14 +13,7 @@ describe("raftd -force-new-cluster (black box)", () => {
   const acked = new Map<string, string>();
 
   before(async () => {
-    [n1, n2, n3] = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
-    n1.start([...FAST_FLAGS, "-id", "n1"]);
-    await waitFor("n1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
-    n2.start([...FAST_FLAGS, "-id", "n2", "-join", n1.address]);
-    n3.start([...FAST_FLAGS, "-id", "n3", "-join", n1.address]);
-    await waitForVoters([n1, n2, n3], 3).catch((e) => {
-      throw new Error(`${e}\n${cluster.logs()}`);
-    });
+    [n1, n2, n3] = await formThree(cluster);
   });
 
   after(async () => {
