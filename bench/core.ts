@@ -19,6 +19,7 @@ import {
   makeConfig,
   membershipOf,
   type Message,
+  type PersistEffect,
   type RaftEffect,
   type RaftState,
   start,
@@ -40,6 +41,8 @@ const BATCH = arg("batch", 64); // proposals coalesced into one Propose input
 interface Node {
   state: RaftState;
   inbox: Input[];
+  /** Writes that complete at the start of the next round: then their Persisted and their `after` sends go. */
+  disk: PersistEffect[];
 }
 
 /** Runs a 3-voter pipeline and reports throughput and latency. */
@@ -50,7 +53,7 @@ function pipeline(): void {
   const boot = (id: string, seed: number) => {
     const config = makeConfig({ id, seed, maxInflightMessages: 256, maxMessageBytes: 1 << 20 });
     const r = start(config, { membership: membershipOf(ids) });
-    nodes.set(id, { state: r.state, inbox: [] });
+    nodes.set(id, { state: r.state, inbox: [], disk: [] });
     return r.effects;
   };
   for (const [i, id] of ids.entries()) boot(id, i + 1);
@@ -69,11 +72,8 @@ function pipeline(): void {
     for (const fx of effects) {
       switch (fx.type) {
         case "Persist":
-          // The disk "completes" next round.
-          if (fx.entries.length > 0) {
-            const last = fx.entries[fx.entries.length - 1]!;
-            node.inbox.push({ type: "Persisted", index: last.index, term: last.term });
-          }
+          // The disk "completes" next round; what waits for it (ordering rule 1) goes then.
+          node.disk.push(fx);
           break;
         case "Send":
           nodes.get(fx.message.to)!.inbox.push({ type: "Receive", message: fx.message });
@@ -107,14 +107,30 @@ function pipeline(): void {
     handle(id, r.effects);
   };
 
-  // Elect "a".
-  deliver("a", { type: "Timeout", timer: "election" });
+  // Elect "a": a node starts sticky (its first election timeout only lets it vote), so every
+  // node's first timeout fires, then a's second one starts the campaign.
+  for (const id of ids) deliver(id, { type: "Timeout", timer: "election", now: 0 });
+  deliver("a", { type: "Timeout", timer: "election", now: 0 });
   for (let i = 0; i < 20; i++) runRound();
   const leader = [...nodes.values()].find((n) => n.state.role.kind === "leader");
   if (!leader || leader.state.config.id !== "a") throw new Error("no leader elected");
 
   function runRound(): void {
     round++;
+    for (const id of ids) {
+      const node = nodes.get(id)!;
+      const done = node.disk;
+      node.disk = [];
+      for (const fx of done) {
+        if (fx.entries.length > 0) {
+          const last = fx.entries[fx.entries.length - 1]!;
+          node.inbox.push({ type: "Persisted", index: last.index, term: last.term });
+        }
+        for (const d of fx.after) {
+          if (d.type === "Send") nodes.get(d.message.to)!.inbox.push({ type: "Receive", message: d.message });
+        }
+      }
+    }
     for (const id of ids) {
       const node = nodes.get(id)!;
       const inbox = node.inbox;
