@@ -44,6 +44,23 @@ describe("crc32c", () => {
     );
   });
 
+  test("matches @aws-crypto/crc32c on buffers long enough for the word loop, at every alignment", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 4096, maxLength: 9000 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.nat(),
+        (bytes, skip, cut) => {
+          const view = bytes.subarray(skip);
+          assert.equal(crc32c(view), reference(view));
+          const at = cut % (view.length + 1);
+          assert.equal(crc32c(view.subarray(at), crc32c(view.subarray(0, at))), reference(view));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   test("works on subarray views with unaligned offsets", () => {
     fc.assert(
       fc.property(
