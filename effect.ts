@@ -46,7 +46,17 @@
  * @module
  */
 
-export { layer, type LayerOptions, type Ports, portsLayer, Raft } from "./effects/raft_service.ts";
+export {
+  layer,
+  type LayerOptions,
+  type Ports,
+  portsLayer,
+  type ProposeError,
+  Raft,
+  type RaftKey,
+  raftService,
+} from "./effects/raft_service.ts";
+export { METRIC_FAMILIES } from "./effects/runtime/metrics.ts";
 export { schemaCodec } from "./effects/schema_codec.ts";
 export {
   LogStore,
@@ -69,8 +79,10 @@ export {
   makeNode,
   type NodeHandle,
   type NodeServices,
+  type ProposeOptions,
   type RuntimeOptions,
   type SetPeersOptions,
+  type TraceParent,
 } from "./effects/runtime/mod.ts";
 export type {
   ChunkResult,
@@ -85,8 +97,11 @@ export type {
 export type { CommandCodec } from "./effects/command.ts";
 export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/raft_node.ts";
 export {
+  ApplyFailure,
+  CommandCodecError,
   NodeStopped,
   OutcomeUnknown,
+  ProposalCancelled,
   ProposalDropped,
   type RaftError,
   RaftRejected,

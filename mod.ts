@@ -62,6 +62,7 @@ export {
   type NodeConfig,
   type NodeOptions,
   type NodeSpec,
+  type ProposeOptions,
   type RaftNode,
   type ResultOf,
   type UserStateMachine,
@@ -69,8 +70,11 @@ export {
 export type { SetPeersOptions } from "./effects/runtime/mod.ts";
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
+  ApplyFailure,
+  CommandCodecError,
   NodeStopped,
   OutcomeUnknown,
+  ProposalCancelled,
   ProposalDropped,
   type RaftError,
   RaftRejected,
@@ -78,6 +82,7 @@ export {
   StateMachineFailure,
   StorageFailure,
 } from "./effects/errors.ts";
+export type { LogLevelName, LogRecord, MetricSeries, NodeLogger } from "./effects/observability.ts";
 export type { NodeStatus, PeerProgress, RaftEvent, RaftListener } from "./effects/events.ts";
 export type {
   ChunkResult,
