@@ -19,7 +19,14 @@
  * - `crashDuringJoint`: a node crashes while a joint configuration is in
  *   force (§4.3);
  * - `transferRacingConf`: a leadership transfer and a membership change are
- *   asked for at the same moment (§3.10 vs §4.1).
+ *   asked for at the same moment (§3.10 vs §4.1);
+ * - `partitionJoint`: a leader that appended a joint configuration is cut off
+ *   with the voters only the new configuration has (§4.3);
+ * - `crashNewLeader`: a new leader crashes before its no-op commits, so
+ *   uncommitted entries of several terms pile up (the paper's Figure 8);
+ * - `slowLeaderDisk`: the leader's disk lags its followers', then the leader
+ *   crashes with writes in flight (thesis §10.2.1);
+ * - `staleRate`: messages delivered again much later, into later terms.
  *
  * The nemesis acts only through {@link SimControl}, so it does not depend on
  * how the simulator interprets the core.
@@ -73,6 +80,14 @@ export interface FaultOptions {
   readonly crashDuringJoint: number;
   /** Targeted: P(a transfer and a membership change are asked for together). */
   readonly transferRacingConf: number;
+  /** Targeted: P(a leader that appends a joint configuration is cut off with the new voters only, §4.3). */
+  readonly partitionJoint: number;
+  /** Targeted: P(a new leader crashes within a few ms, before its no-op commits — Figure 8's schedule). */
+  readonly crashNewLeader: number;
+  /** Targeted: P per fault event of the leader's disk turning slow, then the leader crashing (thesis §10.2.1). */
+  readonly slowLeaderDisk: number;
+  /** Probability that a message is also delivered again much later (1–5 election timeouts), into later terms. */
+  readonly staleRate: number;
 }
 
 /** No faults at all; the base of every profile. */
@@ -97,6 +112,10 @@ export const noFaults: FaultOptions = {
   crashDuringInstall: 0,
   crashDuringJoint: 0,
   transferRacingConf: 0,
+  partitionJoint: 0,
+  crashNewLeader: 0,
+  slowLeaderDisk: 0,
+  staleRate: 0,
 };
 
 /** The default hostile environment of `faults: true`: a lossy network, partitions, crashes; no targeted schedules. */
@@ -108,11 +127,12 @@ export const defaultFaults: FaultOptions = {
   longDelayMs: 300,
   partitions: true,
   crashes: true,
+  staleRate: 0.005,
 };
 
 /** Every targeted schedule on, at rates that open each window a few times per run. */
 export const targetedFaults: Partial<FaultOptions> = {
-  jointChanges: 0.3,
+  jointChanges: 0.5,
   partitionAfterConfig: 0.3,
   confAfterElection: 0.3,
   restartInLease: 0.15,
@@ -120,6 +140,10 @@ export const targetedFaults: Partial<FaultOptions> = {
   crashDuringInstall: 0.05,
   crashDuringJoint: 0.2,
   transferRacingConf: 0.3,
+  partitionJoint: 0.6,
+  crashNewLeader: 0.15,
+  slowLeaderDisk: 0.1,
+  staleRate: 0.01,
 };
 
 /** What the nemesis may observe of and do to a simulated cluster. */
@@ -152,6 +176,8 @@ export interface SimControl {
   after(ms: number, action: () => void): void;
   /** Adds a line to the trace. */
   note(node: string, text: string): void;
+  /** Sets `id`'s disk latency (undefined: back to the cluster's). */
+  setDiskLatency(id: NodeId, range: readonly [number, number] | undefined): void;
 }
 
 /** Chooses and injects faults; the simulator calls it on fault events and for every effect. */
@@ -176,6 +202,7 @@ export class Nemesis {
     const busy = this.#sim.now < this.#scheduleUntil;
     if (!busy && f.partitions && rng.chance(f.restartInLease) && this.#leaseSchedule()) return;
     if (!busy && f.partitions && rng.chance(f.isolateUnderLoad)) return this.#isolateOne();
+    if (f.crashes && rng.chance(f.slowLeaderDisk)) return this.#slowDiskThenCrash();
     const r = rng.next();
     if (r < 0.3 && f.partitions) {
       if (busy) return;
@@ -202,6 +229,9 @@ export class Nemesis {
     switch (effect.type) {
       case "MembershipChanged":
         if (role === "leader" && f.partitions && rng.chance(f.partitionAfterConfig)) this.#cutOff(node);
+        if (role === "leader" && isJoint(effect.membership) && f.partitions && rng.chance(f.partitionJoint)) {
+          this.#splitJoint(node, effect.membership);
+        }
         if (isJoint(effect.membership) && f.crashes && rng.chance(f.crashDuringJoint)) {
           const victim = rng.pick(this.#sim.nodeIds);
           this.#sim.after(rng.int(0, 20), () => this.#crashFor(victim, this.#downtime()));
@@ -211,6 +241,10 @@ export class Nemesis {
         if (effect.role === "leader" && f.confChanges && rng.chance(f.confAfterElection)) {
           this.#sim.after(0, () => this.#confChange());
         }
+        if (effect.role === "leader" && f.crashes && rng.chance(f.crashNewLeader)) {
+          // Before its no-op commits: uncommitted entries of several terms pile up (paper Figure 8).
+          this.#sim.after(rng.int(1, 15), () => this.#crashFor(node, rng.int(5, 2 * this.#sim.electionMs)));
+        }
         return;
       case "ReceiveSnapshotChunk":
       case "SendSnapshot":
@@ -219,6 +253,45 @@ export class Nemesis {
         }
         return;
     }
+  }
+
+  /**
+   * A leader that just appended C_old,new is cut off together with the voters
+   * that only C_new has, away from those only C_old has (§4.3): commits must
+   * still need the old side, and the old side must not elect without the new.
+   */
+  #splitJoint(leader: NodeId, m: Membership): void {
+    const outgoing = m.outgoing ?? [];
+    const side = [leader, ...m.voters.filter((id) => id !== leader && !outgoing.includes(id))];
+    const rest = this.#sim.nodeIds.filter((id) => !side.includes(id));
+    this.#sim.after(0, () => {
+      this.#sim.note(leader, `nemesis: joint configuration split {${side.join(",")}} | {${rest.join(",")}}`);
+      this.#sim.partition([side, rest]);
+    });
+    // Half the time the leader then crashes: both sides elect, and must not both win a term.
+    if (this.#f.crashes && this.#rng.chance(0.5)) {
+      this.#sim.after(
+        this.#rng.int(1, 20),
+        () => this.#crashFor(leader, this.#rng.int(this.#sim.electionMs, 3 * this.#sim.electionMs)),
+      );
+    }
+    this.#hold(this.#rng.int(this.#sim.electionMs, 4 * this.#sim.electionMs), () => this.#sim.heal());
+  }
+
+  /**
+   * The leader's disk turns slow (its own writes lag its followers'
+   * acknowledgements, so commits rest on them, thesis §10.2.1), then the
+   * leader crashes while writes are in flight; the disk recovers after.
+   */
+  #slowDiskThenCrash(): void {
+    const sim = this.#sim;
+    const leader = sim.leader();
+    if (leader === undefined) return;
+    const rng = this.#rng;
+    sim.note(leader, "nemesis: slow disk, then crash");
+    sim.setDiskLatency(leader, [30, 150]);
+    sim.after(rng.int(20, 200), () => this.#crashFor(leader, rng.int(5, 100)));
+    sim.after(rng.int(300, 600), () => sim.setDiskLatency(leader, undefined));
   }
 
   #downtime(): number {

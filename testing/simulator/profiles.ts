@@ -69,7 +69,7 @@ export function profileOptions(
     ...(profile.targeted ? targetedFaults : {}),
     transfers: profile.transfers === true || conf || profile.heavy === true,
     confChanges: conf,
-    jointChanges: profile.joint ? 0.3 : 0,
+    jointChanges: profile.joint ? 0.5 : 0,
   };
   const settings: Partial<RandomSettings> = profile.randomSettings
     ? randomSettings(seed, profile.snapshots === true)

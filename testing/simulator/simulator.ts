@@ -555,11 +555,24 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     let progress = this.#appliedSum();
     const opId = this.#nextOpId++;
     let probe: ClientOp | undefined;
+    let readProbe: ClientOp | undefined;
     let target: Index | undefined;
     for (;;) {
       const leaders = this.leaders();
       if (leaders.length === 1) {
         const leader = this.#node(leaders[0]!);
+        // First a linearizable read must be served (a new leader that cannot serve reads is not live:
+        // its no-op must commit), then a write applied everywhere.
+        if (readProbe?.status !== "ok" || readProbe.node !== leader) {
+          const staleRead = readProbe === undefined || readProbe.node !== leader ||
+            readProbe.incarnation !== leader.incarnation || readProbe.status === "failed" ||
+            readProbe.status === "unknown";
+          if (staleRead) readProbe = this.#issue(-1, leader, { kind: "read", input: undefined, read: () => 0 }, 0);
+          const next = this.#queue.peek();
+          if (!next || next.time > deadline) break;
+          this.#processNext();
+          continue;
+        }
         if (probe?.status === "ok" && probe.node === leader && target === undefined) {
           target = leader.driver.appliedIndex;
         }
@@ -976,6 +989,11 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     if (this.#faultsOn && this.#rng.chance(f.duplicateRate)) {
       this.#schedule({ kind: "deliver", time: this.#now + this.#latency(), seq: 0, from, message });
     }
+    if (this.#faultsOn && this.#rng.chance(f.staleRate)) {
+      // A copy that resurfaces much later, when its term is long past.
+      const late = this.#rng.int(this.#electionMs, 5 * this.#electionMs);
+      this.#schedule({ kind: "deliver", time: this.#now + late, seq: 0, from, message });
+    }
   }
 
   #latency(): number {
@@ -1014,6 +1032,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       proposeConfChange: (on, change) => this.proposeConfChange(on, change),
       after: (ms, action) => this.#schedule({ kind: "action", time: this.#now + ms, seq: 0, action }),
       note: (node, text) => this.#note(node, text),
+      setDiskLatency: (id, range) => void (this.#node(id).disk = range),
     };
   }
 
@@ -1042,7 +1061,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     node: SimNode,
     request:
       | { kind: "write"; input: I | undefined; command: C }
-      | { kind: "read"; input: I; read: (machine: SM) => unknown },
+      | { kind: "read"; input: I | undefined; read: (machine: SM) => unknown },
     opId: number,
   ): ClientOp {
     const op: ClientOp = {
@@ -1072,7 +1091,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       node.driver.read(now, (o) => {
         if (!o.ok) return this.#settleFailure(op, o);
         const value = request.read(node.machine as SM);
-        this.#completeOp(op, this.service.readOutput(request.input, value));
+        this.#completeOp(op, request.input === undefined ? undefined : this.service.readOutput(request.input, value));
       });
     }
     this.#pump(node);

@@ -190,6 +190,16 @@ describe("voting (§5.2, §5.4.1)", () => {
     );
   });
 
+  test("Figure 2 persistent state: a vote granted in the current term (no term change) is persisted too", () => {
+    const { effects } = step(
+      node("a", { term: 2 }),
+      receive(requestVote({ from: "b", to: "a", term: 2, lastIndex: 0, lastTerm: 0 })),
+    );
+    const [p] = persisted(effects);
+    assert.deepEqual([p?.hardState?.term, p?.hardState?.vote], [2, "b"]);
+    assert.equal(p?.after.length, 1, "the answer waits for it");
+  });
+
   test("§5.2 granting a vote resets the election timer", () => {
     const { effects } = step(
       node("a", { term: 1 }),
