@@ -121,8 +121,9 @@ export interface ProposeOptions {
    * Aborting it gives up on the proposal. While it still waits on this node
    * (queued, or for a leader to be known) it is cancelled: it rejects with
    * `ProposalCancelled` and is never applied. Once handed to the leader it
-   * may still commit: it rejects at once with `OutcomeUnknown`, and its
-   * eventual outcome is logged (warn) and counted in
+   * may still commit: it rejects with `OutcomeUnknown` as soon as the node's
+   * loop takes the abort (with the outcome itself if that came first), and
+   * its eventual outcome is logged (warn) and counted in
    * `plank_proposals_abandoned_total` — never silently dropped.
    */
   readonly signal?: AbortSignal;

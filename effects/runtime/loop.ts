@@ -51,9 +51,10 @@ export interface ProposeOptions {
    * Aborting it gives up on the proposal. Not yet handed to the leader (still
    * queued on this node, or waiting for a leader to be known), it is
    * cancelled: it fails with `ProposalCancelled` and is never applied. Once
-   * handed over it may still commit: the Promise fails at once with
-   * `OutcomeUnknown`, and the eventual outcome is logged (Warn) and counted
-   * in `plank_proposals_abandoned_total`.
+   * handed over it may still commit: the Promise fails with
+   * `OutcomeUnknown` as soon as the node's loop takes the abort (with the
+   * outcome itself if that came first), and the eventual outcome is logged
+   * (Warn) and counted in `plank_proposals_abandoned_total`.
    */
   readonly signal?: AbortSignal;
   /** The caller's span: the proposal's spans (WAL write, quorum round, apply) are recorded as its children. */
@@ -245,19 +246,22 @@ export class NodeLoop {
       let id: number | undefined;
       let startedAt = 0;
       let settled = false;
-      let abandoned = false;
+      let toldCaller = false;
       const onAbort = () => Queue.offerUnsafe(this.#queue, { kind: "call", run: () => giveUp() });
       const settle: Settle = (o) => {
         settled = true;
         signal?.removeEventListener("abort", onAbort);
+        // Its caller gave up and it was not cancelled: nobody may hear this outcome but the observer.
+        const abandoned = signal?.aborted === true && !(!o.ok && o.error instanceof ProposalCancelled);
         this.#obs.proposalSettled(id, o, this.#now - startedAt, abandoned);
-        if (abandoned) return; // Its caller was told already; the observer reports the outcome.
+        if (toldCaller) return;
         if (o.ok) resolve(o.value);
         else reject(o.error);
       };
+      // On the loop, after the abort: cancelled if the core has not seen it, else the caller is told at once.
       const giveUp = () => {
         if (settled || id === undefined || this.#driver.cancel(id, new ProposalCancelled())) return;
-        abandoned = true;
+        toldCaller = true;
         this.#obs.abandoned(id);
         reject(
           new OutcomeUnknown("the caller gave up after the proposal was handed to the leader: it may still commit"),
@@ -273,7 +277,7 @@ export class NodeLoop {
             return settle({ ok: false, error: new ProposalCancelled() });
           }
           const leader = this.#driver.state.role.kind === "leader";
-          id = this.#driver.propose(data, now, (o) => settle(o));
+          id = this.#driver.propose(data, now, settle);
           this.#obs.proposed(id, signal !== undefined);
           if (id !== undefined && options?.trace) this.#obs.traces.begin(id, options.trace, !leader);
         },
