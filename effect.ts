@@ -49,6 +49,7 @@
 export {
   layer,
   type LayerOptions,
+  type NodeLayer,
   type Ports,
   portsLayer,
   type ProposeError,

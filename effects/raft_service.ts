@@ -151,8 +151,8 @@ const traceParent = Effect.gen(function* () {
   return span && { span, tracer };
 });
 
-/** What building a node's layer can fail with, and what it needs. */
-type NodeLayer<S> = Layer.Layer<S, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport>;
+/** A node's Layer: provides the service `S`, can fail to recover, needs the log store, snapshot store and transport. */
+export type NodeLayer<S> = Layer.Layer<S, StorageFailure | StateMachineFailure, LogStore | SnapshotStore | Transport>;
 
 /**
  * A Layer running a node for the lifetime of its scope (closing the scope

@@ -17,7 +17,7 @@ import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "
 const T = { timeout: 90_000 };
 const CHROMIUM = "/usr/bin/chromium";
 /** Where the browser test leaves its screenshot of /ui. */
-export const SCREENSHOT: string = fileURLToPath(new URL("../../tmp/raftd-ui.png", import.meta.url));
+export const SCREENSHOT: string = fileURLToPath(new URL("../../tmp/raftd-ui.png", import.meta.url).href);
 
 const promtool = spawnSync("promtool", ["--version"], { encoding: "utf8" });
 const noPromtool = promtool.status === 0
