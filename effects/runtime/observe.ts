@@ -254,40 +254,26 @@ export class NodeObserver {
         return this.log(
           "Info",
           `${o.resumed ? "resuming" : "sending"} the snapshot at ${o.index} (${o.bytes} bytes) to ${o.to}`,
-          { peer: o.to, index: o.index, bytes: o.bytes },
+          about(o),
         );
       case "snapshotSent":
         this.metrics.observe("snapshotSendSeconds", o.ms / 1000);
-        return this.log("Info", `${o.to} installed the snapshot at ${o.index} (${o.bytes} bytes in ${o.ms} ms)`, {
-          peer: o.to,
-          index: o.index,
-          bytes: o.bytes,
-          ms: o.ms,
-        });
+        return this.log(
+          "Info",
+          `${o.to} installed the snapshot at ${o.index} (${o.bytes} bytes in ${o.ms} ms)`,
+          about(o),
+        );
       case "snapshotSendAbandoned":
-        return this.log("Warn", `the snapshot stream to ${o.to} got no answer: given up for now`, {
-          peer: o.to,
-          index: o.index,
-        });
+        return this.log("Warn", `the snapshot stream to ${o.to} got no answer: given up for now`, about(o));
       case "snapshotReceiving":
-        return this.log("Info", `receiving the snapshot at ${o.index} from ${o.from}`, {
-          peer: o.from,
-          index: o.index,
-        });
+        return this.log("Info", `receiving the snapshot at ${o.index} from ${o.from}`, about(o));
       case "snapshotInstalled":
-        this.metrics.observe("snapshotInstallSeconds", o.ms / 1000);
-        return this.log("Info", `restored the snapshot at ${o.index} (${o.bytes} bytes, ${o.ms} ms)`, {
-          index: o.index,
-          bytes: o.bytes,
-          ms: o.ms,
-        });
-      case "snapshotSaved":
-        this.metrics.observe("snapshotSaveSeconds", o.ms / 1000);
-        return this.log("Info", `saved a snapshot at ${o.index} (${o.bytes} bytes, ${o.ms} ms)`, {
-          index: o.index,
-          bytes: o.bytes,
-          ms: o.ms,
-        });
+      case "snapshotSaved": {
+        const installed = o.type === "snapshotInstalled";
+        this.metrics.observe(installed ? "snapshotInstallSeconds" : "snapshotSaveSeconds", o.ms / 1000);
+        const what = installed ? "restored the snapshot" : "saved a snapshot";
+        return this.log("Info", `${what} at ${o.index} (${o.bytes} bytes, ${o.ms} ms)`, about(o));
+      }
     }
   }
 
@@ -356,6 +342,13 @@ export class NodeObserver {
       { index: index || undefined },
     );
   }
+}
+
+/** A snapshot observation's fields as log annotations (`to`/`from` as `peer`). */
+function about(o: Extract<Observation, { readonly index: number }>): Record<string, unknown> {
+  const { type: _type, ...fields } = o;
+  const { to, from, ...rest } = fields as { to?: NodeId; from?: NodeId } & Record<string, unknown>;
+  return { peer: to ?? from, ...rest };
 }
 
 function describeMembership(m: Membership): string {
