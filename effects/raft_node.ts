@@ -213,14 +213,15 @@ export function peerMap(peers: Readonly<Record<NodeId, string>> | ReadonlyMap<No
 /**
  * The byte-level state machine service over the user's typed one. An entry
  * that does not decode fails its proposal with a `CommandCodecError` (the
- * state machine never sees it); what `apply` throws (or rejects with) fails
- * it with an `ApplyFailure` carrying it, so that it cannot be mistaken for
- * the node's own errors.
+ * state machine never sees it). What `apply` throws (or rejects with) fails
+ * only its proposal: as itself (the Promise API), or — `wrapFailures`, for
+ * the Effect API's exactly typed errors — as an `ApplyFailure` carrying it.
  */
 // deno-lint-ignore no-explicit-any
 export function stateMachineService<SM extends UserStateMachine<any, any>, C>(
   sm: SM,
   codec: CommandCodec<C>,
+  wrapFailures = false,
 ): StateMachine {
   return {
     apply: (entry: Entry) => {
@@ -230,6 +231,7 @@ export function stateMachineService<SM extends UserStateMachine<any, any>, C>(
       } catch (e) {
         throw new CommandCodecError("decode", e);
       }
+      if (!wrapFailures) return sm.apply(command, entry.index);
       const failed = (e: unknown): never => {
         throw new ApplyFailure(e, entry.index);
       };
@@ -302,10 +304,7 @@ function wrap<SM extends UserStateMachine<any, any>, C>(
       } catch (e) {
         return Promise.reject(e);
       }
-      // The Promise API rejects with what `apply` threw itself.
-      return handle.propose(data, options).catch((e) => {
-        throw e instanceof ApplyFailure ? e.cause : e;
-      }) as Promise<ResultOf<SM>>;
+      return handle.propose(data, options) as Promise<ResultOf<SM>>;
     },
     read: async (fn) => {
       await handle.readIndex();

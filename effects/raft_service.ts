@@ -180,7 +180,7 @@ export function layer(...args: [LayerOptions<any, unknown>] | [RaftKey<unknown, 
     key,
     Effect.gen(function* () {
       const handle = yield* makeNode(runtimeOptions(options)).pipe(
-        Effect.provideService(StateMachine, stateMachineService(options.stateMachine, codec)),
+        Effect.provideService(StateMachine, stateMachineService(options.stateMachine, codec, true)),
       );
       const attributes = { "raft.node": options.id };
       const service: Raft = {
