@@ -40,6 +40,11 @@
  * )));
  * ```
  *
+ * For typed commands and results, make a key with {@link raftService} and
+ * give it to `layer(key, options)`. A node logs through the context's effect
+ * `Logger`s, records its metrics ({@link METRIC_FAMILIES}) in its
+ * `MetricRegistry` and its requests' spans with its `Tracer`.
+ *
  * This entry is not checked by `deno doc --lint` (deno 2.9 reports types
  * from `effect` as private), but every export is documented.
  *

@@ -42,6 +42,9 @@
  * await Promise.all(nodes.map((n) => n.stop()));
  * ```
  *
+ * A node logs to a `logger` option (leveled, structured {@link LogRecord}s),
+ * and reports its metrics with `metrics()` and `prometheusMetrics()`.
+ *
  * Errors are typed classes with a `_tag`: {@link RaftRejected} (not the
  * leader, too much uncommitted data, …; retry, elsewhere if `leader` says),
  * {@link ProposalDropped} (overwritten by a new leader: it did not take
