@@ -95,12 +95,21 @@ export type {
   LogStorePort,
   PersistBatch,
   RecoveredLog,
+  SnapshotData,
+  SnapshotReader,
   SnapshotReceiverPort,
   SnapshotStorePort,
   StoredSnapshot,
   TransportPort,
 } from "./effects/ports/mod.ts";
 export type { CommandCodec } from "./effects/command.ts";
+export {
+  type ForcedCluster,
+  forceNewCluster,
+  type ForceNewClusterOptions,
+  RecoveryRefused,
+} from "./effects/recovery.ts";
+
 export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/raft_node.ts";
 export {
   ApplyFailure,

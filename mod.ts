@@ -62,6 +62,7 @@ export const VERSION = "0.1.0";
 export {
   type CommandOf,
   createNode,
+  DEFAULT_SNAPSHOT_EVERY,
   type NodeConfig,
   type NodeOptions,
   type NodeSpec,
@@ -71,6 +72,13 @@ export {
   type UserStateMachine,
 } from "./effects/raft_node.ts";
 export type { SetPeersOptions } from "./effects/runtime/mod.ts";
+export {
+  type ForcedCluster,
+  forceNewCluster,
+  type ForceNewClusterOptions,
+  RecoveryRefused,
+} from "./effects/recovery.ts";
+
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
   ApplyFailure,
@@ -92,6 +100,8 @@ export type {
   LogStorePort,
   PersistBatch,
   RecoveredLog,
+  SnapshotData,
+  SnapshotReader,
   SnapshotReceiverPort,
   SnapshotStorePort,
   StoredSnapshot,

@@ -12,6 +12,7 @@ export {
   type DirLock,
   type DurableFs,
   joinPath,
+  type OverwriteFile,
   type ReadFile,
   StorageError,
 } from "./storage/fs.ts";
@@ -27,6 +28,9 @@ export {
 export * from "./transport/mod.ts";
 
 import type { CommandOf, NodeSpec, RaftNode, ResultOf, UserStateMachine } from "../effects/raft_node.ts";
+import { type ForcedCluster, forceNewCluster } from "../effects/recovery.ts";
+import type { NodeId } from "../core/types.ts";
+
 import { createNode, peerMap } from "../effects/raft_node.ts";
 import type { PeerTransport } from "./transport/transport.ts";
 import { FileSnapshotStore } from "./storage/snapshots.ts";
@@ -110,5 +114,38 @@ export async function startNodeOn<SM extends UserStateMachine<any, any>>(
     await transport?.close().catch(() => {});
     await wal?.close().catch(() => {});
     throw e;
+  }
+}
+
+/** Options of {@link forceNewClusterOn} (and each runtime's `forceNewClusterInDir`). */
+export interface ForceNewClusterInDirOptions {
+  /** The survivor's id: the new cluster's single voter. */
+  readonly id: NodeId;
+  /** Its data directory (locked while this runs: no node may have it open). */
+  readonly dataDir: string;
+  /** Write-ahead log tunables. */
+  readonly wal?: FileWalOptions;
+  /** The members the cluster started with, if its membership never changed (see {@link forceNewCluster}). */
+  readonly peers?: readonly NodeId[];
+}
+
+/**
+ * Recovery after permanent quorum loss, on a data directory: makes the
+ * survivor `id` the single voter of a new cluster, keeping everything its
+ * log holds ({@link forceNewCluster}: one configuration entry in a new term,
+ * nothing removed). Then start it with `startNode` on the same directory,
+ * and add new members. Each runtime's `forceNewClusterInDir` is this with its file system.
+ */
+export async function forceNewClusterOn(
+  runtime: Pick<RuntimeBindings, "fs">,
+  options: ForceNewClusterInDirOptions,
+): Promise<ForcedCluster> {
+  const fs = runtime.fs();
+  const { wal } = await FileWal.open(fs, options.dataDir, options.wal);
+  try {
+    const snapshotStore = await FileSnapshotStore.open(fs, options.dataDir);
+    return await forceNewCluster({ id: options.id, logStore: wal, snapshotStore, peers: options.peers });
+  } finally {
+    await wal.close();
   }
 }

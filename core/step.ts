@@ -231,8 +231,10 @@ function receive(ctx: StepContext, m: Message): void {
     if (m.type === "RequestVote") {
       // Leader stickiness (thesis §4.2.3): a node that heard from a leader within
       // the election timeout ignores vote requests, so removed or partitioned
-      // nodes cannot unseat a healthy leader.
-      if (!vouched && inLease(s)) return;
+      // nodes cannot unseat a healthy leader. The leader we follow asking for votes is no longer
+      // leading (it stepped down, e.g. by check-quorum): its campaign cuts no lease short.
+      const ownLeader = s.role.kind === "follower" && s.role.leader === m.from;
+      if (!vouched && !ownLeader && inLease(s)) return;
       if (!m.preVote) becomeFollower(ctx, m.term, undefined);
     } else if (m.type === "RequestVoteResponse" && m.preVote && m.granted) {
       // Granted pre-votes carry the probed term; nothing to adopt.

@@ -68,6 +68,17 @@ export interface NodeStatus {
   readonly commit: Index;
   /** Index of the last entry the state machine applied (or the snapshot it restored). */
   readonly applied: Index;
+  /** Index of the last entry in this node's log (durable or being written). */
+  readonly lastIndex: Index;
+  /**
+   * When this node last received a message from each peer, in ms of the
+   * node's clock (`Date.now()` in production): on the leader its followers,
+   * on a follower its leader — how stale each is. Peers never heard from are absent.
+   */
+  readonly lastContact: ReadonlyMap<NodeId, number>;
+  /** The id of the process hosting the node (Deno and Bun), for operators' `kill`. */
+  readonly pid?: number;
+
   /** Membership in force. */
   readonly membership: Membership;
   /**

@@ -7,9 +7,10 @@
  */
 
 import { Context, Effect, Exit, Layer, Logger, Metric, References, Scope } from "effect";
-import { makeConfig, type RaftConfig } from "../core/config.ts";
+import { defaultConfig, makeConfig, type RaftConfig } from "../core/config.ts";
+import { NodeStopped, RaftRejected } from "./errors.ts";
 import { emptyMembership, membershipOf } from "../core/membership.ts";
-import type { ConfChange, Entry, Index, NodeId } from "../core/types.ts";
+import type { ConfChange, Entry, Index, NodeId, SnapshotMeta } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
 import { ApplyFailure, CommandCodecError } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
@@ -24,18 +25,44 @@ import {
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./ports/mod.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime/mod.ts";
-import { StateMachine } from "./ports/mod.ts";
+import { type SnapshotData, type SnapshotReader, StateMachine } from "./ports/mod.ts";
 import { isThenable } from "./thenable.ts";
 
-/** The user's state machine. `apply` runs once per committed command, in log order, on every node. */
+/**
+ * The user's state machine. `apply` runs once per committed command, in log
+ * order, on every node.
+ *
+ * Snapshots stream both ways: `snapshot()` may return its bytes in one
+ * buffer or as chunks (an iterable or async iterable of `Uint8Array`s, each
+ * written to the store as it comes), and `restore()` reads a stored
+ * snapshot chunk by chunk (`for await (const chunk of snapshot)`), or whole
+ * with `await snapshot.bytes()`.
+ */
 export interface UserStateMachine<C, R> {
   /** Applies a committed command and returns the proposer's result (a throw fails only that proposal). */
   apply(command: C, index: Index): R | Promise<R>;
-  /** Captures the state (synchronously at the call) for a snapshot. Needed when `snapshotEvery` > 0. */
-  snapshot?(): Uint8Array | Promise<Uint8Array>;
-  /** Replaces the state with a snapshot's bytes. Needed to catch up from snapshots. */
-  restore?(bytes: Uint8Array): void | Promise<void>;
+  /**
+   * Captures the state for a snapshot — synchronously at the call, as of the
+   * last applied entry (the node applies the next entries while the chunks
+   * are written). Without it the log cannot be compacted and grows in memory.
+   */
+  snapshot?(): SnapshotData;
+  /** Replaces the state with a stored snapshot's. Needed to catch up from snapshots. */
+  restore?(snapshot: SnapshotReader): void | Promise<void>;
+  /**
+   * For a state machine that persists itself: the index of the last entry
+   * its durable state includes (it may trail what `apply` saw). At start the
+   * node restores no snapshot it already holds and replays only what follows.
+   */
+  appliedIndex?(): Index | Promise<Index>;
 }
+
+/**
+ * Snapshot every this many applied entries unless `config.snapshotEvery`
+ * says otherwise, when the state machine has `snapshot()` (the core's own
+ * default, 0, never would, and its log would grow in memory forever).
+ */
+export const DEFAULT_SNAPSHOT_EVERY = 10_000;
 
 /** The command type a state machine accepts. */
 // deno-lint-ignore no-explicit-any
@@ -147,6 +174,19 @@ export interface RaftNode<C, R, SM> {
   read<T>(fn: (stateMachine: SM) => T | Promise<T>): Promise<T>;
   /** A linearizable read index, already applied on this node (fails like {@link RaftNode.propose}). */
   readIndex(): Promise<Index>;
+  /**
+   * Resolves once everything committed before the call is applied to this
+   * node's state machine (hashicorp/raft's `Barrier`), with the applied
+   * index: e.g. a new leader's state machine before it serves from it. A
+   * ReadIndex round (§6.4): it appends nothing. Fails like {@link RaftNode.readIndex}.
+   */
+  barrier(): Promise<Index>;
+  /**
+   * Resolves with the leader's id once this node knows one (at once if it
+   * does); rejects with `RaftRejected("timeout")` after `timeoutMs`
+   * (default: three election timeouts), or `NodeStopped`.
+   */
+  waitForLeader(timeoutMs?: number): Promise<NodeId>;
   /** The node's state as of its last loop iteration (on the leader, with every peer's progress). */
   status(): NodeStatus;
   /**
@@ -179,6 +219,14 @@ export interface RaftNode<C, R, SM> {
   removeNode(id: NodeId): Promise<Index>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Promise<void>;
+  /**
+   * Takes a snapshot now: captures the state machine at the applied index,
+   * stores it, and compacts the log behind it (keeping `keepAfterSnapshot`
+   * entries). Resolves with what the stored snapshot covers (the latest one
+   * at once if nothing was applied since). Fails with `StateMachineFailure`
+   * if the state machine cannot snapshot (the node goes on), `NodeStopped`.
+   */
+  snapshot(): Promise<SnapshotMeta>;
   /** Records (or changes) one node's address; the transport gets the full book. */
   setPeerAddress(id: NodeId, address: string): void;
   /**
@@ -203,6 +251,37 @@ export interface RaftNode<C, R, SM> {
    * catches up.
    */
   readonly done: Promise<void>;
+}
+
+/** This process's id on Deno or Bun (undefined elsewhere, e.g. in a browser). */
+export const PID: number | undefined = (globalThis as { process?: { pid?: number } }).process?.pid ??
+  (globalThis as { Deno?: { pid?: number } }).Deno?.pid;
+
+/** The leader's id once `handle` knows one; see {@link RaftNode.waitForLeader}. */
+export function waitForLeader(handle: NodeHandle, timeoutMs: number): Promise<NodeId> {
+  const known = handle.status();
+  if (known.stopped) return Promise.reject(new NodeStopped());
+  if (known.leader !== undefined) return Promise.resolve(known.leader);
+  return new Promise<NodeId>((resolve, reject) => {
+    const done = (settle: () => void) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      unsubscribe();
+      settle();
+    };
+    const unsubscribe = handle.subscribe((e) => {
+      if (e.type === "leader" && e.leader !== undefined) done(() => resolve(e.leader!));
+      else if (e.type === "stopped") done(() => reject(e.error ?? new NodeStopped()));
+    });
+    // status() is refreshed at the end of a loop iteration, events during it: a leader
+    // announced between the check above and the subscription shows in the status.
+    const poll = setInterval(() => {
+      const s = handle.status();
+      if (s.leader !== undefined) done(() => resolve(s.leader!));
+      else if (s.stopped) done(() => reject(s.error ?? new NodeStopped()));
+    }, 20);
+    const timer = setTimeout(() => done(() => reject(new RaftRejected("timeout", undefined))), timeoutMs);
+  });
 }
 
 /** A peer list given as a record or a map, as a fresh map. */
@@ -247,20 +326,27 @@ export function stateMachineService<SM extends UserStateMachine<any, any>, C>(
       if (!sm.snapshot) throw new Error("the state machine has no snapshot()");
       return sm.snapshot();
     },
-    restore: (bytes) => {
+    restore: (snapshot) => {
       if (!sm.restore) throw new Error("the state machine has no restore()");
-      return sm.restore(bytes);
+      return sm.restore(snapshot);
     },
+    ...(sm.appliedIndex ? { appliedIndex: () => sm.appliedIndex!() } : {}),
   };
 }
 
 /** The interpreter's options from a spec. */
 // deno-lint-ignore no-explicit-any
-export function runtimeOptions(spec: Omit<NodeSpec<any>, "command" | "stateMachine">): RuntimeOptions {
+export function runtimeOptions(spec: Omit<NodeSpec<any>, "command">): RuntimeOptions {
   const peers = peerMap(spec.peers);
+  const snapshotEvery = spec.stateMachine.snapshot ? DEFAULT_SNAPSHOT_EVERY : 0;
   return {
     // Election jitter must differ between nodes; the core takes its randomness as a seed (docs/DESIGN.md).
-    config: makeConfig({ seed: 1 + Math.floor(Math.random() * 0x7ffffffe), ...spec.config, id: spec.id }),
+    config: makeConfig({
+      seed: 1 + Math.floor(Math.random() * 0x7ffffffe),
+      snapshotEvery,
+      ...spec.config,
+      id: spec.id,
+    }),
     membership: spec.join ? emptyMembership : membershipOf([...peers.keys()]),
     snapshotChunkBytes: spec.snapshotChunkBytes,
     peers,
@@ -311,7 +397,10 @@ function wrap<SM extends UserStateMachine<any, any>, C>(
       return await fn(spec.stateMachine);
     },
     readIndex: () => handle.readIndex(),
-    status: () => handle.status(),
+    barrier: () => handle.readIndex(),
+    waitForLeader: (timeoutMs) =>
+      waitForLeader(handle, timeoutMs ?? 3 * (spec.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs)),
+    status: () => ({ ...handle.status(), pid: PID }),
     metrics: () => metricSeries(metrics),
     prometheusMetrics: () => prometheusText(metrics),
     subscribe: (listener) => handle.subscribe(listener),
@@ -320,6 +409,7 @@ function wrap<SM extends UserStateMachine<any, any>, C>(
     promote: (id) => change({ type: "promote", node: id }),
     removeNode: (id) => change({ type: "remove", node: id }),
     transferLeadership: (to) => handle.transferLeadership(to),
+    snapshot: () => handle.snapshot(),
     setPeerAddress: (id, address) => handle.setPeerAddress(id, address),
     setPeers: (peers, options) => handle.setPeers(peerMap(peers), options),
     peerAddresses: () => handle.peerAddresses(),

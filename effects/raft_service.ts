@@ -7,7 +7,7 @@
  */
 
 import { Context, Effect, Layer, type Schema, Tracer } from "effect";
-import type { ConfChange, Index, NodeId } from "../core/types.ts";
+import type { ConfChange, Index, NodeId, SnapshotMeta } from "../core/types.ts";
 import type { CommandCodec } from "./command.ts";
 import {
   ApplyFailure,
@@ -17,7 +17,7 @@ import {
   ProposalDropped,
   type RaftError,
   RaftRejected,
-  type StateMachineFailure,
+  StateMachineFailure,
   StorageFailure,
 } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
@@ -26,10 +26,14 @@ import {
   type CommandOf,
   encodeCommand,
   type NodeSpec,
+  PID,
   runtimeOptions,
   stateMachineService,
   type UserStateMachine,
+  waitForLeader,
 } from "./raft_node.ts";
+import { defaultConfig } from "../core/config.ts";
+
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type SetPeersOptions } from "./runtime/mod.ts";
 import { type LogStore, type SnapshotStore, StateMachine, type Transport } from "./ports/mod.ts";
@@ -71,6 +75,14 @@ export interface Raft<C = unknown, R = unknown> {
   propose(command: C): Effect.Effect<R, ProposeError>;
   /** A linearizable read index, already applied here (thesis §6.4). */
   readonly readIndex: Effect.Effect<Index, RaftError>;
+  /** Succeeds once everything committed before it is applied here, with the applied index (hashicorp's Barrier). */
+  readonly barrier: Effect.Effect<Index, RaftError>;
+  /**
+   * Succeeds with the leader's id once one is known; fails with
+   * `RaftRejected("timeout")` after `timeoutMs` (default three election
+   * timeouts) or `NodeStopped`.
+   */
+  waitForLeader(timeoutMs?: number): Effect.Effect<NodeId, RaftError>;
   /** The node's state (on the leader, with every peer's progress). */
   readonly status: Effect.Effect<NodeStatus>;
   /** Adds an event listener; succeeds with the unsubscribe function. */
@@ -79,6 +91,8 @@ export interface Raft<C = unknown, R = unknown> {
   changeMembership(change: ConfChange, address?: string): Effect.Effect<Index, RaftError>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Effect.Effect<void, RaftError>;
+  /** Takes a snapshot now (see `RaftNode.snapshot`); succeeds with what it covers. */
+  readonly snapshot: Effect.Effect<SnapshotMeta, RaftError | StateMachineFailure>;
   /** Records (or changes) one node's address; the transport gets the full book. */
   setPeerAddress(id: NodeId, address: string): Effect.Effect<void>;
   /** Merges `peers` into the address book (or replaces it), then hands the transport the full book. */
@@ -195,11 +209,22 @@ export function layer(...args: [LayerOptions<any, unknown>] | [RaftKey<unknown, 
             });
           }).pipe(Effect.withSpan("raft.propose", { attributes })),
         readIndex: fromPromise("raft.read", () => handle.readIndex()),
-        status: Effect.sync(() => handle.status()),
+        barrier: fromPromise("raft.barrier", () => handle.readIndex()),
+        waitForLeader: (timeoutMs) =>
+          fromPromise("raft.wait_for_leader", () =>
+            waitForLeader(
+              handle,
+              timeoutMs ?? 3 * (options.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs),
+            )),
+        status: Effect.sync(() => ({ ...handle.status(), pid: PID })),
         subscribe: (listener) => Effect.sync(() => handle.subscribe(listener)),
         changeMembership: (change, address) =>
           fromPromise("raft.change_membership", () => handle.changeMembership(change, address)),
         transferLeadership: (to) => fromPromise("raft.transfer_leadership", () => handle.transferLeadership(to)),
+        snapshot: Effect.tryPromise({
+          try: () => handle.snapshot(),
+          catch: (e) => e instanceof StateMachineFailure ? e : toRaftError(e),
+        }).pipe(Effect.withSpan("raft.snapshot")),
         setPeerAddress: (id, address) => Effect.sync(() => handle.setPeerAddress(id, address)),
         setPeers: (peers, setOptions) => Effect.sync(() => handle.setPeers(peers, setOptions)),
         peerAddresses: Effect.sync(() => handle.peerAddresses()),

@@ -16,7 +16,14 @@ import { fileURLToPath } from "node:url";
  * whose signatures carry no `effect` types: deno 2.9.6 reports
  * `private-type-ref` for types from `effect` even when imported.
  */
-const DOC_LINT_ENTRY_POINTS = ["core/mod.ts", "mod.ts", "adapters/memory/mod.ts"];
+const DOC_LINT_ENTRY_POINTS = [
+  "core/mod.ts",
+  "mod.ts",
+  "adapters/memory/mod.ts",
+  "adapters/deno/mod.ts",
+  "adapters/bun/mod.ts",
+  "testing.ts",
+];
 
 /**
  * Entry points with effect-typed signatures (`@plank/raft/effect`): doc-lint

@@ -73,7 +73,7 @@ describe("the sweep can see lease bugs", () => {
         runSimulation({ seed, nodes: 3, steps: STEPS, ...profileOptions(flags, 3, seed) });
       } catch (error) {
         if (!(error instanceof InvariantViolation)) throw error;
-        assert.equal(error.invariant, "linearizability", error.message);
+        assert.ok(["read index", "linearizability"].includes(error.invariant), error.message);
         failing.push(seed);
       }
     }

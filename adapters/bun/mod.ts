@@ -56,7 +56,8 @@ export { bunStreamDriver, BunTcpTransport, bunTlsDriver } from "./tcp.ts";
 export { bunTlsClient } from "./tls.ts";
 
 import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/raft_node.ts";
-import { startNodeOn, type StartNodeOptions } from "../common.ts";
+import { type ForceNewClusterInDirOptions, forceNewClusterOn, startNodeOn, type StartNodeOptions } from "../common.ts";
+import type { ForcedCluster } from "../../effects/recovery.ts";
 import { BunFs } from "./fs.ts";
 import { BunTcpTransport } from "./tcp.ts";
 import { createHttpTransportWith, type HttpTransport, type RuntimeHttpTransportOptions } from "../transport/http.ts";
@@ -80,7 +81,20 @@ export function startNode<SM extends UserStateMachine<any, any>>(
 }
 
 /**
- * The HTTP transport with peer streams on Bun: peers send over one WebSocket
+ * Recovery after permanent quorum loss, on Bun: makes the survivor `options.id`
+ * the single voter of a new cluster from its data directory, keeping
+ * everything its log holds (see `forceNewCluster` in `@plank/raft`). Run it
+ * while no node has the directory open, then `startNode` on it and add new
+ * members. Refuses (`RecoveryRefused`) a directory with no log, or whose
+ * node is already the only member.
+ */
+export function forceNewClusterInDir(options: ForceNewClusterInDirOptions): Promise<ForcedCluster> {
+  return forceNewClusterOn({ fs: () => new BunFs() }, options);
+}
+
+/**
+ * The HTTP transport with peer streams on Bun
+: peers send over one WebSocket
  * each (upgraded on the same port under `${prefix}/stream`), falling back to
  * POST for a peer that does not upgrade. For peer streams, mount it as `fetch: (req, server) => transport.handler(req, server) ?? app(req)`
  * and pass `websocket: peerWebSocket` to `Bun.serve`; without them peers send POSTs instead.

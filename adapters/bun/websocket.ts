@@ -34,7 +34,7 @@ function peerData(ws: ServerWebSocket<unknown>): PeerSocketData["plankPeer"] | u
 }
 
 /** The {@link WebSocketUpgrade} for Bun; `server` must be the request's `Server`. */
-export const bunWebSocketUpgrade: WebSocketUpgrade = (req, server, accept) => {
+export const bunWebSocketUpgrade: WebSocketUpgrade = (req, server, accept): Response | undefined => {
   const s = server as { upgrade?: (req: Request, opts: { data: PeerSocketData }) => boolean } | undefined;
   if (typeof s?.upgrade !== "function") return undefined;
   try {

@@ -55,7 +55,8 @@ export { denoStreamDriver, DenoTcpTransport } from "./tcp.ts";
 export { denoTlsClient, denoTlsDriver } from "./tls.ts";
 
 import type { CommandOf, RaftNode, ResultOf, UserStateMachine } from "../../effects/raft_node.ts";
-import { startNodeOn, type StartNodeOptions } from "../common.ts";
+import { type ForceNewClusterInDirOptions, forceNewClusterOn, startNodeOn, type StartNodeOptions } from "../common.ts";
+import type { ForcedCluster } from "../../effects/recovery.ts";
 import { DenoFs } from "./fs.ts";
 import { DenoTcpTransport } from "./tcp.ts";
 import { createHttpTransportWith, type HttpTransport, type RuntimeHttpTransportOptions } from "../transport/http.ts";
@@ -79,7 +80,20 @@ export function startNode<SM extends UserStateMachine<any, any>>(
 }
 
 /**
- * The HTTP transport with peer streams on Deno: peers send over one WebSocket
+ * Recovery after permanent quorum loss, on Deno: makes the survivor `options.id`
+ * the single voter of a new cluster from its data directory, keeping
+ * everything its log holds (see `forceNewCluster` in `@plank/raft`). Run it
+ * while no node has the directory open, then `startNode` on it and add new
+ * members. Refuses (`RecoveryRefused`) a directory with no log, or whose
+ * node is already the only member.
+ */
+export function forceNewClusterInDir(options: ForceNewClusterInDirOptions): Promise<ForcedCluster> {
+  return forceNewClusterOn({ fs: () => new DenoFs() }, options);
+}
+
+/**
+ * The HTTP transport with peer streams on Deno
+: peers send over one WebSocket
  * each (upgraded on the same port under `${prefix}/stream`), falling back to
  * POST for a peer that does not upgrade. Peer streams need no wiring: the upgrade happens inside whatever `Deno.serve` handler mounts
  * `transport.handler(req)`.

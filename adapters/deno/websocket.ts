@@ -9,7 +9,7 @@
 import type { PeerSocketHandlers, WebSocketUpgrade } from "../transport/websocket.ts";
 
 /** The {@link WebSocketUpgrade} for Deno; `server` is not needed. */
-export const denoWebSocketUpgrade: WebSocketUpgrade = (req, _server, accept) => {
+export const denoWebSocketUpgrade: WebSocketUpgrade = (req, _server, accept): Response | undefined => {
   let upgraded: { socket: WebSocket; response: Response };
   try {
     upgraded = Deno.upgradeWebSocket(req);

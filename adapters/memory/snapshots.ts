@@ -51,10 +51,13 @@ export class MemorySnapshotStore implements SnapshotStorePort {
   }
 
   /** Stores a snapshot. */
-  write(meta: SnapshotMeta, chunks: Iterable<Uint8Array>): Promise<StoredSnapshot> {
-    const bytes = concat([...chunks]);
+  async write(meta: SnapshotMeta, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<StoredSnapshot> {
+    const parts: Uint8Array[] = [];
+    // Copied: a streaming state machine may reuse its buffers between chunks.
+    for await (const chunk of chunks) parts.push(chunk.slice());
+    const bytes = concat(parts);
     this.current = stored(meta, bytes, crc32c(bytes));
-    return Promise.resolve(this.current);
+    return this.current;
   }
 
   /** Receives a snapshot chunk by chunk. */

@@ -27,7 +27,7 @@
  */
 
 import type { RaftConfig } from "../../core/config.ts";
-import { termAt } from "../../core/log.ts";
+import { lastIndex, termAt } from "../../core/log.ts";
 import { allMembers, isLearner } from "../../core/membership.ts";
 import type { Progress } from "../../core/progress.ts";
 import { leaderOf, membershipOf, type RaftState } from "../../core/state.ts";
@@ -49,7 +49,8 @@ import type {
   Term,
   TimerKind,
 } from "../../core/types.ts";
-import { NodeStopped, RaftRejected } from "../errors.ts";
+import { NodeStopped, RaftRejected, StateMachineFailure } from "../errors.ts";
+
 import type { NodeStatus, PeerProgress, RaftEvent } from "../events.ts";
 import { BatchBuilder } from "../batch.ts";
 import type { PersistBatch } from "../ports/mod.ts";
@@ -75,8 +76,13 @@ export interface Recovered {
   readonly hardState?: HardState;
   /** The durable log entries (contiguous). */
   readonly entries?: readonly Entry[];
-  /** The latest durable snapshot (its bytes already restored into the state machine). */
+  /** The latest durable snapshot (its bytes already restored into the state machine, unless `applied` covers it). */
   readonly snapshot?: SnapshotInfo;
+  /**
+   * The index a state machine that persists itself has applied (its own
+   * report; at most the log's end): entries up to it are not applied again.
+   */
+  readonly applied?: Index;
 }
 
 /** Settings of a driver. */
@@ -251,6 +257,11 @@ export class NodeDriver {
     this.#latest = recovered.snapshot;
     this.#appliedIndex = recovered.snapshot?.meta.index ?? 0;
     this.#appliedTerm = recovered.snapshot?.meta.term ?? 0;
+    const persisted = recovered.applied ?? 0;
+    if (persisted > this.#appliedIndex) {
+      this.#appliedIndex = persisted;
+      this.#appliedTerm = recovered.entries?.find((e) => e.index === persisted)?.term ?? this.#appliedTerm;
+    }
     const result = start(options.config, {
       membership: options.membership,
       hardState: recovered.hardState,
@@ -342,6 +353,8 @@ export class NodeDriver {
       leader: leaderOf(s),
       commit: s.commit,
       applied: this.#appliedIndex,
+      lastIndex: lastIndex(s.log),
+      lastContact: new Map(this.#lastHeard),
       membership: membershipOf(s),
       progress: s.role.kind === "leader" ? this.#progressOf(s.role.progress, membershipOf(s)) : undefined,
       stopped: this.#stopped !== undefined,
@@ -413,6 +426,31 @@ export class NodeDriver {
     this.#step({ type: "ProposeConfChange", requestId, change });
   }
 
+  /**
+   * A snapshot asked for by the user: `settle` hears the meta of a stored
+   * snapshot covering at least what is applied now (at once if the latest
+   * does); the core then compacts behind it as after its own.
+   */
+  snapshot(now: number, settle: Settle): void {
+    if (this.#refuse(settle)) return;
+    this.#now = now;
+    if (this.#latest && this.#latest.meta.index >= this.#appliedIndex) {
+      return settle({ ok: true, value: this.#latest.meta });
+    }
+    if (this.#appliedIndex === 0) {
+      return settle({ ok: false, error: new StateMachineFailure("snapshot", new Error("nothing applied yet")) });
+    }
+
+    this.#snapshotWaiters.push({ atLeast: this.#appliedIndex, settle });
+    this.#userCapture = true;
+    this.#capture = true;
+  }
+
+  /** Callers of {@link snapshot} waiting for a stored snapshot reaching `atLeast`. */
+  readonly #snapshotWaiters: { readonly atLeast: Index; readonly settle: Settle }[] = [];
+  /** A user's snapshot is due: capture at the applied index, whatever the core's schedule. */
+  #userCapture = false;
+
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId, now: number, settle: Settle): void {
     if (this.#refuse(settle)) return;
@@ -453,9 +491,13 @@ export class NodeDriver {
   // ---------------------------------------------------------------------------
   // Inputs from the outside world
 
+  /** When each peer was last heard from (the clock's ms), for `status().lastContact`. */
+  readonly #lastHeard = new Map<NodeId, number>();
+
   /** A message arrived. */
   receive(message: Message, now: number): void {
     this.#now = now;
+    this.#lastHeard.set(message.from, now);
     if (this.#unreachable.size > 0 && this.#unreachable.delete(message.from)) {
       this.#observe({ type: "peerReachable", peer: message.from });
     }
@@ -566,8 +608,11 @@ export class NodeDriver {
    * the capture in progress.
    */
   captureMeta(): SnapshotMeta | undefined {
-    const index = this.#captureAt;
+    // A user's request takes whatever is applied now; one arriving while a store is in progress waits for it.
+    const user = this.#userCapture && !this.#capturing;
+    const index = user ? this.#appliedIndex : this.#captureAt;
     this.#captureAt = undefined;
+    if (user) this.#userCapture = false;
     if (index === undefined || this.#capturing || index !== this.#appliedIndex) return undefined;
     const configs = this.#state.configs;
     const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
@@ -586,12 +631,24 @@ export class NodeDriver {
     this.#observe({ type: "snapshotSaved", index: info.meta.index, bytes: info.size, ms: now - this.#capturedAt });
     if (!this.#latest || info.meta.index > this.#latest.meta.index) this.#latest = info;
     this.#step({ type: "SnapshotTaken", meta: info.meta });
+    const waiting = this.#snapshotWaiters.splice(0);
+    for (const w of waiting) {
+      if (w.atLeast <= info.meta.index) w.settle({ ok: true, value: info.meta });
+      else this.#snapshotWaiters.push(w);
+    }
+    if (this.#snapshotWaiters.length > 0) {
+      this.#userCapture = true;
+      this.#capture = true;
+    }
   }
 
   /** Capturing or storing a snapshot failed (not fatal: the log just is not compacted). */
   captureFailed(reason: string): void {
     this.#capturing = false;
     this.#warn(`snapshot not stored: ${reason}`);
+    for (const w of this.#snapshotWaiters.splice(0)) {
+      w.settle({ ok: false, error: new StateMachineFailure("snapshot", new Error(reason)) });
+    }
   }
 
   /** A received snapshot is durable and the state machine restored from it. */
@@ -629,6 +686,7 @@ export class NodeDriver {
     this.#senders.clear();
     this.#paused.clear();
     this.#requests.failAll(error ?? new NodeStopped());
+    for (const w of this.#snapshotWaiters.splice(0)) w.settle({ ok: false, error: error ?? new NodeStopped() });
     this.#emit({ type: "stopped", error });
   }
 

@@ -12,7 +12,8 @@
 
 import { Context, Effect, Layer } from "effect";
 import type { SnapshotMeta } from "../../core/types.ts";
-import { SnapshotChecksumMismatch, StorageFailure } from "../errors.ts";
+import { SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
+
 import { attempt, closing } from "./attempt.ts";
 
 /** A snapshot held by a snapshot store. */
@@ -57,8 +58,8 @@ export interface SnapshotReceiverPort {
 export interface SnapshotStorePort {
   /** The newest snapshot, if any. */
   latest(): Promise<StoredSnapshot | undefined>;
-  /** Stores a snapshot from its chunks. */
-  write(meta: SnapshotMeta, chunks: Iterable<Uint8Array>): Promise<StoredSnapshot>;
+  /** Stores a snapshot from its chunks (streamed: each chunk is written as it comes). */
+  write(meta: SnapshotMeta, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<StoredSnapshot>;
   /** Starts receiving a snapshot. */
   receive(meta: SnapshotMeta): Promise<SnapshotReceiverPort>;
   /** Releases the store; called when the node stops. */
@@ -81,8 +82,16 @@ export interface SnapshotSink {
 export interface SnapshotStore {
   /** The newest snapshot, if any. */
   readonly latest: Effect.Effect<StoredSnapshot | undefined, StorageFailure>;
-  /** Stores a snapshot the local state machine produced, durably. */
-  write(meta: SnapshotMeta, bytes: Uint8Array): Effect.Effect<StoredSnapshot, StorageFailure>;
+  /**
+   * Stores a snapshot the local state machine produces, durably, chunk by
+   * chunk as `chunks` yields them. A `StateMachineFailure` thrown by the
+   * chunk source fails the write as itself (the store is fine, the state
+   * machine is not); any other failure is the store's.
+   */
+  write(
+    meta: SnapshotMeta,
+    chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Effect.Effect<StoredSnapshot, StorageFailure | StateMachineFailure>;
   /** Starts receiving a snapshot from the leader. */
   receive(meta: SnapshotMeta): Effect.Effect<SnapshotSink, StorageFailure>;
 }
@@ -95,7 +104,13 @@ export const SnapshotStore: Context.Service<SnapshotStore, SnapshotStore> = Cont
 export function snapshotStoreFromPort(port: SnapshotStorePort): SnapshotStore {
   return {
     latest: attempt("snapshot read", () => port.latest()),
-    write: (meta, bytes) => attempt("snapshot write", () => port.write(meta, [bytes])),
+    write: (meta, chunks) =>
+      Effect.tryPromise({
+        try: () => port.write(meta, chunks),
+        catch: (e) =>
+          e instanceof StorageFailure || e instanceof StateMachineFailure ? e : new StorageFailure("snapshot write", e),
+      }),
+
     receive: (meta) =>
       Effect.map(attempt("snapshot receive", () => port.receive(meta)), (rx) => ({
         meta,

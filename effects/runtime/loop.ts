@@ -20,7 +20,8 @@
  */
 
 import { Cause, Clock, Effect, Exit, Queue, Result } from "effect";
-import type { ConfChange, Index, Message, NodeId, TimerKind } from "../../core/types.ts";
+import type { ConfChange, Index, Message, NodeId, SnapshotMeta, TimerKind } from "../../core/types.ts";
+
 import type { NodeDriver, SnapshotInfo, Work, WriteUnit } from "../driver/driver.ts";
 import type { Observation } from "../driver/observations.ts";
 import type { Settle } from "../driver/requests.ts";
@@ -29,13 +30,13 @@ import {
   OutcomeUnknown,
   ProposalCancelled,
   SnapshotChecksumMismatch,
-  StateMachineFailure,
+  type StateMachineFailure,
   StorageFailure,
 } from "../errors.ts";
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
-import type { LogStore, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
+import type { LogStore, SnapshotData, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import type { NodeObserver } from "./observe.ts";
-import { ChunkStreams, readAll } from "./snapshot_io.ts";
+import { ChunkStreams, restoreFrom, snapshotChunks } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
 import type { TraceParent } from "./tracing.ts";
 
@@ -75,6 +76,8 @@ export interface NodeHandle {
   changeMembership(change: ConfChange, address?: string): Promise<Index>;
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): Promise<void>;
+  /** Captures and stores a snapshot at the applied index now, then compacts the log behind it. */
+  snapshot(): Promise<SnapshotMeta>;
   /** The node's state as of its last loop iteration. */
   status(): NodeStatus;
   /** Adds an event listener; returns the unsubscribe function. */
@@ -202,6 +205,7 @@ export class NodeLoop {
         return this.#call<Index>((now, settle) => this.#driver.changeMembership(change, now, settle));
       },
       transferLeadership: (to) => this.#call<void>((now, settle) => this.#driver.transferLeadership(to, now, settle)),
+      snapshot: () => this.#call<SnapshotMeta>((now, settle) => this.#driver.snapshot(now, settle)),
       status: () => this.#statusCache,
       subscribe: (listener) => this.#listeners.add(listener),
       setPeerAddress: (id, address) => this.#setPeerAddress(id, address),
@@ -456,11 +460,7 @@ export class NodeLoop {
             return this.#driver.receiveRefused(op.from, op.meta, finished.failure.message);
           }
           const stored = finished.success;
-          const bytes = yield* readAll(stored);
-          yield* Effect.tryPromise({
-            try: async () => await this.#ports.sm.restore(bytes),
-            catch: (err) => new StateMachineFailure("restore", err),
-          });
+          yield* restoreFrom(this.#ports.sm, stored);
           const info: SnapshotInfo = { meta: stored.meta, size: stored.size, checksum: stored.checksum };
           this.#driver.snapshotInstalled(info, this.#now);
           return;
@@ -477,7 +477,7 @@ export class NodeLoop {
   #capture(): Effect.Effect<void> {
     const meta = this.#driver.captureMeta();
     if (meta === undefined) return Effect.void;
-    let captured: Uint8Array | PromiseLike<Uint8Array>;
+    let captured: SnapshotData;
     try {
       captured = this.#ports.sm.snapshot();
     } catch (e) {
@@ -486,11 +486,8 @@ export class NodeLoop {
     }
     const queue = this.#queue;
     const work = Effect.gen({ self: this }, function* () {
-      const bytes = yield* Effect.tryPromise({
-        try: async () => await captured,
-        catch: (e) => new StateMachineFailure("snapshot", e),
-      });
-      const stored = yield* this.#ports.snapshots.write(meta, bytes);
+      // Streamed: each chunk goes to the store as the state machine produces it.
+      const stored = yield* this.#ports.snapshots.write(meta, snapshotChunks(captured));
       const info: SnapshotInfo = { meta, size: stored.size, checksum: stored.checksum };
       Queue.offerUnsafe(queue, { kind: "call", run: (now) => this.#driver.snapshotStored(info, now) });
     }).pipe(

@@ -14,7 +14,7 @@ import { Listeners } from "../events.ts";
 import { LogStore, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import { type NodeHandle, NodeLoop } from "./loop.ts";
 import { NodeObserver } from "./observe.ts";
-import { readAll } from "./snapshot_io.ts";
+import { restoreFrom } from "./snapshot_io.ts";
 
 export type { NodeHandle, ProposeOptions, SetPeersOptions } from "./loop.ts";
 export type { TraceParent } from "./tracing.ts";
@@ -75,13 +75,22 @@ export function makeNode(
     const sm = yield* StateMachine;
     const recovered = yield* log.load;
     const latest = yield* snapshots.latest;
-    if (latest) {
-      const bytes = yield* readAll(latest);
-      yield* Effect.tryPromise({
-        try: async () => await sm.restore(bytes),
-        catch: (e) => new StateMachineFailure("restore", e),
-      });
+    // A state machine that persists itself says how far it got: it replays only what follows.
+    const applied = sm.appliedIndex === undefined ? 0 : yield* Effect.tryPromise({
+      try: async () => await sm.appliedIndex!(),
+      catch: (e) => new StateMachineFailure("appliedIndex", e),
+    });
+    const logEnd = Math.max(recovered.entries.at(-1)?.index ?? 0, latest?.meta.index ?? 0);
+    if (!Number.isSafeInteger(applied) || applied < 0 || applied > logEnd) {
+      // It holds entries this node's log never had: another node's state, or a log that lost its end.
+      return yield* Effect.fail(
+        new StateMachineFailure(
+          "appliedIndex",
+          new Error(`the state machine reports index ${applied} applied, but the log ends at ${logEnd}`),
+        ),
+      );
     }
+    if (latest && applied < latest.meta.index) yield* restoreFrom(sm, latest);
     const snapshot: SnapshotInfo | undefined = latest && {
       meta: latest.meta,
       size: latest.size,
@@ -112,7 +121,7 @@ export function makeNode(
           onEvent: (event) => loop.emit(event),
           onObserve: (observation) => loop.observe(observation),
         },
-        { hardState: recovered.hardState, entries: recovered.entries, snapshot },
+        { hardState: recovered.hardState, entries: recovered.entries, snapshot, applied },
         now,
       );
     } catch (e) {

@@ -12,31 +12,96 @@ import { Effect, Result } from "effect";
 import type { NodeId } from "../../core/types.ts";
 import type { ChunkSend } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
-import { StorageFailure } from "../errors.ts";
-import type { StoredSnapshot } from "../ports/mod.ts";
+import { StateMachineFailure, StorageFailure } from "../errors.ts";
+import type { SnapshotData, SnapshotReader, StateMachine, StoredSnapshot } from "../ports/mod.ts";
+
 import type { SnapshotStore, Transport } from "../ports/mod.ts";
 
-/** Reads a whole stored snapshot (its read verifies the checksum before the last chunk). */
-export function readAll(snap: StoredSnapshot): Effect.Effect<Uint8Array, StorageFailure> {
+/** Every byte of `chunks` in one buffer. */
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    parts.push(chunk);
+    size += chunk.length;
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * A stored snapshot as the state machine's `restore` reads it: streamed
+ * from the store (whose read verifies the checksum before the last chunk).
+ * A failure to read it is the store's (`StorageFailure`).
+ */
+export function snapshotReader(snap: StoredSnapshot): SnapshotReader {
+  const chunks = async function* () {
+    try {
+      yield* snap.read();
+    } catch (e) {
+      throw e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e);
+    }
+  };
+  return { meta: snap.meta, size: snap.size, [Symbol.asyncIterator]: () => chunks(), bytes: () => collect(chunks()) };
+}
+
+/** Restores the state machine from a stored snapshot; a failure of the store stays a `StorageFailure`. */
+export function restoreFrom(
+  sm: StateMachine,
+  snap: StoredSnapshot,
+): Effect.Effect<void, StorageFailure | StateMachineFailure> {
   return Effect.tryPromise({
-    try: async () => {
-      const parts: Uint8Array[] = [];
-      let size = 0;
-      for await (const chunk of snap.read()) {
-        parts.push(chunk);
-        size += chunk.length;
-      }
-      if (parts.length === 1) return parts[0]!;
-      const out = new Uint8Array(size);
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      return out;
-    },
-    catch: (e) => e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e),
+    try: async () => await sm.restore(snapshotReader(snap)),
+    catch: (e) => e instanceof StorageFailure ? e : new StateMachineFailure("restore", e),
   });
+}
+
+/**
+ * The chunks of what a state machine's `snapshot()` returned, in order; a
+ * failure while producing them is the state machine's (`StateMachineFailure`),
+ * so that the store does not take it for its own.
+ */
+export async function* snapshotChunks(data: SnapshotData): AsyncGenerator<Uint8Array> {
+  let source: Iterable<unknown> | AsyncIterable<unknown>;
+  try {
+    source = data instanceof Uint8Array ? [data] : isPromiseLike(data) ? [await data] : data;
+  } catch (e) {
+    throw new StateMachineFailure("snapshot", e);
+  }
+  const it = Symbol.asyncIterator in source
+    ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    : (source as Iterable<unknown>)[Symbol.iterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await it.next();
+        if (!next.done && !(next.value instanceof Uint8Array)) {
+          throw new TypeError("a snapshot chunk is not a Uint8Array");
+        }
+      } catch (e) {
+        finished = true;
+        throw new StateMachineFailure("snapshot", e);
+      }
+      if (next.done) return void (finished = true);
+      // Errors of whoever consumes the chunk (the store) are not caught here: they stay the store's.
+      yield next.value as Uint8Array;
+    }
+  } finally {
+    // The store stopped early (it failed): let the state machine release what it holds.
+    if (!finished) await it.return?.();
+  }
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<Uint8Array> {
+  return typeof (v as { then?: unknown }).then === "function";
 }
 
 /** What the streams tell the loop. */

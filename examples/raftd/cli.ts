@@ -64,6 +64,13 @@ export interface RaftdConfig {
   readonly adminToken: string | undefined;
   /** `-insecure`: allow listening beyond loopback without peer authentication. */
   readonly insecure: boolean;
+  /** `-join-timeout`: how long a first start with `-join` looks for the cluster before giving up (ms). */
+  readonly joinTimeoutMs: number;
+  /**
+   * `-force-new-cluster`: recover from permanent quorum loss — make this
+   * node, from its own data, the single member of a new cluster.
+   */
+  readonly forceNewCluster: boolean;
 }
 
 /** What {@link parseArgs} found: a config to run, a request for help, or an error for the user. */
@@ -88,6 +95,9 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -h, -host HOST              host to advertise to peers and clients (default localhost)
   -addr HOST                  interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
   -join HOST:PORT             join the cluster this member belongs to (first start only)
+  -join-timeout DURATION      give up a first -join if no member answers for this long; as leader,
+                              refuse (and undo) a join whose learner has not caught up by then (default 30s)
+
   -id ID                      node id on first start (default: random; [A-Za-z0-9._-], at most 64)
   -advertise HOST:PORT        address peers and clients use to reach this node (default HOST:PORT)
   -election-timeout DURATION  base election timeout, e.g. 300ms, 1s (default 1s)
@@ -108,6 +118,10 @@ listen beyond loopback unless -insecure is given):
   -admin-token FILE           Bearer token required on /join, /members/ID, /transfer
                               (without one these answer loopback clients only)
   -insecure                   allow listening beyond loopback without peer authentication
+
+Disaster recovery (see examples/raftd/README.md):
+  -force-new-cluster          quorum lost for good: make this node, with everything its data holds,
+                              the single member of a NEW cluster (refused while another member answers)
   -v                          verbose logging
   -debug                      debug logging
   -trace                      trace logging (every Raft message)
@@ -162,7 +176,9 @@ type FlagName =
   | "peer-addr"
   | "cluster-secret"
   | "admin-token"
-  | "insecure";
+  | "insecure"
+  | "join-timeout"
+  | "force-new-cluster";
 
 const ALIASES: Readonly<Record<string, FlagName>> = {
   p: "port",
@@ -195,9 +211,18 @@ const ALIASES: Readonly<Record<string, FlagName>> = {
   "cluster-secret": "cluster-secret",
   "admin-token": "admin-token",
   insecure: "insecure",
+  "join-timeout": "join-timeout",
+  "force-new-cluster": "force-new-cluster",
 };
 
-const BOOLEAN_FLAGS: ReadonlySet<FlagName> = new Set(["v", "debug", "trace", "help", "insecure"]);
+const BOOLEAN_FLAGS: ReadonlySet<FlagName> = new Set([
+  "v",
+  "debug",
+  "trace",
+  "help",
+  "insecure",
+  "force-new-cluster",
+]);
 
 /** Node ids: short, printable, safe in a URL path segment. */
 export const NODE_ID_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
@@ -311,6 +336,18 @@ export function parseArgs(args: readonly string[]): ParseResult {
     requestTimeoutMs = ms;
   }
 
+  let joinTimeoutMs = 30_000;
+  const jt = values.get("join-timeout");
+  if (jt !== undefined) {
+    const ms = parseDuration(jt);
+    if (ms === undefined || ms < 1) return error(`invalid -join-timeout ${JSON.stringify(jt)}: expected a duration`);
+    joinTimeoutMs = ms;
+  }
+  const forceNewCluster = values.get("force-new-cluster") === "true";
+  if (forceNewCluster && join !== undefined) {
+    return error("-force-new-cluster starts a new cluster from this node's data: it takes no -join");
+  }
+
   const files = (name: FlagName): string | undefined => {
     const v = values.get(name);
     return v === "" ? undefined : v;
@@ -379,6 +416,8 @@ export function parseArgs(args: readonly string[]): ParseResult {
       clusterSecret,
       adminToken: files("admin-token"),
       insecure,
+      joinTimeoutMs,
+      forceNewCluster,
     },
   };
 }

@@ -37,9 +37,10 @@ interface StatusLine {
 function runtimeCommand(): { cmd: string; args: string[]; display: string } {
   const g = globalThis as { Deno?: { execPath(): string }; Bun?: unknown };
   if (typeof g.Bun !== "undefined") {
-    return { cmd: process.execPath, args: [MAIN], display: "bun examples/raftd/main.ts" };
+    return { cmd: process.execPath, args: [MAIN], display: "npx -y bun examples/raftd/main.ts" };
   }
-  return { cmd: g.Deno!.execPath(), args: ["run", "-A", MAIN], display: "deno run -A examples/raftd/main.ts" };
+  // Only npx is assumed on PATH (README's quick start): the task runs the Deno from node_modules.
+  return { cmd: g.Deno!.execPath(), args: ["run", "-A", MAIN], display: "npx -y deno task raftd" };
 }
 
 const runtime = runtimeCommand();

@@ -6,6 +6,8 @@ import {
   HttpError,
   type JoinAnswer,
   NotLeaderError,
+  OUTCOME_HEADER,
+  parseJoin,
   parseKey,
   type RaftdService,
   type StatusView,
@@ -55,6 +57,7 @@ class FakeService implements RaftdService {
       leaderAddress: "localhost:1",
       commit: 7,
       applied: 7,
+      lastIndex: 7,
       members: [{ id: "n1", address: "localhost:1", suffrage: "voter" }],
     };
   }
@@ -255,12 +258,43 @@ describe("raftd http", () => {
     assert.equal(seen.length, 1);
   });
 
-  test("an unreachable leader is a 503, not a crash", async () => {
+  test("a write to an unreachable leader is a 504 'outcome unknown' (its answer may be what was lost), not a crash", async () => {
     const { call, service } = setup(() => Promise.reject(new Error("connection refused")));
     service.leaderAddress = "leader:9";
     const r = await call("DELETE", "/db/k");
+    assert.equal(r.status, 504);
+    assert.equal(r.headers.get(OUTCOME_HEADER), "unknown");
+    assert.match(await r.text(), /read before retrying/);
+    assert.equal(r.headers.has("retry-after"), false, "no invitation to retry blindly");
+  });
+
+  test("a request refused for want of a leader says nothing was applied, and when to retry", async () => {
+    const { call, service } = setup();
+    service.leaderAddress = undefined;
+    const r = await call("POST", "/db/k", "b");
     assert.equal(r.status, 503);
+    assert.equal(r.headers.get(OUTCOME_HEADER), "not-applied");
     assert.ok(r.headers.has("retry-after"));
+  });
+
+  test("a path the server rewrote (dot segments, backslash) is refused, never served as another key", async () => {
+    const { handler, service } = setup();
+    const r = await handler(new Request("http://x/db/s", { method: "PUT", body: "v" }), { rewrittenPath: true });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /'\.' or '\.\.'/);
+    assert.equal(service.kv.get("s"), undefined);
+  });
+
+  test("join bodies: replace is a boolean, unknown fields are refused", () => {
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    assert.deepEqual(parseJoin(enc({ id: "a", address: "h:1", replace: true })), {
+      id: "a",
+      address: "h:1",
+      replace: true,
+    });
+    assert.deepEqual(parseJoin(enc({ id: "a", address: "h:1", replace: false })), { id: "a", address: "h:1" });
+    assert.ok("error" in parseJoin(enc({ id: "a", address: "h:1", replace: "yes" })));
+    assert.ok("error" in parseJoin(enc({ id: "a", address: "h:1", force: true })));
   });
 
   test("the peer handler gets its paths first", async () => {

@@ -13,6 +13,10 @@
 import { isHostPort, NODE_ID_PATTERN } from "./cli.ts";
 import type { KvResult } from "./kv.ts";
 import type { Metrics, RaftGauges } from "./metrics.ts";
+import { MAX_KEY_SEGMENTS } from "./raw_path.ts";
+
+/** Header telling a client whether a failed write may have taken effect: `unknown` or `not-applied`. */
+export const OUTCOME_HEADER = "x-raftd-outcome";
 
 /** One cluster member as the API shows it. */
 export interface MemberView {
@@ -46,8 +50,12 @@ export interface StatusView {
   readonly commit: number;
   /** Applied index. */
   readonly applied: number;
+  /** Index of the last entry in this node's log. */
+  readonly lastIndex: number;
   /** The members. */
   readonly members: readonly MemberView[];
+  /** This process's id (for `kill`). */
+  readonly pid?: number;
 }
 
 /** What a node answers to a successful `POST /join`. */
@@ -76,8 +84,11 @@ export interface RaftdService {
   get(key: string, stale: boolean): Promise<Uint8Array | undefined>;
   /** The node's state. */
   status(): StatusView;
-  /** Adds a node (leader only); `peer` is its mTLS peer address when peers use mTLS. */
-  join(id: string, address: string, peer?: string): Promise<JoinAnswer>;
+  /**
+   * Adds a node (leader only); `peer` is its mTLS peer address when peers
+   * use mTLS; `replace` allows moving an existing member to `address`.
+   */
+  join(id: string, address: string, peer?: string, replace?: boolean): Promise<JoinAnswer>;
   /** Removes a node (leader only). */
   removeMember(id: string): Promise<void>;
   /** Transfers leadership (leader only). */
@@ -119,6 +130,11 @@ export interface AdminCheck {
 export interface RequestInfo {
   /** The client's IP address. */
   readonly remoteAddress?: string;
+  /**
+   * The server resolved `.`/`..` segments (or read a backslash as `/`) in the path
+   * the client sent: the request is refused rather than served for another path.
+   */
+  readonly rewrittenPath?: boolean;
 }
 
 /** Options of {@link createHandler}. */
@@ -177,7 +193,10 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
 
   async function proxy(req: Request, leader: string | undefined, body: Uint8Array | undefined): Promise<Response> {
     if (leader === undefined || req.headers.has(FORWARDED_HEADER)) {
-      return fail(503, "no leader available, retry later", { "retry-after": retryAfter });
+      return fail(503, "no leader available, retry later", {
+        "retry-after": retryAfter,
+        [OUTCOME_HEADER]: "not-applied",
+      });
     }
     const url = new URL(req.url);
     try {
@@ -195,13 +214,19 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
       });
       const out = new Uint8Array(await res.arrayBuffer());
       const h = new Headers();
-      for (const name of ["content-type", "retry-after", "allow", "www-authenticate"]) {
+      for (const name of ["content-type", "retry-after", "allow", "www-authenticate", OUTCOME_HEADER]) {
         const v = res.headers.get(name);
         if (v !== null) h.set(name, v);
       }
       if (res.status >= 400) metrics.error(res.status);
       return new Response(out.length === 0 && res.status === 204 ? null : out, { status: res.status, headers: h });
     } catch {
+      // The leader may have carried out a write whose answer was lost on the way back.
+      if (req.method !== "GET") {
+        return fail(504, `outcome unknown: no answer from the leader at ${leader}; read before retrying`, {
+          [OUTCOME_HEADER]: "unknown",
+        });
+      }
       return fail(503, `leader at ${leader} unreachable, retry later`, { "retry-after": retryAfter });
     }
   }
@@ -352,7 +377,7 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
       if ("error" in parsed) return fail(400, parsed.error);
       return serve(req, body, async () => {
         metrics.proposal("member");
-        return json(200, await service.join(parsed.id, parsed.address, parsed.peer));
+        return json(200, await service.join(parsed.id, parsed.address, parsed.peer, parsed.replace));
       });
     },
   };
@@ -421,6 +446,10 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
     } catch {
       return fail(400, "malformed URL");
     }
+    if (info?.rewrittenPath) {
+      await discard(req);
+      return fail(400, "path has '.' or '..' segments or a backslash: refused, not rewritten");
+    }
     const peer = opts.peerHandler?.(req);
     if (peer !== undefined) {
       try {
@@ -463,8 +492,9 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
 
 /**
  * Decode and validate a key from the path after `/db/`. Keys may contain `/`
- * (as `a/b`), but no empty, `.` or `..` segments, no backslashes and no
- * control characters, and at most {@link MAX_KEY_BYTES} bytes.
+ * (as `a/b`, at most {@link MAX_KEY_SEGMENTS} segments), but no empty, `.`
+ * or `..` segments, no backslashes and no control characters, and at most
+ * {@link MAX_KEY_BYTES} bytes.
  */
 export function parseKey(raw: string): string | { error: string } {
   if (raw === "") return { error: "missing key: use /db/KEY" };
@@ -475,7 +505,11 @@ export function parseKey(raw: string): string | { error: string } {
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(key)) return { error: "key contains control characters" };
   if (key.includes("\\")) return { error: "key contains a backslash" };
-  for (const segment of key.split("/")) {
+  const segments = key.split("/");
+  if (segments.length > MAX_KEY_SEGMENTS) {
+    return { error: `key has more than ${MAX_KEY_SEGMENTS} '/'-separated segments` };
+  }
+  for (const segment of segments) {
     if (segment === "" || segment === "." || segment === "..") {
       return { error: "key has an empty, '.' or '..' path segment" };
     }
@@ -508,8 +542,13 @@ function parseBool(s: string): boolean | undefined {
   return undefined;
 }
 
-/** Validate a `POST /join` body: `{"id": ID, "address": "HOST:PORT", "peer"?: "HOST:PORT"}`. */
-export function parseJoin(body: Uint8Array): { id: string; address: string; peer?: string } | { error: string } {
+/**
+ * Validate a `POST /join` body: `{"id": ID, "address": "HOST:PORT", "peer"?: "HOST:PORT", "replace"?: true}`
+ * (`replace`: move an existing member to this address).
+ */
+export function parseJoin(
+  body: Uint8Array,
+): { id: string; address: string; peer?: string; replace?: boolean } | { error: string } {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
@@ -519,14 +558,18 @@ export function parseJoin(body: Uint8Array): { id: string; address: string; peer
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { error: 'join body must be a JSON object {"id": ID, "address": "HOST:PORT"}' };
   }
-  const { id, address, peer } = value as Record<string, unknown>;
+  const { id, address, peer, replace, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) return { error: `join: unknown field ${JSON.stringify(unknown[0])}` };
   if (typeof id !== "string" || !NODE_ID_PATTERN.test(id)) {
     return { error: "join: id must be 1-64 characters of [A-Za-z0-9._-]" };
   }
   if (typeof address !== "string" || !isHostPort(address)) return { error: "join: address must be HOST:PORT" };
-  if (peer === undefined) return { id, address };
+  if (replace !== undefined && typeof replace !== "boolean") return { error: "join: replace must be true or false" };
+  const flags = replace ? { replace } : {};
+  if (peer === undefined) return { id, address, ...flags };
   if (typeof peer !== "string" || !isHostPort(peer)) return { error: "join: peer must be HOST:PORT" };
-  return { id, address, peer };
+  return { id, address, peer, ...flags };
 }
 
 /** Read the body, refusing more than `limit` bytes without buffering them all. */

@@ -34,6 +34,11 @@ export interface Identity {
   readonly members: Readonly<Record<string, string>>;
   /** Last known peer (mTLS) addresses, when peers use mutual TLS; absent otherwise. */
   readonly peers?: Readonly<Record<string, string>>;
+  /**
+   * Set once the node learnt it was removed from the cluster (why, and
+   * when): its data must not serve as a member again, so raftd refuses to start on it.
+   */
+  readonly removed?: string;
 }
 
 /** The file name inside the data directory. */
@@ -63,9 +68,17 @@ function checksumOf(fields: unknown): string {
 
 /** The file's text for `identity`, checksum included. */
 export function formatIdentity(identity: Identity): string {
-  const { id, address, cluster, founder, members, peers } = identity;
-  // `peers` only when there are some, so files without mTLS read as before.
-  const fields = { id, address, cluster, founder, members, ...(peers && Object.keys(peers).length ? { peers } : {}) };
+  const { id, address, cluster, founder, members, peers, removed } = identity;
+  // `peers` and `removed` only when set, so older files read as before.
+  const fields = {
+    id,
+    address,
+    cluster,
+    founder,
+    members,
+    ...(peers && Object.keys(peers).length ? { peers } : {}),
+    ...(removed === undefined ? {} : { removed }),
+  };
   return JSON.stringify({ ...fields, checksum: checksumOf(fields) }, null, 2) + "\n";
 }
 
@@ -88,14 +101,22 @@ export function parseIdentity(text: string, file: string = IDENTITY_FILE): Ident
       `checksum mismatch (the file says ${checksum}, its content has ${checksumOf(fields)})`,
     );
   }
-  const { id, address, cluster, founder, members, peers } = fields;
+  const { id, address, cluster, founder, members, peers, removed } = fields;
   if (typeof id !== "string" || !NODE_ID_PATTERN.test(id)) throw new IdentityError(file, "bad id");
   if (typeof address !== "string" || !isHostPort(address)) throw new IdentityError(file, "bad address");
   if (typeof cluster !== "string" || cluster === "") throw new IdentityError(file, "bad cluster");
   if (typeof founder !== "boolean") throw new IdentityError(file, "bad founder");
   const book = addressBook(file, "members", members);
-  if (peers === undefined) return { id, address, cluster, founder, members: book };
-  return { id, address, cluster, founder, members: book, peers: addressBook(file, "peers", peers) };
+  if (removed !== undefined && typeof removed !== "string") throw new IdentityError(file, "bad removed");
+  return {
+    id,
+    address,
+    cluster,
+    founder,
+    members: book,
+    ...(peers === undefined ? {} : { peers: addressBook(file, "peers", peers) }),
+    ...(removed === undefined ? {} : { removed }),
+  };
 }
 
 /** `v` as member id → address, or an {@link IdentityError} naming `what`. */

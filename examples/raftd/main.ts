@@ -18,7 +18,10 @@
 
 import type { LogLevelName, LogRecord, NodeStatus } from "../../mod.ts";
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
-import { AdminGate, answerChallenge } from "./admin.ts";
+import { AdminGate } from "./admin.ts";
+import { type Dialer, discover, fetchStatus, JoinError, joinLoop, type JoinRequest, targetsSelf } from "./join.ts";
+import { forceNewClusterStep } from "./recovery.ts";
+import { watchRemoval } from "./removal.ts";
 import { isLoopbackHost, type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
 import { createHandler, type RequestInfo } from "./http.ts";
 import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
@@ -63,12 +66,6 @@ class Logger {
   }
 }
 
-/** How this node calls the others over HTTP(S): scheme and fetch (trusting `-ca` under HTTPS). */
-interface Dialer {
-  readonly scheme: "http" | "https";
-  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
-}
-
 /**
  * Who is where: the replicated book (applied from the log, authoritative)
  * over what this node knew before (its saved copy, the join answer). Feeds
@@ -103,39 +100,6 @@ class AddressBook {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Ask `target` for the cluster id and member addresses, retrying until it answers. */
-async function discover(target: string, dialer: Dialer, logger: Logger, stopped: () => boolean): Promise<{
-  cluster: string;
-  members: Record<string, string>;
-  peers: Record<string, string>;
-}> {
-  for (let attempt = 1; !stopped(); attempt++) {
-    try {
-      const res = await dialer.fetch(`${dialer.scheme}://${target}/status`, { signal: AbortSignal.timeout(3000) });
-      if (res.ok) {
-        const s = await res.json() as {
-          cluster?: unknown;
-          members?: { id: string; address?: unknown; peer?: unknown }[];
-        };
-        if (typeof s.cluster === "string" && Array.isArray(s.members)) {
-          const members: Record<string, string> = {};
-          const peers: Record<string, string> = {};
-          for (const m of s.members) {
-            if (typeof m.address === "string") members[m.id] = m.address;
-            if (typeof m.peer === "string") peers[m.id] = m.peer;
-          }
-          return { cluster: s.cluster, members, peers };
-        }
-      } else await res.body?.cancel();
-      logger.log("info", `join: ${target} answered /status with ${res.status}; retrying`);
-    } catch (e) {
-      if (attempt === 1 || attempt % 10 === 0) logger.log("info", `join: cannot reach ${target} (${e}); retrying`);
-    }
-    await sleep(Math.min(2000, 200 * attempt));
-  }
-  throw new Error("stopped");
-}
 
 async function main(platform: Platform): Promise<number> {
   const parsed = parseArgs(platform.args);
@@ -185,6 +149,34 @@ async function main(platform: Platform): Promise<number> {
     console.error(`raftd: cannot open ${config.dataDir}: ${e instanceof Error ? e.message : e}`);
     return 1;
   }
+  if (identity?.removed !== undefined) {
+    console.error(
+      `raftd: node ${identity.id} was removed from cluster ${identity.cluster} (${identity.removed}); ` +
+        `its data cannot serve as a member again: remove ${config.dataDir} and start with -join to add this machine back`,
+    );
+    return 1;
+  }
+  if (config.join !== undefined && targetsSelf(config.join, config.port, [config.host, config.listenHost, address])) {
+    console.error(`raftd: -join ${config.join} is this node itself: give the address of a member of the cluster`);
+    return 2;
+  }
+  if (config.forceNewCluster) {
+    try {
+      identity = await forceNewClusterStep({
+        identity,
+        dataDir: config.dataDir,
+        dialer,
+        recover: platform.adapter.forceNewClusterInDir,
+        newClusterId: randomId() + randomId(),
+        log: (m) => console.error(`raftd: ${m}`),
+      });
+      // At once: the log already says this node is alone; its identity must name the new cluster too.
+      await saveIdentity(fs, config.dataDir, identity);
+    } catch (e) {
+      console.error(`raftd: -force-new-cluster: ${e instanceof Error ? e.message : e}`);
+      return 1;
+    }
+  }
   let joinTarget: string | undefined;
   const certNames = security.peerTls?.names;
   let chosenId = config.id;
@@ -205,7 +197,15 @@ async function main(platform: Platform): Promise<number> {
     const id = chosenId ?? randomId();
     if (config.join !== undefined) {
       logger.log("info", `joining the cluster of ${config.join} as ${id} at ${address}`);
-      const found = await discover(config.join, dialer, logger, () => shuttingDown);
+      let found;
+      try {
+        found = await discover(config.join, dialer, logger, () => shuttingDown, config.joinTimeoutMs);
+      } catch (e) {
+        if (!(e instanceof JoinError)) throw e;
+        console.error(`raftd: ${e.message}`);
+        return 1;
+      }
+
       identity = {
         id,
         address,
@@ -350,7 +350,7 @@ async function main(platform: Platform): Promise<number> {
       stateMachine: {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
-        restore: (bytes: Uint8Array) => kv.restore(bytes),
+        restore: async (snapshot) => kv.restore(await snapshot.bytes()),
       },
       command: { encode: encodeCommand, decode: decodeCommand },
       requestTimeoutMs: config.requestTimeoutMs,
@@ -393,6 +393,10 @@ async function main(platform: Platform): Promise<number> {
     addressOf: (id) => book.get(id),
     ...(peerAddress === undefined ? {} : { peerAddressOf: (id: string) => peerBook.get(id) }),
     log: (m) => logger.log("info", m),
+    pid: platform.pid,
+    catchUpTimeoutMs: config.joinTimeoutMs,
+
+    probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
   const admin = await AdminGate.create({
     cluster: identity.cluster,
@@ -422,7 +426,8 @@ async function main(platform: Platform): Promise<number> {
   });
   logger.log(
     "info",
-    `listening on ${dialer.scheme}://${config.listenHost}:${server.port} (${platform.name}), data in ${config.dataDir}`,
+    `listening on ${dialer.scheme}://${config.listenHost}:${server.port} (${platform.name}, pid ${platform.pid}), ` +
+      `data in ${config.dataDir}`,
   );
   logger.log("info", describeSecurity(security, config));
   if (isLoopbackHost(config.listenHost) && !isLoopbackHost(address.slice(0, address.lastIndexOf(":")))) {
@@ -441,7 +446,6 @@ async function main(platform: Platform): Promise<number> {
   } else if (config.join !== undefined && isMember(node.status())) {
     logger.log("verbose", `-join ${config.join} ignored: already a member`);
   }
-  background.push(addressKeeper(self, address, peerAddress, node, kv, logger, () => shuttingDown));
 
   const exitCode = await new Promise<number>((resolve) => {
     // Fail-stop: a node stopped by a fatal error (a failed write or fsync)
@@ -452,16 +456,9 @@ async function main(platform: Platform): Promise<number> {
       console.error(`raftd: fatal: ${e instanceof Error ? e.message : e}; exiting`);
       resolve(1);
     });
-    let signals = 0;
-    platform.onShutdownSignal(async (signal) => {
-      if (++signals > 1) {
-        logger.log("info", `${signal} again: exiting now`);
-        platform.exit(1);
-      }
-      logger.log("info", `${signal}: shutting down`);
+    /** Stop gracefully: let in-flight client requests finish (bounded), then stop the node (its fsync, its lock). */
+    const shutdown = async (code: number) => {
       shuttingDown = true;
-      // Let in-flight client requests finish (bounded), then stop the node:
-      // it finishes its in-flight fsync and releases the data directory.
       if (inFlight > 0) {
         await Promise.race([new Promise<void>((r) => (drained = r)), sleep(config.requestTimeoutMs)]);
       }
@@ -470,77 +467,55 @@ async function main(platform: Platform): Promise<number> {
       await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});
       tlsClient?.close();
       logger.log("info", "stopped");
-      resolve(0);
+      resolve(code);
+    };
+    // A Ctrl-C through npx or a task runner can reach raftd twice (the terminal signals the whole
+    // process group, and the wrapper passes it on): a repeat within 2 s is the same request.
+    let firstSignal: number | undefined;
+    platform.onShutdownSignal((signal) => {
+      if (firstSignal !== undefined) {
+        if (Date.now() - firstSignal < 2000) return;
+        logger.log("info", `${signal} again: exiting now`);
+        platform.exit(1);
+      }
+      firstSignal = Date.now();
+      logger.log("info", `${signal}: shutting down`);
+      void shutdown(0);
     });
+    // A join the cluster refuses for good ends the process with the reason.
+    for (const joining of background.splice(0)) {
+      background.push(joining.catch((e: unknown) => {
+        if (shuttingDown || !(e instanceof JoinError)) return;
+        console.error(`raftd: ${e.message}; exiting (fix the flags, or remove ${config.dataDir} to start afresh)`);
+        void shutdown(1);
+      }));
+    }
+    background.push(addressKeeper(self, address, peerAddress, node!, kv, logger, () => shuttingDown));
+    // A removed node says so and stops serving as a member; its data directory is marked so it never does again.
+    background.push(
+      watchRemoval({
+        self,
+        cluster: identity!.cluster,
+        node: node!,
+        addresses: () => book.all(),
+        dialer,
+        electionTimeoutMs: config.electionTimeoutMs,
+        stopped: () => shuttingDown,
+      }).then(async (reason) => {
+        if (reason === undefined || shuttingDown) return;
+        logger.log("info", `removed from cluster ${identity!.cluster}: ${reason}; stopping for good`);
+        identity = { ...identity!, removed: `${reason}, noticed ${new Date().toISOString()}` };
+        const marked = identity;
+        saving = saving.then(() => saveIdentity(fs, config.dataDir, marked)).catch((e) =>
+          logger.log("info", `could not mark ${config.dataDir} as removed: ${e}`)
+        );
+        await shutdown(0);
+      }),
+    );
   });
+
   await Promise.race([Promise.allSettled(background), sleep(500)]);
   return exitCode;
-}
-
-/** What a joiner sends, and the credentials it has. */
-interface JoinRequest {
-  readonly self: string;
-  readonly address: string;
-  /** Its mTLS peer address, when peers use mutual TLS. */
-  readonly peer: string | undefined;
-  readonly cluster: string;
-  /** `-admin-token`, presented as a Bearer token. */
-  readonly token: string | undefined;
-}
-
-/**
- * Keep asking `target` (followed to the leader) to add this node until it
- * is a voter. With the cluster secret, a `PlankSecret` challenge is answered
- * with a proof and the request repeated at once.
- */
-async function joinLoop(
-  target: string,
-  join: JoinRequest,
-  dialer: Dialer,
-  joinKey: CryptoKey | undefined,
-  node: KvNode,
-  logger: Logger,
-  stopped: () => boolean,
-): Promise<void> {
-  const body = new TextEncoder().encode(JSON.stringify({
-    id: join.self,
-    address: join.address,
-    ...(join.peer === undefined ? {} : { peer: join.peer }),
-  }));
-  const post = (authorization: string | undefined) =>
-    dialer.fetch(`${dialer.scheme}://${target}/join`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
-      body: body as Uint8Array<ArrayBuffer>,
-      signal: AbortSignal.timeout(90_000),
-    });
-  for (let attempt = 1; !stopped(); attempt++) {
-    const me = membersOf(node.status().membership).find((m) => m.id === join.self);
-    if (me?.suffrage === "voter") {
-      logger.log("info", "joined the cluster as a voter");
-      return;
-    }
-    try {
-      // Holding the secret, ask for a challenge first: the leader then checks our secret even on loopback.
-      let res = await post(joinKey ? "PlankSecret" : join.token && `Bearer ${join.token}`);
-      if (res.status === 401 && joinKey !== undefined) {
-        const proof = await answerChallenge(joinKey, join.cluster, res.headers.get("www-authenticate"), body);
-        if (proof !== undefined) {
-          await res.body?.cancel();
-          res = await post(proof);
-        }
-      }
-      const text = (await res.text()).trim();
-      if (res.ok) {
-        logger.log("info", `joined via ${target}`);
-        return;
-      }
-      logger.log("info", `join via ${target}: ${res.status} ${text}; retrying`);
-    } catch (e) {
-      logger.log("info", `join via ${target} failed (${e}); retrying`);
-    }
-    await sleep(Math.min(2000, 250 * attempt));
-  }
 }
 
 /** Leader changes the node has seen (its `plank_leader_changes_seen_total`). */

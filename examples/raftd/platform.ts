@@ -26,18 +26,27 @@ export interface Platform {
   /** The runtime's adapter module (`@plank/raft/deno` or `@plank/raft/bun`): `startNode`, the HTTP transport, storage errors. */
   readonly adapter: Pick<
     typeof Adapter,
-    "startNode" | "createHttpTransport" | "DataDirLockedError" | "StorageError" | "CorruptLogError" | "secretKey"
+    | "startNode"
+    | "createHttpTransport"
+    | "DataDirLockedError"
+    | "StorageError"
+    | "CorruptLogError"
+    | "secretKey"
+    | "forceNewClusterInDir"
   >;
   /** `fetch` and WebSocket trusting other nodes' HTTPS certificates (the runtime's TLS client). */
   readonly tlsClient: (tls: Adapter.ClientTlsOptions) => Adapter.TlsClient;
   /** The runtime's durable file system. */
   readonly fs: Adapter.DurableFs;
+  /** This process's id (logged at start and shown by `/status`, for `kill`). */
+  readonly pid: number;
   /** Command-line arguments after the script. */
   readonly args: readonly string[];
   /**
    * Serve `handler` on `host:port` (with the runtime's WebSocket wiring for
    * peer streams), over HTTPS with `tls`; rejects if the port cannot be bound.
-   * The handler is told the client's address.
+   * The handler is told the client's address and whether the server
+   * rewrote the request's path (`raw_path.ts`).
    */
   serve(
     host: string,

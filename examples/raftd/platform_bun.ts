@@ -6,36 +6,45 @@
  * @module
  */
 
-import {
-  BunFs,
-  bunTlsClient,
-  CorruptLogError,
-  createHttpTransport,
-  DataDirLockedError,
-  peerWebSocket,
-  secretKey,
-  startNode,
-  StorageError,
-} from "../../adapters/bun/mod.ts";
+import { BunFs, bunTlsClient, peerWebSocket } from "../../adapters/bun/mod.ts";
+import * as adapter from "../../adapters/bun/mod.ts";
+import type { RequestInfo } from "./http.ts";
 import type { Platform, Server } from "./platform.ts";
+import { MAX_ROUTED_SEGMENTS, rewrittenUnrouted, segmentsDiffer } from "./raw_path.ts";
 
 /** The Bun platform. */
 export function bunPlatform(): Platform {
   return {
     name: "bun",
-    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError, secretKey },
+    adapter,
     tlsClient: bunTlsClient,
     fs: new BunFs(),
     args: process.argv.slice(2),
+    pid: process.pid,
     serve(host, port, handler, tls): Promise<Server> {
       try {
+        const info = (req: Request, srv: Bun.Server<unknown>, rewrittenPath: boolean): RequestInfo => ({
+          remoteAddress: srv.requestIP(req)?.address,
+          rewrittenPath,
+        });
+        // Bun's req.url has its dot segments resolved already; its router sees the raw target (raw_path.ts).
+        const routed = (req: Bun.BunRequest, srv: Bun.Server<unknown>) => {
+          const params = req.params as Record<string, string>;
+          const raw = Array.from({ length: Object.keys(params).length }, (_, i) => params[`p${i}`]!);
+          return handler(req, info(req, srv, segmentsDiffer(raw, req.url)));
+        };
+        const routes: Record<string, typeof routed> = {};
+        for (let depth = 1; depth <= MAX_ROUTED_SEGMENTS; depth++) {
+          routes["/" + Array.from({ length: depth }, (_, i) => `:p${i}`).join("/")] = routed;
+        }
         const server = Bun.serve({
           hostname: host,
           port,
           ...(tls === undefined ? {} : { tls }),
           // Joins wait for a learner to catch up: don't cut slow requests short.
           idleTimeout: 0,
-          fetch: (req, srv) => handler(req, { remoteAddress: srv.requestIP(req)?.address }),
+          routes,
+          fetch: (req, srv) => handler(req, info(req, srv, rewrittenUnrouted(req.url))),
           // Peer streams: the HTTP transport upgrades /raft/stream through `server` (see main.ts).
           websocket: peerWebSocket,
           error: (e) => new Response(`internal error: ${e.message}\n`, { status: 500 }),

@@ -5,26 +5,20 @@
  * @module
  */
 
-import {
-  CorruptLogError,
-  createHttpTransport,
-  DataDirLockedError,
-  DenoFs,
-  denoTlsClient,
-  secretKey,
-  startNode,
-  StorageError,
-} from "../../adapters/deno/mod.ts";
+import { DenoFs, denoTlsClient } from "../../adapters/deno/mod.ts";
+import * as adapter from "../../adapters/deno/mod.ts";
 import type { Platform, Server } from "./platform.ts";
+import { rewrittenFromRawUrl } from "./raw_path.ts";
 
 /** The Deno platform. */
 export function denoPlatform(): Platform {
   return {
     name: "deno",
-    adapter: { startNode, createHttpTransport, DataDirLockedError, StorageError, CorruptLogError, secretKey },
+    adapter,
     tlsClient: denoTlsClient,
     fs: new DenoFs(),
     args: Deno.args,
+    pid: Deno.pid,
     serve(host, port, handler, tls): Promise<Server> {
       return new Promise((resolve, reject) => {
         try {
@@ -34,7 +28,12 @@ export function denoPlatform(): Platform {
             ...tls,
             onListen: (addr) => resolve({ port: addr.port, shutdown: () => server.shutdown() }),
             onError: (e) => new Response(`internal error: ${e instanceof Error ? e.message : e}\n`, { status: 500 }),
-          }, (req, info) => handler(req, { remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname }));
+          }, (req, info) =>
+            handler(req, {
+              remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname,
+              // Deno's req.url is the target as sent; `new URL` would resolve its dot segments.
+              rewrittenPath: rewrittenFromRawUrl(req.url),
+            }));
         } catch (e) {
           reject(e);
         }

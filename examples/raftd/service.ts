@@ -26,6 +26,7 @@ import {
   type JoinAnswer,
   type MemberView,
   NotLeaderError,
+  OUTCOME_HEADER,
   type RaftdService,
   type StatusView,
 } from "./http.ts";
@@ -54,7 +55,17 @@ export interface ServiceOptions {
   readonly catchUpTimeoutMs?: number;
   /** Log line sink. */
   readonly log?: (message: string) => void;
+  /** This process's id, shown by `/status`. */
+  readonly pid?: number;
+  /**
+   * Asks the raftd at `address` who it is (its `/status` id), throwing when
+   * nothing answers there: a join is refused before anything is added for a
+   * node that is not listening where it says it is.
+   */
+  readonly probe?: (address: string) => Promise<string>;
 }
+
+const NOT_APPLIED = { [OUTCOME_HEADER]: "not-applied" } as const;
 
 /** Every member of a membership, with suffrage (the outgoing voters of a joint config count as voters). */
 export function membersOf(m: Membership): { id: string; suffrage: "voter" | "learner" }[] {
@@ -76,44 +87,60 @@ export class RaftdNodeService implements RaftdService {
     this.#o = options;
   }
 
-  /** Run `f`, mapping the library's errors to HTTP answers. */
-  async #call<T>(f: () => Promise<T>): Promise<T> {
+  /** Run `f`, mapping the library's errors to HTTP answers; `write` when `f` proposes (its outcome may be unknown). */
+  async #call<T>(f: () => Promise<T>, write = true): Promise<T> {
     try {
       return await f();
     } catch (e) {
-      throw this.#mapError(e);
+      throw this.#mapError(e, write);
     }
   }
 
-  #mapError(e: unknown): unknown {
+  /**
+   * A refusal that certainly changed nothing is a 503 with Retry-After and
+   * `x-raftd-outcome: not-applied` (safe to retry). A write whose outcome is
+   * unknown — no answer in time, the node stopped while carrying it — is a
+   * 504 with `x-raftd-outcome: unknown`: it may have been applied, so a
+   * client reads before it retries (a compare-and-set may have succeeded).
+   */
+  #mapError(e: unknown, write: boolean): unknown {
+    const unknown = (message: string) =>
+      write
+        ? new HttpError(504, `outcome unknown: ${message}; the write may have been applied, read before retrying`, {
+          [OUTCOME_HEADER]: "unknown",
+        })
+        : new HttpError(503, message);
     if (e instanceof HttpError || e instanceof NotLeaderError) return e;
     if (e instanceof RaftRejected) {
       switch (e.reason) {
         case "not-leader": {
           const address = e.leader === undefined ? undefined : this.#o.addressOf(e.leader);
           return address === undefined || e.leader === this.#o.node.id
-            ? new HttpError(503, "no leader available, retry later")
+            ? new HttpError(503, "no leader available, retry later", NOT_APPLIED)
             : new NotLeaderError(address);
         }
         case "too-large":
-          return new HttpError(413, "too many uncommitted bytes; retry later");
+          return new HttpError(413, "too many uncommitted bytes; retry later", NOT_APPLIED);
         case "unsafe-conf-change":
-          return new HttpError(409, "refused: the membership change would leave the cluster unable to make progress");
+          return new HttpError(
+            409,
+            "refused: the membership change would leave the cluster unable to make progress",
+            NOT_APPLIED,
+          );
         case "conf-change-pending":
-          return new HttpError(503, "another membership change is in progress, retry later");
+          return new HttpError(503, "another membership change is in progress, retry later", NOT_APPLIED);
         default:
-          return new HttpError(503, `request not completed (${e.reason}), retry later`);
+          return new HttpError(503, `request not completed (${e.reason}), retry later`, NOT_APPLIED);
       }
     }
     if (e instanceof ProposalDropped) {
-      return new HttpError(503, "write lost to a leader change; it did not take effect, retry");
+      return new HttpError(503, "write lost to a leader change; it did not take effect, retry", NOT_APPLIED);
     }
-    if (e instanceof OutcomeUnknown) return new HttpError(503, e.message);
-    if (e instanceof NodeStopped) return new HttpError(503, "node is shutting down");
+    if (e instanceof OutcomeUnknown) return unknown(e.message);
+    // A request pending at shutdown may already be in the log (and commit elsewhere).
+    if (e instanceof NodeStopped) return unknown("node is shutting down");
     // Fatal: the node stopped (raftd exits); a write it was carrying may still commit elsewhere.
-    if (e instanceof StorageFailure || e instanceof StateMachineFailure) {
-      return new HttpError(503, `node stopped (${e.message}); the request may or may not have taken effect`);
-    }
+    if (e instanceof StorageFailure || e instanceof StateMachineFailure) return unknown(`node stopped (${e.message})`);
     return e;
   }
 
@@ -143,7 +170,7 @@ export class RaftdNodeService implements RaftdService {
   async get(key: string, stale: boolean): Promise<Uint8Array | undefined> {
     // Linearizable: wait until this node has applied the leader's commit index
     // as of a moment after the request arrived (ReadIndex, thesis §6.4).
-    if (!stale) await this.#call(() => this.#o.node.readIndex());
+    if (!stale) await this.#call(() => this.#o.node.readIndex(), false);
     return this.#o.kv.get(key);
   }
 
@@ -170,7 +197,9 @@ export class RaftdNodeService implements RaftdService {
       leaderAddress: s.leader === undefined ? null : this.#o.addressOf(s.leader) ?? null,
       commit: s.commit,
       applied: s.applied,
+      lastIndex: s.lastIndex,
       members: this.#members(s),
+      ...(this.#o.pid === undefined ? {} : { pid: this.#o.pid }),
     };
   }
 
@@ -205,9 +234,19 @@ export class RaftdNodeService implements RaftdService {
    * Add a node (goraft's join, done with a learner): record its address in
    * the replicated book, add it as a learner, wait until it has caught up,
    * then promote it (thesis §4.2.1: new servers join without votes until
-   * they hold the log). Idempotent, so a joiner can simply retry.
+   * they hold the log). Idempotent for the same id and address, so a joiner
+   * can simply retry.
+   *
+   * Refused (409) without changing anything: an id that is a member at
+   * another address, unless `replace` says the request moves it there (a
+   * voter re-addressed by mistake falls behind and costs the cluster a
+   * vote); an address another member uses. Refused (502) when nothing at
+   * `address` answers as `id`. A join that fails once it has added
+   * something (the learner never caught up, the leader changed) removes the
+   * learner and the address it added, so a failed join leaves the membership
+   * as it found it.
    */
-  join(id: string, address: string, peer?: string): Promise<JoinAnswer> {
+  join(id: string, address: string, peer?: string, replace = false): Promise<JoinAnswer> {
     const mtls = this.#o.peerAddressOf !== undefined;
     if (mtls && peer === undefined) {
       throw new HttpError(
@@ -219,25 +258,104 @@ export class RaftdNodeService implements RaftdService {
     this.#requireLeader();
     return this.#serialized(async () => {
       let s = this.#requireLeader();
-      const known = membersOf(s.membership).find((m) => m.id === id);
+      const members = membersOf(s.membership);
+      const known = members.find((m) => m.id === id);
       const kv = this.#o.kv;
-      if (kv.members().get(id) !== address || kv.peers().get(id) !== peer) {
-        this.#o.log?.(`join: recording ${id} at ${address}${peer === undefined ? "" : ` (peers: ${peer})`}`);
-        await this.#propose({ op: "setMember", id, address, ...(peer === undefined ? {} : { peer }) });
+      const recorded = kv.members().get(id);
+      const recordedPeer = kv.peers().get(id);
+      const moved = recorded !== undefined && (recorded !== address || recordedPeer !== peer);
+      if (known !== undefined && moved && !replace) {
+        throw new HttpError(
+          409,
+          `node ${id} is already a ${known.suffrage} at ${recorded}${
+            recordedPeer ? ` (peers: ${recordedPeer})` : ""
+          }: ` +
+            `to move it to ${address}, send {"replace": true}; to add another node, give it another id`,
+          NOT_APPLIED,
+        );
       }
-      if (known === undefined) {
-        this.#o.log?.(`join: adding ${id} as a learner`);
-        // The node's address book is where its transport dials: the peer listener under mTLS.
-        await this.#call(() => this.#o.node.addLearner(id, peer ?? address));
+      const holder = members.find((m) => m.id !== id && kv.members().get(m.id) === address);
+      if (holder !== undefined) {
+        throw new HttpError(409, `${address} is the address of member ${holder.id}`, NOT_APPLIED);
       }
-      if (known?.suffrage !== "voter") {
-        await this.#waitCaughtUp(id);
-        this.#o.log?.(`join: promoting ${id} to voter`);
-        await this.#call(() => this.#o.node.promote(id));
+      await this.#probe(id, address);
+      const added = { learner: false, address: false };
+      try {
+        if (recorded !== address || recordedPeer !== peer) {
+          this.#o.log?.(`join: recording ${id} at ${address}${peer === undefined ? "" : ` (peers: ${peer})`}`);
+          added.address = true;
+          await this.#propose({ op: "setMember", id, address, ...(peer === undefined ? {} : { peer }) });
+          // The node's transport dials the book: a moved member is reached at its new address at once.
+          if (known !== undefined) this.#o.node.setPeerAddress(id, peer ?? address);
+        }
+        if (known === undefined) {
+          this.#o.log?.(`join: adding ${id} as a learner`);
+          added.learner = true;
+          // The node's address book is where its transport dials: the peer listener under mTLS.
+          await this.#call(() => this.#o.node.addLearner(id, peer ?? address));
+        }
+        if (known?.suffrage !== "voter") {
+          await this.#waitCaughtUp(id);
+          this.#o.log?.(`join: promoting ${id} to voter`);
+          await this.#call(() => this.#o.node.promote(id));
+        }
+      } catch (e) {
+        await this.#undoJoin(id, added, known === undefined ? undefined : { address: recorded, peer: recordedPeer });
+        throw e;
       }
       s = this.#o.node.status();
       return { cluster: this.#o.cluster, leader: s.id, members: this.#members(s) };
     });
+  }
+
+  /** Refuses (502) a join for an address where nothing answers as `id`. */
+  async #probe(id: string, address: string): Promise<void> {
+    if (this.#o.probe === undefined) return;
+    let who: string;
+    try {
+      who = await this.#o.probe(address);
+    } catch (e) {
+      throw new HttpError(
+        502,
+        `nothing answers at ${address} (${e instanceof Error ? e.message : e}): start node ${id} there first`,
+        NOT_APPLIED,
+      );
+    }
+    if (who !== id) throw new HttpError(502, `${address} answers as node ${who}, not ${id}`, NOT_APPLIED);
+  }
+
+  /**
+   * A join failed: take back what it added — the learner (never a voter: a
+   * promotion that may have happened is left alone), and the address it
+   * recorded (restoring the previous one of a member that was moving).
+   */
+  async #undoJoin(
+    id: string,
+    added: { learner: boolean; address: boolean },
+    previous: { address: string | undefined; peer: string | undefined } | undefined,
+  ): Promise<void> {
+    const undo = async (what: string, f: () => Promise<unknown>) => {
+      try {
+        await f();
+        this.#o.log?.(`join of ${id} failed: ${what}`);
+      } catch (e) {
+        this.#o.log?.(`join of ${id} failed, and ${what} failed too: ${e instanceof Error ? e.message : e}`);
+      }
+    };
+    const me = () => membersOf(this.#o.node.status().membership).find((m) => m.id === id);
+    if (added.learner && me()?.suffrage === "learner") {
+      await undo("removed the learner", () => this.#o.node.removeNode(id));
+    }
+    if (!added.address) return;
+    if (previous?.address !== undefined) {
+      const { address, peer } = previous;
+      await undo(
+        `restored its address ${address}`,
+        () => this.#o.node.propose({ op: "setMember", id, address, ...(peer === undefined ? {} : { peer }) }),
+      );
+    } else if (me() === undefined) {
+      await undo("removed its address", () => this.#o.node.propose({ op: "removeMember", id }));
+    }
   }
 
   /**
@@ -249,7 +367,8 @@ export class RaftdNodeService implements RaftdService {
     const deadline = Date.now() + (this.#o.catchUpTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       const s = this.#o.node.status();
-      if (s.role !== "leader") throw this.#mapError(new RaftRejected("not-leader", s.leader));
+      if (s.role !== "leader") throw this.#mapError(new RaftRejected("not-leader", s.leader), true);
+
       const progress = s.progress?.get(id);
       if (progress !== undefined && progress.match >= target) return;
       await new Promise((r) => setTimeout(r, 50));

@@ -165,6 +165,12 @@ interface SimNode {
   readonly rate: number;
   /** This node's clock reading at virtual time 0. */
   readonly clockOffset: number;
+  /** Reads asked for on this node: request id → highest index committed anywhere at the time. */
+  readonly reads: Map<number, Index>;
+  /** Since when this node, as leader, has been cut off from a quorum (check-quorum oracle). */
+  cutOffSince: number | undefined;
+  /** Leadership won in a step whose term write is not yet durable (registered with the checker once it is). */
+  electedUndurable: { readonly term: Term; readonly log: RaftState["log"] } | undefined;
 }
 
 type SimEvent =
@@ -304,6 +310,9 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         receiving: undefined,
         rate,
         clockOffset,
+        reads: new Map(),
+        cutOffSince: undefined,
+        electedUndurable: undefined,
       } satisfies SimNode as SimNode;
       this.#nodes.push(node);
       this.#byId.set(id, node);
@@ -467,6 +476,9 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     node.incarnation++;
     node.receiving = undefined;
     node.tickAt = Infinity;
+    node.reads.clear();
+    node.cutOffSince = undefined;
+    node.electedUndurable = undefined;
     for (const op of [...node.ops]) this.#unknownOp(op);
     node.ops.clear();
     this.#note(
@@ -698,7 +710,23 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   /** Every step of every node: trace, nemesis triggers and Raft's safety checks. */
   #observe(node: SimNode, input: Input, effects: readonly RaftEffect[], s: RaftState): void {
     this.#trace.add({ kind: "input", time: this.#now, node: node.id, value: input });
+    // Read safety, checked on the protocol's own answer (no client collision needed): a read's index
+    // must be at least the highest index committed anywhere when the read was asked for (§6.4).
+    // (A read resubmitted under the same id keeps the floor of its first asking: its answer may be to that.)
+    if (input.type === "ReadIndex" && !node.reads.has(input.requestId)) {
+      node.reads.set(input.requestId, this.#checker.committedIndex);
+    }
     for (const e of effects) {
+      if (e.type === "ReadReady") {
+        const floor = node.reads.get(e.requestId);
+        node.reads.delete(e.requestId);
+        if (floor !== undefined && e.index < floor) {
+          this.#fail(
+            "read index",
+            `${node.id} served a read at index ${e.index}, but ${floor} was committed when it was asked`,
+          );
+        }
+      }
       if (e.type !== "SetTimer") this.#trace.add({ kind: "effect", time: this.#now, node: node.id, value: e });
       if (this.#faultsOn) {
         this.#nemesis.observe(node.id, s.role.kind, e);
@@ -706,7 +734,10 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       }
       if (e.type === "RoleChanged" && e.role === "leader") {
         this.#leaderTerms.add(e.term);
-        this.#checker.onLeader(node.id, e.term, s.log);
+        // A leader is one once its term is durable: a single voter elects itself in the step that raises
+        // its term, and if it crashes before that write it never led (nothing left it before the write).
+        if (node.storage.hard?.term === e.term) this.#checker.onLeader(node.id, e.term, s.log);
+        else node.electedUndurable = { term: e.term, log: s.log };
       }
     }
     this.#trace.add({ kind: "state", time: this.#now, node: node.id, value: s });
@@ -715,6 +746,39 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       node.commitSeen = s.commit;
     }
     if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
+    this.#checkQuorumOracle(node, s);
+  }
+
+  /**
+   * Check-quorum as an oracle (thesis §6.2): with `checkQuorum` on, a leader
+   * cut off from a quorum of its voters (by the simulated network) must step
+   * down within a few election timeouts of its own clock.
+   */
+  #checkQuorumOracle(node: SimNode, s: RaftState): void {
+    if (s.role.kind !== "leader" || !s.config.checkQuorum) {
+      node.cutOffSince = undefined;
+      return;
+    }
+    const m = currentMembership(s);
+    const reach = (ids: readonly NodeId[]) => {
+      if (ids.length === 0) return true;
+      const n = ids.filter((id) =>
+        id === node.id || (this.#node(id).up && this.#node(id).partition === node.partition)
+      );
+      return n.length > ids.length / 2;
+    };
+    if (reach(m.voters) && reach(m.outgoing ?? [])) {
+      node.cutOffSince = undefined;
+      return;
+    }
+    node.cutOffSince ??= this.#now;
+    // Two quorum rounds, plus the longest a delayed (or resurfacing) answer from a lost peer can keep it "active".
+    const f = this.#faults;
+    const late = this.#faultsOn ? f.longDelayMs + (f.staleRate > 0 ? 5 * this.#electionMs : 0) : 0;
+    const limit = (3 * this.#electionMs + late) / node.rate;
+    if (this.#now - node.cutOffSince > limit) {
+      this.#fail("check-quorum", `${node.id} still leads term ${s.term} ${limit.toFixed(0)}ms after losing its quorum`);
+    }
   }
 
   /** Carries out what `node`'s driver asks, until it asks for nothing more now. */
@@ -799,6 +863,11 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
           for (const e of entries) storage.entries.push(e);
         }
         if (batch.hardState) storage.hard = batch.hardState;
+        const elected = node.electedUndurable;
+        if (elected && storage.hard?.term === elected.term) {
+          node.electedUndurable = undefined;
+          this.#checker.onLeader(node.id, elected.term, elected.log);
+        }
       }
       if (stage.compactTo > 0) {
         const first = storage.entries[0]?.index;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Context, Effect, Layer, Logger, Metric, References, Tracer } from "effect";
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import { layer, METRIC_FAMILIES, portsLayer, Raft } from "../../effect.ts";
+import { layer, METRIC_FAMILIES, portsLayer, Raft, type SnapshotReader } from "../../effect.ts";
 import { testConfig, waitFor } from "./testkit.ts";
 
 interface Line {
@@ -55,7 +55,9 @@ function node(hub: MemoryHub, id: string, total: { value: number }) {
     stateMachine: {
       apply: (n: number) => (total.value += n),
       snapshot: () => new TextEncoder().encode(String(total.value)),
-      restore: (bytes: Uint8Array) => void (total.value = Number(new TextDecoder().decode(bytes))),
+      restore: async (snapshot: SnapshotReader) => {
+        total.value = Number(new TextDecoder().decode(await snapshot.bytes()));
+      },
     },
   }).pipe(Layer.provide(portsLayer({
     logStore: new MemoryLogStore(),

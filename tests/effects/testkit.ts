@@ -12,7 +12,7 @@ import {
   MemorySnapshotStore,
 } from "../../adapters/memory/mod.ts";
 import type { Message } from "../../core/types.ts";
-import { createNode, type NodeConfig, type RaftEvent, type RaftNode } from "../../mod.ts";
+import { createNode, type NodeConfig, type RaftEvent, type RaftNode, type SnapshotReader } from "../../mod.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
 export class KvMachine {
@@ -35,7 +35,8 @@ export class KvMachine {
   }
 
   /** Replaces the map. */
-  restore(bytes: Uint8Array): void {
+  async restore(snapshot: SnapshotReader): Promise<void> {
+    const bytes = await snapshot.bytes();
     this.data.clear();
     for (const [k, v] of JSON.parse(new TextDecoder().decode(bytes)) as [string, string][]) this.data.set(k, v);
   }
@@ -78,6 +79,7 @@ export async function startCluster(
     readonly config?: NodeConfig;
     readonly requestTimeoutMs?: number;
     readonly leaderWaitMs?: number;
+    readonly snapshotChunkBytes?: number;
   } = {},
 ): Promise<Cluster> {
   const hub = new MemoryHub();
@@ -102,6 +104,7 @@ export async function startCluster(
       config: { ...testConfig, ...options.config },
       requestTimeoutMs: options.requestTimeoutMs,
       leaderWaitMs: options.leaderWaitMs,
+      snapshotChunkBytes: options.snapshotChunkBytes,
     });
   };
   await Promise.all(ids.map(start));

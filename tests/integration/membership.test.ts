@@ -19,7 +19,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { NodeConfig, RaftNode } from "../../mod.ts";
+import type { NodeConfig, RaftNode, SnapshotReader } from "../../mod.ts";
 
 type Command = { key: string; value: string };
 
@@ -35,9 +35,11 @@ class Kv {
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify([...this.data]));
   }
-  restore(bytes: Uint8Array): void {
+  async restore(snapshot: SnapshotReader): Promise<void> {
+    const bytes = await snapshot.bytes();
     this.restores++;
     this.data.clear();
+
     for (const [k, v] of JSON.parse(new TextDecoder().decode(bytes)) as [string, string][]) this.data.set(k, v);
   }
 }

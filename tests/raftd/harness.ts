@@ -213,3 +213,21 @@ export class Cluster {
     rmSync(this.root, { recursive: true, force: true });
   }
 }
+
+/**
+ * Adds n1, n2, n3 to `cluster` and forms them: n1 founds the cluster (with
+ * `founderFlags` too), the others `-join` it; resolves once all three see
+ * three voters (or throws with every node's log).
+ */
+export async function formThree(cluster: Cluster, founderFlags: string[] = []): Promise<RaftdProcess[]> {
+  const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
+  const [n1, n2, n3] = nodes as [RaftdProcess, RaftdProcess, RaftdProcess];
+  n1.start([...FAST_FLAGS, "-id", "n1", ...founderFlags]);
+  await waitFor("n1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
+  n2.start([...FAST_FLAGS, "-id", "n2", "-join", n1.address]);
+  n3.start([...FAST_FLAGS, "-id", "n3", "-join", n1.address]);
+  await waitForVoters(nodes, 3).catch((e) => {
+    throw new Error(`${e}\n${cluster.logs()}`);
+  });
+  return nodes;
+}

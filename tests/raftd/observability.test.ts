@@ -7,15 +7,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { METRIC_FAMILIES } from "../../effect.ts";
+import { cannotRunChromium, launchChromium } from "../browser/chromium.ts";
 import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
 
 const T = { timeout: 90_000 };
-const CHROMIUM = "/usr/bin/chromium";
 /** Where the browser test leaves its screenshot of /ui. */
 export const SCREENSHOT: string = fileURLToPath(new URL("../../tmp/raftd-ui.png", import.meta.url).href);
 
@@ -23,9 +22,7 @@ const promtool = spawnSync("promtool", ["--version"], { encoding: "utf8" });
 const noPromtool = promtool.status === 0
   ? false
   : "promtool is not installed (Debian's prometheus package; .ci/run installs it with apt-get)";
-const noChromium = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (Debian's chromium package; .ci/run installs it with apt-get)`;
+const noChromium = cannotRunChromium() ?? false;
 
 /** The metrics a leader that took writes reports (the rest appear once their event happens). */
 const LEADER = METRIC_FAMILIES.filter((f) =>
@@ -88,23 +85,7 @@ describe("raftd observability (black box)", () => {
     ...T,
     skip: noChromium,
   }, async () => {
-    const { chromium } = await import("playwright-core");
-    const profile = mkdtempSync(join(tmpdir(), "raftd-ui-chromium-"));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1100, height: 720 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium({ width: 1100, height: 720 });
     let stop = false;
     // Writes while the page watches, so that its chart has something to show.
     const writes = (async () => {
@@ -151,7 +132,6 @@ describe("raftd observability (black box)", () => {
       stop = true;
       await writes;
       await browser.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   });
 });
