@@ -164,7 +164,11 @@ describe("aborting a proposal of the Promise API", () => {
       await assert.rejects(first, ProposalCancelled);
       await assert.rejects(nodes[0]!.propose(1, { signal: early.signal }), ProposalCancelled, "already aborted");
       await waitFor(() => nodes.some((n) => n.status().role === "leader"));
-      const follower = nodes.find((n) => n.status().role === "follower" && n.status().leader !== undefined)!;
+      const follower = await waitFor(
+        () => nodes.find((n) => n.status().role === "follower" && n.status().leader !== undefined),
+        4000,
+        "a follower that knows the leader",
+      );
       // Forwarded to the leader (handed over), but the leader never hears it: its outcome stays unknown.
       hub.drop = (m) => m.type === "Propose" && m.from === follower.id;
       const late = new AbortController();
