@@ -1039,6 +1039,10 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   #transmit(from: SimNode, message: Message): void {
     const to = this.#byId.get(message.to);
     if (!to || to === from) return;
+    // Checked on what leaves the node: a vote is given once it is sent (after its Persist).
+    if (message.type === "RequestVoteResponse" && message.granted && !message.preVote) {
+      this.#checker.onVote(from.id, message.term, message.to);
+    }
     if (!to.up) {
       // A crashed peer refuses the connection: the transport reports it, asynchronously.
       this.#schedule({
