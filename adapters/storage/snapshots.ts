@@ -113,9 +113,18 @@ export class FileSnapshotStore {
    * @throws CorruptLogError if its header is damaged or disagrees with its name
    */
   async latest(): Promise<StoredSnapshot | undefined> {
-    const snaps = await this.list();
-    const best = snaps[snaps.length - 1];
-    return best === undefined ? undefined : await this.load(best.name);
+    for (;;) {
+      const snaps = await this.list();
+      const best = snaps[snaps.length - 1];
+      if (best === undefined) return undefined;
+      try {
+        return await this.load(best.name);
+      } catch (e) {
+        // A newer snapshot finishing between the listing and the open removes this one: that is a
+        // replacement, not damage, so list again. A file that is still there failed for real.
+        if (await this.fs.exists(joinPath(this.dir, best.name))) throw e;
+      }
+    }
   }
 
   /** Streams `chunks` into a new snapshot for `meta` and makes it current; removes older snapshots. */

@@ -9,7 +9,7 @@
  */
 
 import { Effect, Result } from "effect";
-import type { NodeId } from "../../core/types.ts";
+import type { NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
 import { StateMachineFailure, StorageFailure } from "../errors.ts";
@@ -118,6 +118,7 @@ interface Stream {
   reader: AsyncIterator<Uint8Array> | undefined;
   readerAt: number;
   snap: StoredSnapshot | undefined;
+  sending: SnapshotMeta | undefined;
 }
 
 /** Per follower, the chunks waiting to be read and sent, and the reader positioned in the snapshot. */
@@ -144,7 +145,10 @@ export class ChunkStreams {
         const to = c.header.to;
         let s = this.#streams.get(to);
         if (!s) {
-          this.#streams.set(to, s = { queue: [], running: false, reader: undefined, readerAt: -1, snap: undefined });
+          this.#streams.set(
+            to,
+            s = { queue: [], running: false, reader: undefined, readerAt: -1, snap: undefined, sending: undefined },
+          );
         }
         s.queue.push(c);
         if (!s.running) {
@@ -169,7 +173,8 @@ export class ChunkStreams {
     return work.pipe(
       Effect.catch((error) =>
         Effect.gen({ self: this }, function* () {
-          const meta = s.snap?.meta;
+          // The snapshot being sent: the one opened, or (if opening it failed) the one the chunk names.
+          const meta = s.snap?.meta ?? s.sending;
           s.queue.length = 0;
           yield* Effect.promise(() => closeReader(s));
           // A newer snapshot replacing this one mid-stream explains the failure: the core asks
@@ -189,6 +194,7 @@ export class ChunkStreams {
     try {
       while (s.queue.length > 0 && !this.#stopped) {
         const c = s.queue.shift()!;
+        s.sending = c.meta;
         if (!s.snap || s.snap.meta.index !== c.meta.index || s.snap.meta.term !== c.meta.term) {
           await closeReader(s);
           s.snap = await Effect.runPromise(this.#snapshots.latest);

@@ -303,6 +303,39 @@ export function snapshotContract(
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"]);
     });
 
+    t(
+      "latest: a newer snapshot landing between the listing and the open is a replacement, not damage",
+      async (fs, dir) => {
+        const store = await FileSnapshotStore.open(fs, dir);
+        await store.write(META, [pattern(10)]);
+        const newer = { ...META, index: 20, term: 3 };
+        // The store lists snap-10-2, then (before it opens that file) a newer snapshot is written and
+        // the old one removed, as when the state machine's snapshot finishes during a stream's start.
+        let raced = false;
+        const openRead = async (path: string) => {
+          if (!raced && path.endsWith("snap-10-2.snap")) {
+            raced = true;
+            await (await FileSnapshotStore.open(fs, dir)).write(newer, [pattern(5)]);
+          }
+          return await fs.openRead(path);
+        };
+        const racing = new Proxy(fs, {
+          get(target, key) {
+            if (key === "openRead") return openRead;
+            const v = Reflect.get(target, key);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        });
+        const s = await (await FileSnapshotStore.open(racing, dir)).latest();
+        assert.ok(raced, "the race was staged");
+        assert.deepEqual(s?.meta, newer);
+        assert.deepEqual(await collect(s!.read()), pattern(5));
+        // A listed file that is still there but unreadable stays an error (damage is never skipped).
+        await fs.writeFileSynced(joinPath(snapDir(dir), "snap-30-3.snap"), new Uint8Array(3));
+        assert.ok(await rejects(store.latest()) instanceof CorruptLogError);
+      },
+    );
+
     t("receive: chunks at the wrong offset are refused with the expected offset; finish installs", async (fs, dir) => {
       const store = await FileSnapshotStore.open(fs, dir);
       const data = pattern(300);
