@@ -37,7 +37,13 @@
  *   `--memory-seconds` of the e2e put load (raftd: -snapshot-entries 10000;
  *   etcd: --snapshot-count 10000), mean of the second half.
  *
- * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20`.
+ * - security: bench/raftd.ts's writes (its own client) with plaintext, mTLS
+ *   and shared-secret peers; no peer figure (etcd runs plaintext peers here).
+ * - soak: the leader's VmRSS every second under `--soak-minutes` (default 10)
+ *   of 1 KiB puts, snapshots every 2,000 entries on both sides; the row is the
+ *   least-squares slope after the first minute, and the last sample.
+ *
+ * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20 --soak-minutes 10`.
  *
  * @module
  */
@@ -79,11 +85,15 @@ const CURRENT: Runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undef
 const RUNTIMES = flag("runtimes", CURRENT).split(",").filter((r): r is Runtime => r === "deno" || r === "bun");
 const SECONDS = Number(flag("seconds", "10"));
 const FAILOVERS = Number(flag("failovers", "10"));
-const ONLY = new Set(flag("only", "core,e2e,failover,recovery,memory").split(","));
+const ONLY = new Set(flag("only", "core,e2e,failover,recovery,memory,security,soak").split(","));
 /** Entries in the log of the restart and bytes-per-entry rows. */
 const ENTRIES = Number(flag("entries", "1000000"));
 /** Seconds of write load the steady-state RSS row samples. */
 const MEMORY_SECONDS = Number(flag("memory-seconds", "20"));
+/** Minutes of the soak rows' write load (1 KiB values, snapshots every SOAK_SNAPSHOT_ENTRIES). */
+const SOAK_MINUTES = Number(flag("soak-minutes", "10"));
+/** Log compaction of the soak rows on both sides, as in issue 15's observation of Deno's RSS growth. */
+const SOAK_SNAPSHOT_ENTRIES = 2000;
 /** State the snapshot catch-up row loads before it wipes a follower: this many MiB of 1 KiB values. */
 const CATCHUP_MIB = Number(flag("catchup-mib", "32"));
 /** Wipe-and-rejoin rounds of the catch-up row on one loaded cluster; the row is their median. */
@@ -235,7 +245,7 @@ async function status(port: number): Promise<Status | undefined> {
 
 class Cluster {
   readonly nodes: Node[];
-  constructor(readonly rt: Runtime, readonly base: string, ports: number[]) {
+  constructor(readonly rt: Runtime, readonly base: string, ports: number[], extra: readonly string[] = []) {
     this.nodes = ports.map((port, i) => {
       const dir = join(base, `n${i + 1}`);
       const flags = [
@@ -247,6 +257,7 @@ class Cluster {
         `n${i + 1}`,
         "-election-timeout",
         `${ELECTION_MS}ms`,
+        ...extra,
       ];
       const join_ = i === 0 ? [] : ["-join", `127.0.0.1:${ports[0]}`];
       return { port, dir, args: [...flags, ...join_, dir], proc: undefined };
@@ -333,9 +344,13 @@ function ports(): number[] {
   return p;
 }
 
-async function withCluster<T>(rt: Runtime, body: (c: Cluster) => Promise<T>): Promise<T> {
+async function withCluster<T>(
+  rt: Runtime,
+  body: (c: Cluster) => Promise<T>,
+  extra: readonly string[] = [],
+): Promise<T> {
   const base = mkdtempSync(join(tmpdir(), `plank-compare-${rt}-`));
-  const c = new Cluster(rt, base, ports());
+  const c = new Cluster(rt, base, ports(), extra);
   try {
     await c.up();
     return await body(c);
@@ -1184,6 +1199,132 @@ async function recoveryAndMemoryRows(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- security modes
+
+const RAFTD_BENCH = join(ROOT, "bench/raftd.ts");
+const AUTH_MODES = ["plain", "mtls", "secret"] as const;
+
+/**
+ * Writes/s and p99 with each peer-authentication mode: bench/raftd.ts (its own
+ * HTTP client, 64 clients, 128 B, SECONDS) once per mode. The peer column is
+ * empty: etcd runs plaintext peers here, and this client is not kv-load.
+ */
+async function securityRows(): Promise<void> {
+  const rs = AUTH_MODES.map((a) => ({
+    a,
+    w: row(`security: writes/s with ${a} peers (bench/raftd.ts client, c=${CLIENTS}, ${SIZE} B)`),
+    p99: row(`security: write p99 with ${a} peers (ms)`, 2),
+  }));
+  for (const r of rs) r.w.peer = r.p99.peer = "n/a (plaintext etcd)";
+  for (const rt of RUNTIMES) {
+    log(`security modes on ${rt}`);
+    const { cmd, args } = runtimeCommand(rt, RAFTD_BENCH);
+    const { out } = await run(cmd, [
+      ...args,
+      "--auth",
+      AUTH_MODES.join(","),
+      "--only",
+      "writes",
+      "--seconds",
+      `${SECONDS}`,
+    ]);
+    for (const r of rs) {
+      const m = out.match(new RegExp(`writes \\[${r.a}\\]:.*: (\\d+)/s, p50 [\\d.]+ ms, p99 ([\\d.]+) ms`));
+      r.w.plank[rt] = m ? Number(m[1]) : `failed: ${out.slice(-120)}`;
+      r.p99.plank[rt] = m ? Number(m[2]) : "failed";
+    }
+  }
+}
+
+// ---------------------------------------------------------------- soak
+
+/** Least-squares slope of `samples` (one a second, bytes) after the first minute, in MiB per minute. */
+function slopeMiBPerMin(samples: number[]): number | string {
+  const tail = samples.slice(60);
+  if (tail.length < 10) return "too short (needs > 70 s)";
+  const n = tail.length;
+  const mx = (n - 1) / 2;
+  const my = tail.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  tail.forEach((y, x) => {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  });
+  return num / den * 60 / 2 ** 20;
+}
+
+/** The leader's RSS under SOAK_MINUTES of 1 KiB puts: its slope after the first minute and its last sample. */
+async function soakRss(
+  target: "raftd" | "gateway",
+  endpoints: string,
+  pid: () => number | undefined,
+  who: string,
+): Promise<{ slope: number | string; last: number | string }> {
+  const load = (n: number) =>
+    kvLoad([
+      ...["-target", target, "-endpoints", endpoints, "-c", `${CLIENTS}`, "-size", "1024"],
+      ...["-op", "put", "-n", `${n}`, "-keys", "1000"],
+    ]);
+  const warm = await load(2000);
+  const n = Math.max(2000, Math.round(opsFor(warm) * SOAK_MINUTES * 60 / SECONDS / 1000) * 1000);
+  const work = load(n);
+  const samples = await sampleRss(pid, work);
+  const put = await work;
+  const every = samples.filter((_, i) => i % 30 === 0).map((r) => (r / 2 ** 20).toFixed(0));
+  log(
+    `soak ${who}: ${n} puts, ${
+      typeof put === "string" ? put : `${put.opsPerSec} ops/s`
+    }, RSS every 30 s (MiB) ${every}`,
+  );
+  if (typeof put === "string") return { slope: put, last: put };
+  const last = samples.at(-1);
+  return { slope: slopeMiBPerMin(samples), last: last === undefined ? "no RSS samples" : last / 2 ** 20 };
+}
+
+async function soakRows(): Promise<void> {
+  const what = `${SOAK_MINUTES} min of 1 KiB puts, snapshots every ${SOAK_SNAPSHOT_ENTRIES}`;
+  const slope = row(`soak: leader RSS slope after the first minute, ${what} (MiB/min)`, 2);
+  const last = row(`soak: leader RSS at the end of the soak (MiB)`, 1);
+  const skip = await peerMissing("load");
+  for (const rt of RUNTIMES) {
+    log(`soak on ${rt}`);
+    try {
+      const f = skip ? { slope: skip, last: skip } : await withCluster(rt, async (c) => {
+        const leader = await c.leader();
+        if (!leader) throw new Error("no leader");
+        return await soakRss("raftd", c.endpoints, () => leader.proc?.pid, rt);
+      }, ["-snapshot-entries", `${SOAK_SNAPSHOT_ENTRIES}`]);
+      slope.plank[rt] = f.slope;
+      last.plank[rt] = f.last;
+    } catch (e) {
+      slope.plank[rt] = last.plank[rt] = `failed: ${(e as Error).message}`;
+    }
+  }
+  const etcdSkip = (await peerMissing("etcd")) ?? skip;
+  if (etcdSkip) {
+    slope.peer = last.peer = etcdSkip;
+    return;
+  }
+  log("soak on etcd");
+  const base = mkdtempSync(join(tmpdir(), "plank-compare-etcd-soak-"));
+  let members: EtcdMember[] = [];
+  try {
+    members = await etcdCluster(base, ETCD_MEMORY, ["--snapshot-count", `${SOAK_SNAPSHOT_ENTRIES}`]);
+    const leader = await etcdLeader(members);
+    if (!leader) throw new Error("no leader");
+    const endpoints = members.map((m) => `127.0.0.1:${m.client}`).join(",");
+    const f = await soakRss("gateway", endpoints, () => leader.m.proc?.pid, "etcd");
+    slope.peer = f.slope;
+    last.peer = f.last;
+  } catch (e) {
+    slope.peer = last.peer = `failed: ${(e as Error).message}`;
+  } finally {
+    await Promise.all(members.map((m) => killHard(m.proc)));
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- table
 
 function fmt(f: Figure | undefined, digits: number): string {
@@ -1219,6 +1360,8 @@ async function main(): Promise<void> {
   if (ONLY.has("e2e")) await e2eRows();
   if (ONLY.has("failover")) await failoverRows();
   if (ONLY.has("recovery") || ONLY.has("memory")) await recoveryAndMemoryRows();
+  if (ONLY.has("security")) await securityRows();
+  if (ONLY.has("soak")) await soakRows();
   console.log(table());
   console.log(
     `\nratio = plank / peer (higher is better for /s rows, lower for ms rows). ` +
