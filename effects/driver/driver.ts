@@ -473,6 +473,12 @@ export class NodeDriver {
     this.#step({ type: "Unreachable", to: peer });
   }
 
+  /** The host's failure detector lost `peer` (many groups per process): a quiescent group it concerns wakes. */
+  peerDown(peer: NodeId, now: number): void {
+    this.#now = now;
+    this.#step({ type: "PeerDown", peer });
+  }
+
   /** A core timer fired. */
   timer(timer: TimerKind, now: number): void {
     this.#now = now;
