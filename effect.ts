@@ -40,13 +40,29 @@
  * )));
  * ```
  *
+ * For typed commands and results, make a key with {@link raftService} and
+ * give it to `layer(key, options)`. A node logs through the context's effect
+ * `Logger`s, records its metrics ({@link METRIC_FAMILIES}) in its
+ * `MetricRegistry` and its requests' spans with its `Tracer`.
+ *
  * This entry is not checked by `deno doc --lint` (deno 2.9 reports types
  * from `effect` as private), but every export is documented.
  *
  * @module
  */
 
-export { layer, type LayerOptions, type Ports, portsLayer, Raft } from "./effects/raft_service.ts";
+export {
+  layer,
+  type LayerOptions,
+  type NodeLayer,
+  type Ports,
+  portsLayer,
+  type ProposeError,
+  Raft,
+  type RaftKey,
+  raftService,
+} from "./effects/raft_service.ts";
+export { METRIC_FAMILIES } from "./effects/runtime/metrics.ts";
 export { schemaCodec } from "./effects/schema_codec.ts";
 export {
   LogStore,
@@ -69,8 +85,10 @@ export {
   makeNode,
   type NodeHandle,
   type NodeServices,
+  type ProposeOptions,
   type RuntimeOptions,
   type SetPeersOptions,
+  type TraceParent,
 } from "./effects/runtime/mod.ts";
 export type {
   ChunkResult,
@@ -94,8 +112,11 @@ export {
 
 export type { CommandOf, NodeConfig, NodeSpec, ResultOf, UserStateMachine } from "./effects/raft_node.ts";
 export {
+  ApplyFailure,
+  CommandCodecError,
   NodeStopped,
   OutcomeUnknown,
+  ProposalCancelled,
   ProposalDropped,
   type RaftError,
   RaftRejected,

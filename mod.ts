@@ -42,6 +42,9 @@
  * await Promise.all(nodes.map((n) => n.stop()));
  * ```
  *
+ * A node logs to a `logger` option (leveled, structured {@link LogRecord}s),
+ * and reports its metrics with `metrics()` and `prometheusMetrics()`.
+ *
  * Errors are typed classes with a `_tag`: {@link RaftRejected} (not the
  * leader, too much uncommitted data, …; retry, elsewhere if `leader` says),
  * {@link ProposalDropped} (overwritten by a new leader: it did not take
@@ -63,6 +66,7 @@ export {
   type NodeConfig,
   type NodeOptions,
   type NodeSpec,
+  type ProposeOptions,
   type RaftNode,
   type ResultOf,
   type UserStateMachine,
@@ -77,8 +81,11 @@ export {
 
 export { type CommandCodec, jsonCodec } from "./effects/command.ts";
 export {
+  ApplyFailure,
+  CommandCodecError,
   NodeStopped,
   OutcomeUnknown,
+  ProposalCancelled,
   ProposalDropped,
   type RaftError,
   RaftRejected,
@@ -86,6 +93,7 @@ export {
   StateMachineFailure,
   StorageFailure,
 } from "./effects/errors.ts";
+export type { LogLevelName, LogRecord, MetricSeries, NodeLogger } from "./effects/observability.ts";
 export type { NodeStatus, PeerProgress, RaftEvent, RaftListener } from "./effects/events.ts";
 export type {
   ChunkResult,

@@ -167,6 +167,71 @@ export class StateMachineFailure extends Error {
   }
 }
 
+/**
+ * A command could not be encoded (on the proposing node: it never reached the
+ * log) or an entry's bytes could not be decoded back into a command (on
+ * every node: only that entry's proposal fails). `cause` is the codec's own
+ * error (e.g. effect's `SchemaError`).
+ */
+export class CommandCodecError extends Error {
+  /** Discriminator. */
+  readonly _tag = "CommandCodecError" as const;
+  /** `"encode"` (nothing was proposed) or `"decode"` (the entry is in the log; the state machine never saw it). */
+  readonly phase: "encode" | "decode";
+
+  /**
+   * Creates the error.
+   * @param phase encoding or decoding
+   * @param cause the codec's error
+   */
+  constructor(phase: "encode" | "decode", cause: unknown) {
+    super(`command ${phase} failed: ${describe(cause)}`, { cause });
+    this.name = "CommandCodecError";
+    this.phase = phase;
+  }
+}
+
+/**
+ * The state machine's `apply` threw (or rejected) for this command. The entry
+ * is committed and every replica applied it the same way (apply is
+ * deterministic), so only this proposal failed; `cause` is what `apply`
+ * threw. The Promise API rejects with `cause` itself; the Effect API wraps it
+ * so that its error channel stays exactly typed.
+ */
+export class ApplyFailure extends Error {
+  /** Discriminator. */
+  readonly _tag = "ApplyFailure" as const;
+  /** Where the command was applied. */
+  readonly index: Index | undefined;
+
+  /**
+   * Creates the error.
+   * @param cause what `apply` threw
+   * @param index the entry's index, when known
+   */
+  constructor(cause: unknown, index?: Index) {
+    super(`apply failed: ${describe(cause)}`, { cause });
+    this.name = "ApplyFailure";
+    this.index = index;
+  }
+}
+
+/**
+ * A proposal was cancelled before it was handed to the leader (its caller
+ * was interrupted, or its `signal` aborted, while it still waited on this
+ * node): it was never appended anywhere and will never be applied.
+ */
+export class ProposalCancelled extends Error {
+  /** Discriminator. */
+  readonly _tag = "ProposalCancelled" as const;
+
+  /** Creates the error. */
+  constructor() {
+    super("proposal cancelled before it was handed to the leader: it will not be applied");
+    this.name = "ProposalCancelled";
+  }
+}
+
 /** Any error a node's requests can fail with. */
 export type RaftError = RaftRejected | ProposalDropped | OutcomeUnknown | NodeStopped | StorageFailure;
 

@@ -6,18 +6,27 @@
  * @module
  */
 
-import { Effect, Exit, Layer, Scope } from "effect";
+import { Context, Effect, Exit, Layer, Logger, Metric, References, Scope } from "effect";
 import { defaultConfig, makeConfig, type RaftConfig } from "../core/config.ts";
 import { NodeStopped, RaftRejected } from "./errors.ts";
-
 import { emptyMembership, membershipOf } from "../core/membership.ts";
 import type { ConfChange, Entry, Index, NodeId, SnapshotMeta } from "../core/types.ts";
 import { type CommandCodec, jsonCodec } from "./command.ts";
+import { ApplyFailure, CommandCodecError } from "./errors.ts";
 import type { NodeStatus, RaftListener } from "./events.ts";
+import {
+  loggingContext,
+  type LogLevelName,
+  type MetricSeries,
+  metricSeries,
+  type NodeLogger,
+  prometheusText,
+} from "./observability.ts";
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./ports/mod.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime/mod.ts";
 import { type SnapshotData, type SnapshotReader, StateMachine } from "./ports/mod.ts";
+import { isThenable } from "./thenable.ts";
 
 /**
  * The user's state machine. `apply` runs once per committed command, in log
@@ -65,9 +74,13 @@ export type ResultOf<SM> = SM extends { apply(command: any, index: Index): infer
 /** The core's tunables a node accepts (its id comes from {@link NodeSpec.id}). */
 export type NodeConfig = Partial<Omit<RaftConfig, "id">>;
 
-/** What a node is made of, apart from its ports; shared by `createNode`, `startNode` and the Effect `layer`. */
+/**
+ * What a node is made of, apart from its ports; shared by `createNode`,
+ * `startNode` and the Effect `layer`. `C` is the command type: the codec's
+ * (a Schema's `Type`) when one is given, else what `apply` takes.
+ */
 // deno-lint-ignore no-explicit-any
-export interface NodeSpec<SM extends UserStateMachine<any, any>> {
+export interface NodeSpec<SM extends UserStateMachine<any, any>, C = CommandOf<SM>> {
   /** This node's id. */
   readonly id: NodeId;
   /**
@@ -85,7 +98,7 @@ export interface NodeSpec<SM extends UserStateMachine<any, any>> {
    * Command codec: JSON by default. For typed, validated commands pass
    * `schemaCodec(schema)` from `@plank/raft/effect`, or any {@link CommandCodec}.
    */
-  readonly command?: CommandCodec<CommandOf<SM>>;
+  readonly command?: CommandCodec<C>;
   /** Core tunables (election timeout, heartbeat, snapshots, flow control). */
   readonly config?: NodeConfig;
   /** Largest InstallSnapshot chunk in bytes (default: `config.maxMessageBytes`). */
@@ -105,17 +118,42 @@ export interface NodeSpec<SM extends UserStateMachine<any, any>> {
    * timeouts; 0 fails at once.
    */
   readonly leaderWaitMs?: number;
+  /**
+   * Where the node's log lines go (leveled, structured: elections, leader
+   * and membership changes, snapshots, storage failures, slow fsyncs, peers
+   * unreachable and back). Promise API only; without it the node logs
+   * nothing. The Effect API logs through the host's effect `Logger`s instead.
+   */
+  readonly logger?: NodeLogger;
+  /** The least severe level given to `logger`. Default `"info"`. */
+  readonly logLevel?: LogLevelName;
+  /** A log fsync slower than this (ms) is logged as a warning and counted. Default 1000. */
+  readonly slowFsyncMs?: number;
 }
 
 /** Options of {@link createNode}: the spec plus the node's three ports. */
 // deno-lint-ignore no-explicit-any
-export interface NodeOptions<SM extends UserStateMachine<any, any>> extends NodeSpec<SM> {
+export interface NodeOptions<SM extends UserStateMachine<any, any>, C = CommandOf<SM>> extends NodeSpec<SM, C> {
   /** The durable log (a write-ahead log, or `MemoryLogStore` from `@plank/raft/memory`). Closed by `stop()`. */
   readonly logStore: LogStorePort;
   /** The snapshot store. Closed by `stop()`. */
   readonly snapshotStore: SnapshotStorePort;
   /** The peer transport. Its address book is managed by the node. Closed by `stop()`. */
   readonly transport: TransportPort;
+}
+
+/** Options of one {@link RaftNode.propose}. */
+export interface ProposeOptions {
+  /**
+   * Aborting it gives up on the proposal. While it still waits on this node
+   * (queued, or for a leader to be known) it is cancelled: it rejects with
+   * `ProposalCancelled` and is never applied. Once handed to the leader it
+   * may still commit: it rejects with `OutcomeUnknown` as soon as the node's
+   * loop takes the abort (with the outcome itself if that came first), and
+   * its eventual outcome is logged (warn) and counted in
+   * `plank_proposals_abandoned_total` — never silently dropped.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A running Raft node (Promise facade). */
@@ -131,7 +169,7 @@ export interface RaftNode<C, R, SM> {
    * replaced by a snapshot: the command **may or may not have been
    * applied**) or `NodeStopped`.
    */
-  propose(command: C): Promise<R>;
+  propose(command: C, options?: ProposeOptions): Promise<R>;
   /** Runs `fn` against the state machine at a linearizable point (ReadIndex, thesis §6.4). */
   read<T>(fn: (stateMachine: SM) => T | Promise<T>): Promise<T>;
   /** A linearizable read index, already applied on this node (fails like {@link RaftNode.propose}). */
@@ -151,6 +189,14 @@ export interface RaftNode<C, R, SM> {
   waitForLeader(timeoutMs?: number): Promise<NodeId>;
   /** The node's state as of its last loop iteration (on the leader, with every peer's progress). */
   status(): NodeStatus;
+  /**
+   * A snapshot of the node's metrics (etcd's raft set: leader, term,
+   * indexes, proposals, fsync and append histograms, round trips, snapshot
+   * transfers, ReadIndex rounds, refusals), as plain series.
+   */
+  metrics(): readonly MetricSeries[];
+  /** The same metrics in Prometheus' text exposition format (effect's exporter), for a `/metrics` endpoint. */
+  prometheusMetrics(): string;
   /** Adds an event listener; returns the unsubscribe function. */
   subscribe(listener: RaftListener): () => void;
   /**
@@ -243,14 +289,39 @@ export function peerMap(peers: Readonly<Record<NodeId, string>> | ReadonlyMap<No
   return peers instanceof Map ? new Map(peers) : new Map(Object.entries(peers as Record<NodeId, string>));
 }
 
-/** The byte-level state machine service over the user's typed one. */
+/**
+ * The byte-level state machine service over the user's typed one. An entry
+ * that does not decode fails its proposal with a `CommandCodecError` (the
+ * state machine never sees it). What `apply` throws (or rejects with) fails
+ * only its proposal: as itself (the Promise API), or — `wrapFailures`, for
+ * the Effect API's exactly typed errors — as an `ApplyFailure` carrying it.
+ */
 // deno-lint-ignore no-explicit-any
-export function stateMachineService<SM extends UserStateMachine<any, any>>(
+export function stateMachineService<SM extends UserStateMachine<any, any>, C>(
   sm: SM,
-  codec: CommandCodec<CommandOf<SM>>,
+  codec: CommandCodec<C>,
+  wrapFailures = false,
 ): StateMachine {
   return {
-    apply: (entry: Entry) => sm.apply(codec.decode(entry.data), entry.index),
+    apply: (entry: Entry) => {
+      let command: C;
+      try {
+        command = codec.decode(entry.data);
+      } catch (e) {
+        throw new CommandCodecError("decode", e);
+      }
+      if (!wrapFailures) return sm.apply(command, entry.index);
+      const failed = (e: unknown): never => {
+        throw new ApplyFailure(e, entry.index);
+      };
+      let result: unknown;
+      try {
+        result = sm.apply(command, entry.index);
+      } catch (e) {
+        return failed(e);
+      }
+      return isThenable(result) ? Promise.resolve(result).catch(failed) : result;
+    },
     snapshot: () => {
       if (!sm.snapshot) throw new Error("the state machine has no snapshot()");
       return sm.snapshot();
@@ -281,16 +352,27 @@ export function runtimeOptions(spec: Omit<NodeSpec<any>, "command">): RuntimeOpt
     peers,
     requestTimeoutMs: spec.requestTimeoutMs,
     leaderWaitMs: spec.leaderWaitMs,
+    slowFsyncMs: spec.slowFsyncMs,
   };
 }
 
+/** Encodes `command`, failing with a `CommandCodecError` (an invalid command never reaches the log). */
+export function encodeCommand<C>(codec: CommandCodec<C>, command: C): Uint8Array {
+  try {
+    return codec.encode(command);
+  } catch (e) {
+    throw new CommandCodecError("encode", e);
+  }
+}
+
 // deno-lint-ignore no-explicit-any
-function wrap<SM extends UserStateMachine<any, any>>(
-  spec: NodeSpec<SM>,
+function wrap<SM extends UserStateMachine<any, any>, C>(
+  spec: NodeSpec<SM, C>,
   handle: NodeHandle,
-  codec: CommandCodec<CommandOf<SM>>,
+  codec: CommandCodec<C>,
+  metrics: Context.Context<never>,
   close: () => Promise<void>,
-): RaftNode<CommandOf<SM>, ResultOf<SM>, SM> {
+): RaftNode<C, ResultOf<SM>, SM> {
   const change = (c: ConfChange, address?: string): Promise<Index> => handle.changeMembership(c, address);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -301,14 +383,14 @@ function wrap<SM extends UserStateMachine<any, any>>(
   handle.done.catch(() => stop().catch(() => {}));
   return {
     id: spec.id,
-    propose: (command) => {
+    propose: (command, options) => {
       let data: Uint8Array;
       try {
-        data = codec.encode(command);
+        data = encodeCommand(codec, command);
       } catch (e) {
-        return Promise.reject(e); // An invalid command never reaches the log.
+        return Promise.reject(e);
       }
-      return handle.propose(data) as Promise<ResultOf<SM>>;
+      return handle.propose(data, options) as Promise<ResultOf<SM>>;
     },
     read: async (fn) => {
       await handle.readIndex();
@@ -319,6 +401,8 @@ function wrap<SM extends UserStateMachine<any, any>>(
     waitForLeader: (timeoutMs) =>
       waitForLeader(handle, timeoutMs ?? 3 * (spec.config?.electionTimeoutMs ?? defaultConfig.electionTimeoutMs)),
     status: () => ({ ...handle.status(), pid: PID }),
+    metrics: () => metricSeries(metrics),
+    prometheusMetrics: () => prometheusText(metrics),
     subscribe: (listener) => handle.subscribe(listener),
     addVoter: (id, address) => change({ type: "addVoter", node: id }, address),
     addLearner: (id, address) => change({ type: "addLearner", node: id }, address),
@@ -337,7 +421,8 @@ function wrap<SM extends UserStateMachine<any, any>>(
 /**
  * Starts a node: recovers from the stores, then runs its loop until
  * `stop()`. Rejects with `StorageFailure`/`StateMachineFailure` if recovery
- * fails (the ports are closed then).
+ * fails (the ports are closed then). The node keeps its metrics in a
+ * registry of its own (`metrics()`), and logs to `logger` if one is given.
  *
  * ```ts
  * const node = await createNode({ id: "a", peers: { a: "127.0.0.1:7001" },
@@ -346,10 +431,10 @@ function wrap<SM extends UserStateMachine<any, any>>(
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export async function createNode<SM extends UserStateMachine<any, any>>(
-  options: NodeOptions<SM>,
-): Promise<RaftNode<CommandOf<SM>, ResultOf<SM>, SM>> {
-  const codec = options.command ?? jsonCodec<CommandOf<SM>>();
+export async function createNode<SM extends UserStateMachine<C, any>, C = CommandOf<SM>>(
+  options: NodeOptions<SM, C>,
+): Promise<RaftNode<C, ResultOf<SM>, SM>> {
+  const codec = options.command ?? jsonCodec<C>();
   const services = Layer.mergeAll(
     logStoreLayer(options.logStore),
     snapshotStoreLayer(options.snapshotStore),
@@ -362,12 +447,20 @@ export async function createNode<SM extends UserStateMachine<any, any>>(
     const context = yield* Layer.buildWithScope(services, scope);
     return yield* makeNode(runtimeOptions(options)).pipe(Effect.provideContext(context), Scope.provide(scope));
   });
+  // Each node has its own registry and loggers: a Promise user has no effect context to share.
+  const registry: Metric.MetricRegistry = new Map();
+  const logging = loggingContext(options.logger, options.logLevel);
+  const observed = program.pipe(
+    Effect.provideService(Metric.MetricRegistry, registry),
+    Effect.provideService(Logger.CurrentLoggers, logging.loggers),
+    Effect.provideService(References.MinimumLogLevel, logging.minimum),
+  );
   let handle: NodeHandle;
   try {
-    handle = await Effect.runPromise(program);
+    handle = await Effect.runPromise(observed);
   } catch (e) {
     await close();
     throw e;
   }
-  return wrap(options, handle, codec, close);
+  return wrap(options, handle, codec, Context.make(Metric.MetricRegistry, registry), close);
 }

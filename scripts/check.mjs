@@ -32,7 +32,7 @@ const DOC_LINT_ENTRY_POINTS = [
  * type) fails the step.
  */
 const EFFECT_DOC_LINT_ENTRY_POINTS = ["effect.ts"];
-const EFFECT_TYPES = new Set(["Effect", "Layer", "Service", "Scope", "Codec"]);
+const EFFECT_TYPES = new Set(["Effect", "Layer", "Service", "Scope", "Codec", "AnySpan", "Tracer"]);
 
 /** Runs `deno doc --lint` on the effect-typed entry points; returns an exit status. */
 function effectDocLint(argv) {

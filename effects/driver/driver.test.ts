@@ -3,14 +3,15 @@ import assert from "node:assert/strict";
 import { makeConfig } from "../../core/config.ts";
 import { membershipOf } from "../../core/membership.ts";
 import type { Entry, Input, Message } from "../../core/types.ts";
-import { OutcomeUnknown } from "../errors.ts";
-import { NodeDriver, type Work } from "./driver.ts";
+import { OutcomeUnknown, ProposalCancelled } from "../errors.ts";
+import { type DriverOptions, NodeDriver, type Work } from "./driver.ts";
+import type { Observation } from "./observations.ts";
 import type { Outcome } from "./requests.ts";
 
 const config = (id: string) => makeConfig({ id, electionTimeoutMs: 100, heartbeatMs: 20, preVote: false });
 
 /** A driver whose steps are recorded. */
-function driver(id: string, voters: string[], options: { requestTimeoutMs?: number; leaderWaitMs?: number } = {}) {
+function driver(id: string, voters: string[], options: Partial<DriverOptions> = {}) {
   const steps: Input[] = [];
   const d = new NodeDriver(
     { config: config(id), membership: membershipOf(voters), onStep: (input) => void steps.push(input), ...options },
@@ -33,8 +34,8 @@ function drain(d: NodeDriver, now: number, apply: (e: Entry) => unknown = () => 
 }
 
 /** A single voter that has elected itself. */
-function soloLeader() {
-  const r = driver("a", ["a"]);
+function soloLeader(options: Partial<DriverOptions> = {}) {
+  const r = driver("a", ["a"], options);
   drain(r.d, 0);
   r.d.timer("election", 100); // past the start-up stickiness
   r.d.timer("election", 150);
@@ -221,5 +222,74 @@ describe("node driver", () => {
     void d.applyAll(next.applies, (e) => void applied.push(e.index));
     void d.applyAll(next.applies, (e) => void applied.push(e.index));
     assert.deepEqual(applied, [next.applies.at(-1)!.index]);
+  });
+});
+
+describe("node driver: cancelling and observing", () => {
+  const cancelled = (o: Outcome | undefined) => o !== undefined && !o.ok && o.error instanceof ProposalCancelled;
+
+  test("a proposal not yet stepped, or parked for want of a leader, is cancelled; one the core has seen is not", () => {
+    const { d, steps } = driver("a", ["a"], { leaderWaitMs: 1000 });
+    drain(d, 0);
+    const got: (Outcome | undefined)[] = [];
+    const parked = d.propose(new Uint8Array([1]), 10, (o) => void (got[0] = o))!;
+    drain(d, 10);
+    assert.equal(got[0], undefined, "parked: no leader yet");
+    assert.ok(d.cancel(parked, new ProposalCancelled()));
+    assert.ok(cancelled(got[0]));
+    d.timer("election", 100);
+    d.timer("election", 150);
+    steps.length = 0;
+    const applied: Entry[] = [];
+    drain(d, 150, (e) => void applied.push(e));
+    assert.equal(d.state.role.kind, "leader");
+    assert.ok(!steps.some((s) => s.type === "Propose"), "not resubmitted");
+    assert.deepEqual(applied.filter((e) => e.kind === "command"), [], "never applied");
+
+    const gathered = d.propose(new Uint8Array([2]), 200, (o) => void (got[1] = o))!;
+    assert.ok(d.cancel(gathered, new ProposalCancelled()), "gathered for the next Propose input");
+    assert.ok(cancelled(got[1]));
+    assert.equal(d.take().write, undefined, "nothing to write");
+
+    const seen = d.propose(new Uint8Array([3]), 300, (o) => void (got[2] = o))!;
+    const work = d.take();
+    assert.equal(d.cancel(seen, new ProposalCancelled()), false, "appended: it can no longer be taken back");
+    d.written(work.write!.id, 301);
+    drain(d, 301);
+    assert.ok(got[2]?.ok, "and it commits");
+  });
+
+  test("observations: where a proposal landed, refusals, read rounds, peers unreachable and back", () => {
+    const seen: Observation[] = [];
+    const { d } = soloLeader({ onObserve: (o) => void seen.push(o) });
+    const id = d.propose(new Uint8Array([1]), 200, () => {})!;
+    drain(d, 200);
+    const appended = seen.find((o) => o.type === "appended");
+    assert.deepEqual(appended, { type: "appended", requestId: id, index: d.state.commit, term: d.state.term });
+    d.read(210, () => {});
+    drain(d, 210);
+    assert.deepEqual(seen.filter((o) => o.type === "readRound"), [{ type: "readRound", ms: 0, readers: 1, ok: true }]);
+    seen.length = 0;
+    d.unreachable("b", 220);
+    d.unreachable("b", 221);
+    d.receive(
+      { group: 0, from: "b", to: "a", term: 0, type: "RequestVoteResponse", preVote: true, granted: false },
+      222,
+    );
+    d.receive(
+      { group: 0, from: "b", to: "a", term: 0, type: "RequestVoteResponse", preVote: true, granted: false },
+      223,
+    );
+    assert.deepEqual(seen.filter((o) => o.type.startsWith("peer")), [
+      { type: "peerUnreachable", peer: "b" },
+      { type: "peerReachable", peer: "b" },
+    ], "transitions only");
+
+    const refusals: Observation[] = [];
+    const follower = driver("b", ["a", "b", "c"], { leaderWaitMs: 0, onObserve: (o) => void refusals.push(o) }).d;
+    drain(follower, 0);
+    follower.propose(new Uint8Array([1]), 10, () => {});
+    drain(follower, 10);
+    assert.deepEqual(refusals, [{ type: "refused", kind: "propose", reason: "not-leader" }]);
   });
 });

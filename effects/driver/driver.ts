@@ -54,9 +54,11 @@ import { NodeStopped, RaftRejected, StateMachineFailure } from "../errors.ts";
 import type { NodeStatus, PeerProgress, RaftEvent } from "../events.ts";
 import { BatchBuilder } from "../batch.ts";
 import type { PersistBatch } from "../ports/mod.ts";
+import type { Observation } from "./observations.ts";
 import { type Outcome, Requests, type Settle } from "./requests.ts";
 import { type ChunkToSend, SNAPSHOT_MAX_IDLE, SNAPSHOT_WINDOW, SnapshotSender } from "./snapshot_sender.ts";
 import { type ReceivedChunk, type ReceiverOp, SnapshotReceiver } from "./snapshot_receiver.ts";
+import { isThenable } from "../thenable.ts";
 
 /** A stored snapshot, as the driver needs to know it: what it covers, its size and checksum. */
 export interface SnapshotInfo {
@@ -107,6 +109,8 @@ export interface DriverOptions {
   readonly onEvent?: (event: RaftEvent) => void;
   /** Hears every step, for traces and invariant checks (the simulator's). */
   readonly onStep?: (input: Input, effects: readonly RaftEffect[], state: RaftState) => void;
+  /** Hears what only observability needs (request placement, round trips, snapshot transfers, reachability). */
+  readonly onObserve?: (observation: Observation) => void;
 }
 
 /** Default of {@link DriverOptions.requestTimeoutMs}. */
@@ -196,6 +200,8 @@ interface PendingUnit {
 
 interface ReadRound {
   readonly waiters: Settle[];
+  /** When its ReadIndex was stepped (for observability). */
+  startedAt: number;
 }
 
 /** A node's interpreter rules over its pure core, with no I/O of its own. */
@@ -359,12 +365,34 @@ export class NodeDriver {
   // ---------------------------------------------------------------------------
   // Requests
 
-  /** Proposes `data`; `settle` hears the state machine's result once applied here (or the typed error). */
-  propose(data: Uint8Array, now: number, settle: Settle): void {
-    if (this.#refuse(settle)) return;
+  /**
+   * Proposes `data`; `settle` hears the state machine's result once applied
+   * here (or the typed error). Returns the request's id (for {@link cancel}),
+   * or undefined when the node has stopped (`settle` has heard so already).
+   */
+  propose(data: Uint8Array, now: number, settle: Settle): number | undefined {
+    if (this.#refuse(settle)) return undefined;
     this.#now = now;
     const requestId = this.#requests.register("propose", now, settle);
     this.#proposals.push({ requestId, data });
+    return requestId;
+  }
+
+  /**
+   * Cancels proposal `requestId` if it has not been handed to the core yet
+   * — still gathered for the next `Propose` input, or parked waiting for a
+   * leader (a refusal by a node that knew no leader appended nothing) — and
+   * fails it with `error`; returns whether it did. Once the core has seen a
+   * proposal (appended it as leader, or forwarded it to the leader) it can no
+   * longer be taken back: it may still commit, and this returns false.
+   */
+  cancel(requestId: number, error: unknown): boolean {
+    const gathered = this.#proposals.findIndex((p) => p.requestId === requestId);
+    if (gathered >= 0) this.#proposals.splice(gathered, 1);
+    else if (this.#parked.has(requestId) && "data" in this.#parked.get(requestId)!) this.#parked.delete(requestId);
+    else return false;
+    this.#requests.fail(requestId, error);
+    return true;
   }
 
   /**
@@ -380,10 +408,10 @@ export class NodeDriver {
     this.#now = now;
     if (this.#readNext) return void this.#readNext.waiters.push(settle);
     if (this.#readInFlight) {
-      this.#readNext = { waiters: [settle] };
+      this.#readNext = { waiters: [settle], startedAt: now };
       return;
     }
-    this.#startRead({ waiters: [settle] });
+    this.#startRead({ waiters: [settle], startedAt: now });
   }
 
   /** Proposes a membership change; `settle` hears the config entry's index once applied here. */
@@ -440,11 +468,18 @@ export class NodeDriver {
 
   #startRead(round: ReadRound): void {
     this.#readInFlight = round;
+    round.startedAt = this.#now;
     const requestId = this.#requests.register("read", this.#now, (outcome) => this.#readSettled(round, outcome));
     this.#step({ type: "ReadIndex", requestId, now: this.#now });
   }
 
   #readSettled(round: ReadRound, outcome: Outcome): void {
+    this.#observe({
+      type: "readRound",
+      ms: this.#now - round.startedAt,
+      readers: round.waiters.length,
+      ok: outcome.ok,
+    });
     for (const w of round.waiters) w(outcome);
     if (this.#readInFlight === round) this.#readInFlight = undefined;
     const next = this.#readNext;
@@ -463,13 +498,19 @@ export class NodeDriver {
   receive(message: Message, now: number): void {
     this.#now = now;
     this.#lastHeard.set(message.from, now);
-
+    if (this.#unreachable.size > 0 && this.#unreachable.delete(message.from)) {
+      this.#observe({ type: "peerReachable", peer: message.from });
+    }
     this.#step({ type: "Receive", message });
   }
 
   /** The transport could not deliver to `peer` (unreachable, queue full). */
   unreachable(peer: NodeId, now: number): void {
     this.#now = now;
+    if (!this.#unreachable.has(peer)) {
+      this.#unreachable.add(peer);
+      this.#observe({ type: "peerUnreachable", peer });
+    }
     this.#step({ type: "Unreachable", to: peer });
   }
 
@@ -478,6 +519,9 @@ export class NodeDriver {
     this.#now = now;
     this.#step({ type: "PeerDown", peer });
   }
+
+  /** Peers the transport last failed to reach and that have not been heard from since (observability only). */
+  readonly #unreachable = new Set<NodeId>();
 
   /** A core timer fired. */
   timer(timer: TimerKind, now: number): void {
@@ -492,6 +536,7 @@ export class NodeDriver {
     for (const [to, sender] of [...this.#senders]) {
       if (sender.tick(now) === "give-up") {
         this.#senders.delete(to);
+        this.#observe({ type: "snapshotSendAbandoned", to, index: sender.options.meta.index });
         this.#warn(`snapshot stream to ${to} got no answer; the leader will ask again once it answers a heartbeat`);
         this.#step({ type: "Unreachable", to });
       } else this.#pump(sender);
@@ -578,13 +623,18 @@ export class NodeDriver {
     const configs = this.#state.configs;
     const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
     this.#capturing = true;
+    this.#capturedAt = this.#now;
     return { index, term: termAt(this.#state.log, index) ?? this.#appliedTerm, membership };
   }
+
+  /** When the snapshot being stored was captured (for observability). */
+  #capturedAt = 0;
 
   /** The captured snapshot is durable: the core may compact behind it. */
   snapshotStored(info: SnapshotInfo, now: number): void {
     this.#now = now;
     this.#capturing = false;
+    this.#observe({ type: "snapshotSaved", index: info.meta.index, bytes: info.size, ms: now - this.#capturedAt });
     if (!this.#latest || info.meta.index > this.#latest.meta.index) this.#latest = info;
     this.#step({ type: "SnapshotTaken", meta: info.meta });
     const waiting = this.#snapshotWaiters.splice(0);
@@ -610,6 +660,12 @@ export class NodeDriver {
   /** A received snapshot is durable and the state machine restored from it. */
   snapshotInstalled(info: SnapshotInfo, now: number): void {
     this.#now = now;
+    this.#observe({
+      type: "snapshotInstalled",
+      index: info.meta.index,
+      bytes: info.size,
+      ms: now - this.#receivingSince,
+    });
     this.#latest = info;
     this.#appliedIndex = info.meta.index;
     this.#appliedTerm = info.meta.term;
@@ -718,6 +774,9 @@ export class NodeDriver {
           break;
         case "Proposed":
           this.#parked.delete(e.requestId);
+          if (this.#options.onObserve && this.#requests.has(e.requestId)) {
+            this.#observe({ type: "appended", requestId: e.requestId, index: e.index, term: e.term });
+          }
           this.#requests.proposed(e.requestId, e.index, e.term, this.#appliedIndex);
           break;
         case "Reject":
@@ -739,7 +798,13 @@ export class NodeDriver {
           this.#snapshotAck(e);
           break;
         case "ReceiveSnapshotChunk":
-          for (const op of this.#receiver.chunk(e, this.#state.term)) this.#storeOp(op);
+          for (const op of this.#receiver.chunk(e, this.#state.term)) {
+            if (op.op === "begin") {
+              this.#receivingSince = this.#now;
+              this.#observe({ type: "snapshotReceiving", from: e.from, index: op.meta.index });
+            }
+            this.#storeOp(op);
+          }
           break;
         case "RoundAcked":
           this.#measure(e.from, e.seq);
@@ -787,7 +852,11 @@ export class NodeDriver {
   }
 
   #rejected(requestId: number, reason: RaftRejected["reason"], leader: NodeId | undefined): void {
-    if (!this.#requests.rejected(requestId, reason, leader, this.#now)) return void this.#parked.delete(requestId);
+    const kind = this.#requests.kindOf(requestId);
+    if (!this.#requests.rejected(requestId, reason, leader, this.#now)) {
+      if (kind !== undefined) this.#observe({ type: "refused", kind, reason });
+      return void this.#parked.delete(requestId);
+    }
     // Parked for want of a leader: remember what to resubmit (the proposal, or the read).
     if (!this.#parked.has(requestId)) {
       const proposal = this.#stepping.get(requestId);
@@ -830,24 +899,26 @@ export class NodeDriver {
     }
     const current = this.#senders.get(to) ?? this.#paused.get(to);
     this.#paused.delete(to);
-    if (current && current.options.term === term && current.options.meta.index === meta.index) {
+    const resumed = current !== undefined && current.options.term === term && current.options.meta.index === meta.index;
+    this.#observe({ type: "snapshotSending", to, index: meta.index, bytes: latest.size, resumed });
+    if (current && resumed) {
       current.resume(this.#now);
       this.#senders.set(to, current);
     } else {
+      this.#sendingSince.set(to, this.#now);
       const o = this.#options;
-      this.#senders.set(
+      const sender = new SnapshotSender({
         to,
-        new SnapshotSender({
-          to,
-          term,
-          meta,
-          size: latest.size,
-          chunkBytes: o.snapshotChunkBytes ?? o.config.maxMessageBytes,
-          window: o.snapshotWindow ?? SNAPSHOT_WINDOW,
-          idleMs: o.config.electionTimeoutMs,
-          maxIdle: SNAPSHOT_MAX_IDLE,
-        }, this.#now),
-      );
+        term,
+        meta,
+        size: latest.size,
+        chunkBytes: o.snapshotChunkBytes ?? o.config.maxMessageBytes,
+        window: o.snapshotWindow ?? SNAPSHOT_WINDOW,
+        idleMs: o.config.electionTimeoutMs,
+        maxIdle: SNAPSHOT_MAX_IDLE,
+      }, this.#now);
+      this.#streamChecksums.set(sender, latest.checksum);
+      this.#senders.set(to, sender);
     }
     this.#pump(this.#senders.get(to)!);
   }
@@ -855,15 +926,22 @@ export class NodeDriver {
   #pump(sender: SnapshotSender): void {
     const { to, term, meta } = sender.options;
     const header = { group: this.#options.config.group, from: this.#options.config.id, to, term };
-    for (const chunk of sender.pump()) this.#chunks.push({ header, meta, chunk, checksum: this.#latest!.checksum });
+    // The checksum of the snapshot this stream sends: a newer one may have been stored meanwhile.
+    const checksum = this.#streamChecksums.get(sender)!;
+    for (const chunk of sender.pump()) this.#chunks.push({ header, meta, chunk, checksum });
   }
 
   #snapshotAck(e: Extract<RaftEffect, { type: "SnapshotAck" }>): void {
     const sender = this.#senders.get(e.from);
     if (!sender || sender.options.meta.index !== e.index || sender.options.term !== e.term) return;
     sender.answer(e.offset, e.success, e.done, this.#now);
-    if (e.done) this.#senders.delete(e.from);
-    else this.#pump(sender);
+    if (e.done) {
+      this.#senders.delete(e.from);
+      const since = this.#sendingSince.get(e.from) ?? this.#now;
+      this.#sendingSince.delete(e.from);
+      const { index } = sender.options.meta;
+      this.#observe({ type: "snapshotSent", to: e.from, index, bytes: sender.options.size, ms: this.#now - since });
+    } else this.#pump(sender);
   }
 
   /**
@@ -885,6 +963,13 @@ export class NodeDriver {
 
   /** Streams the core stopped (a follower that looked unreachable), kept to resume. */
   readonly #paused = new Map<NodeId, SnapshotSender>();
+
+  /** The checksum of the snapshot each stream sends (the latest stored when it began). */
+  readonly #streamChecksums = new WeakMap<SnapshotSender, number>();
+
+  /** When each stream (resumes included) began, and when the snapshot being received began (observability). */
+  readonly #sendingSince = new Map<NodeId, number>();
+  #receivingSince = 0;
 
   #storeOp(op: ReceiverOp): void {
     if (op.op !== "answer") return void this.#receive.push(op);
@@ -912,6 +997,10 @@ export class NodeDriver {
     this.#options.onEvent?.(event);
   }
 
+  #observe(observation: Observation): void {
+    this.#options.onObserve?.(observation);
+  }
+
   #warn(message: string): void {
     this.#emit({ type: "warning", message });
   }
@@ -935,6 +1024,7 @@ export class NodeDriver {
     const sent = this.#seqSentAt.get(seq);
     if (sent === undefined) return;
     const rtt = this.#now - sent;
+    this.#observe({ type: "roundTrip", peer: from, ms: rtt });
     const election = this.#options.config.electionTimeoutMs;
     if (rtt < election / 2) return;
     const last = this.#lastWarning.get(from) ?? -Infinity;
@@ -969,10 +1059,6 @@ export class NodeDriver {
     this.#progressCache = { progress, membership, view };
     return view;
   }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 /** A chunk, as the receiver sees the core's effect. */

@@ -129,6 +129,11 @@ export class Requests {
     return this.#waiters.has(requestId);
   }
 
+  /** What `requestId` asks for, while it waits. */
+  kindOf(requestId: number): RequestKind | undefined {
+    return this.#waiters.get(requestId)?.kind;
+  }
+
   /** Ends `requestId` with `outcome`. */
   #end(requestId: number, outcome: Outcome): void {
     const w = this.#waiters.get(requestId);

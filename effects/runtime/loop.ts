@@ -23,12 +23,22 @@ import { Cause, Clock, Effect, Exit, Queue, Result } from "effect";
 import type { ConfChange, Index, Message, NodeId, SnapshotMeta, TimerKind } from "../../core/types.ts";
 
 import type { NodeDriver, SnapshotInfo, Work, WriteUnit } from "../driver/driver.ts";
+import type { Observation } from "../driver/observations.ts";
 import type { Settle } from "../driver/requests.ts";
-import { NodeStopped, SnapshotChecksumMismatch, type StateMachineFailure, StorageFailure } from "../errors.ts";
+import {
+  NodeStopped,
+  OutcomeUnknown,
+  ProposalCancelled,
+  SnapshotChecksumMismatch,
+  type StateMachineFailure,
+  StorageFailure,
+} from "../errors.ts";
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
 import type { LogStore, SnapshotData, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
+import type { NodeObserver } from "./observe.ts";
 import { ChunkStreams, restoreFrom, snapshotChunks } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
+import type { TraceParent } from "./tracing.ts";
 
 /** Options of {@link NodeHandle.setPeers}. */
 export interface SetPeersOptions {
@@ -36,10 +46,26 @@ export interface SetPeersOptions {
   readonly replace?: boolean;
 }
 
+/** Options of one {@link NodeHandle.propose}. */
+export interface ProposeOptions {
+  /**
+   * Aborting it gives up on the proposal. Not yet handed to the leader (still
+   * queued on this node, or waiting for a leader to be known), it is
+   * cancelled: it fails with `ProposalCancelled` and is never applied. Once
+   * handed over it may still commit: the Promise fails with
+   * `OutcomeUnknown` as soon as the node's loop takes the abort (with the
+   * outcome itself if that came first), and the eventual outcome is logged
+   * (Warn) and counted in `plank_proposals_abandoned_total`.
+   */
+  readonly signal?: AbortSignal;
+  /** The caller's span: the proposal's spans (WAL write, quorum round, apply) are recorded as its children. */
+  readonly trace?: TraceParent;
+}
+
 /** A running node, driven by its loop fiber. Methods enqueue and return Promises; none blocks. */
 export interface NodeHandle {
   /** Proposes a command; resolves with the state machine's result once applied here. */
-  propose(data: Uint8Array): Promise<unknown>;
+  propose(data: Uint8Array, options?: ProposeOptions): Promise<unknown>;
   /** Resolves with a linearizable read index once this node's state machine has applied it (§6.4). */
   readIndex(): Promise<Index>;
   /**
@@ -96,6 +122,8 @@ export class NodeLoop {
   readonly #queue: Queue.Queue<Item>;
   readonly #ports: LoopPorts;
   readonly #listeners: Listeners;
+  // Set by attach(); undefined only while the driver is being built (recovery emits no events).
+  #obs!: NodeObserver;
   readonly #timers: Timers<TimerKind | "deadline">;
   readonly #streams: ChunkStreams;
   #driver!: NodeDriver;
@@ -143,9 +171,10 @@ export class NodeLoop {
     return Queue.unbounded<Item>();
   }
 
-  /** Hands the loop its driver (built once recovery is done). */
-  attach(driver: NodeDriver): void {
+  /** Hands the loop its driver (built once recovery is done) and the observer of its node. */
+  attach(driver: NodeDriver, observer: NodeObserver): void {
     this.#driver = driver;
+    this.#obs = observer;
     this.#statusCache = driver.status();
   }
 
@@ -167,7 +196,7 @@ export class NodeLoop {
   /** The caller's view of the node. */
   handle(): NodeHandle {
     return {
-      propose: (data) => this.#call<unknown>((now, settle) => this.#driver.propose(data, now, settle)),
+      propose: (data, options) => this.#propose(data, options),
       readIndex: () => this.#call<Index>((now, settle) => this.#driver.read(now, settle)),
       changeMembership: (change, address) => {
         if (address !== undefined && (change.type === "addVoter" || change.type === "addLearner")) {
@@ -208,6 +237,58 @@ export class NodeLoop {
     });
   }
 
+  /**
+   * A proposal, observed (pending, outcome, duration), traced under the
+   * caller's span if given, and cancelled or abandoned when its signal aborts
+   * (see {@link ProposeOptions.signal}).
+   */
+  #propose(data: Uint8Array, options: ProposeOptions | undefined): Promise<unknown> {
+    if (this.#stoppedWith || this.#stopping) return Promise.reject(this.#stoppedWith?.error ?? new NodeStopped());
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new ProposalCancelled());
+    return new Promise<unknown>((resolve, reject) => {
+      let id: number | undefined;
+      let startedAt = 0;
+      let settled = false;
+      let toldCaller = false;
+      const onAbort = () => Queue.offerUnsafe(this.#queue, { kind: "call", run: () => giveUp() });
+      const settle: Settle = (o) => {
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        // Its caller gave up and it was not cancelled: nobody may hear this outcome but the observer.
+        const abandoned = signal?.aborted === true && !(!o.ok && o.error instanceof ProposalCancelled);
+        this.#obs.proposalSettled(id, o, this.#now - startedAt, abandoned);
+        if (toldCaller) return;
+        if (o.ok) resolve(o.value);
+        else reject(o.error);
+      };
+      // On the loop, after the abort: cancelled if the core has not seen it, else the caller is told at once.
+      const giveUp = () => {
+        if (settled || id === undefined || this.#driver.cancel(id, new ProposalCancelled())) return;
+        toldCaller = true;
+        this.#obs.abandoned(id);
+        reject(
+          new OutcomeUnknown("the caller gave up after the proposal was handed to the leader: it may still commit"),
+        );
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      Queue.offerUnsafe(this.#queue, {
+        kind: "call",
+        run: (now) => {
+          startedAt = now;
+          if (signal?.aborted) {
+            this.#obs.proposed(undefined, false);
+            return settle({ ok: false, error: new ProposalCancelled() });
+          }
+          const leader = this.#driver.state.role.kind === "leader";
+          id = this.#driver.propose(data, now, settle);
+          this.#obs.proposed(id, signal !== undefined);
+          if (id !== undefined && options?.trace) this.#obs.traces.begin(id, options.trace, !leader);
+        },
+      });
+    });
+  }
+
   /** Asks the loop to stop after the in-flight write; resolves when it has ended. */
   stop(): Promise<void> {
     if (!this.#stoppedWith && !this.#stopping) {
@@ -244,6 +325,7 @@ export class NodeLoop {
           this.#finish(error);
           // Calls that were queued behind the end are refused by the stopped driver, not left waiting.
           for (const item of yield* Queue.clear(this.#queue)) if (item.kind === "call") item.run(this.#now);
+          yield* this.#obs.flush;
         })
       ),
     );
@@ -280,6 +362,7 @@ export class NodeLoop {
         else yield* this.#timers.arm("deadline", Math.max(0, deadline - this.#now), this.#now);
       }
       this.#statusCache = d.status();
+      yield* this.#obs.flush;
     });
   }
 
@@ -288,7 +371,10 @@ export class NodeLoop {
       const d = this.#driver;
       for (const m of work.sends) this.#transmit(m);
       for (const [timer, ms] of work.timers) yield* this.#timers.arm(timer, ms, this.#now);
-      for (const op of work.receive) yield* this.#storeOp(op);
+      for (const op of work.receive) {
+        if (op.op === "write") this.#obs.snapshotBytes(false, op.data.length);
+        yield* this.#storeOp(op);
+      }
       if (work.write) {
         yield* this.#write(work.write);
         d.written(work.write.id, this.#now);
@@ -296,9 +382,13 @@ export class NodeLoop {
       if (work.applies.length > 0) {
         const wait = d.applyAll(work.applies, (entry) => this.#ports.sm.apply(entry));
         if (wait) yield* Effect.promise(() => wait);
+        this.#obs.applied(work.applies.length);
       }
       if (work.capture) yield* this.#capture();
-      if (work.chunks.length > 0) yield* this.#streams.send(work.chunks);
+      if (work.chunks.length > 0) {
+        for (const c of work.chunks) this.#obs.snapshotBytes(true, c.chunk.length);
+        yield* this.#streams.send(work.chunks);
+      }
     });
   }
 
@@ -306,23 +396,39 @@ export class NodeLoop {
     if (!this.#ports.transport.send(message)) this.#driver.unreachable(message.to, this.#now);
   }
 
-  /** One write unit: its stages in order (append, then compaction after a sync), then one sync. */
+  /**
+   * One write unit: its stages in order (append, then compaction after a
+   * sync), then one sync — each append's size and each sync's duration
+   * measured, and the traced proposals it carries told when it starts and ends.
+   */
   #write(unit: WriteUnit): Effect.Effect<void, StorageFailure> {
     return Effect.gen({ self: this }, function* () {
       const log = this.#ports.log;
-      let unsynced = false;
+      const obs = this.#obs;
+      if (obs.traces.active) {
+        const entries = unit.stages.flatMap((st) => st.batch?.entries ?? []);
+        if (entries.length > 0) obs.traces.writing(entries[0]!.index, entries[entries.length - 1]!.index);
+      }
+      let unsynced = 0;
+      const sync = Effect.gen(function* () {
+        const t0 = obs.monotonicMs();
+        yield* log.sync;
+        obs.fsynced(obs.monotonicMs() - t0, unsynced);
+        unsynced = 0;
+      });
       for (const st of unit.stages) {
         if (st.batch) {
           yield* log.append(st.batch);
-          unsynced = true;
+          obs.appended(st.batch.entries.length, dataBytes(st.batch.entries));
+          unsynced += Math.max(1, st.batch.entries.length);
         }
         if (st.compactTo > 0) {
-          if (unsynced) yield* log.sync;
-          unsynced = false;
+          if (unsynced > 0) yield* sync;
           yield* log.compact(st.compactTo);
         }
       }
-      if (unsynced) yield* log.sync;
+      if (unsynced > 0) yield* sync;
+      obs.traces.written();
     });
   }
 
@@ -396,6 +502,7 @@ export class NodeLoop {
   }
 
   #finish(error: unknown): void {
+    this.#obs.stopped(error);
     this.#stoppedWith = { error };
     this.#stopping = true;
     this.#timers.stopAll();
@@ -407,9 +514,23 @@ export class NodeLoop {
     else this.#rejectDone(error);
   }
 
-  /** Forwards one driver event to the listeners (commits only while someone listens). */
+  /** Forwards one driver event to the observer and the listeners (commits only while someone listens). */
   emit(event: RaftEvent): void {
+    if (this.#obs === undefined) return;
+    this.#obs.event(event);
     if (event.type === "commit" && !this.#listeners.active) return;
     this.#listeners.emit(event);
   }
+
+  /** Forwards one driver observation to the observer. */
+  observe(observation: Observation): void {
+    if (this.#obs !== undefined) this.#obs.observe(observation);
+  }
+}
+
+/** Bytes of entry data in `entries`. */
+function dataBytes(entries: readonly { readonly data: Uint8Array }[]): number {
+  let n = 0;
+  for (const e of entries) n += e.data.length;
+  return n;
 }

@@ -13,9 +13,14 @@ import { StateMachineFailure, StorageFailure } from "../errors.ts";
 import { Listeners } from "../events.ts";
 import { LogStore, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import { type NodeHandle, NodeLoop } from "./loop.ts";
+import { NodeObserver } from "./observe.ts";
 import { restoreFrom } from "./snapshot_io.ts";
 
-export type { NodeHandle, SetPeersOptions } from "./loop.ts";
+export type { NodeHandle, ProposeOptions, SetPeersOptions } from "./loop.ts";
+export type { TraceParent } from "./tracing.ts";
+
+/** Default of {@link RuntimeOptions.slowFsyncMs}: etcd's threshold for a slow fdatasync. */
+export const DEFAULT_SLOW_FSYNC_MS = 1000;
 export { DEFAULT_REQUEST_TIMEOUT_MS };
 
 /** Settings of the interpreter itself (the core's are in `config`). */
@@ -46,6 +51,8 @@ export interface RuntimeOptions {
   readonly leaderWaitMs?: number;
   /** Where this start's request ids begin (default: drawn at random, so ids never repeat across restarts). */
   readonly firstRequestId?: number;
+  /** A log fsync slower than this (ms) is logged as a warning and counted. Default 1000. */
+  readonly slowFsyncMs?: number;
 }
 
 /** Everything a node needs from its environment. */
@@ -53,7 +60,10 @@ export type NodeServices = LogStore | SnapshotStore | Transport | StateMachine;
 
 /**
  * Recovers a node from its stores and starts its loop in the current scope.
- * Closing the scope stops the node cleanly (as `stop()` does).
+ * Closing the scope stops the node cleanly (as `stop()` does). The node logs
+ * through the loggers of the current context (at its minimum log level),
+ * records its metrics in the context's `MetricRegistry` and its proposals'
+ * spans with the caller's tracer (see `observe.ts`).
  */
 export function makeNode(
   options: RuntimeOptions,
@@ -109,6 +119,7 @@ export function makeNode(
           leaderWaitMs: options.leaderWaitMs,
           firstRequestId: options.firstRequestId ?? 1 + Math.floor(Math.random() * 2 ** 31) * 2 ** 21,
           onEvent: (event) => loop.emit(event),
+          onObserve: (observation) => loop.observe(observation),
         },
         { hardState: recovered.hardState, entries: recovered.entries, snapshot, applied },
         now,
@@ -116,7 +127,16 @@ export function makeNode(
     } catch (e) {
       return yield* Effect.fail(new StorageFailure("recover", e));
     }
-    loop.attach(driver);
+    const observer = new NodeObserver({
+      id: options.config.id,
+      group: options.config.group,
+      context: yield* Effect.context<never>(),
+      status: () => driver.status(),
+      slowFsyncMs: options.slowFsyncMs ?? DEFAULT_SLOW_FSYNC_MS,
+      quietMs: 10 * options.config.electionTimeoutMs,
+    });
+    observer.started(driver.status(), snapshot?.meta.index);
+    loop.attach(driver, observer);
     loop.pushPeers();
     loop.listen();
     yield* Effect.forkScoped(loop.run());

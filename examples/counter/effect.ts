@@ -10,12 +10,12 @@
  */
 
 import { Effect, Layer, Schema } from "effect";
-import { layer, portsLayer, Raft } from "../../effect.ts"; // "@plank/raft/effect" when installed
+import { layer, portsLayer, raftService } from "../../effect.ts"; // "@plank/raft/effect" when installed
 import { MemoryHub, MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts"; // "@plank/raft/memory"
 
-// Commands are typed and validated end to end: propose() only takes an Add.
+// Commands are typed and validated end to end: propose() only takes an Add, and returns a number.
 const Add = Schema.Struct({ add: Schema.Number });
-type Add = typeof Add.Type;
+const Counter = raftService<typeof Add.Type, number>("examples/Counter");
 
 const hub = new MemoryHub();
 const peers = { a: "a", b: "b", c: "c" };
@@ -23,12 +23,12 @@ const peers = { a: "a", b: "b", c: "c" };
 /** One node as a Layer: its state machine, its ports, the Raft loop. */
 function node(id: string) {
   const counter = { total: 0 };
-  return layer({
+  return layer(Counter, {
     id,
     peers,
     command: Add,
     config: { electionTimeoutMs: 300, heartbeatMs: 50 },
-    stateMachine: { apply: (c: Add) => (counter.total += c.add) },
+    stateMachine: { apply: (c) => (counter.total += c.add) }, // c: Add
   }).pipe(Layer.provide(portsLayer({
     logStore: new MemoryLogStore(),
     snapshotStore: new MemorySnapshotStore(),
@@ -38,8 +38,8 @@ function node(id: string) {
 
 /** Proposes ten increments through one node and reads the total back. */
 const program = Effect.gen(function* () {
-  const raft = yield* Raft;
-  let total: unknown = 0;
+  const raft = yield* Counter;
+  let total = 0;
   for (let i = 1; i <= 10; i++) total = yield* raft.propose({ add: i });
   const status = yield* raft.status;
   return { total, leader: status.leader };

@@ -137,7 +137,8 @@ HTTP API (one port serves clients and, under /raft/, peers):
   POST /join                  {"id": ID, "address": "HOST:PORT"}: add a node (admin)
   DELETE /members/ID          remove a node (admin)
   POST /transfer?to=ID        hand leadership to ID (admin)
-  GET /metrics                Prometheus text format
+  GET /metrics                Prometheus text format (plank_* node metrics, raftd_* HTTP metrics)
+  GET /ui                     live view: members' roles, terms, indexes; writes/s and leader changes
 `;
 
 const DEFAULTS = {

@@ -87,6 +87,8 @@ function printHelp(children: Child[]): void {
   console.log(`
 plank raftd demo: 3 nodes (${pids}), data and logs in ./${DIR}/
 
+Live view: http://localhost:${children[0]!.port}/ui   (every node serves one)
+
 Try, in another terminal:
   curl -XPUT localhost:4001/db/greeting -d hello        # write through node 1
   curl localhost:4002/db/greeting                       # read it on node 2 (linearizable)

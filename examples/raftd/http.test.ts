@@ -214,9 +214,8 @@ describe("raftd http", () => {
     await call("GET", "/db/a");
     await call("GET", "/db/%00");
     const text = await (await call("GET", "/metrics")).text();
-    assert.match(text, /^raftd_role\{role="leader"\} 1$/m);
-    assert.match(text, /^raftd_term 3$/m);
-    assert.match(text, /^raftd_commit_index 7$/m);
+    assert.match(text, /^raftd_members 1$/m);
+    assert.match(text, /^# HELP raftd_keys Keys in the local key-value store\.$/m);
     assert.match(text, /^raftd_proposals_total\{op="put"\} 1$/m);
     assert.match(text, /^raftd_reads_total\{mode="linearizable"\} 1$/m);
     assert.match(text, /^raftd_errors_total\{status="400"\} 1$/m);

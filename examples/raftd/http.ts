@@ -161,6 +161,8 @@ export interface HandlerOptions {
   readonly admin?: AdminCheck;
   /** Scheme used to forward requests to the leader. Default `"http"`. */
   readonly scheme?: "http" | "https";
+  /** The live view's routes (`/ui`, `/ui/cluster`; see `ui.ts`): undefined for a path it does not serve. */
+  readonly ui?: (path: string) => Promise<Response> | undefined;
 }
 
 /** Header marking a request proxied by another raftd node. */
@@ -413,6 +415,17 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
     },
   };
 
+  const ui: Route = {
+    name: "ui",
+    allow: "GET",
+    handle: async (req, url) => {
+      await discard(req);
+      const q = parseQuery(url, []);
+      if ("error" in q) return fail(400, q.error);
+      return await (opts.ui?.(url.pathname) ?? Promise.resolve(fail(404, `no such endpoint: ${url.pathname}`)));
+    },
+  };
+
   function route(path: string): { route: Route; param: string } | undefined {
     if (path === "/db" || path.startsWith("/db/")) return { route: db, param: path.slice(4) };
     if (path === "/status") return { route: status, param: "" };
@@ -421,6 +434,7 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
     if (path === "/join") return { route: join, param: "" };
     if (path === "/transfer") return { route: transfer, param: "" };
     if (path === "/metrics") return { route: metricsRoute, param: "" };
+    if (path === "/ui" || path.startsWith("/ui/")) return { route: ui, param: "" };
     return undefined;
   }
 

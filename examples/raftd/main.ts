@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { NodeStatus, RaftEvent } from "../../mod.ts";
+import type { LogLevelName, LogRecord, NodeStatus } from "../../mod.ts";
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
 import { AdminGate } from "./admin.ts";
 import { type Dialer, discover, fetchStatus, JoinError, joinLoop, type JoinRequest, targetsSelf } from "./join.ts";
@@ -27,20 +27,34 @@ import { createHandler, type RequestInfo } from "./http.ts";
 import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
 import { Metrics } from "./metrics.ts";
+import { createUi } from "./ui.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
 import { describeSecurity, loadSecurity, type Security, SecurityError } from "./security.ts";
 import { type KvNode, membersOf, RaftdNodeService } from "./service.ts";
 
 const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace: 3 };
 
-/** Logs to stderr, prefixed with time and node id. */
+/** The least severe of the library's lines each raftd level prints (`-v` adds raftd's own verbose lines). */
+const NODE_LEVEL: Record<LogLevel, LogLevelName> = { info: "info", verbose: "info", debug: "debug", trace: "trace" };
+
+/** Logs to stderr, prefixed with time, node id and level. */
 class Logger {
   prefix = "raftd";
   readonly #lastSaid = new Map<string, number>();
   constructor(readonly level: LogLevel) {}
   log(level: LogLevel, message: string): void {
     if (LEVELS[level] > LEVELS[this.level]) return;
-    console.error(`${new Date().toISOString()} [${this.prefix}] ${message}`);
+    this.#print(level.toUpperCase(), message);
+  }
+  /** A line of the node's (plank's structured log), with its fields as `key=value`. */
+  node(record: LogRecord): void {
+    const fields = Object.entries(record.annotations)
+      .filter(([k, v]) => k !== "node" && k !== "group" && v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === "string" && /\s/.test(v) ? JSON.stringify(v) : v}`);
+    this.#print(record.level.toUpperCase(), `${record.message}${fields.length ? "  " + fields.join(" ") : ""}`);
+  }
+  #print(level: string, message: string): void {
+    console.error(`${new Date().toISOString()} [${this.prefix}] ${level.padEnd(5)} ${message}`);
   }
   /** Log at most once per 10 s per `key`: refusals can come as fast as anyone can connect. */
   limited(key: string, level: LogLevel, message: string): void {
@@ -340,6 +354,9 @@ async function main(platform: Platform): Promise<number> {
       },
       command: { encode: encodeCommand, decode: decodeCommand },
       requestTimeoutMs: config.requestTimeoutMs,
+      // The node's own log (elections, leaders, membership, snapshots, storage, slow fsyncs, peers), leveled.
+      logger: (record) => logger.node(record),
+      logLevel: NODE_LEVEL[config.logLevel],
       config: {
         electionTimeoutMs: config.electionTimeoutMs,
         heartbeatMs: config.heartbeatMs,
@@ -366,15 +383,8 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
 
-  node.subscribe((e: RaftEvent) => {
-    if (e.type === "stopped" && e.error !== undefined) return; // a fatal stop gets its own line below
-    if (e.type === "role" || e.type === "leader" || e.type === "membership" || e.type === "stopped") {
-      logger.log(e.type === "membership" ? "verbose" : "info", describeEvent(e));
-    } else if (e.type === "warning") logger.log("verbose", `warning: ${e.message}`);
-    else logger.log("trace", describeEvent(e));
-  });
-
-  const metrics = new Metrics();
+  const started = node;
+  const metrics = new Metrics(() => started.prometheusMetrics());
   const service = new RaftdNodeService({
     node,
     kv,
@@ -404,6 +414,12 @@ async function main(platform: Platform): Promise<number> {
     fetch: dialer.fetch,
     // Bun upgrades peer streams through its server object; it is set before the first request arrives.
     peerHandler: http && ((req) => http.handler(req, nativeServer)),
+    ui: createUi({
+      status: () => service.status(),
+      leaderChanges: () => leaderChangesSeen(started),
+      fetch: dialer.fetch,
+      scheme: dialer.scheme,
+    }),
     onRequest: (method, path, status, ms) =>
       logger.log(path.startsWith("/raft/") ? "trace" : "debug", `${method} ${path} ${status} ${ms.toFixed(1)}ms`),
     onError: (e) => logger.log("info", `error: ${e instanceof Error ? e.stack : e}`),
@@ -502,6 +518,12 @@ async function main(platform: Platform): Promise<number> {
   return exitCode;
 }
 
+/** Leader changes the node has seen (its `plank_leader_changes_seen_total`). */
+function leaderChangesSeen(node: KvNode): number {
+  const m = node.metrics().find((s) => s.name === "plank_leader_changes_seen_total");
+  return m !== undefined && m.type === "counter" ? m.value : 0;
+}
+
 /** Make sure the replicated address book has this node's current address (first start of a founder, or a move). */
 async function addressKeeper(
   self: string,
@@ -529,30 +551,6 @@ async function addressKeeper(
       }
     }
     await sleep(200);
-  }
-}
-
-function describeEvent(e: RaftEvent): string {
-  switch (e.type) {
-    case "role":
-      return `role ${e.role} (term ${e.term})`;
-    case "leader":
-      return `leader ${e.leader ?? "unknown"} (term ${e.term})`;
-    case "term":
-      return `term ${e.term}`;
-    case "commit":
-      return `commit ${e.index}`;
-    case "membership":
-      return `membership voters=[${e.membership.voters.join(",")}] learners=[${e.membership.learners.join(",")}]` +
-        (e.membership.outgoing ? ` outgoing=[${e.membership.outgoing.join(",")}]` : "") + ` at ${e.index}`;
-    case "peerAdded":
-      return `peer added ${e.peer}`;
-    case "peerRemoved":
-      return `peer removed ${e.peer}`;
-    case "warning":
-      return `warning ${e.message}`;
-    case "stopped":
-      return e.error === undefined ? "node stopped" : `node stopped: ${e.error}`;
   }
 }
 

@@ -1,10 +1,18 @@
 /**
- * raftd's metrics, rendered in the Prometheus text exposition format
- * (version 0.0.4): counters for proposals, reads, errors and requests, a
- * latency histogram per route, and gauges for the node's Raft state.
+ * raftd's metrics: the node's own (plank's `plank_*` set — leader, term,
+ * indexes, proposals, WAL fsync and append histograms, peer round trips,
+ * snapshots, ReadIndex rounds, refusals; see `RaftNode.prometheusMetrics`)
+ * followed by raftd's HTTP metrics (`raftd_*`: requests, latencies,
+ * proposals and reads by kind, errors by status, members, keys). Both are
+ * effect `Metric`s rendered by effect's Prometheus exporter
+ * (`PrometheusMetrics`, text format 0.0.4), so `/metrics` is one consistent
+ * exposition (`promtool check metrics` clean).
  *
  * @module
  */
+
+import { Context, Metric } from "effect";
+import { PrometheusMetrics } from "effect/observability";
 
 /** Upper bounds (seconds) of the request-latency histogram buckets. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -40,105 +48,56 @@ export interface RaftGauges {
   readonly keys: number;
 }
 
-const ROLES = ["follower", "precandidate", "candidate", "leader", "stopped"] as const;
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true });
 
-class Histogram {
-  readonly counts: number[] = LATENCY_BUCKETS.map(() => 0);
-  sum = 0;
-  count = 0;
+const proposals = counter("raftd_proposals_total", "Proposals submitted through this node, by operation.");
+const reads = counter("raftd_reads_total", "Reads served by this node, by consistency.");
+const errors = counter("raftd_errors_total", "Error answers sent, by HTTP status.");
+const requests = counter("raftd_http_requests_total", "HTTP requests served, by route and status.");
+const latency = Metric.histogram("raftd_http_request_duration_seconds", {
+  description: "HTTP request latency, by route.",
+  boundaries: LATENCY_BUCKETS,
+});
+const members = Metric.gauge("raftd_members", {
+  description: "Members in the cluster configuration (voters and learners).",
+});
+const keys = Metric.gauge("raftd_keys", { description: "Keys in the local key-value store." });
 
-  observe(seconds: number): void {
-    this.sum += seconds;
-    this.count++;
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) this.counts[i]++;
-  }
-}
-
-function labels(pairs: Record<string, string>): string {
-  const parts = Object.entries(pairs).map(([k, v]) =>
-    `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`
-  );
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
-}
-
-/** The counters and histograms of one raftd process. */
+/** The metrics of one raftd process. */
 export class Metrics {
-  readonly #proposals = new Map<string, number>();
-  readonly #reads = new Map<string, number>();
-  readonly #errors = new Map<string, number>();
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, Histogram>();
+  readonly #context = Context.make(Metric.MetricRegistry, new Map());
+  readonly #node: (() => string) | undefined;
+
+  /** @param node the node's metrics in Prometheus text (`RaftNode.prometheusMetrics`), if there is a node */
+  constructor(node?: () => string) {
+    this.#node = node;
+  }
 
   /** Count a proposal of kind `op` (`put`, `delete`, `cas`, `member`). */
   proposal(op: string): void {
-    bump(this.#proposals, op);
+    Metric.withAttributes(proposals, { op }).updateUnsafe(1, this.#context);
   }
 
   /** Count a read (`linearizable` or `stale`). */
   read(mode: "linearizable" | "stale"): void {
-    bump(this.#reads, mode);
+    Metric.withAttributes(reads, { mode }).updateUnsafe(1, this.#context);
   }
 
   /** Count an error answer by its HTTP status. */
   error(status: number): void {
-    bump(this.#errors, String(status));
+    Metric.withAttributes(errors, { status: String(status) }).updateUnsafe(1, this.#context);
   }
 
   /** Record one finished request: its route, status and duration. */
   request(route: string, status: number, seconds: number): void {
-    bump(this.#requests, `${route}\u0000${status}`);
-    let h = this.#latency.get(route);
-    if (h === undefined) this.#latency.set(route, h = new Histogram());
-    h.observe(seconds);
+    Metric.withAttributes(requests, { route, status: String(status) }).updateUnsafe(1, this.#context);
+    Metric.withAttributes(latency, { route }).updateUnsafe(seconds, this.#context);
   }
 
-  /** Everything, in Prometheus text format. */
+  /** Everything, in Prometheus text format: the node's metrics, then raftd's. */
   render(gauges: RaftGauges): string {
-    const out: string[] = [];
-    const gauge = (name: string, help: string, value: number) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
-    };
-    out.push("# HELP raftd_role Current Raft role (1 for the role this node is in).", "# TYPE raftd_role gauge");
-    for (const role of ROLES) out.push(`raftd_role${labels({ role })} ${gauges.role === role ? 1 : 0}`);
-    gauge("raftd_term", "Current Raft term.", gauges.term);
-    gauge("raftd_commit_index", "Highest log index known to be committed.", gauges.commit);
-    gauge("raftd_applied_index", "Highest log index applied to the key-value store.", gauges.applied);
-    gauge("raftd_members", "Members in the cluster configuration (voters and learners).", gauges.members);
-    gauge("raftd_keys", "Keys in the local key-value store.", gauges.keys);
-    counter(
-      out,
-      "raftd_proposals_total",
-      "Proposals submitted through this node, by operation.",
-      "op",
-      this.#proposals,
-    );
-    counter(out, "raftd_reads_total", "Reads served by this node, by consistency.", "mode", this.#reads);
-    counter(out, "raftd_errors_total", "Error answers sent, by HTTP status.", "status", this.#errors);
-    out.push("# HELP raftd_http_requests_total HTTP requests served, by route and status.");
-    out.push("# TYPE raftd_http_requests_total counter");
-    for (const [key, n] of [...this.#requests].sort()) {
-      const [route, status] = key.split("\u0000");
-      out.push(`raftd_http_requests_total${labels({ route, status })} ${n}`);
-    }
-    out.push("# HELP raftd_http_request_duration_seconds HTTP request latency, by route.");
-    out.push("# TYPE raftd_http_request_duration_seconds histogram");
-    for (const [route, h] of [...this.#latency].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      LATENCY_BUCKETS.forEach((le, i) => {
-        out.push(`raftd_http_request_duration_seconds_bucket${labels({ route, le: String(le) })} ${h.counts[i]}`);
-      });
-      out.push(`raftd_http_request_duration_seconds_bucket${labels({ route, le: "+Inf" })} ${h.count}`);
-      out.push(`raftd_http_request_duration_seconds_sum${labels({ route })} ${h.sum}`);
-      out.push(`raftd_http_request_duration_seconds_count${labels({ route })} ${h.count}`);
-    }
-    return out.join("\n") + "\n";
+    members.updateUnsafe(gauges.members, this.#context);
+    keys.updateUnsafe(gauges.keys, this.#context);
+    return (this.#node?.() ?? "") + PrometheusMetrics.formatUnsafe(this.#context);
   }
-}
-
-function bump(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-function counter(out: string[], name: string, help: string, label: string, values: Map<string, number>): void {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-  for (const [k, n] of [...values].sort()) out.push(`${name}${labels({ [label]: k })} ${n}`);
 }

@@ -3,7 +3,8 @@
  * simulator runs: each check looks only at what changed in one step, so a
  * long run stays linear in its length.
  *
- * - election safety: at most one leader per term, ever;
+ * - election safety: at most one leader per term, ever, and each node votes
+ *   for at most one candidate per term (across its restarts);
  * - log matching: entries with the same index and term are identical, and so
  *   are their predecessors (checked as entries become durable against a
  *   global record of (index, term) → entry and predecessor term; by
@@ -72,6 +73,8 @@ export class InvariantChecker {
   readonly #fail: Fail;
   /** term → the node that led it. */
   readonly #leaders = new Map<Term, NodeId>();
+  /** `${voter}:${term}` → the candidate it voted for. */
+  readonly #votes = new Map<string, NodeId>();
   /** `${index}:${term}` → entry and predecessor term. */
   readonly #entries = new Map<string, EntryRecord>();
   /** index → term of the committed entry there (sparse where only snapshots knew it). */
@@ -93,6 +96,21 @@ export class InvariantChecker {
   /** Highest index known committed anywhere. */
   get committedIndex(): Index {
     return this.#committed.length - 1;
+  }
+
+  /**
+   * One vote per term (Figure 2, votedFor): `node` sent a granted (real, not
+   * pre-) vote for `candidate` in `term`. Votes are kept across restarts, so
+   * a node that forgot its vote (not durable, or cleared in the same term) is
+   * caught here even when no second leader follows from it.
+   */
+  onVote(node: NodeId, term: Term, candidate: NodeId): void {
+    const key = `${node}:${term}`;
+    const before = this.#votes.get(key);
+    if (before !== undefined && before !== candidate) {
+      this.#fail("one vote per term", `${node} voted for ${before} and then for ${candidate} in term ${term}`);
+    }
+    this.#votes.set(key, candidate);
   }
 
   /** Election safety and leader completeness, when `node` becomes leader of `term` with `log`. */

@@ -26,7 +26,12 @@
  *   uncommitted entries of several terms pile up (the paper's Figure 8);
  * - `slowLeaderDisk`: the leader's disk lags its followers', then the leader
  *   crashes with writes in flight (thesis §10.2.1);
- * - `staleRate`: messages delivered again much later, into later terms.
+ * - `staleRate`: messages delivered again much later, into later terms;
+ * - `lateVoteRate`: a vote request delivered again 1–3 election timeouts
+ *   later, when the voter's stickiness has run out but (pre-vote keeping
+ *   terms still) it may be in the same term — a vote it forgot is given twice;
+ * - `crashAfterVote`: a voter crashes right after granting a vote, so a vote
+ *   that was not durable is forgotten (Figure 2, votedFor).
  *
  * The nemesis acts only through {@link SimControl}, so it does not depend on
  * how the simulator interprets the core.
@@ -88,6 +93,10 @@ export interface FaultOptions {
   readonly slowLeaderDisk: number;
   /** Probability that a message is also delivered again much later (1–5 election timeouts), into later terms. */
   readonly staleRate: number;
+  /** Probability that a (real) vote request is also delivered again 1–3 election timeouts later. */
+  readonly lateVoteRate: number;
+  /** Targeted: P per granted vote of crashing the voter within a few ms. */
+  readonly crashAfterVote: number;
 }
 
 /** No faults at all; the base of every profile. */
@@ -116,6 +125,8 @@ export const noFaults: FaultOptions = {
   crashNewLeader: 0,
   slowLeaderDisk: 0,
   staleRate: 0,
+  lateVoteRate: 0,
+  crashAfterVote: 0,
 };
 
 /** The default hostile environment of `faults: true`: a lossy network, partitions, crashes; no targeted schedules. */
@@ -144,6 +155,8 @@ export const targetedFaults: Partial<FaultOptions> = {
   crashNewLeader: 0.15,
   slowLeaderDisk: 0.1,
   staleRate: 0.01,
+  lateVoteRate: 0.2,
+  crashAfterVote: 0.2,
 };
 
 /** What the nemesis may observe of and do to a simulated cluster. */
@@ -244,6 +257,14 @@ export class Nemesis {
         if (effect.role === "leader" && f.crashes && rng.chance(f.crashNewLeader)) {
           // Before its no-op commits: uncommitted entries of several terms pile up (paper Figure 8).
           this.#sim.after(rng.int(1, 15), () => this.#crashFor(node, rng.int(5, 2 * this.#sim.electionMs)));
+        }
+        return;
+      case "Send":
+        if (
+          effect.message.type === "RequestVoteResponse" && effect.message.granted && !effect.message.preVote &&
+          f.crashes && rng.chance(f.crashAfterVote)
+        ) {
+          this.#sim.after(rng.int(0, 3), () => this.#crashFor(node, rng.int(1, 50)));
         }
         return;
       case "ReceiveSnapshotChunk":

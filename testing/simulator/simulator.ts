@@ -18,7 +18,7 @@
 
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { crc32c } from "../../core/crc32c.ts";
-import { allMembers, emptyMembership, membershipOf } from "../../core/membership.ts";
+import { allMembers, emptyMembership, isJoint, isVoter, membershipOf } from "../../core/membership.ts";
 import { membershipOf as currentMembership, type RaftState } from "../../core/state.ts";
 import type {
   ConfChange,
@@ -747,6 +747,24 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     }
     if (s.applied > s.commit) this.#fail("apply after commit", `${node.id} applied ${s.applied} > commit ${s.commit}`);
     this.#checkQuorumOracle(node, s);
+    this.#removedLeaderOracle(node, s);
+  }
+
+  /**
+   * A leader removed from the configuration steps down once that
+   * configuration commits (thesis §4.2.2): leading a group it is no longer a
+   * voter of, it would keep others from electing among themselves.
+   */
+  #removedLeaderOracle(node: SimNode, s: RaftState): void {
+    if (s.role.kind !== "leader") return;
+    const latest = s.configs[s.configs.length - 1]!;
+    if (latest.index === 0 || latest.index > s.commit || isJoint(latest.membership)) return;
+    if (!isVoter(latest.membership, node.id)) {
+      this.#fail(
+        "removed leader",
+        `${node.id} still leads term ${s.term} after its removal at ${latest.index} committed`,
+      );
+    }
   }
 
   /**
@@ -1039,6 +1057,10 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   #transmit(from: SimNode, message: Message): void {
     const to = this.#byId.get(message.to);
     if (!to || to === from) return;
+    // Checked on what leaves the node: a vote is given once it is sent (after its Persist).
+    if (message.type === "RequestVoteResponse" && message.granted && !message.preVote) {
+      this.#checker.onVote(from.id, message.term, message.to);
+    }
     if (!to.up) {
       // A crashed peer refuses the connection: the transport reports it, asynchronously.
       this.#schedule({
@@ -1057,6 +1079,12 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     this.#schedule({ kind: "deliver", time: this.#now + this.#latency(), seq: 0, from, message });
     if (this.#faultsOn && this.#rng.chance(f.duplicateRate)) {
       this.#schedule({ kind: "deliver", time: this.#now + this.#latency(), seq: 0, from, message });
+    }
+    if (
+      this.#faultsOn && message.type === "RequestVote" && !message.preVote && this.#rng.chance(f.lateVoteRate)
+    ) {
+      const late = this.#rng.int(this.#electionMs, 3 * this.#electionMs);
+      this.#schedule({ kind: "deliver", time: this.#now + late, seq: 0, from, message });
     }
     if (this.#faultsOn && this.#rng.chance(f.staleRate)) {
       // A copy that resurfaces much later, when its term is long past.

@@ -3,25 +3,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cannotRunChromium, launchChromium } from "./chromium.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url).href);
 const PAGE_DIR = join(ROOT, "examples", "playground");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const T = { timeout: 120_000 };
-
-/** Why the browser test cannot run here, or undefined. */
-function cannotRun(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`;
-  if (!existsSync(join(ROOT, "node_modules", "playwright-core"))) {
-    return "playwright-core is not installed (npm install)";
-  }
-  return undefined;
-}
 
 function bundle(): void {
   const deno = join(ROOT, "node_modules", ".bin", "deno");
@@ -32,7 +22,7 @@ function bundle(): void {
 const TYPES: Record<string, string> = { ".html": "text/html", ".js": "text/javascript" };
 
 describe("playground (headless Chromium)", () => {
-  const reason = cannotRun();
+  const reason = cannotRunChromium();
   test("elections, commits and a failover, in the page", { ...T, skip: reason }, async () => {
     bundle();
     const server = createServer((req, res) => {
@@ -46,23 +36,7 @@ describe("playground (headless Chromium)", () => {
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const port = (server.address() as { port: number }).port;
-    const profile = mkdtempSync(join(tmpdir(), "plank-chromium-"));
-    const { chromium } = await import("playwright-core");
-    // A fresh profile per run (Playwright takes it as the persistent context's directory).
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -95,7 +69,6 @@ describe("playground (headless Chromium)", () => {
     } finally {
       await browser.close();
       server.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   });
 });

@@ -79,6 +79,7 @@ export async function startCluster(
     readonly config?: NodeConfig;
     readonly requestTimeoutMs?: number;
     readonly leaderWaitMs?: number;
+    readonly snapshotChunkBytes?: number;
   } = {},
 ): Promise<Cluster> {
   const hub = new MemoryHub();
@@ -103,6 +104,7 @@ export async function startCluster(
       config: { ...testConfig, ...options.config },
       requestTimeoutMs: options.requestTimeoutMs,
       leaderWaitMs: options.leaderWaitMs,
+      snapshotChunkBytes: options.snapshotChunkBytes,
     });
   };
   await Promise.all(ids.map(start));

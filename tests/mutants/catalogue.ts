@@ -83,8 +83,8 @@ export const catalogue: readonly Mutation[] = [
     name: "prevote-ignores-leader",
     rule: "§9.6 + §4.2.3 a pre-vote is refused while a leader is heard from",
     file: "core/step.ts",
-    find: "if (!vouched && inLease(s)) return;",
-    replace: "if (!vouched && inLease(s) && !m.preVote) return;",
+    find: "if (!vouched && !ownLeader && inLease(s)) return;",
+    replace: "if (!vouched && !ownLeader && inLease(s) && !m.preVote) return;",
   },
   {
     name: "no-stickiness",

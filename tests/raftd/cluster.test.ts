@@ -110,7 +110,7 @@ describe("raftd cluster (black box)", () => {
     await write(n, "after-bad-input", "still fine");
     const metrics = await n.request("GET", "/metrics");
     assert.equal(metrics.status, 200);
-    assert.match(metrics.text, /^raftd_term \d+$/m);
+    assert.match(metrics.text, /^plank_term\{node="[^"]+",group="0"\} \d+$/m);
     assert.match(metrics.text, /^raftd_errors_total\{status="413"\} 1$/m);
   });
 

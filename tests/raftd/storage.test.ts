@@ -103,7 +103,7 @@ describe("raftd data directory (black box)", () => {
       }
       const code = await n3.exited;
       assert.ok(code !== 0 && code !== null, `w3 exited with ${code}\n${n3.output}`);
-      const fatal = n3.output.split("\n").filter((l) => l.includes("fatal"));
+      const fatal = n3.output.split("\n").filter((l) => l.startsWith("raftd: fatal"));
       assert.equal(fatal.length, 1, n3.output);
       assert.match(fatal[0]!, /^raftd: fatal: storage .*(File too large|EFBIG).*; exiting$/);
       // The other two go on; restarted without the limit, w3 recovers from its files and catches up.
