@@ -27,7 +27,8 @@
 
 import { decodeEntry, decodeHardState, encodeEntry, encodeHardState, Reader, Writer } from "../../core/codec/mod.ts";
 import type { Entry, GroupId, HardState, Index } from "../../core/types.ts";
-import type { PersistBatch, RecoveredLog } from "../../effects/ports/mod.ts";
+import type { HostLogOp } from "../../effects/host/host_loop.ts";
+import type { RecoveredLog } from "../../effects/ports/mod.ts";
 import { CorruptLogError, type DurableFs, joinPath } from "./fs.ts";
 import { type WalOptions, WriteAheadLog } from "./wal.ts";
 
@@ -37,20 +38,6 @@ const OP_CHECKPOINT = 3;
 const OP_REMOVE = 4;
 const HAS_HARD = 1;
 const HAS_TRUNCATE = 2;
-
-/** One group's operation in a host write. */
-export type GroupLogOp =
-  /** Truncate, then append, with the hard state. */
-  | { readonly group: GroupId; readonly batch: PersistBatch }
-  /** Entries up to `compactTo` are covered by a durable snapshot. */
-  | { readonly group: GroupId; readonly compactTo: Index }
-  /** The group's whole state, superseding its earlier records. */
-  | {
-    readonly group: GroupId;
-    readonly checkpoint: { readonly hardState: HardState; readonly offset: Index; readonly entries: readonly Entry[] };
-  }
-  /** The group is removed from this host. */
-  | { readonly group: GroupId; readonly remove: true };
 
 interface GroupState {
   hardState: HardState;
@@ -141,7 +128,7 @@ export class MultiGroupLog {
   }
 
   /** Writes one host iteration's operations as one record (not durable until {@link sync}). */
-  async write(ops: readonly GroupLogOp[]): Promise<void> {
+  async write(ops: readonly HostLogOp[]): Promise<void> {
     if (ops.length === 0) return;
     const index = this.#next;
     const data = encodeOps(ops);
@@ -183,7 +170,7 @@ export class MultiGroupLog {
   }
 }
 
-function encodeOps(ops: readonly GroupLogOp[]): Uint8Array {
+function encodeOps(ops: readonly HostLogOp[]): Uint8Array {
   const w = new Writer(256);
   for (const op of ops) {
     w.uvarint(op.group);

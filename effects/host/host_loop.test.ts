@@ -119,3 +119,52 @@ test("groups are added and removed at run time; a removed group refuses requests
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("both APIs: createHost starts a host; hostLayer provides RaftHost for its scope and stops it after", async () => {
+  const { Effect } = await import("effect");
+  const { createHost, hostLayer, RaftHost } = await import("./api.ts");
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const hub = new MemoryHub();
+  const solo = new Map([["a", "a"]]);
+  try {
+    const host = await createHost({
+      id: "a",
+      peers: solo,
+      config,
+      log: await MultiGroupLog.open(fs, join(dir, "p")),
+      transport: hub.transport("a"),
+    });
+    const g = await host.addGroup(3, membershipOf(["a"]), machine([]));
+    for (let i = 0; i < 200 && g.status().role !== "leader"; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await g.propose(new TextEncoder().encode("p")), 2);
+    await host.stop();
+    await assert.rejects(g.propose(new TextEncoder().encode("late")));
+
+    let kept: HostLoop | undefined;
+    const index = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function* () {
+        const h = yield* RaftHost;
+        kept = h;
+        const group = yield* Effect.promise(() => h.addGroup(4, membershipOf(["a"]), machine([])));
+        for (let i = 0; i < 200 && group.status().role !== "leader"; i++) {
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)));
+        }
+        return yield* Effect.promise(() => group.propose(new TextEncoder().encode("e")));
+      })).pipe(
+        Effect.provide(
+          hostLayer({
+            id: "a",
+            peers: solo,
+            config,
+            log: await MultiGroupLog.open(fs, join(dir, "e")),
+            transport: hub.transport("a"),
+          }),
+        ),
+      ),
+    );
+    assert.equal(index, 2);
+    await assert.rejects(kept!.addGroup(5, membershipOf(["a"]), machine([])), /stopped/i);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -21,7 +21,7 @@ import { lastIndex } from "../../core/log.ts";
 import type { ConfChange, Entry, GroupId, Index, Membership, Message, NodeId } from "../../core/types.ts";
 import type { NodeDriver } from "../driver/driver.ts";
 import type { Settle } from "../driver/requests.ts";
-import { NodeStopped, RaftRejected, StorageFailure } from "../errors.ts";
+import { NodeStopped, RaftRejected, type StorageFailure } from "../errors.ts";
 import type { NodeStatus } from "../events.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
 import { attempt } from "../ports/attempt.ts";

@@ -127,6 +127,7 @@ export interface MultiSimReport {
 
 /** Many groups on a few simulated processes. */
 export class MultiSimulator {
+  /** The run's settings. */
   readonly options: MultiSimOptions;
   readonly #rng: Prng;
   readonly #queue = new EventQueue<Event>();
