@@ -92,7 +92,9 @@ test("checkpoints move the groups' pins forward, and the shared log drops the se
     const segmentsAfter = (await fsp.readdir(join(dir, "wal"))).filter((n) => n.endsWith(".seg")).length;
     assert.ok(segmentsAfter < segmentsBefore, `${segmentsAfter} segments, ${segmentsBefore} before`);
     await log.close();
-    const r = (await MultiGroupLog.open(fs, dir)).load();
+    const reopened = await MultiGroupLog.open(fs, dir);
+    const r = reopened.load();
+    await reopened.close();
     assert.deepEqual(r.get(1)!.entries.map((e) => e.index), [196, 197, 198, 199, 200, 201]);
     assert.equal(r.get(2)!.entries.length, 200);
     assert.equal(r.get(1)!.hardState.commit, 200);
@@ -114,7 +116,9 @@ test("a removed group is gone after a reopen, and may be added again from nothin
     await again.write([{ group: 7, batch: { entries: entries(1, 1, 3, 7) } }]);
     await again.sync();
     await again.close();
-    const r = (await MultiGroupLog.open(fs, dir)).load();
+    const reopened = await MultiGroupLog.open(fs, dir);
+    const r = reopened.load();
+    await reopened.close();
     assert.deepEqual(r.get(7)!.entries.map((e) => `${e.index}@${e.term}`), ["1@3"]);
   }));
 
