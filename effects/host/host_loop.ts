@@ -94,7 +94,7 @@ export interface HostGroup {
   changeMembership(change: ConfChange): Promise<Index>;
   /** Hands this group's leadership to `to`. */
   transferLeadership(to: NodeId): Promise<void>;
-  /** The group's state as of the last iteration. */
+  /** The group's current state (a removed group's last, marked stopped). */
   status(): HostGroupStatus;
 }
 
@@ -113,6 +113,7 @@ export class HostLoop {
   readonly #options: HostOptions;
   readonly #machines = new Map<GroupId, HostStateMachine>();
   readonly #recovered: Map<GroupId, RecoveredLog>;
+  /** The hosted groups (each with its status when added, for a handle of a group removed before it was read). */
   readonly #status = new Map<GroupId, HostGroupStatus>();
   #host!: HostDriver;
   #now = 0;
@@ -216,9 +217,10 @@ export class HostLoop {
     return [...this.#status.keys()];
   }
 
-  /** A group's status, as of the last iteration. */
+  /** A group's status, read from its driver (not refreshed every iteration: idle groups cost nothing). */
   status(group: GroupId): HostGroupStatus | undefined {
-    return this.#status.get(group);
+    const driver = this.#status.has(group) ? this.#host.driver(group) : undefined;
+    return driver && statusOf(driver);
   }
 
   /** A hosted group's API. */
@@ -258,7 +260,7 @@ export class HostLoop {
       transferLeadership: (to) => call((d, now, settle) => d.transferLeadership(to, now, settle)),
       status: () => {
         // A removed group keeps answering with its last status, marked stopped.
-        const now = this.#status.get(group);
+        const now = this.status(group);
         if (now !== undefined) return (last = now);
         return { ...(last ?? statusOf(this.#host.driver(group))), stopped: true };
       },
@@ -352,7 +354,6 @@ export class HostLoop {
           if (wait) yield* Effect.promise(() => wait);
         }
       }
-      for (const g of host.groupIds()) this.#status.set(g, statusOf(host.driver(g)!));
       const at = host.nextDeadline();
       if (at < this.#tickAt) {
         this.#tickAt = at;
