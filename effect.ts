@@ -155,3 +155,4 @@ export type {
   Term,
   TimeoutNow,
 } from "./core/mod.ts";
+export { type CreateHostOptions, hostLayer, RaftHost } from "./effects/host/api.ts";

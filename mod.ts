@@ -137,3 +137,13 @@ export type {
   Term,
   TimeoutNow,
 } from "./core/mod.ts";
+export { createHost, type CreateHostOptions } from "./effects/host/api.ts";
+export {
+  type HostGroup,
+  type HostGroupStatus,
+  type HostLogOp,
+  HostLoop,
+  type HostOptions,
+  type HostStateMachine,
+  type MultiGroupLogPort,
+} from "./effects/host/host_loop.ts";

@@ -149,3 +149,4 @@ export async function forceNewClusterOn(
     await wal.close();
   }
 }
+export { MultiGroupLog } from "./storage/multi_log.ts";

@@ -42,6 +42,15 @@ export interface RaftConfig {
   /** Bound on relative clock-rate difference assumed by lease reads (0.1 = 10%). */
   readonly clockDrift: number;
   /**
+   * Quiescence (many groups per process, `core/quiesce.ts`): an idle leader
+   * whose followers all hold its whole log stops heartbeating, and they stop
+   * their election timers, until a proposal, a message or the host's failure
+   * detector (`PeerDown`) wakes the group. Needs a host that sends liveness
+   * beacons and reports `PeerDown`; off by default (a lone group behaves
+   * exactly as before).
+   */
+  readonly quiesce: boolean;
+  /**
    * Seed for election-timeout jitter. Randomness enters the core only as data.
    * Default: derived from `id`, so nodes that share every other setting still
    * draw different timeouts (identical jitter invites split votes). An
@@ -77,6 +86,7 @@ export const defaultConfig: Omit<RaftConfig, "id" | "seed"> = {
   keepAfterSnapshot: 5000,
   leaseReads: false,
   clockDrift: 0.1,
+  quiesce: false,
 };
 
 /** FNV-1a hash of `id`, never 0: the default election-jitter seed. */

@@ -46,7 +46,9 @@ export function describeMessage(m: Message): string {
     case "RequestVoteResponse":
       return `${head}${m.preVote ? " pre" : ""} ${m.granted ? "granted" : "rejected"}`;
     case "AppendEntries":
-      return `${head} prev=${m.prevIndex}@${m.prevTerm} ${entries(m.entries)} commit=${m.commit} seq=${m.seq}`;
+      return `${head} prev=${m.prevIndex}@${m.prevTerm} ${entries(m.entries)} commit=${m.commit} seq=${m.seq}${
+        m.quiesce ? " quiesce" : ""
+      }`;
     case "AppendEntriesResponse":
       return m.success
         ? `${head} ok index=${m.index} seq=${m.seq}`
@@ -67,6 +69,8 @@ export function describeMessage(m: Message): string {
       return `${head} req=${m.requestId}`;
     case "ReadIndexResponse":
       return `${head} req=${m.requestId} index=${m.index}`;
+    case "HostHeartbeat":
+      return head;
   }
 }
 
@@ -93,6 +97,8 @@ export function describeInput(input: Input): string {
       return `snapshot-restored ${input.meta.index}@${input.meta.term}`;
     case "Unreachable":
       return `unreachable ${input.to}`;
+    case "PeerDown":
+      return `peer-down ${input.peer}`;
   }
 }
 

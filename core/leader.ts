@@ -16,6 +16,7 @@ import { setTimer, type StepContext } from "./context.ts";
 import { becomeFollower } from "./election.ts";
 import { entrySize, lastIndex } from "./log.ts";
 import { abortSnapshot, type Progress } from "./progress.ts";
+import { quiesceOnHeartbeat } from "./quiesce.ts";
 import { hasQuorum } from "./quorum.ts";
 import { appendLocal, broadcastAppend, broadcastHeartbeat } from "./replication.ts";
 import { type LeaderRole, membershipOf } from "./state.ts";
@@ -83,6 +84,7 @@ export function proposeAsLeader(
 
 /** Leader heartbeat timer fired. */
 export function onHeartbeatTimer(ctx: StepContext): void {
+  if (ctx.s.config.quiesce) return quiesceOnHeartbeat(ctx);
   broadcastHeartbeat(ctx);
   setTimer(ctx, "heartbeat", ctx.s.config.heartbeatMs);
 }

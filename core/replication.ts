@@ -108,14 +108,15 @@ function startSnapshot(ctx: StepContext, to: NodeId, pr: Progress): void {
  * match, carrying the commit index it can safely adopt and the round number
  * that confirms leadership for pending reads (§6.4).
  */
-export function broadcastHeartbeat(ctx: StepContext): void {
+export function broadcastHeartbeat(ctx: StepContext, quiesce = false): void {
   const role = leaderRole(ctx);
   const seq = role.seq + 1;
   const progress = new Map<NodeId, Progress>();
   for (const [id, pr] of role.progress) {
     const known = termAt(ctx.s.log, pr.match) === undefined ? 0 : pr.match;
     const prevTerm = termAt(ctx.s.log, known) ?? 0;
-    send(ctx, appendTo(ctx, id, known, prevTerm, [], Math.min(ctx.s.commit, known), seq));
+    const m = appendTo(ctx, id, known, prevTerm, [], Math.min(ctx.s.commit, known), seq);
+    send(ctx, quiesce ? { ...m, quiesce: true } : m);
     // A lost probe must not stall a follower forever: allow another one.
     progress.set(id, pr.state === "probe" ? { ...pr, probeSent: false } : pr);
   }

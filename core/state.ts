@@ -32,6 +32,12 @@ export interface FollowerRole {
    * term. Only that node's transfer campaign may bypass stickiness here.
    */
   readonly transferTo?: NodeId;
+  /**
+   * Quiescent (`core/quiesce.ts`): the leader's quiescing heartbeat found this
+   * node holding its whole log; the election timer is ignored (so the node
+   * stays sticky) until an input wakes it.
+   */
+  readonly quiescent?: true;
 }
 
 /** A candidate in a pre-vote (§9.6) or a real election (§5.2). */
@@ -86,6 +92,13 @@ export interface LeaderRole {
   readonly rounds: readonly LeaseRound[];
   /** A TimeoutNow was sent this term: a target may campaign at any moment, so no more lease reads. */
   readonly leaseRevoked: boolean;
+  /**
+   * The quiescing heartbeat round (`core/quiesce.ts`): its `seq`, and the
+   * last index when it was sent. Stale once another round is sent or the log grows.
+   */
+  readonly quiescing?: { readonly seq: number; readonly index: Index };
+  /** Quiescent: every member acknowledged the quiescing round; no heartbeat or quorum timer runs until woken. */
+  readonly quiescent?: true;
 }
 
 /** A heartbeat round and the interpreter's clock when it was sent. */

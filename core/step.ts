@@ -12,6 +12,7 @@ import { becomeFollower, campaign, handleRequestVote, handleVoteResponse } from 
 import { handleAppendEntries, handleInstallSnapshot, restoreSnapshot } from "./follower.ts";
 import { onHeartbeatTimer, onQuorumTimer, proposeAsLeader } from "./leader.ts";
 import { readIndex, serveReads } from "./reads.ts";
+import { afterQuiescingHeartbeat, isQuiescent, wake, wakes } from "./quiesce.ts";
 import { proposeConfChange } from "./reconfig.ts";
 import { handleAppendResponse, handleSnapshotResponse, handleUnreachable, maybeCommit } from "./replication.ts";
 import { abortTransfer, handleTimeoutNow, startTransfer, transferVouched } from "./transfer.ts";
@@ -113,6 +114,7 @@ function lastTermOf(entries: readonly Entry[], fallback: number): number {
 export function step(state: RaftState, input: Input): StepResult {
   const ctx = newContext(state);
   if (input.type === "Timeout" || input.type === "ReadIndex") ctx.now = input.now;
+  if (isQuiescent(state) && wakes(state, input)) wake(ctx);
   switch (input.type) {
     case "Receive":
       receive(ctx, input.message);
@@ -150,6 +152,8 @@ export function step(state: RaftState, input: Input): StepResult {
     case "Unreachable":
       if (ctx.s.role.kind === "leader") handleUnreachable(ctx, input.to);
       break;
+    case "PeerDown":
+      break; // Only a quiescent node acts on it: it woke above.
   }
   return finish(ctx, state);
 }
@@ -189,6 +193,8 @@ function read(ctx: StepContext, requestId: number): void {
 
 function timeout(ctx: StepContext, timer: "election" | "heartbeat" | "quorum" | "transfer"): void {
   const isLeader = ctx.s.role.kind === "leader";
+  // A quiescent node's timers are left to lapse (core/quiesce.ts): one firing each, ignored.
+  if (isQuiescent(ctx.s)) return;
   switch (timer) {
     case "election": {
       // A leader's stale election timer is ignored; everyone else campaigns (§5.2).
@@ -222,6 +228,7 @@ function isForwarding(m: Message): boolean {
 function receive(ctx: StepContext, m: Message): void {
   const s = ctx.s;
   if (m.group !== s.config.group || m.to !== s.config.id || m.from === s.config.id) return;
+  if (m.type === "HostHeartbeat") return; // The host's failure detector's, not Raft's.
   if (isForwarding(m)) return receiveForwarding(ctx, m);
   // A transfer campaign our leader announced may bypass stickiness (§3.10); a claimed one may not.
   const vouched = m.type === "RequestVote" && transferVouched(s, m);
@@ -279,7 +286,10 @@ function receive(ctx: StepContext, m: Message): void {
     case "InstallSnapshot":
       if (ctx.s.role.kind === "leader") return; // Election safety makes this impossible.
       followLeader(ctx, m.from);
-      return m.type === "AppendEntries" ? handleAppendEntries(ctx, m) : handleInstallSnapshot(ctx, m);
+      if (m.type === "InstallSnapshot") return handleInstallSnapshot(ctx, m);
+      handleAppendEntries(ctx, m);
+      if (m.quiesce === true && ctx.s.config.quiesce) afterQuiescingHeartbeat(ctx, m);
+      return;
     case "AppendEntriesResponse":
       if (ctx.s.role.kind === "leader") handleAppendResponse(ctx, m);
       return;

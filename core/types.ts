@@ -151,6 +151,13 @@ export interface AppendEntries extends MessageHeader {
   readonly commit: Index;
   /** Heartbeat round the leader was in; echoed back to confirm leadership for reads. */
   readonly seq: number;
+  /**
+   * Set on a heartbeat of an idle, fully replicated leader that is about to
+   * quiesce (`RaftConfig.quiesce`, see `core/quiesce.ts`): a follower as far
+   * as the leader may stop its election timer until something wakes it.
+   * Absent (never false) otherwise, so a single group's bytes are unchanged.
+   */
+  readonly quiesce?: true;
 }
 
 /** Reply to {@link AppendEntries}. */
@@ -252,6 +259,17 @@ export interface ReadIndexResponse extends MessageHeader {
   readonly index: Index;
 }
 
+/**
+ * A host's liveness beacon to another host (many groups per process): one per
+ * pair of processes per heartbeat interval, whatever the number of groups, so
+ * quiescent groups can tell a live leader from a lost one. It carries no Raft
+ * state (`group` and `term` are 0) and the core ignores it.
+ */
+export interface HostHeartbeat extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "HostHeartbeat";
+}
+
 /** Every message of the wire protocol. */
 export type Message =
   | RequestVote
@@ -264,7 +282,8 @@ export type Message =
   | ForwardPropose
   | ForwardProposeResponse
   | ReadIndexRequest
-  | ReadIndexResponse;
+  | ReadIndexResponse
+  | HostHeartbeat;
 
 /** The `type` tag of every message. */
 export type MessageType = Message["type"];
@@ -301,7 +320,13 @@ export type Input =
   /** A received snapshot was installed into the state machine and is durable. */
   | { readonly type: "SnapshotRestored"; readonly meta: SnapshotMeta }
   /** The interpreter could not deliver to `to` (unreachable / send queue full). */
-  | { readonly type: "Unreachable"; readonly to: NodeId };
+  | { readonly type: "Unreachable"; readonly to: NodeId }
+  /**
+   * The host's failure detector lost `peer` (no beacon for an election
+   * timeout). A quiescent group it concerns wakes (see `core/quiesce.ts`);
+   * for any other group it is a no-op.
+   */
+  | { readonly type: "PeerDown"; readonly peer: NodeId };
 
 /** The `type` tag of every input. */
 export type InputType = Input["type"];

@@ -21,6 +21,7 @@ import type {
   ForwardPropose,
   ForwardProposeResponse,
   HardState,
+  HostHeartbeat,
   InstallSnapshot,
   InstallSnapshotResponse,
   Membership,
@@ -196,15 +197,20 @@ const appendEntriesArb: fc.Arbitrary<AppendEntries> = fc.tuple(headerArb, wireNa
       }),
       commit: wireNatArb,
       seq: safeIntArb,
-    }, { noNullPrototype: true }).map((b) => ({
-      ...h,
-      type: "AppendEntries" as const,
-      prevIndex,
-      prevTerm,
-      entries: b.entries,
-      commit: b.commit,
-      seq: b.seq,
-    }));
+      quiesce: fc.boolean(),
+    }, { noNullPrototype: true }).map((b) => {
+      const m: AppendEntries = {
+        ...h,
+        type: "AppendEntries" as const,
+        prevIndex,
+        prevTerm,
+        entries: b.entries,
+        commit: b.commit,
+        seq: b.seq,
+      };
+      // Present only when set, as the core builds it.
+      return b.quiesce ? { ...m, quiesce: true } : m;
+    });
   });
 
 function withHeader<T extends { readonly type: MessageType }>(
@@ -286,6 +292,9 @@ export const messageArbs: {
     requestId: safeIntArb,
     index: wireNatArb,
   })) satisfies fc.Arbitrary<ReadIndexResponse>,
+  HostHeartbeat: withHeader(record({ type: fc.constant("HostHeartbeat" as const) })) satisfies fc.Arbitrary<
+    HostHeartbeat
+  >,
 };
 
 /** Any wire message, every type equally likely. */

@@ -81,8 +81,8 @@ export function parseFlags(args: readonly string[]): Map<string, string> {
     if (!arg.startsWith("--")) throw new Error(`unexpected argument ${arg}`);
     const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
     if (inline !== undefined) flags.set(name, inline);
-    // A value may itself be a list of flags (`--profile "--conf --targeted"`): one argument with a space.
-    else if (i + 1 < args.length && (!args[i + 1]!.startsWith("--") || /\s/.test(args[i + 1]!))) {
+    // `--profile` always takes a value, itself a list of flags (`--profile "--conf --targeted"`, `--profile --lease`).
+    else if (i + 1 < args.length && (!args[i + 1]!.startsWith("--") || name === "profile")) {
       flags.set(name, args[++i]!);
     } else flags.set(name, "true");
   }

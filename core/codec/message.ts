@@ -21,6 +21,8 @@
  * | 9   | ProposeResponse         | count uv, (requestId sv, index uv)…                                |
  * | 10  | ReadIndex               | requestId sv                                                       |
  * | 11  | ReadIndexResponse       | requestId sv, index uv                                             |
+ * | 12  | AppendEntries, quiesce  | as tag 3 (an AppendEntries with `quiesce` set)                     |
+ * | 13  | HostHeartbeat           | (empty)                                                            |
  *
  * Entries use the layout of `entry.ts`; membership that of `membership.ts`.
  * Decoded byte fields (entry data, snapshot chunks, proposals) view the
@@ -49,7 +51,11 @@ export const MESSAGE_TAGS = {
   ProposeResponse: 9,
   ReadIndex: 10,
   ReadIndexResponse: 11,
+  HostHeartbeat: 13,
 } as const satisfies Record<Message["type"], number>;
+
+/** The tag of an AppendEntries with `quiesce` set (a tag of its own, so other appends keep their bytes). */
+export const QUIESCE_TAG = 12;
 
 const B0 = 1;
 const B1 = 2;
@@ -93,6 +99,8 @@ function bodySize(m: Message): number {
       return svarintSize(m.requestId);
     case "ReadIndexResponse":
       return svarintSize(m.requestId) + uvarintSize(m.index);
+    case "HostHeartbeat":
+      return 0;
     default:
       return unknownType(m);
   }
@@ -123,7 +131,7 @@ export function encodedMessageSize(m: Message): number {
 export function writeMessage(w: Writer, m: Message): void {
   const tag: number | undefined = MESSAGE_TAGS[m.type];
   if (tag === undefined) unknownType(m as never);
-  w.u8(tag);
+  w.u8(m.type === "AppendEntries" && m.quiesce === true ? QUIESCE_TAG : tag);
   w.uvarint(m.group);
   w.string(m.from);
   w.string(m.to);
@@ -192,6 +200,8 @@ export function writeMessage(w: Writer, m: Message): void {
       w.svarint(m.requestId);
       w.uvarint(m.index);
       return;
+    case "HostHeartbeat":
+      return;
   }
 }
 
@@ -232,14 +242,15 @@ export function readMessage(r: Reader): Message {
         granted: (f & B1) !== 0,
       };
     }
-    case 3: {
+    case 3:
+    case QUIESCE_TAG: {
       const prevIndex = r.index();
       const prevTerm = r.term();
       const commit = r.index();
       const seq = r.svarint();
       const entries = readEntryList(r);
       checkEntryRun(r, at, entries, prevIndex, prevTerm, term);
-      return {
+      const m: Message = {
         type: "AppendEntries",
         group,
         from,
@@ -251,6 +262,7 @@ export function readMessage(r: Reader): Message {
         commit,
         seq,
       };
+      return tag === QUIESCE_TAG ? { ...m, quiesce: true } : m;
     }
     case 4: {
       const f = r.flags(B0);
@@ -350,6 +362,8 @@ export function readMessage(r: Reader): Message {
         index: r.index(),
       };
     }
+    case 13:
+      return { type: "HostHeartbeat", group, from, to, term };
     default:
       return r.fail(`unknown message tag ${tag}`, at);
   }

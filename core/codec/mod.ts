@@ -57,6 +57,7 @@ export {
   encodeMessage,
   MESSAGE_TAGS,
   messageBodySize,
+  QUIESCE_TAG,
   readMessage,
   writeMessage,
 } from "./message.ts";

@@ -514,6 +514,12 @@ export class NodeDriver {
     this.#step({ type: "Unreachable", to: peer });
   }
 
+  /** The host's failure detector lost `peer` (many groups per process): a quiescent group it concerns wakes. */
+  peerDown(peer: NodeId, now: number): void {
+    this.#now = now;
+    this.#step({ type: "PeerDown", peer });
+  }
+
   /** Peers the transport last failed to reach and that have not been heard from since (observability only). */
   readonly #unreachable = new Set<NodeId>();
 

@@ -24,6 +24,13 @@ export {
   type SimulatorOptions,
 } from "./simulator.ts";
 export { InvariantViolation } from "./invariants.ts";
+export {
+  type MultiRunOptions,
+  type MultiSimOptions,
+  type MultiSimReport,
+  MultiSimulator,
+  runMultiSimulation,
+} from "./multi.ts";
 export { heavyFaults, type Profile, profileOptions, type RandomSettings, randomSettings } from "./profiles.ts";
 export { type KvCommand, KvMachine, kvService } from "./kv_service.ts";
 export type { SimService, WorkloadOp } from "./service.ts";

@@ -238,6 +238,8 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   /** Operation ids some state machine has applied: the ground truth for unanswered writes. */
   readonly #appliedOps = new Set<number>();
   readonly #leaderTerms = new Set<Term>();
+  /** The highest term in which some node became leader (durably): a lease read of a lower term is stale. */
+  #highestLeaderTerm: Term = 0;
   readonly #electionMs: number;
   readonly #heartbeatMs: number;
   #now = 0;
@@ -702,6 +704,12 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     this.#pump(node);
   }
 
+  /** A node became leader of `term` with its term durable. */
+  #onLeader(id: NodeId, term: Term, log: RaftState["log"]): void {
+    if (term > this.#highestLeaderTerm) this.#highestLeaderTerm = term;
+    this.#checker.onLeader(id, term, log);
+  }
+
   /** Node `node`'s own clock reading now (see {@link SimulatorOptions.clockSpread}). */
   #clock(node: SimNode): number {
     return node.clockOffset + node.rate * this.#now;
@@ -713,9 +721,8 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     // Read safety, checked on the protocol's own answer (no client collision needed): a read's index
     // must be at least the highest index committed anywhere when the read was asked for (§6.4).
     // (A read resubmitted under the same id keeps the floor of its first asking: its answer may be to that.)
-    if (input.type === "ReadIndex" && !node.reads.has(input.requestId)) {
-      node.reads.set(input.requestId, this.#checker.committedIndex);
-    }
+    const freshRead = input.type === "ReadIndex" && !node.reads.has(input.requestId);
+    if (freshRead) node.reads.set(input.requestId, this.#checker.committedIndex);
     for (const e of effects) {
       if (e.type === "ReadReady") {
         const floor = node.reads.get(e.requestId);
@@ -724,6 +731,17 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
           this.#fail(
             "read index",
             `${node.id} served a read at index ${e.index}, but ${floor} was committed when it was asked`,
+          );
+        }
+        // Lease safety (§6.4.1), seen without waiting for a write to expose it: a read answered in the
+        // step that asked for it was answered on the lease, and a lease of term T must have ended before
+        // any leader of a higher term could be elected (its voters backed the lease and were sticky).
+        if (
+          freshRead && input.requestId === e.requestId && s.role.kind === "leader" && this.#highestLeaderTerm > s.term
+        ) {
+          this.#fail(
+            "lease",
+            `${node.id} (leader of term ${s.term}) served a lease read while a leader of term ${this.#highestLeaderTerm} exists`,
           );
         }
       }
@@ -736,7 +754,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         this.#leaderTerms.add(e.term);
         // A leader is one once its term is durable: a single voter elects itself in the step that raises
         // its term, and if it crashes before that write it never led (nothing left it before the write).
-        if (node.storage.hard?.term === e.term) this.#checker.onLeader(node.id, e.term, s.log);
+        if (node.storage.hard?.term === e.term) this.#onLeader(node.id, e.term, s.log);
         else node.electedUndurable = { term: e.term, log: s.log };
       }
     }
@@ -884,7 +902,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         const elected = node.electedUndurable;
         if (elected && storage.hard?.term === elected.term) {
           node.electedUndurable = undefined;
-          this.#checker.onLeader(node.id, elected.term, elected.log);
+          this.#onLeader(node.id, elected.term, elected.log);
         }
       }
       if (stage.compactTo > 0) {

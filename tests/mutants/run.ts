@@ -8,11 +8,14 @@
  *    catalogue's own test), unless step 1 already failed,
  *
  * each with `--fail-fast`: a mutation is *killed* as soon as one test fails.
+ * With `--long N`, a mutation the CI sweep misses also meets the long sweep
+ * (`tests/sim_long.ts --seeds N`, every profile in rotation on 3 and 5 nodes),
+ * which counts as the simulator too; the table says which sweep killed it.
  * Prints one line per mutation and a table with the totals; exits 1 if the
  * whole suite lets any mutation survive.
  *
  * ```sh
- * deno task mutate [--only name,name] [--sim-only]
+ * deno task mutate [--only name,name] [--sim-only] [--long 3000]
  * ```
  *
  * @module
@@ -24,6 +27,9 @@ const args = Deno.args;
 const onlyAt = args.indexOf("--only");
 const only = onlyAt >= 0 ? new Set(args[onlyAt + 1]!.split(",")) : undefined;
 const simOnly = args.includes("--sim-only");
+const longAt = args.indexOf("--long");
+const longSeeds = longAt >= 0 ? Number(args[longAt + 1]) : 0;
+if (!(Number.isInteger(longSeeds) && longSeeds >= 0)) throw new Error("--long takes a number of seeds");
 const root = new URL("../../", import.meta.url).pathname;
 const deno = `${root}node_modules/.bin/deno`;
 
@@ -51,6 +57,18 @@ async function apply(dir: string, m: Mutation): Promise<void> {
   await Deno.writeTextFile(path, parts.join(m.replace));
 }
 
+/** Runs the long sweep in `dir` (it stops at the first failing seed); true when a seed failed. */
+async function killedByLong(dir: string): Promise<boolean> {
+  const cmd = new Deno.Command(deno, {
+    args: ["run", "-A", "--no-check", "tests/sim_long.ts", "--seeds", String(longSeeds), "--nodes", "3,5"],
+    cwd: dir,
+    stdout: "null",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  });
+  return !(await cmd.output()).success;
+}
+
 /** Runs `deno test` in `dir`; true when some test failed (the mutation is killed). */
 async function killedBy(dir: string, testArgs: string[]): Promise<boolean> {
   const cmd = new Deno.Command(deno, {
@@ -66,6 +84,7 @@ async function killedBy(dir: string, testArgs: string[]): Promise<boolean> {
 interface Outcome {
   readonly mutation: Mutation;
   readonly bySim: boolean;
+  readonly byLong: boolean;
   readonly bySuite: boolean;
   readonly seconds: number;
 }
@@ -85,11 +104,19 @@ for (const m of chosen) {
   const dir = await copyRepo();
   try {
     await apply(dir, m);
-    const bySim = await killedBy(dir, ["tests/simulation.test.ts"]);
+    const byCi = await killedBy(dir, ["tests/simulation.test.ts"]);
+    const byLong = !byCi && longSeeds > 0 && await killedByLong(dir);
+    const bySim = byCi || byLong;
     const bySuite = bySim || (!simOnly && await killedBy(dir, ["--parallel", "--ignore=tests/mutants/"]));
     const seconds = (performance.now() - started) / 1000;
-    outcomes.push({ mutation: m, bySim, bySuite, seconds });
-    const verdict = bySim ? "killed by the simulator" : bySuite ? "killed by the suite" : "SURVIVED";
+    outcomes.push({ mutation: m, bySim, byLong, bySuite, seconds });
+    const verdict = byCi
+      ? "killed by the simulator"
+      : byLong
+      ? "killed by sim:long"
+      : bySuite
+      ? "killed by the suite"
+      : "SURVIVED";
     console.log(`${m.name.padEnd(30)} ${verdict.padEnd(24)} ${seconds.toFixed(0).padStart(4)} s  ${m.rule}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -101,7 +128,9 @@ const survivors = outcomes.filter((o) => !o.bySuite);
 console.log(
   `\nmutations: ${outcomes.length}; killed by the simulator alone: ${sim} (${
     ((100 * sim) / outcomes.length).toFixed(0)
-  }%); ` +
+  }%${
+    longSeeds > 0 ? `, ${outcomes.filter((o) => o.byLong).length} of them by sim:long --seeds ${longSeeds}` : ""
+  }); ` +
     (simOnly ? "(suite not run)" : `killed by the whole suite: ${suite}; survived: ${survivors.length}`),
 );
 for (const o of outcomes.filter((o) => !o.bySim)) {

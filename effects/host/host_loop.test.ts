@@ -1,0 +1,170 @@
+/**
+ * The production host on Effect: three hosts of many groups in one process,
+ * over the in-memory hub and each host's log of every group on real files.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { membershipOf } from "../../core/membership.ts";
+import type { GroupId, NodeId } from "../../core/types.ts";
+import { MemoryHub } from "../../adapters/memory/hub.ts";
+import type { DurableFs } from "../../adapters/storage/fs.ts";
+import { MultiGroupLog } from "../../adapters/storage/multi_log.ts";
+import { type HostGroup, HostLoop } from "./host_loop.ts";
+
+const fs: DurableFs = typeof Deno !== "undefined"
+  ? new (await import("../../adapters/deno/fs.ts")).DenoFs()
+  : new (await import("../../adapters/bun/fs.ts")).BunFs();
+
+const ids = ["a", "b", "c"];
+const peers = new Map(ids.map((id) => [id, id]));
+const config = { electionTimeoutMs: 150, heartbeatMs: 15 };
+const decoder = new TextDecoder();
+
+/** A state machine recording each group's commands, answering with the applied index. */
+function machine(log: string[]) {
+  return { apply: (e: { index: number; data: Uint8Array }) => (log.push(decoder.decode(e.data)), e.index) };
+}
+
+async function startHost(
+  hub: MemoryHub,
+  dir: string,
+  id: NodeId,
+  groups: readonly GroupId[],
+  applied: Map<string, string[]>,
+) {
+  const log = await MultiGroupLog.open(fs, join(dir, id));
+  const host = await HostLoop.start(log, hub.transport(id), { id, peers, config });
+  const handles = new Map<GroupId, HostGroup>();
+  for (const g of groups) {
+    const seen = applied.get(`${id}/${g}`) ?? [];
+    applied.set(`${id}/${g}`, seen);
+    seen.length = 0;
+    handles.set(g, await host.addGroup(g, membershipOf(ids), machine(seen)));
+  }
+  return { host, handles };
+}
+
+async function leaderOf(hosts: Map<NodeId, { host: HostLoop }>, g: GroupId): Promise<NodeId> {
+  for (let i = 0; i < 400; i++) {
+    for (const [id, h] of hosts) if (h.host.status(g)?.role === "leader") return id;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`group ${g} elected no leader`);
+}
+
+test("three hosts of eight groups: each group commits on its own log, survives a host restart, and quiesces", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const hub = new MemoryHub();
+  const groups = [1, 2, 3, 4, 5, 6, 7, 8];
+  const applied = new Map<string, string[]>();
+  const hosts = new Map<NodeId, Awaited<ReturnType<typeof startHost>>>();
+  try {
+    for (const id of ids) hosts.set(id, await startHost(hub, dir, id, groups, applied));
+    for (const g of groups) {
+      const leader = await leaderOf(hosts, g);
+      // Through a follower too: proposals are forwarded within the group.
+      const follower = ids.find((id) => id !== leader)!;
+      await hosts.get(leader)!.handles.get(g)!.propose(new TextEncoder().encode(`g${g}-1`));
+      await hosts.get(follower)!.handles.get(g)!.propose(new TextEncoder().encode(`g${g}-2`));
+      const index = await hosts.get(follower)!.handles.get(g)!.readIndex();
+      assert.ok(index >= 3);
+      assert.deepEqual(applied.get(`${follower}/${g}`), [`g${g}-1`, `g${g}-2`]);
+    }
+    // Restart host c from its files: every group's log comes back.
+    await hosts.get("c")!.host.stop();
+    hosts.set("c", await startHost(hub, dir, "c", groups, applied));
+    for (const g of groups) {
+      const leader = await leaderOf(hosts, g);
+      await hosts.get(leader)!.handles.get(g)!.propose(new TextEncoder().encode(`g${g}-3`));
+      for (let i = 0; i < 200 && applied.get(`c/${g}`)!.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(applied.get(`c/${g}`), [`g${g}-1`, `g${g}-2`, `g${g}-3`], `c replayed group ${g}`);
+    }
+    // Idle: every group on every host quiesces.
+    let quiet = false;
+    for (let i = 0; i < 300 && !quiet; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      quiet = ids.every((id) => groups.every((g) => hosts.get(id)!.host.status(g)!.quiescent === true));
+    }
+    assert.ok(quiet, "every group quiesced");
+  } finally {
+    for (const h of hosts.values()) await h.host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("groups are added and removed at run time; a removed group refuses requests", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const hub = new MemoryHub();
+  const applied = new Map<string, string[]>();
+  const hosts = new Map<NodeId, Awaited<ReturnType<typeof startHost>>>();
+  try {
+    for (const id of ids) hosts.set(id, await startHost(hub, dir, id, [1], applied));
+    // Group 2 on a and b only.
+    const g2 = new Map<NodeId, HostGroup>();
+    for (const id of ["a", "b"]) {
+      g2.set(id, await hosts.get(id)!.host.addGroup(2, membershipOf(["a", "b"]), machine([])));
+    }
+    const leader = await leaderOf(hosts, 2);
+    assert.ok(leader === "a" || leader === "b");
+    assert.equal(await g2.get(leader)!.propose(new TextEncoder().encode("x")), 2);
+    await hosts.get("a")!.host.removeGroup(2);
+    assert.deepEqual(hosts.get("a")!.host.groups(), [1]);
+    await assert.rejects(g2.get("a")!.propose(new TextEncoder().encode("y")));
+  } finally {
+    for (const h of hosts.values()) await h.host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("both APIs: createHost starts a host; hostLayer provides RaftHost for its scope and stops it after", async () => {
+  const { Effect } = await import("effect");
+  const { createHost, hostLayer, RaftHost } = await import("./api.ts");
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const hub = new MemoryHub();
+  const solo = new Map([["a", "a"]]);
+  try {
+    const host = await createHost({
+      id: "a",
+      peers: solo,
+      config,
+      log: await MultiGroupLog.open(fs, join(dir, "p")),
+      transport: hub.transport("a"),
+    });
+    const g = await host.addGroup(3, membershipOf(["a"]), machine([]));
+    for (let i = 0; i < 200 && g.status().role !== "leader"; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await g.propose(new TextEncoder().encode("p")), 2);
+    await host.stop();
+    await assert.rejects(g.propose(new TextEncoder().encode("late")));
+
+    let kept: HostLoop | undefined;
+    const index = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function* () {
+        const h = yield* RaftHost;
+        kept = h;
+        const group = yield* Effect.promise(() => h.addGroup(4, membershipOf(["a"]), machine([])));
+        for (let i = 0; i < 200 && group.status().role !== "leader"; i++) {
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)));
+        }
+        return yield* Effect.promise(() => group.propose(new TextEncoder().encode("e")));
+      })).pipe(
+        Effect.provide(
+          hostLayer({
+            id: "a",
+            peers: solo,
+            config,
+            log: await MultiGroupLog.open(fs, join(dir, "e")),
+            transport: hub.transport("a"),
+          }),
+        ),
+      ),
+    );
+    assert.equal(index, 2);
+    await assert.rejects(kept!.addGroup(5, membershipOf(["a"]), machine([])), /stopped/i);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
