@@ -31,7 +31,10 @@
  *   later, when the voter's stickiness has run out but (pre-vote keeping
  *   terms still) it may be in the same term — a vote it forgot is given twice;
  * - `crashAfterVote`: a voter crashes right after granting a vote, so a vote
- *   that was not durable is forgotten (Figure 2, votedFor).
+ *   that was not durable is forgotten (Figure 2, votedFor);
+ * - `isolateTransferring`: when a transfer's target asks for votes, the old
+ *   leader is cut off at once, so it never hears of the new term and keeps
+ *   answering clients while the target wins (§3.10: no lease reads then).
  *
  * The nemesis acts only through {@link SimControl}, so it does not depend on
  * how the simulator interprets the core.
@@ -97,6 +100,8 @@ export interface FaultOptions {
   readonly lateVoteRate: number;
   /** Targeted: P per granted vote of crashing the voter within a few ms. */
   readonly crashAfterVote: number;
+  /** Targeted: P per transfer vote request of cutting the old leader off (see the module doc). */
+  readonly isolateTransferring: number;
 }
 
 /** No faults at all; the base of every profile. */
@@ -127,6 +132,7 @@ export const noFaults: FaultOptions = {
   staleRate: 0,
   lateVoteRate: 0,
   crashAfterVote: 0,
+  isolateTransferring: 0,
 };
 
 /** The default hostile environment of `faults: true`: a lossy network, partitions, crashes; no targeted schedules. */
@@ -157,6 +163,7 @@ export const targetedFaults: Partial<FaultOptions> = {
   staleRate: 0.01,
   lateVoteRate: 0.2,
   crashAfterVote: 0.2,
+  isolateTransferring: 0.5,
 };
 
 /** What the nemesis may observe of and do to a simulated cluster. */
@@ -265,6 +272,19 @@ export class Nemesis {
           f.crashes && rng.chance(f.crashAfterVote)
         ) {
           this.#sim.after(rng.int(0, 3), () => this.#crashFor(node, rng.int(1, 50)));
+        }
+        if (
+          effect.message.type === "RequestVote" && effect.message.transfer && !effect.message.preVote &&
+          f.partitions && rng.chance(f.isolateTransferring)
+        ) {
+          const old = this.#sim.leader();
+          if (old !== undefined && old !== node) {
+            this.#sim.after(0, () => {
+              this.#sim.note(old, `nemesis: ${node} campaigns on TimeoutNow; the old leader is cut off`);
+              this.#sim.partition([this.#sim.nodeIds.filter((id) => id !== old)]);
+            });
+            this.#hold(rng.int(this.#sim.electionMs, 3 * this.#sim.electionMs), () => this.#sim.heal());
+          }
         }
         return;
       case "ReceiveSnapshotChunk":
