@@ -22,7 +22,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { freePort } from "./free_port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { membershipOf } from "../core/membership.ts";
@@ -42,17 +42,6 @@ const groups: GroupId[] = Array.from({ length: groupCount }, (_, i) => i + 1);
 const ids = ["a", "b", "c"];
 const config = { electionTimeoutMs: 1000, heartbeatMs: 100 };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startHost(id: NodeId, peers: Map<NodeId, string>, dir: string): Promise<HostLoop> {
   const fs: DurableFs = deno

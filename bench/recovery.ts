@@ -27,7 +27,7 @@
  * @module
  */
 
-import { createServer } from "node:net";
+import { freePort } from "./free_port.ts";
 import process from "node:process";
 import type { CommandCodec, RaftNode } from "../mod.ts";
 
@@ -80,17 +80,6 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 // A computed specifier: each runtime loads (and type-checks) only its own adapter.
 const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
 const { startNode } = (await import(adapter)) as { startNode: StartNode };
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
