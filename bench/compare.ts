@@ -63,6 +63,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { raftdDenoFlags } from "../examples/raftd/deno_flags.ts";
 
 type Runtime = "deno" | "bun";
 
@@ -117,7 +118,8 @@ function runtimeCommand(rt: Runtime, script: string): { cmd: string; args: strin
   if (rt === "deno") {
     const g = globalThis as { Deno?: { execPath(): string } };
     const cmd = CURRENT === "deno" ? g.Deno!.execPath() : existsSync(local) ? local : "deno";
-    return { cmd, args: ["run", "-A", script] };
+    // raftd runs with its own Deno flags (examples/raftd/deno_flags.json), as `deno task raftd` starts it.
+    return { cmd, args: ["run", "-A", ...(script === RAFTD ? raftdDenoFlags() : []), script] };
   }
   return { cmd: CURRENT === "bun" ? process.execPath : existsSync(local) ? local : "bun", args: [script] };
 }

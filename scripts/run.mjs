@@ -12,7 +12,7 @@
 // seconds as the same request.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +36,9 @@ if (!existsSync(join(ROOT, "node_modules", "effect")) || !existsSync(join(ROOT, 
 }
 
 const deno = join(ROOT, "node_modules", ".bin", process.platform === "win32" ? "deno.cmd" : "deno");
-const child = spawn(deno, ["run", "-A", resolve(ROOT, file), ...args], { stdio: "inherit" });
+// raftd's Deno flags (a bounded V8 heap: see the file's "why") live in one JSON file that the TS launchers read too.
+const denoFlags = JSON.parse(readFileSync(join(ROOT, "examples", "raftd", "deno_flags.json"), "utf8")).args;
+const child = spawn(deno, ["run", "-A", ...denoFlags, resolve(ROOT, file), ...args], { stdio: "inherit" });
 let forwarded = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {

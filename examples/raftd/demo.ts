@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { raftdDenoFlags } from "./deno_flags.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url).href);
 const DIR = ".plank-demo";
@@ -40,7 +41,7 @@ function runtimeCommand(): { cmd: string; args: string[]; display: string } {
     return { cmd: process.execPath, args: [MAIN], display: "npx -y bun examples/raftd/main.ts" };
   }
   // Only npx is assumed on PATH (README's quick start): the task runs the Deno from node_modules.
-  return { cmd: g.Deno!.execPath(), args: ["run", "-A", MAIN], display: "npx -y deno task raftd" };
+  return { cmd: g.Deno!.execPath(), args: ["run", "-A", ...raftdDenoFlags(), MAIN], display: "npx -y deno task raftd" };
 }
 
 const runtime = runtimeCommand();
