@@ -1269,14 +1269,27 @@ async function soakRss(
       ...["-op", "put", "-n", `${n}`, "-keys", "1000"],
     ]);
   const warm = await load(2000);
-  const n = Math.max(2000, Math.round(opsFor(warm) * SOAK_MINUTES * 60 / SECONDS / 1000) * 1000);
-  const work = load(n);
+  // Rounds of about SECONDS each until SOAK_MINUTES have passed: an op count sized once from the warm-up would end
+  // early (or late) when the machine's speed changes under the soak.
+  const round = opsFor(warm);
+  const end = performance.now() + SOAK_MINUTES * 60_000;
+  let n = 0;
+  const work = (async (): Promise<LoadFigures | string> => {
+    let last: LoadFigures | string = "no load round ran";
+    while (performance.now() < end) {
+      last = await load(round);
+      if (typeof last === "string") return last;
+      n += round;
+    }
+    return last;
+  })();
+  const t0 = performance.now();
   const samples = await sampleRss(pid, work);
   const put = await work;
   const every = samples.filter((_, i) => i % 30 === 0).map((r) => (r / 2 ** 20).toFixed(0));
   log(
-    `soak ${who}: ${n} puts, ${
-      typeof put === "string" ? put : `${put.opsPerSec} ops/s`
+    `soak ${who}: ${n} puts in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${
+      typeof put === "string" ? put : `last round ${put.opsPerSec} ops/s`
     }, RSS every 30 s (MiB) ${every}`,
   );
   if (typeof put === "string") return { slope: put, last: put };
