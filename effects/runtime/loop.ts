@@ -36,7 +36,7 @@ import {
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
 import type { LogStore, SnapshotData, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import type { NodeObserver } from "./observe.ts";
-import { ChunkStreams, restoreFrom, snapshotChunks } from "./snapshot_io.ts";
+import { ChunkStreams, ReceivedChunks, restoreFrom, snapshotChunks } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
 import type { TraceParent } from "./tracing.ts";
 
@@ -134,6 +134,8 @@ export class NodeLoop {
   #stopping = false;
   #stoppedWith: { error: unknown } | undefined = undefined;
   #sink: SnapshotSink | undefined = undefined;
+  /** The chunks the sink accepted, kept so the restore need not read the file back (none past the cap). */
+  #received: ReceivedChunks | undefined = undefined;
   #deadline: number | undefined = undefined;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
@@ -440,18 +442,25 @@ export class NodeLoop {
         case "abort":
           if (this.#sink) yield* this.#sink.abort;
           this.#sink = undefined;
+          this.#received = undefined;
           return;
         case "begin":
           this.#sink = yield* store.receive(op.meta);
+          this.#received = new ReceivedChunks();
           return;
         case "write":
-          if (this.#sink) yield* this.#sink.writeChunk(op.offset, op.data);
+          if (this.#sink) {
+            const written = yield* this.#sink.writeChunk(op.offset, op.data);
+            if (written.accepted) this.#received?.add(op.data);
+          }
           return;
         case "send":
           return this.#transmit(op.message);
         case "finish": {
           const sink = this.#sink;
+          const received = this.#received;
           this.#sink = undefined;
+          this.#received = undefined;
           if (!sink) return;
           // End to end: the store makes the bytes current only if they are the leader's (its checksum).
           const finished = yield* Effect.result(sink.finish(op.checksum));
@@ -460,7 +469,9 @@ export class NodeLoop {
             return this.#driver.receiveRefused(op.from, op.meta, finished.failure.message);
           }
           const stored = finished.success;
-          yield* restoreFrom(this.#ports.sm, stored);
+          // The bytes the store just verified against the leader's checksum, from memory: reading the file back
+          // would be a second pass over the whole snapshot that durability does not need.
+          yield* restoreFrom(this.#ports.sm, received?.asStored(stored) ?? stored);
           const info: SnapshotInfo = { meta: stored.meta, size: stored.size, checksum: stored.checksum };
           this.#driver.snapshotInstalled(info, this.#now);
           return;

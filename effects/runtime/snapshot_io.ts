@@ -51,6 +51,65 @@ export function snapshotReader(snap: StoredSnapshot): SnapshotReader {
   return { meta: snap.meta, size: snap.size, [Symbol.asyncIterator]: () => chunks(), bytes: () => collect(chunks()) };
 }
 
+/**
+ * Most bytes of a received snapshot kept in memory for its restore; a larger
+ * snapshot is restored by reading the stored file back, so that memory stays
+ * bounded by this (plus the state machine's own copy).
+ */
+export const RETAIN_RECEIVED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The chunks of a snapshot being received, as the store accepted them, so
+ * that the state machine restores from the bytes the store verified instead
+ * of a second read of the whole file. Each chunk is copied as it is kept
+ * (a memcpy, far cheaper than reading and checksumming the file again), so
+ * that no later reuse of a transport's buffer can change bytes the store has
+ * already checked.
+ */
+export class ReceivedChunks {
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  #overflowed = false;
+
+  /** Keeps `chunk` (the next accepted one), unless the total would pass {@link RETAIN_RECEIVED_BYTES}. */
+  add(chunk: Uint8Array): void {
+    if (this.#overflowed) return;
+    if (this.#bytes + chunk.length > RETAIN_RECEIVED_BYTES) {
+      this.#overflowed = true;
+      this.#chunks.length = 0;
+      return;
+    }
+    this.#chunks.push(chunk.slice());
+    this.#bytes += chunk.length;
+  }
+
+  /**
+   * `stored` read from memory: undefined (read the file) if chunks were
+   * dropped for the cap or do not add up to what the store holds.
+   */
+  asStored(stored: StoredSnapshot): StoredSnapshot | undefined {
+    if (this.#overflowed || this.#bytes !== stored.size) return undefined;
+    const chunks = this.#chunks;
+    return {
+      meta: stored.meta,
+      size: stored.size,
+      checksum: stored.checksum,
+      read(offset = 0): AsyncIterable<Uint8Array> {
+        if (!(offset >= 0 && offset <= stored.size)) {
+          throw new RangeError(`offset ${offset} outside snapshot of ${stored.size} bytes`);
+        }
+        return (async function* () {
+          let at = 0;
+          for (const c of chunks) {
+            if (at + c.length > offset) yield offset > at ? c.subarray(offset - at) : c;
+            at += c.length;
+          }
+        })();
+      },
+    };
+  }
+}
+
 /** Restores the state machine from a stored snapshot; a failure of the store stays a `StorageFailure`. */
 export function restoreFrom(
   sm: StateMachine,

@@ -26,6 +26,13 @@ describe("snapshot data checked end to end", () => {
     assert.deepEqual(r.laggingData, r.leaderData);
   });
 
+  test("the receiver restores from the bytes its store verified, without reading the snapshot back", async () => {
+    const r = await catchUp();
+    assert.ok(r.sent.length > 2, "several chunks");
+    assert.equal(r.laggingStoreReads, 0);
+    assert.deepEqual(r.laggingData, r.leaderData);
+  });
+
   test("a chunk damaged in transit: refused before restore, discarded, sent again from the start", async () => {
     // Damage the chunk at offset 64 of every transfer until one that carries it reaches its last
     // chunk (a transfer restarted from 0 under load would otherwise leave the damage behind).

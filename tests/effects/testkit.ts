@@ -11,7 +11,8 @@ import {
   type MemoryLogStoreOptions,
   MemorySnapshotStore,
 } from "../../adapters/memory/mod.ts";
-import type { Message } from "../../core/types.ts";
+import type { Message, SnapshotMeta } from "../../core/types.ts";
+import type { SnapshotReceiverPort, StoredSnapshot } from "../../effects/ports/mod.ts";
 import { createNode, type NodeConfig, type RaftEvent, type RaftNode, type SnapshotReader } from "../../mod.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
@@ -168,6 +169,36 @@ export interface SnapshotCatchUp {
   readonly lagging: string;
   /** Every InstallSnapshot and InstallSnapshotResponse put on the wire, as sent (before `tamper`). */
   readonly messages: Message[];
+  /** Whole reads (from offset 0) of snapshots in the lagging node's store after it restarted. */
+  readonly laggingStoreReads: number;
+}
+
+/** A memory store that counts whole reads of the snapshots it hands out. */
+class CountingSnapshotStore extends MemorySnapshotStore {
+  reads = 0;
+  override async latest(): Promise<StoredSnapshot | undefined> {
+    const s = await super.latest();
+    return s && this.#counted(s);
+  }
+  override async receive(meta: SnapshotMeta): Promise<SnapshotReceiverPort> {
+    const rx = await super.receive(meta);
+    return {
+      writeChunk: (offset, bytes) => rx.writeChunk(offset, bytes),
+      finish: async (checksum) => this.#counted(await rx.finish(checksum)),
+      abort: () => rx.abort(),
+    };
+  }
+  #counted(s: StoredSnapshot): StoredSnapshot {
+    return {
+      meta: s.meta,
+      size: s.size,
+      checksum: s.checksum,
+      read: (offset = 0, chunkBytes?: number) => {
+        if (offset === 0) this.reads++;
+        return s.read(offset, chunkBytes);
+      },
+    };
+  }
 }
 
 /**
@@ -181,7 +212,7 @@ export async function catchUpBySnapshot(
   const ids = ["a", "b", "c"];
   const hub = new MemoryHub();
   const peers = Object.fromEntries(ids.map((id) => [id, id]));
-  const stores = new Map(ids.map((id) => [id, { log: new MemoryLogStore(), snapshots: new MemorySnapshotStore() }]));
+  const stores = new Map(ids.map((id) => [id, { log: new MemoryLogStore(), snapshots: new CountingSnapshotStore() }]));
   const machines = new Map<string, KvMachine>();
   const nodes = new Map<string, RaftNode<{ key: string; value: string }, string | undefined, KvMachine>>();
   const events: RaftEvent[] = [];
@@ -216,6 +247,7 @@ export async function catchUpBySnapshot(
     for (let i = 0; i < 60; i++) await leader.propose({ key: `key-${i}`, value: `value-${i}` });
     await waitFor(() => (stores.get(leader.id)!.snapshots.latestMeta?.index ?? 0) >= 40, 4000, "a snapshot");
     events.length = 0;
+    stores.get(lagging)!.snapshots.reads = 0;
     await start(lagging);
     await waitFor(() => stores.get(lagging)!.snapshots.latestMeta !== undefined, 8000, "the snapshot installed");
     await nodes.get(lagging)!.read(() => undefined);
@@ -227,6 +259,7 @@ export async function catchUpBySnapshot(
       warnings: events.flatMap((e) => e.type === "warning" ? [e.message] : []),
       lagging,
       messages,
+      laggingStoreReads: stores.get(lagging)!.snapshots.reads,
     };
   } finally {
     await Promise.allSettled([...nodes.values()].map((n) => n.stop()));
