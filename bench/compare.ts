@@ -43,7 +43,7 @@
  *   of 1 KiB puts, snapshots every 2,000 entries on both sides; the row is the
  *   least-squares slope after the first minute, and the last sample.
  *
- * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20 --soak-minutes 10`.
+ * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20 --soak-minutes 10 --port-base 4701`.
  *
  * @module
  */
@@ -339,7 +339,9 @@ function rssBytes(pid: number | undefined): number | string {
   }
 }
 
-let nextPort = 4701;
+/** Shifts every port this script opens (raftd's and the etcd members it starts), so that two runs can overlap. */
+const PORT_SHIFT = Number(flag("port-base", "4701")) - 4701;
+let nextPort = 4701 + PORT_SHIFT;
 function ports(): number[] {
   const p = [nextPort, nextPort + 1, nextPort + 2];
   nextPort += 10;
@@ -713,9 +715,9 @@ function perEntry(full: number | string, empty: number | string): number | strin
 
 // Client ports of the etcd members these rows start (peer port = client + 1). Below the kernel's
 // ephemeral range (32768-60999 here), so no outgoing connection of another process can hold them.
-const ETCD_SINGLE = 6101;
-const ETCD_CATCHUP = [6111, 6121, 6131];
-const ETCD_MEMORY = [6141, 6151, 6161];
+const ETCD_SINGLE = 6101 + PORT_SHIFT;
+const ETCD_CATCHUP = [6111, 6121, 6131].map((p) => p + PORT_SHIFT);
+const ETCD_MEMORY = [6141, 6151, 6161].map((p) => p + PORT_SHIFT);
 
 /** One etcd member started by this script (not by etcd-cluster.sh: these rows need their own flags). */
 interface EtcdMember {
