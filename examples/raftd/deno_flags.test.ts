@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { raftdDenoFlags } from "./deno_flags.ts";
 
-const DENO = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
+const DENO = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url).href);
 
 describe("raftd's Deno flags", () => {
   test("bound V8's heap growth: a heap-growing-percent below V8's own factor of up to 4x", () => {

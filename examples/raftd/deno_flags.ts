@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 /** The flags to put between `deno run -A` and raftd's main module. */
 export function raftdDenoFlags(): string[] {
-  const file = fileURLToPath(new URL("./deno_flags.json", import.meta.url));
+  const file = fileURLToPath(new URL("./deno_flags.json", import.meta.url).href);
   const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
   const args = (parsed as { args?: unknown }).args;
   if (!Array.isArray(args) || !args.every((a) => typeof a === "string")) {
