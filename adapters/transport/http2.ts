@@ -1,0 +1,216 @@
+/**
+ * The HTTP transport's mutual-TLS mode: peer streams over HTTP/2 with client
+ * certificates, through the runtime's `node:http2` (the same API on Deno
+ * and Bun). Neither `Deno.serve` nor `Bun.serve` shows a handler the
+ * client's certificate, and Bun's `node:https` does not either; an
+ * `http2.createSecureServer` with `requestCert` does on both runtimes. So
+ * this mode serves peers on its own listener instead of the user's server.
+ *
+ * Each peer opens one HTTP/2 session and one long-lived `POST
+ * ${prefix}/stream` request on it; the request body carries the same frames
+ * as the TCP transport and the WebSocket stream (handshake first), with the
+ * same bounds ({@link InboundSession}). Both ends verify the other against
+ * the peer CA; the dialer checks the server's certificate for the node id it
+ * dialled (TLS server name), the listener binds the handshake's claimed id to
+ * the client certificate's names (`certificates.ts`, `checkIdentity`).
+ *
+ * @module
+ */
+
+import http2 from "node:http2";
+import type { NodeId } from "../../core/types.ts";
+import { caList, certificateIdentity, type PeerTlsOptions } from "./certificates.ts";
+import {
+  type StreamConnection,
+  type StreamDriver,
+  type StreamHandlers,
+  type StreamListener,
+  StreamTransport,
+  type StreamTransportOptions,
+} from "./stream.ts";
+import type { TransportEvent } from "./transport.ts";
+
+/** A peer has no business opening more streams than this at once (one per connection it dials). */
+const MAX_CONCURRENT_STREAMS = 4;
+
+/** An HTTP/2 stream (either side) as a {@link StreamConnection}. */
+function wrap(
+  stream: http2.Http2Stream,
+  identity: StreamConnection["identity"],
+  handlersFor: (c: StreamConnection) => StreamHandlers,
+  release: () => void,
+): StreamConnection {
+  let closed = false;
+  const gone = new Promise<void>((resolve) => stream.once("close", () => resolve()));
+  const conn: StreamConnection = {
+    identity,
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        if (closed || stream.destroyed) return reject(new Error("stream closed"));
+        stream.write(bytes, (err) => err ? reject(err) : resolve());
+      }),
+    close: () => {
+      closed = true;
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      release();
+      return gone;
+    },
+  };
+  const handlers = handlersFor(conn);
+  stream.on("data", (chunk: Uint8Array) => handlers.onData(chunk));
+  stream.on("error", () => stream.destroy());
+  void gone.then(() => {
+    closed = true;
+    release();
+    handlers.onClose();
+  });
+  return conn;
+}
+
+/** Options of {@link http2TlsDriver}. */
+export interface Http2DriverOptions {
+  /** The peer certificate, key and CA. */
+  readonly tls: PeerTlsOptions;
+  /** Path prefix of the peer stream (`${prefix}/stream`). Default `"/raft"`. */
+  readonly prefix?: string;
+  /** Observer of refused handshakes and requests. */
+  readonly onEvent?: (e: TransportEvent) => void;
+}
+
+/**
+ * The {@link StreamDriver} for the HTTP transport's mTLS mode: listens with
+ * an HTTP/2 secure server that requires a client certificate of the peer CA
+ * and accepts only `POST ${prefix}/stream`; dials one HTTP/2 session and
+ * stream per connection. Refused TLS handshakes and requests are reported
+ * to `onEvent`.
+ */
+export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
+  const { tls, onEvent } = options;
+  const path = `${(options.prefix ?? "/raft").replace(/\/+$/, "")}/stream`;
+  const base = { cert: tls.cert, key: tls.key, ca: caList(tls.ca), minVersion: "TLSv1.2" as const };
+  const refused = (reason: string) => onEvent?.({ type: "handshake-rejected", reason, from: undefined });
+  return {
+    authenticates: true,
+    listen(host, port, accept): Promise<StreamListener> {
+      const server = http2.createSecureServer({
+        ...base,
+        requestCert: true,
+        rejectUnauthorized: true,
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      });
+      const sessions = new Set<http2.ServerHttp2Session>();
+      server.on("session", (session) => {
+        sessions.add(session);
+        session.once("close", () => sessions.delete(session));
+        session.on("error", () => session.destroy());
+      });
+      server.on("tlsClientError", (err) => refused(`TLS: ${err.message}`));
+      server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+        stream.on("error", () => stream.destroy());
+        const socket = stream.session?.socket as {
+          authorized?: boolean;
+          getPeerCertificate?: () => { subjectaltname?: string };
+        } | undefined;
+        if (socket?.authorized !== true || socket.getPeerCertificate === undefined) {
+          // rejectUnauthorized already refused the handshake; never serve an unverified session.
+          refused("TLS: client certificate not verified");
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        if (headers[":path"] !== path || headers[":method"] !== "POST") {
+          refused(`HTTP/2: ${String(headers[":method"])} ${String(headers[":path"]).slice(0, 64)} is not POST ${path}`);
+          stream.respond({ ":status": headers[":path"] === path ? 405 : 404 }, { endStream: true });
+          return;
+        }
+        stream.respond({ ":status": 200, "content-type": "application/octet-stream" });
+        const identity = certificateIdentity(socket.getPeerCertificate().subjectaltname);
+        wrap(stream, identity, accept, () => {});
+      });
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          const addr = server.address();
+          resolve({
+            host,
+            port: typeof addr === "object" && addr !== null ? addr.port : port,
+            close: () =>
+              new Promise<void>((r) => {
+                server.close(() => r());
+                // close() waits for open sessions; peers' long-lived streams would hold it forever.
+                for (const s of sessions) s.destroy();
+              }),
+          });
+        });
+      });
+    },
+    dial(host, port, handlers, peer: NodeId): Promise<StreamConnection> {
+      return new Promise((resolve, reject) => {
+        const authority = host.includes(":") ? `[${host}]` : host;
+        // servername: the certificate is checked for the node id, wherever the node lives.
+        const session = http2.connect(`https://${authority}:${port}`, {
+          ...base,
+          servername: peer,
+          rejectUnauthorized: true,
+        });
+        let settled = false;
+        const fail = (err: unknown) => {
+          if (!settled) {
+            settled = true;
+            reject(err);
+          }
+          session.destroy();
+        };
+        session.on("error", fail);
+        const stream = session.request({ ":method": "POST", ":path": path }, { endStream: false });
+        stream.on("error", fail);
+        stream.once("close", () => fail(new Error(`peer ${peer} closed the stream`)));
+        stream.once("response", (headers) => {
+          const status = headers[":status"];
+          if (status !== 200) return fail(new Error(`HTTP/2 ${status} from ${peer} for POST ${path}`));
+          settled = true;
+          const socket = session.socket as { getPeerCertificate?: () => { subjectaltname?: string } } | undefined;
+          const identity = certificateIdentity(socket?.getPeerCertificate?.().subjectaltname);
+          resolve(wrap(stream, identity, () => handlers, () => session.destroy()));
+        });
+      });
+    },
+  };
+}
+
+/** Options of the HTTP transport's mTLS mode: a listen address and the peer certificate are required. */
+export interface Http2TransportOptions extends StreamTransportOptions {
+  /** Mutual TLS: this node's certificate (naming its id), key, and the peer CA. */
+  readonly tls: PeerTlsOptions;
+  /** Path prefix of the peer stream. Default `"/raft"`. */
+  readonly prefix?: string;
+}
+
+/**
+ * The HTTP transport in mutual-TLS mode: peer streams over HTTP/2 on its own
+ * listener (`listen`), every peer verified against the peer CA and bound to
+ * its certificate's node id. Call `start()` before use. With a `secret`
+ * too, the shared-secret channel runs inside the TLS stream.
+ *
+ * ```ts ignore
+ * const t = new Http2Transport({ clusterId: "c", self: "a", listen: "0.0.0.0:9001", tls: { cert, key, ca } });
+ * await t.start();
+ * ```
+ */
+export class Http2Transport extends StreamTransport {
+  /**
+   * Create the transport; nothing is bound until `start()`.
+   *
+   * @param opts transport options, the listen address and the peer certificate
+   */
+  constructor(opts: Http2TransportOptions) {
+    super(
+      http2TlsDriver({
+        tls: opts.tls,
+        ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
+        ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+      }),
+      opts,
+    );
+  }
+}
