@@ -18,6 +18,8 @@
  */
 
 import http2 from "node:http2";
+import type net from "node:net";
+import tls from "node:tls";
 import type { NodeId } from "../../core/types.ts";
 import { caList, certificateIdentity, type PeerTlsOptions } from "./certificates.ts";
 import {
@@ -32,6 +34,12 @@ import type { TransportEvent } from "./transport.ts";
 
 /** A peer has no business opening more streams than this at once (one per connection it dials). */
 const MAX_CONCURRENT_STREAMS = 4;
+/**
+ * The receive window (stream and session) a listener grants: HTTP/2's
+ * default 64 KiB would make every batch above it wait a round trip for a
+ * WINDOW_UPDATE. Bounded memory still comes from the frame decoder.
+ */
+const WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** An HTTP/2 stream (either side) as a {@link StreamConnection}. */
 function wrap(
@@ -85,9 +93,10 @@ export interface Http2DriverOptions {
  * to `onEvent`.
  */
 export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
-  const { tls, onEvent } = options;
+  const { onEvent } = options;
+  const peerTls = options.tls;
   const path = `${(options.prefix ?? "/raft").replace(/\/+$/, "")}/stream`;
-  const base = { cert: tls.cert, key: tls.key, ca: caList(tls.ca), minVersion: "TLSv1.2" as const };
+  const base = { cert: peerTls.cert, key: peerTls.key, ca: caList(peerTls.ca), minVersion: "TLSv1.2" as const };
   const refused = (reason: string) => onEvent?.({ type: "handshake-rejected", reason, from: undefined });
   return {
     authenticates: true,
@@ -96,14 +105,17 @@ export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
         ...base,
         requestCert: true,
         rejectUnauthorized: true,
-        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+        settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, initialWindowSize: WINDOW_BYTES },
       });
       const sessions = new Set<http2.ServerHttp2Session>();
       server.on("session", (session) => {
         sessions.add(session);
         session.once("close", () => sessions.delete(session));
         session.on("error", () => session.destroy());
+        session.setLocalWindowSize(WINDOW_BYTES);
       });
+      // Raft messages are small and latency-bound: no Nagle delay (the session's own socket may not be touched).
+      server.on("connection", (socket: net.Socket) => socket.setNoDelay(true));
       server.on("tlsClientError", (err) => refused(`TLS: ${err.message}`));
       server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
         stream.on("error", () => stream.destroy());
@@ -147,11 +159,12 @@ export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
     dial(host, port, handlers, peer: NodeId): Promise<StreamConnection> {
       return new Promise((resolve, reject) => {
         const authority = host.includes(":") ? `[${host}]` : host;
-        // servername: the certificate is checked for the node id, wherever the node lives.
         const session = http2.connect(`https://${authority}:${port}`, {
-          ...base,
-          servername: peer,
-          rejectUnauthorized: true,
+          // Our own TLS socket, so that it can be made no-delay; servername: the certificate is checked
+          // for the node id, wherever the node lives.
+          createConnection: () =>
+            tls.connect({ ...base, host, port, servername: peer, rejectUnauthorized: true, ALPNProtocols: ["h2"] })
+              .setNoDelay(true),
         });
         let settled = false;
         const fail = (err: unknown) => {
