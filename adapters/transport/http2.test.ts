@@ -143,3 +143,48 @@ test("Http2Transport mTLS: a client with no certificate or another CA's is refus
     await b.close();
   }
 });
+
+test("Http2Transport mTLS: a refused peer is told why, so both sides log the refusal", async () => {
+  const { b, events } = await receiver();
+  const made: Http2Transport[] = [];
+  const dialer = async (self: string, tls: PeerTlsOptions) => {
+    const seen: TransportEvent[] = [];
+    const t = new Http2Transport({
+      clusterId: "h2",
+      self,
+      peers: new Map([["b", b.address]]),
+      listen: "127.0.0.1:0",
+      tls,
+      reconnectMinMs: 5,
+      reconnectMaxMs: 50,
+      onEvent: (e) => seen.push(e),
+    });
+    made.push(t);
+    await t.start();
+    return { t, seen };
+  };
+  try {
+    b.setPeers(new Map([["a", "127.0.0.1:1"]]));
+    const asM = await dialer("a", peerTls("m"));
+    const otherCa = await dialer("a", {
+      cert: fixture("other-peer-a.crt"),
+      key: fixture("other-peer-a.key"),
+      ca: fixture("ca.crt"),
+    });
+    const failed = (seen: TransportEvent[], re: RegExp) =>
+      seen.some((e) => e.type === "connect-failed" && re.test(e.reason));
+    await until(
+      () => {
+        for (const d of [asM, otherCa]) d.t.send(appendEntries("a", "b", 1));
+        return failed(asM.seen, /^refused: handshake claims "a" but its certificate names "m"/) &&
+          failed(otherCa.seen, /refused: b closed the connection before answering \(our certificate refused\?/);
+      },
+      8_000,
+      "both dialers to see the refusal",
+    );
+    assert.ok(events.some((e) => e.type === "handshake-rejected" && /certificate names "m"/.test(e.reason)));
+    assert.ok(events.some((e) => e.type === "handshake-rejected" && e.reason.startsWith("TLS: ")));
+  } finally {
+    await Promise.allSettled([b, ...made].map((t) => t.close()));
+  }
+});

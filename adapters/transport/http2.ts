@@ -41,12 +41,23 @@ const MAX_CONCURRENT_STREAMS = 4;
  */
 const WINDOW_BYTES = 4 * 1024 * 1024;
 
+/** The longest refusal reason a listener sends back on a stream (and a dialer reads). */
+const MAX_REASON_BYTES = 256;
+
+/** Which stream's data the transport is being handed, so a refusal can be explained on it. */
+interface Receiving {
+  current: http2.Http2Stream | undefined;
+  /** Streams a reason was written on: they end gracefully, so the reason arrives. */
+  readonly explained: WeakSet<http2.Http2Stream>;
+}
+
 /** An HTTP/2 stream (either side) as a {@link StreamConnection}. */
 function wrap(
   stream: http2.Http2Stream,
   identity: StreamConnection["identity"],
   handlersFor: (c: StreamConnection) => StreamHandlers,
   release: () => void,
+  receiving?: Receiving,
 ): StreamConnection {
   let closed = false;
   const gone = new Promise<void>((resolve) => stream.once("close", () => resolve()));
@@ -59,13 +70,27 @@ function wrap(
       }),
     close: () => {
       closed = true;
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (stream.destroyed) {
+        // nothing left to release on the stream
+      } else if (receiving?.explained.has(stream)) {
+        // End after the reason, so the dialer reads it; a dialer that never reads is cut off soon.
+        stream.end();
+        setTimeout(() => stream.destroy(), 1_000).unref?.();
+      } else stream.close(http2.constants.NGHTTP2_CANCEL);
       release();
       return gone;
     },
   };
   const handlers = handlersFor(conn);
-  stream.on("data", (chunk: Uint8Array) => handlers.onData(chunk));
+  stream.on("data", (chunk: Uint8Array) => {
+    if (receiving === undefined) return handlers.onData(chunk);
+    receiving.current = stream;
+    try {
+      handlers.onData(chunk);
+    } finally {
+      receiving.current = undefined;
+    }
+  });
   stream.on("error", () => stream.destroy());
   void gone.then(() => {
     closed = true;
@@ -83,6 +108,22 @@ export interface Http2DriverOptions {
   readonly prefix?: string;
   /** Observer of refused handshakes and requests. */
   readonly onEvent?: (e: TransportEvent) => void;
+  /**
+   * Whether refusals are explained on the stream ({@link Http2Driver.explain})
+   * and a dialer logs what the listener wrote back. Default true; off when
+   * another protocol (the shared-secret channel) owns the server's direction.
+   */
+  readonly explainRefusals?: boolean;
+}
+
+/** The {@link StreamDriver} of {@link http2TlsDriver}, which can tell a refused dialer why. */
+export interface Http2Driver extends StreamDriver {
+  /**
+   * Called (synchronously) while the transport refuses the handshake of the
+   * stream whose data it is being handed: writes `reason` back on that
+   * stream, so the dialer can log it too. Elsewhere a no-op.
+   */
+  explain(reason: string): void;
 }
 
 /**
@@ -92,14 +133,23 @@ export interface Http2DriverOptions {
  * stream per connection. Refused TLS handshakes and requests are reported
  * to `onEvent`.
  */
-export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
+export function http2TlsDriver(options: Http2DriverOptions): Http2Driver {
   const { onEvent } = options;
   const peerTls = options.tls;
   const path = `${(options.prefix ?? "/raft").replace(/\/+$/, "")}/stream`;
   const base = { cert: peerTls.cert, key: peerTls.key, ca: caList(peerTls.ca), minVersion: "TLSv1.2" as const };
   const refused = (reason: string) => onEvent?.({ type: "handshake-rejected", reason, from: undefined });
+  const receiving: Receiving = { current: undefined, explained: new WeakSet() };
+  const explaining = options.explainRefusals !== false;
   return {
     authenticates: true,
+    explain(reason) {
+      if (!explaining) return;
+      const stream = receiving.current;
+      if (stream === undefined || stream.destroyed || receiving.explained.has(stream)) return;
+      receiving.explained.add(stream);
+      stream.write(new TextEncoder().encode(reason).slice(0, MAX_REASON_BYTES));
+    },
     listen(host, port, accept): Promise<StreamListener> {
       const server = http2.createSecureServer({
         ...base,
@@ -136,7 +186,7 @@ export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
         }
         stream.respond({ ":status": 200, "content-type": "application/octet-stream" });
         const identity = certificateIdentity(socket.getPeerCertificate().subjectaltname);
-        wrap(stream, identity, accept, () => {});
+        wrap(stream, identity, accept, () => {}, receiving);
       });
       return new Promise((resolve, reject) => {
         server.once("error", reject);
@@ -159,12 +209,24 @@ export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
     dial(host, port, handlers, peer: NodeId): Promise<StreamConnection> {
       return new Promise((resolve, reject) => {
         const authority = host.includes(":") ? `[${host}]` : host;
+        // A TLS error names the cause; a server refusing our certificate under TLS 1.3 sends an alert
+        // that neither runtime surfaces, so HTTP/2 only sees the connection close before an answer.
+        let tlsError: string | undefined;
         const session = http2.connect(`https://${authority}:${port}`, {
           // Our own TLS socket, so that it can be made no-delay; servername: the certificate is checked
           // for the node id, wherever the node lives.
-          createConnection: () =>
-            tls.connect({ ...base, host, port, servername: peer, rejectUnauthorized: true, ALPNProtocols: ["h2"] })
-              .setNoDelay(true),
+          createConnection: () => {
+            const socket = tls.connect({
+              ...base,
+              host,
+              port,
+              servername: peer,
+              rejectUnauthorized: true,
+              ALPNProtocols: ["h2"],
+            });
+            socket.on("error", (e) => (tlsError ??= e.message));
+            return socket.setNoDelay(true);
+          },
         });
         let settled = false;
         const fail = (err: unknown) => {
@@ -177,11 +239,36 @@ export function http2TlsDriver(options: Http2DriverOptions): StreamDriver {
         session.on("error", fail);
         const stream = session.request({ ":method": "POST", ":path": path }, { endStream: false });
         stream.on("error", fail);
-        stream.once("close", () => fail(new Error(`peer ${peer} closed the stream`)));
+        stream.once("close", () => {
+          // Let a pending socket error land first: it says why.
+          setTimeout(() => {
+            fail(
+              new Error(
+                tlsError === undefined
+                  ? `refused: ${peer} closed the connection before answering (our certificate refused? see its log)`
+                  : `TLS: ${tlsError} (peer ${peer} refused the connection)`,
+              ),
+            );
+          }, 20);
+        });
         stream.once("response", (headers) => {
           const status = headers[":status"];
           if (status !== 200) return fail(new Error(`HTTP/2 ${status} from ${peer} for POST ${path}`));
           settled = true;
+          // The listener writes nothing on our stream but a refusal's reason: log it when the stream ends.
+          let reason = "";
+          if (explaining) {
+            stream.on("data", (chunk: Uint8Array) => {
+              if (reason.length < MAX_REASON_BYTES) {
+                reason += new TextDecoder().decode(chunk).slice(0, MAX_REASON_BYTES);
+              }
+            });
+          }
+          stream.once("close", () => {
+            if (reason !== "") {
+              onEvent?.({ type: "connect-failed", peer, reason: `refused: ${reason.slice(0, MAX_REASON_BYTES)}` });
+            }
+          });
           const socket = session.socket as { getPeerCertificate?: () => { subjectaltname?: string } } | undefined;
           const identity = certificateIdentity(socket?.getPeerCertificate?.().subjectaltname);
           resolve(wrap(stream, identity, () => handlers, () => session.destroy()));
@@ -217,13 +304,19 @@ export class Http2Transport extends StreamTransport {
    * @param opts transport options, the listen address and the peer certificate
    */
   constructor(opts: Http2TransportOptions) {
-    super(
-      http2TlsDriver({
-        tls: opts.tls,
-        ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
-        ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
-      }),
-      opts,
-    );
+    const driver = http2TlsDriver({
+      tls: opts.tls,
+      ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
+      ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+      explainRefusals: opts.secret === undefined,
+    });
+    super(driver, {
+      ...opts,
+      // A handshake refused by the session is explained to the dialer on its stream.
+      onEvent: (e) => {
+        if (e.type === "handshake-rejected") driver.explain(e.reason);
+        opts.onEvent?.(e);
+      },
+    });
   }
 }

@@ -332,6 +332,48 @@ describe("raftd with mutual TLS over the HTTP transport (-peer-transport http: H
       await writeAndReadEverywhere(nodes, "after-h2-attack");
     },
   );
+
+  test("a node certified by another CA is refused, with a log line on both sides; never a voter", T, async () => {
+    const leader = await cluster.leader();
+    const stranger = await cluster.add("a");
+    const port = await freePort();
+    stranger.start([
+      ...FAST_FLAGS,
+      "-id",
+      "a",
+      "-peer-cert",
+      fixture("other-peer-a.crt"),
+      "-peer-key",
+      fixture("other-peer-a.key"),
+      "-peer-ca",
+      fixture("ca.crt"),
+      "-peer-addr",
+      `127.0.0.1:${port}`,
+      "-peer-transport",
+      "http",
+      "-join-timeout",
+      "3s",
+      "-join",
+      leader.address,
+    ]);
+    try {
+      // The leader dials the learner's HTTP/2 listener: it refuses the stranger's certificate, and the
+      // stranger's listener logs the aborted handshake.
+      await waitFor(
+        "the refusal in both logs",
+        () =>
+          Promise.resolve(
+            /connect-failed[^\n]*"peer":"a"[^\n]*(TLS|certificate)/i.test(leader.output) &&
+                /handshake-rejected[^\n]*TLS: /.test(stranger.output) || undefined,
+          ),
+        30_000,
+      );
+      const s = (await leader.status())!;
+      assert.ok(!s.members.some((m) => m.id === "a" && m.suffrage === "voter"), "never a voter");
+    } finally {
+      await stranger.stop("SIGKILL");
+    }
+  });
 });
 
 describe("raftd: bounded input and safe defaults, whatever the auth", () => {
