@@ -29,6 +29,18 @@ const SECRET = "an example cluster secret, 41 bytes long\n";
 const TOKEN = "admin-token-for-tests-0123456789";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** -id and the test CA's peer certificate for node `id`. */
+const peerFlags = (id: string) => [
+  "-id",
+  id,
+  "-peer-cert",
+  fixture(`peer-${id}.crt`),
+  "-peer-key",
+  fixture(`peer-${id}.key`),
+  "-peer-ca",
+  fixture("ca.crt"),
+];
+
 /** Start `nodes[0]` alone, then the others with -join, until every node sees them all as voters. */
 async function form(cluster: Cluster, nodes: RaftdProcess[], flags: (n: RaftdProcess) => string[]): Promise<void> {
   nodes[0]!.start(flags(nodes[0]!));
@@ -175,16 +187,6 @@ describe("raftd with -cluster-secret and -admin-token: the issue's attacks are r
 describe("raftd with mutual TLS between peers (-peer-cert, -peer-key, -peer-ca)", () => {
   const cluster = new Cluster();
   let nodes: RaftdProcess[];
-  const peerFlags = (id: string) => [
-    "-id",
-    id,
-    "-peer-cert",
-    fixture(`peer-${id}.crt`),
-    "-peer-key",
-    fixture(`peer-${id}.key`),
-    "-peer-ca",
-    fixture("ca.crt"),
-  ];
   const peerPort = new Map<string, number>();
   const flags = (
     n: RaftdProcess,
@@ -245,18 +247,8 @@ describe("raftd with mutual TLS over the HTTP transport (-peer-transport http: H
   const peerPort = new Map<string, number>();
   const flags = (n: RaftdProcess) => [
     ...FAST_FLAGS,
-    "-id",
-    n.name,
-    "-peer-cert",
-    fixture(`peer-${n.name}.crt`),
-    "-peer-key",
-    fixture(`peer-${n.name}.key`),
-    "-peer-ca",
-    fixture("ca.crt"),
-    "-peer-addr",
-    `127.0.0.1:${peerPort.get(n.name)}`,
-    "-peer-transport",
-    "http",
+    ...peerFlags(n.name),
+    ...["-peer-addr", `127.0.0.1:${peerPort.get(n.name)}`, "-peer-transport", "http"],
   ];
 
   before(async () => {
