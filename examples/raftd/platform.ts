@@ -28,6 +28,7 @@ export interface Platform {
     typeof Adapter,
     | "startNode"
     | "createHttpTransport"
+    | "Http2Transport"
     | "DataDirLockedError"
     | "StorageError"
     | "CorruptLogError"
