@@ -325,6 +325,33 @@ describe("receiving snapshots (follower)", () => {
     assert.deepEqual(currentMembership(discarded.state), m1);
   });
 
+  test("start keeps a recovered log only if it holds the snapshot's last entry with the snapshot's term (§7)", () => {
+    const boot = (entries: Entry[]) =>
+      start(makeConfig({ id: "b", preVote: false, checkQuorum: false }), {
+        membership: abc,
+        hardState: { term: 2, vote: undefined, commit: 2 },
+        entries,
+        snapshot: meta(2, 2),
+      }).state;
+    // Entry 2 has term 1 in the log but term 2 in the snapshot: the log conflicts and is dropped.
+    const conflicting = boot(entriesOf([1, 1, 1]));
+    assert.equal(lastIndex(conflicting.log), 2);
+    assert.equal(termAt(conflicting.log, 2), 2);
+    assert.equal(entryAt(conflicting.log, 3), undefined);
+    // A log that agrees at 2 keeps what follows.
+    const agreeing = boot(entriesOf([1, 2, 2]));
+    assert.equal(lastIndex(agreeing.log), 3);
+  });
+
+  test("start adopts at least the term of its last log entry, even if the hard state says less", () => {
+    const s = start(makeConfig({ id: "b" }), {
+      membership: abc,
+      hardState: { term: 1, vote: undefined, commit: 0 },
+      entries: entriesOf([1, 3]),
+    }).state;
+    assert.equal(s.term, 3);
+  });
+
   test("SnapshotRestored for a snapshot already applied is ignored", () => {
     const s = node("b", { log: Array(10).fill(1), commit: 10 });
     const r = step(s, restored(meta(8, 1)));
