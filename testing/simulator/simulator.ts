@@ -581,7 +581,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   }
 
   /**
-   * The liveness check: stop faults and clients, heal the network, restart
+   * The liveness check: stop faults and clients, heal the network and the disks, restart
    * every node, then exactly one leader must emerge and a proposal to it must
    * be applied by every member of its configuration, voters and learners alike
    * (a follower left behind for good — a snapshot never resent, a learner
@@ -593,6 +593,8 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     this.#faultsOn = false;
     this.#clientsOn = false;
     this.heal();
+    // Fault-free from here: a slow disk the nemesis set recovers too (its recovery was a fault event).
+    for (const n of this.#nodes) n.disk = undefined;
     for (const n of this.#nodes) if (!n.up) this.restart(n.id);
     const window = 20 * this.#electionMs;
     const limit = this.#now + 10 * window;
