@@ -29,6 +29,7 @@ export function profileOf(flags: Map<string, string>): Profile {
     drift,
     randomSettings: flags.has("random-settings"),
     voters: flags.has("voters") ? intFlag(flags, "voters", 0) : undefined,
+    figure8: flags.has("figure8"),
   };
 }
 
@@ -58,6 +59,7 @@ export function sweepProfile(seed: number, nodes: number): string[] {
   if (seed % 6 === 1) flags.push("--no-prevote");
   if (seed % 7 === 3) flags.push("--no-checkquorum");
   if (seed % 2 === 1) flags.push("--random-settings");
+  else if (seed % 8 === 6 && nodes >= 5) flags.push("--figure8");
   switch (seed % 3) {
     case 0:
       flags.push("--heavy");

@@ -63,6 +63,9 @@ describe("simulation sweep: 3 nodes, pre-vote and check-quorum off, snapshots, r
 describe("simulation sweep: 3 nodes, heavy faults, check-quorum off, randomized settings", () =>
   sweep(3, 150, ["--heavy", "--no-checkquorum", "--random-settings", "--snapshots"]));
 
+describe("simulation sweep: 5 nodes, one entry per message and one in flight (Figure 8's window held open)", () =>
+  sweep(5, 50, ["--figure8"]));
+
 describe("the sweep can see lease bugs", () => {
   test("with one clock running at a third of the others' speed (beyond clockDrift), some seed reads stale", () => {
     const profile = ["--lease", "--targeted", "--transfers", "--drift", "beyond"];

@@ -19,7 +19,11 @@
  *    stops accepting proposals, sends TimeoutNow once the target is caught
  *    up, and aborts after an election timeout); and no write that the
  *    leader accepted from then on is lost (§3.10: proposals are refused
- *    during a transfer, so a hand-over drops nothing).
+ *    during a transfer, so a hand-over drops nothing);
+ * 4. the paper's Figure 8, scripted on five voters: an older-term entry that a
+ *    new leader has put on a majority, but not yet its own no-op, is not
+ *    committed, so the node that then overwrites it breaks no safety oracle
+ *    (§5.4.2).
  *
  * Every property is one honest Raft keeps on every seed of every profile;
  * where a profile's settings void one, the restriction is stated where it
@@ -68,6 +72,7 @@ class CalmPhase {
     this.#forgeries();
     this.#rejoin();
     this.#transferAfterRejoin();
+    this.#figure8();
   }
 
   /** Step 1: forged TimeoutNow and transfer RequestVote to a follower; nothing may change. */
@@ -194,6 +199,61 @@ class CalmPhase {
         }); §3.10: the leader refuses proposals while it hands over, so a transfer drops nothing`,
       );
     }
+  }
+
+  /**
+   * Step 4, the paper's Figure 8 acted out on five voters (S1…S5 there): (a)
+   * leader S1 appends an entry that only S2 receives; (b) the other three
+   * elect S5, whose own entry at that index is cut off at once; (c) S1 or S2
+   * leads the four others in a later term and re-replicates the old entry; the
+   * moment a third node holds it, that leader is cut off with S2, and (d) S5
+   * may win the other side and overwrite it. §5.4.2: the old entry was never
+   * committed (a leader commits older-term entries only through one of its
+   * own), so the safety oracles (leader completeness, committed-entry
+   * agreement) must stay quiet. With one entry per message and one in flight
+   * (some randomized settings), the old entry reaches the third node alone.
+   */
+  #figure8(): void {
+    const sim = this.#sim;
+    const t = this.#t;
+    const { leader: s1, term, membership } = this.#settle("before Figure 8");
+    if (membership.voters.length !== 5) return;
+    const s2 = this.#rng.pick(membership.voters.filter((id) => id !== s1));
+    const rest = membership.voters.filter((id) => id !== s1 && id !== s2);
+    sim.note(s1, `calm phase: Figure 8 with ${s2} | ${rest.join(",")}`);
+    // (a)
+    sim.partition([[s1, s2], rest]);
+    const old = lastIndex(sim.state(s1).log) + 1;
+    sim.put(s1, "figure8", "old");
+    const reached = sim.runUntil(() => sim.state(s2).log.stable >= old && sim.state(s2).term === term, 2 * t);
+    // (b)
+    let s5: NodeId | undefined;
+    const elected = reached && sim.runUntil(() => {
+      s5 = rest.find((id) => sim.state(id).role.kind === "leader");
+      return s5 !== undefined;
+    }, 20 * t);
+    if (elected && s5 !== undefined) {
+      const others = rest.filter((id) => id !== s5);
+      // (c) S5's entry, just sent, is dropped on arrival: it stays S5's alone.
+      sim.partition([[s1, s2, ...others], [s5]]);
+      let lead: NodeId | undefined;
+      const holder = () => {
+        const l = [s1, s2].find((id) => sim.state(id).role.kind === "leader" && sim.state(id).term > term);
+        if (l === undefined) return false;
+        const role = sim.state(l).role;
+        if (role.kind !== "leader" || !others.some((id) => (role.progress.get(id)?.match ?? 0) >= old)) return false;
+        lead = l;
+        return true;
+      };
+      if (sim.runUntil(holder, 20 * t) && lead !== undefined) {
+        const mate = lead === s1 ? s2 : s1;
+        sim.partition([[lead], [mate], [s5, ...others]]);
+        // (d) Only S5 can win here (its last entry has the newest term); give it time to.
+        sim.runUntil(() => sim.state(s5!).role.kind === "leader", 10 * t);
+      }
+    }
+    sim.heal();
+    this.#settle("after Figure 8");
   }
 
   /** A voter other than `leader` that can be cut off with a majority left (a 3+-voter simple configuration). */

@@ -567,6 +567,11 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     });
   }
 
+  /** Adds a line to the trace. */
+  note(node: string, text: string): void {
+    this.#note(node, text);
+  }
+
   /** Reports a violated property with the seed, the trace and the command that reproduces the run. */
   fail(invariant: string, detail: string): never {
     return this.#fail(invariant, detail);
