@@ -47,8 +47,9 @@ export function profileOptions(
  * profile: heavy faults, transfers or membership changes in turn (joint ones
  * on some seeds, sometimes with a node outside the initial voters), snapshots
  * on even seeds, the targeted schedules on half, lease reads (with clocks
- * drifting within the bound on some), pre-vote or check-quorum off, and core
- * settings randomized per seed on odd seeds.
+ * drifting within the bound on some), pre-vote or check-quorum off, core
+ * settings randomized per seed on odd seeds, and Figure 8's narrow window
+ * (`--figure8`) on some even seeds of 5-node runs.
  */
 export function sweepProfile(seed: number, nodes: number): string[] {
   const flags: string[] = [];

@@ -4,7 +4,8 @@
  * crashes), plus 200 seeds of each with frequent snapshots, random
  * membership changes and leadership transfers on top. Every run checks
  * the Raft safety invariants after each step, then liveness once faults
- * stop, then linearizability of its client history.
+ * stop, then linearizability of its client history, then the calm phase
+ * (`testing/simulator/epilogue.ts`).
  *
  * A failure prints the seed, the invariant, the trace, and the command that
  * reproduces it: `deno run -A tests/sim_run.ts --seed S --nodes N --steps 2000 [profile flags] --trace`.
