@@ -150,9 +150,14 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
       const prevTerm = termAt(ctx.s.log, pr.next - 1);
       if (prevTerm !== undefined) {
         send(ctx, appendTo(ctx, m.from, pr.next - 1, prevTerm, [], Math.min(ctx.s.commit, pr.match), role.seq));
+      } else {
+        // What we sent after `match` was compacted away since (§7): no append can repair
+        // the gap, and a full window would never send again. Probe, which sends the snapshot.
+        pr = becomeProbe(pr);
       }
     }
     setProgress(ctx, m.from, pr);
+    if (pr.state === "probe" && before.state === "replicate") sendAppend(ctx, m.from);
     maybeCommit(ctx);
     // Committing our own removal makes us a follower (§4.2.2): no transfer to finish then.
     if (ctx.s.role.kind === "leader") maybeSendTimeoutNow(ctx, m.from);

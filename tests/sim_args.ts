@@ -29,6 +29,7 @@ export function profileOf(flags: Map<string, string>): Profile {
     drift,
     randomSettings: flags.has("random-settings"),
     voters: flags.has("voters") ? intFlag(flags, "voters", 0) : undefined,
+    figure8: flags.has("figure8"),
   };
 }
 
@@ -46,8 +47,9 @@ export function profileOptions(
  * profile: heavy faults, transfers or membership changes in turn (joint ones
  * on some seeds, sometimes with a node outside the initial voters), snapshots
  * on even seeds, the targeted schedules on half, lease reads (with clocks
- * drifting within the bound on some), pre-vote or check-quorum off, and core
- * settings randomized per seed on odd seeds.
+ * drifting within the bound on some), pre-vote or check-quorum off, core
+ * settings randomized per seed on odd seeds, and Figure 8's narrow window
+ * (`--figure8`) on some even seeds of 5-node runs.
  */
 export function sweepProfile(seed: number, nodes: number): string[] {
   const flags: string[] = [];
@@ -58,6 +60,7 @@ export function sweepProfile(seed: number, nodes: number): string[] {
   if (seed % 6 === 1) flags.push("--no-prevote");
   if (seed % 7 === 3) flags.push("--no-checkquorum");
   if (seed % 2 === 1) flags.push("--random-settings");
+  else if (seed % 8 === 6 && nodes >= 5) flags.push("--figure8");
   switch (seed % 3) {
     case 0:
       flags.push("--heavy");

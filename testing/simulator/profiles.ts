@@ -45,6 +45,13 @@ export interface Profile {
   readonly randomSettings?: boolean;
   /** Only the first `voters` nodes start as voters; the rest wait to be added. */
   readonly voters?: number;
+  /**
+   * One entry per message and one message in flight, with new leaders often
+   * crashing at once: a new leader's no-op then trails the older entries it
+   * re-replicates, so Figure 8's window (an older-term entry on a majority
+   * before the current term's) stays open.
+   */
+  readonly figure8?: boolean;
 }
 
 /** The `heavy` fault overrides. */
@@ -67,6 +74,7 @@ export function profileOptions(
   const faults: RunOptions["faults"] = profile.noFaults ? false : {
     ...(profile.heavy ? heavyFaults : {}),
     ...(profile.targeted ? targetedFaults : {}),
+    ...(profile.figure8 ? { crashNewLeader: 0.5 } : {}),
     transfers: profile.transfers === true || conf || profile.heavy === true,
     confChanges: conf,
     jointChanges: profile.joint ? 0.5 : 0,
@@ -79,6 +87,7 @@ export function profileOptions(
   const raft: Partial<RaftConfig> = {
     ...(profile.snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : {}),
     ...settings.raft,
+    ...(profile.figure8 ? { maxInflightMessages: 1, maxMessageBytes: 24 } : {}),
     ...(lease ? { leaseReads: true, clockDrift } : {}),
     ...(profile.noPreVote ? { preVote: false } : {}),
     ...(profile.noCheckQuorum ? { checkQuorum: false } : {}),

@@ -47,6 +47,7 @@ import {
   type KvOutput,
   type Operation,
 } from "../linearizability.ts";
+import { calmPhase } from "./epilogue.ts";
 import { type Fail, InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { type KvCommand, type KvMachine, kvService } from "./kv_service.ts";
 import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
@@ -123,6 +124,10 @@ export interface SimOperation<I = unknown, O = unknown> {
   readonly status: "pending" | "ok" | "failed" | "unknown";
   /** The answer, when `ok`. */
   readonly output: O | undefined;
+  /** The error, when `failed` or `unknown` by the node's answer (undefined when timed out by the client). */
+  readonly error: unknown;
+  /** Whether some state machine has applied this write (the ground truth for unanswered writes). */
+  readonly applied: boolean;
 }
 
 interface ClientOp {
@@ -135,6 +140,7 @@ interface ClientOp {
   incarnation: number;
   status: "pending" | "ok" | "failed" | "unknown";
   output: unknown;
+  error: unknown;
 }
 
 interface Storage {
@@ -408,13 +414,14 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     return this.#now;
   }
 
-  /** Processes every event up to `ms` of virtual time from now. */
-  runFor(ms: number): void {
+  /** Processes every event up to `ms` of virtual time from now, calling `each` after every one. */
+  runFor(ms: number, each?: () => void): void {
     const until = this.#now + ms;
     for (;;) {
       const next = this.#queue.peek();
       if (!next || next.time > until) break;
       this.#processNext();
+      each?.();
     }
     this.#now = Math.max(this.#now, until);
   }
@@ -506,12 +513,15 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   /** A client write through node `id`, recorded in the history as client -1. */
   write(id: NodeId, input: I, command: (opId: number) => C): SimOperation<I, O> {
     const opId = this.#nextOpId++;
-    return view(this.#issue(-1, this.#node(id), { kind: "write", input, command: command(opId) }, opId));
+    return view(
+      this.#issue(-1, this.#node(id), { kind: "write", input, command: command(opId) }, opId),
+      this.#appliedOps,
+    );
   }
 
   /** A linearizable client read through node `id`, recorded as client -1. */
   read(id: NodeId, input: I, read: (machine: SM) => unknown): SimOperation<I, O> {
-    return view(this.#issue(-1, this.#node(id), { kind: "read", input, read }, this.#nextOpId++));
+    return view(this.#issue(-1, this.#node(id), { kind: "read", input, read }, this.#nextOpId++), this.#appliedOps);
   }
 
   /** A key-value write through node `id` (default service). */
@@ -541,6 +551,32 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     return number;
   }
 
+  /**
+   * Delivers `message` to its recipient as if `message.from` had sent it: a
+   * forgery (the house's adversary reaches every port). The recipient must
+   * refuse or survive it; the simulator's oracles judge the outcome.
+   */
+  inject(message: Message): void {
+    this.#note(message.from, `forged ${message.type} to ${message.to} (term ${message.term})`);
+    this.#schedule({
+      kind: "deliver",
+      time: this.#now + this.#latency(),
+      seq: 0,
+      from: this.#node(message.from),
+      message,
+    });
+  }
+
+  /** Adds a line to the trace. */
+  note(node: string, text: string): void {
+    this.#note(node, text);
+  }
+
+  /** Reports a violated property with the seed, the trace and the command that reproduces the run. */
+  fail(invariant: string, detail: string): never {
+    return this.#fail(invariant, detail);
+  }
+
   /** Proposes a membership change on node `id`. */
   proposeConfChange(id: NodeId, change: ConfChange): void {
     const node = this.#node(id);
@@ -550,7 +586,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   }
 
   /**
-   * The liveness check: stop faults and clients, heal the network, restart
+   * The liveness check: stop faults and clients, heal the network and the disks, restart
    * every node, then exactly one leader must emerge and a proposal to it must
    * be applied by every member of its configuration, voters and learners alike
    * (a follower left behind for good — a snapshot never resent, a learner
@@ -562,6 +598,8 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     this.#faultsOn = false;
     this.#clientsOn = false;
     this.heal();
+    // Fault-free from here: a slow disk the nemesis set recovers too (its recovery was a fault event).
+    for (const n of this.#nodes) n.disk = undefined;
     for (const n of this.#nodes) if (!n.up) this.restart(n.id);
     const window = 20 * this.#electionMs;
     const limit = this.#now + 10 * window;
@@ -1189,6 +1227,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       incarnation: node.incarnation,
       status: "pending",
       output: undefined,
+      error: undefined,
     };
     if (request.input !== undefined) this.#recorded.push(op);
     this.#note(node.id, `client ${client} ${this.#describeOp(op)} #${opId}`);
@@ -1226,6 +1265,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   }
 
   #settleFailure(op: ClientOp, outcome: { ok: false; error: unknown }): void {
+    if (op.status === "pending") op.error = outcome.error;
     if (outcome.error instanceof OutcomeUnknown) this.#unknownOp(op);
     else this.#failOp(op);
   }
@@ -1296,7 +1336,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
 }
 
 /** A live read-only view of an operation for callers. */
-function view<I, O>(op: ClientOp): SimOperation<I, O> {
+function view<I, O>(op: ClientOp, applied: ReadonlySet<number>): SimOperation<I, O> {
   return {
     client: op.client,
     input: op.input as I | undefined,
@@ -1307,6 +1347,12 @@ function view<I, O>(op: ClientOp): SimOperation<I, O> {
     get output() {
       return op.output as O | undefined;
     },
+    get error() {
+      return op.error;
+    },
+    get applied() {
+      return !op.read && applied.has(op.opId);
+    },
   };
 }
 
@@ -1315,6 +1361,8 @@ function view<I, O>(op: ClientOp): SimOperation<I, O> {
 export interface RunOptions<SM = any, C = any, I = any, O = any> extends SimulatorOptions<SM, C, I, O> {
   /** Events to run with faults on before the liveness check. */
   readonly steps: number;
+  /** Whether the calm phase (`epilogue.ts`) runs after the linearizability check (default true). */
+  readonly calm?: boolean;
 }
 
 /** The outcome of a passing {@link runSimulation}. */
@@ -1326,7 +1374,7 @@ export interface RunReport extends SimulationStats {
 /**
  * One complete seeded run: `steps` events with the configured faults and
  * clients, then the liveness check, then the linearizability check of the
- * client history. Throws {@link InvariantViolation} on any failure.
+ * client history, then the calm phase (`epilogue.ts`). Throws {@link InvariantViolation} on any failure.
  */
 export function runSimulation<SM, C, I, O>(options: RunOptions<SM, C, I, O>): RunReport {
   const reproduce = options.reproduce ??
@@ -1335,6 +1383,7 @@ export function runSimulation<SM, C, I, O>(options: RunOptions<SM, C, I, O>): Ru
   sim.runSteps(options.steps);
   sim.checkLiveness();
   const verdict = sim.checkLinearizability();
+  if (options.calm !== false) calmPhase(sim);
   return { ...sim.stats(), linearizability: verdict.result === "ok" ? "ok" : "unknown" };
 }
 
