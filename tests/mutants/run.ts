@@ -15,13 +15,14 @@
  * whole suite lets any mutation survive.
  *
  * ```sh
- * deno task mutate [--only name,name] [--sim-only] [--long 3000] [--skip-baseline]
+ * deno task mutate [--only name,name] [--sim-only] [--long 3000] [--skip-baseline] [--extended]
  * ```
  *
  * @module
  */
 
 import { catalogue, type Mutation } from "./catalogue.ts";
+import { extended } from "./extended.ts";
 
 const args = Deno.args;
 const onlyAt = args.indexOf("--only");
@@ -91,7 +92,9 @@ interface Outcome {
   readonly seconds: number;
 }
 
-const chosen = catalogue.filter((m) => only === undefined || only.has(m.name));
+// `--extended` adds the second catalogue (extended.ts); the simulator's target is stated over the first.
+const pool = args.includes("--extended") ? [...catalogue, ...extended] : catalogue;
+const chosen = pool.filter((m) => only === undefined || only.has(m.name));
 if (chosen.length === 0) throw new Error("no mutation selected");
 // The unmutated suite must pass first, or every mutation would look killed.
 if (!skipBaseline) {
