@@ -56,6 +56,32 @@ export interface StatusView {
   readonly members: readonly MemberView[];
   /** This process's id (for `kill`). */
   readonly pid?: number;
+  /** Under `-groups N`: every group of keys (the fields above are the control group's). */
+  readonly groups?: readonly GroupView[];
+}
+
+/** One group of keys in `/status` (under `-groups N`). */
+export interface GroupView {
+  /** The group id (1..N). */
+  readonly group: number;
+  /** This node's role in it, or `stopped`. */
+  readonly role: string;
+  /** Its current term. */
+  readonly term: number;
+  /** Its known leader, or null. */
+  readonly leader: string | null;
+  /** The leader's address, or null. */
+  readonly leaderAddress: string | null;
+  /** Its commit index. */
+  readonly commit: number;
+  /** Its applied index here. */
+  readonly applied: number;
+  /** Index of the last entry in its log here. */
+  readonly lastIndex: number;
+  /** Whether it is quiescent here (idle: no heartbeats or election timer). */
+  readonly quiescent: boolean;
+  /** Its members. */
+  readonly members: readonly MemberView[];
 }
 
 /** What a node answers to a successful `POST /join`. */

@@ -31,6 +31,8 @@ import { createUi } from "./ui.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
 import { describeSecurity, loadSecurity, type Security, SecurityError } from "./security.ts";
 import { type KvNode, membersOf, RaftdNodeService } from "./service.ts";
+import { Shards } from "./groups.ts";
+import { ShardedService } from "./groups_service.ts";
 
 const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace: 3 };
 
@@ -192,6 +194,12 @@ async function main(platform: Platform): Promise<number> {
     }
     chosenId = id;
   }
+  if (config.groups > 1 && security.peerTls) {
+    console.error("raftd: -groups with -peer-cert (mutual TLS between peers) is not supported yet");
+    return 2;
+  }
+  // A first start creates the cluster (its groups start with this node as their only voter) or joins one.
+  const founding = identity === undefined && config.join === undefined;
   const selfPeers = (id: string): Record<string, string> => peerAddress === undefined ? {} : { [id]: peerAddress };
   if (identity === undefined) {
     const id = chosenId ?? randomId();
@@ -214,6 +222,12 @@ async function main(platform: Platform): Promise<number> {
         members: { ...found.members, [id]: address },
         peers: { ...found.peers, ...selfPeers(id) },
       };
+      if (found.groups !== config.groups) {
+        console.error(
+          `raftd: the cluster of ${config.join} runs ${found.groups} group(s) of keys: start with -groups ${found.groups}`,
+        );
+        return 2;
+      }
       joinTarget = config.join;
     } else {
       identity = {
@@ -277,11 +291,25 @@ async function main(platform: Platform): Promise<number> {
     ...(security.secret ? { secret: security.secret } : {}),
     ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
   });
+  // The groups of keys (-groups N) stream over the same HTTP port, under their own path.
+  const groupsHttp: HttpTransport | undefined = http && config.groups > 1
+    ? adapter.createHttpTransport({
+      clusterId: identity.cluster,
+      self,
+      peers: new Map(Object.entries(identity.members)),
+      prefix: "/raft/groups",
+      onEvent,
+      ...(security.secret ? { secret: security.secret } : {}),
+      ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
+    })
+    : undefined;
   let node: KvNode | undefined;
+  let shards: Shards | undefined;
   // The node's address book feeds the transport; ours (replicated over local) is its source.
   const transportBook = () => peerAddress === undefined ? book.all() : peerBook.all();
   const changed = () => {
     node?.setPeers(transportBook(), { replace: true });
+    shards?.setPeers(transportBook());
     persistBook(book.all(), peerBook.all());
   };
   const book = new AddressBook(identity.members, changed);
@@ -383,6 +411,32 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
 
+  if (groupsHttp !== undefined) {
+    try {
+      shards = await Shards.open({
+        self,
+        dataDir: config.dataDir,
+        fs,
+        transport: groupsHttp,
+        peers: transportBook(),
+        groups: config.groups,
+        founding,
+        electionTimeoutMs: config.electionTimeoutMs,
+        heartbeatMs: config.heartbeatMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        control: () => node!.status().membership,
+        log: (level, m) => logger.log(level, m),
+      });
+    } catch (e) {
+      console.error(`raftd: cannot open the groups in ${config.dataDir}: ${e instanceof Error ? e.message : e}`);
+      await node.stop().catch(() => {});
+      await server.shutdown().catch(() => {});
+      return 1;
+    }
+    shards.startMaintenance();
+    logger.log("info", `hosting ${config.groups} groups of keys (leaders balanced over the voters)`);
+  }
+
   const started = node;
   const metrics = new Metrics(() => started.prometheusMetrics());
   const service = new RaftdNodeService({
@@ -398,6 +452,9 @@ async function main(platform: Platform): Promise<number> {
 
     probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
+  const kvService = shards === undefined
+    ? service
+    : new ShardedService(service, shards, self, (id) => book.get(id), config.joinTimeoutMs);
   const admin = await AdminGate.create({
     cluster: identity.cluster,
     ...(security.token ? { token: security.token } : {}),
@@ -406,16 +463,17 @@ async function main(platform: Platform): Promise<number> {
       logger.limited(`admin ${remote} ${reason.slice(0, 30)}`, "info", `refused ${status} to ${remote}: ${reason}`),
   });
   api = createHandler({
-    service,
+    service: kvService,
     metrics,
     maxValueBytes: config.maxValueBytes,
     admin,
     scheme: dialer.scheme,
     fetch: dialer.fetch,
     // Bun upgrades peer streams through its server object; it is set before the first request arrives.
-    peerHandler: http && ((req) => http.handler(req, nativeServer)),
+    peerHandler: http &&
+      ((req) => http.handler(req, nativeServer) ?? groupsHttp?.handler(req, nativeServer)),
     ui: createUi({
-      status: () => service.status(),
+      status: () => kvService.status(),
       leaderChanges: () => leaderChangesSeen(started),
       fetch: dialer.fetch,
       scheme: dialer.scheme,
@@ -450,18 +508,21 @@ async function main(platform: Platform): Promise<number> {
   const exitCode = await new Promise<number>((resolve) => {
     // Fail-stop: a node stopped by a fatal error (a failed write or fsync)
     // takes the process with it, non-zero, so that a supervisor restarts it.
-    node!.done.catch((e: unknown) => {
+    const fatal = (e: unknown) => {
       if (shuttingDown) return;
       shuttingDown = true;
       console.error(`raftd: fatal: ${e instanceof Error ? e.message : e}; exiting`);
       resolve(1);
-    });
+    };
+    node!.done.catch(fatal);
+    shards?.done.catch(fatal);
     /** Stop gracefully: let in-flight client requests finish (bounded), then stop the node (its fsync, its lock). */
     const shutdown = async (code: number) => {
       shuttingDown = true;
       if (inFlight > 0) {
         await Promise.race([new Promise<void>((r) => (drained = r)), sleep(config.requestTimeoutMs)]);
       }
+      await shards?.stop().catch((e) => logger.log("info", `stop groups: ${e}`));
       await node!.stop().catch((e) => logger.log("info", `stop: ${e}`));
       await saving;
       await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});

@@ -150,6 +150,17 @@ export interface Status {
   applied: number;
   members: { id: string; address: string; suffrage: string; peer?: string }[];
   cluster: string;
+  /** Under `-groups N`: every group of keys. */
+  groups?: {
+    group: number;
+    role: string;
+    term: number;
+    leader: string | null;
+    commit: number;
+    applied: number;
+    quiescent: boolean;
+    members: { id: string; suffrage: string }[];
+  }[];
 }
 
 /** Poll `f` until it returns a value other than undefined (or time runs out: then throw with `what`). */
@@ -216,16 +227,20 @@ export class Cluster {
 
 /**
  * Adds n1, n2, n3 to `cluster` and forms them: n1 founds the cluster (with
- * `founderFlags` too), the others `-join` it; resolves once all three see
+ * `founderFlags` too), the others `-join` it, all with `everyFlags`; resolves once all three see
  * three voters (or throws with every node's log).
  */
-export async function formThree(cluster: Cluster, founderFlags: string[] = []): Promise<RaftdProcess[]> {
+export async function formThree(
+  cluster: Cluster,
+  founderFlags: string[] = [],
+  everyFlags: string[] = [],
+): Promise<RaftdProcess[]> {
   const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
   const [n1, n2, n3] = nodes as [RaftdProcess, RaftdProcess, RaftdProcess];
-  n1.start([...FAST_FLAGS, "-id", "n1", ...founderFlags]);
+  n1.start([...FAST_FLAGS, ...everyFlags, "-id", "n1", ...founderFlags]);
   await waitFor("n1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
-  n2.start([...FAST_FLAGS, "-id", "n2", "-join", n1.address]);
-  n3.start([...FAST_FLAGS, "-id", "n3", "-join", n1.address]);
+  n2.start([...FAST_FLAGS, ...everyFlags, "-id", "n2", "-join", n1.address]);
+  n3.start([...FAST_FLAGS, ...everyFlags, "-id", "n3", "-join", n1.address]);
   await waitForVoters(nodes, 3).catch((e) => {
     throw new Error(`${e}\n${cluster.logs()}`);
   });
