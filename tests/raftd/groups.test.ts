@@ -2,7 +2,9 @@
 // keys each; only the command line and the HTTP API are used.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster, formThree, type RaftdProcess, type Status, waitFor } from "./harness.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Cluster, FAST_FLAGS, formThree, type RaftdProcess, type Status, waitFor } from "./harness.ts";
 
 const T = { timeout: 90_000 };
 const GROUPS = 4;
@@ -19,6 +21,19 @@ async function groupsFormed(nodes: RaftdProcess[]): Promise<Status[] | undefined
     }
   }
   return all as Status[];
+}
+
+/** Every group on every one of `nodes` has exactly `voters` as its voters. */
+async function groupVoters(nodes: RaftdProcess[], voters: string[]): Promise<true | undefined> {
+  for (const n of nodes) {
+    const s = await n.status();
+    if (s?.groups?.length !== GROUPS) return undefined;
+    for (const g of s.groups) {
+      const have = g.members.filter((m) => m.suffrage === "voter").map((m) => m.id).sort();
+      if (JSON.stringify(have) !== JSON.stringify(voters)) return undefined;
+    }
+  }
+  return true;
 }
 
 /** Group id → leader, as `node` sees it. */
@@ -122,5 +137,56 @@ describe("raftd -groups (black box)", () => {
     const code = await odd.exited;
     assert.equal(code, 2, odd.output);
     assert.match(odd.output, /runs 4 group\(s\) of keys: start with -groups 4/);
+  });
+});
+
+describe("raftd -groups with -cluster-secret and -admin-token: joins and removals reach every group", () => {
+  const cluster = new Cluster();
+  const TOKEN = "admin-token-for-groups-0123456789";
+  let nodes: RaftdProcess[];
+  let flags: string[];
+
+  before(async () => {
+    const secret = join(cluster.root, "secret");
+    const token = join(cluster.root, "token");
+    writeFileSync(secret, "a cluster secret for the groups test, 47 bytes\n");
+    writeFileSync(token, TOKEN + "\n");
+    flags = ["-groups", String(GROUPS), "-cluster-secret", secret, "-admin-token", token];
+    nodes = await formThree(cluster, [], flags);
+    await waitFor("every group on n1..n3", () => groupVoters(nodes, ["n1", "n2", "n3"]), 40_000).catch((e) => {
+      throw new Error(`${e}\n${cluster.logs()}`);
+    });
+  });
+  after(() => cluster.cleanup());
+
+  test("a fourth node joins every group, and serves every key", T, async () => {
+    const n4 = await cluster.add("n4");
+    n4.start([...FAST_FLAGS, ...flags, "-id", "n4", "-join", nodes[0]!.address]);
+    const all = [...nodes, n4];
+    await waitFor("every group on n1..n4", () => groupVoters(all, ["n1", "n2", "n3", "n4"]), 40_000).catch((e) => {
+      throw new Error(`${e}\n${cluster.logs()}`);
+    });
+    for (let i = 0; i < 16; i++) {
+      const r = await all[i % 4]!.request("PUT", `/db/s${i}`, `x${i}`);
+      assert.equal(r.status, 200, `PUT s${i}: ${r.status} ${r.text}`);
+    }
+    for (const n of all) {
+      for (let i = 0; i < 16; i++) assert.equal((await n.request("GET", `/db/s${i}`)).text, `x${i}`, n.name);
+    }
+  });
+
+  test("DELETE /members/n4 needs the token, then takes n4 out of every group", T, async () => {
+    const leader = await cluster.leader();
+    assert.equal((await leader.request("DELETE", "/members/n4")).status, 401);
+    const r = await leader.request("DELETE", "/members/n4", undefined, { authorization: `Bearer ${TOKEN}` });
+    assert.equal(r.status, 200, r.text);
+    await waitFor("every group on n1..n3 again", () => groupVoters(nodes, ["n1", "n2", "n3"]), 40_000)
+      .catch((e) => {
+        throw new Error(`${e}\n${cluster.logs()}`);
+      });
+    const n4 = cluster.nodes.find((n) => n.name === "n4")!;
+    assert.equal(await n4.exited, 0, n4.output);
+    const w = await nodes[2]!.request("PUT", "/db/after-removal", "ok");
+    assert.equal(w.status, 200, w.text);
   });
 });
