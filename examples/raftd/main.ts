@@ -194,10 +194,6 @@ async function main(platform: Platform): Promise<number> {
     }
     chosenId = id;
   }
-  if (config.groups > 1 && security.peerTls) {
-    console.error("raftd: -groups with -peer-cert (mutual TLS between peers) is not supported yet");
-    return 2;
-  }
   // A first start creates the cluster (its groups start with this node as their only voter) or joins one.
   const founding = identity === undefined && config.join === undefined;
   const selfPeers = (id: string): Record<string, string> => peerAddress === undefined ? {} : { [id]: peerAddress };
@@ -303,13 +299,26 @@ async function main(platform: Platform): Promise<number> {
       ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
     })
     : undefined;
+  // Under mTLS they have their own TCP listener, one port above the node's peer port.
+  const groupsTcp = security.peerTls && config.groups > 1
+    ? platform.tcpTransport({
+      clusterId: identity.cluster,
+      self,
+      listen: `${config.listenHost}:${portOf(peerAddress!) + 1}`,
+      tls: { cert: security.peerTls.cert, key: security.peerTls.key, ca: security.peerTls.ca },
+      ...(security.secret ? { secret: security.secret } : {}),
+      onEvent,
+    })
+    : undefined;
   let node: KvNode | undefined;
   let shards: Shards | undefined;
   // The node's address book feeds the transport; ours (replicated over local) is its source.
   const transportBook = () => peerAddress === undefined ? book.all() : peerBook.all();
+  const groupsBook = () =>
+    peerAddress === undefined ? book.all() : new Map([...peerBook.all()].map(([id, a]) => [id, shiftPort(a, 1)]));
   const changed = () => {
     node?.setPeers(transportBook(), { replace: true });
-    shards?.setPeers(transportBook());
+    shards?.setPeers(groupsBook());
     persistBook(book.all(), peerBook.all());
   };
   const book = new AddressBook(identity.members, changed);
@@ -366,7 +375,7 @@ async function main(platform: Platform): Promise<number> {
       dataDir: config.dataDir,
       // mTLS: startNode's TCP transport, listening on the peer port with the peer certificate.
       ...(http ? { transport: http } : {
-        listen: `${config.listenHost}:${peerAddress!.slice(peerAddress!.lastIndexOf(":") + 1)}`,
+        listen: `${config.listenHost}:${portOf(peerAddress!)}`,
         clusterId: identity.cluster,
         transportOptions: {
           tls: { cert: security.peerTls!.cert, key: security.peerTls!.key, ca: security.peerTls!.ca },
@@ -411,14 +420,16 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
 
-  if (groupsHttp !== undefined) {
+  const groupsTransport = groupsHttp ?? groupsTcp;
+  if (groupsTransport !== undefined) {
     try {
+      await groupsTcp?.start();
       shards = await Shards.open({
         self,
         dataDir: config.dataDir,
         fs,
-        transport: groupsHttp,
-        peers: transportBook(),
+        transport: groupsTransport,
+        peers: groupsBook(),
         groups: config.groups,
         founding,
         electionTimeoutMs: config.electionTimeoutMs,
@@ -428,7 +439,8 @@ async function main(platform: Platform): Promise<number> {
         log: (level, m) => logger.log(level, m),
       });
     } catch (e) {
-      console.error(`raftd: cannot open the groups in ${config.dataDir}: ${e instanceof Error ? e.message : e}`);
+      console.error(`raftd: cannot start the groups of keys: ${e instanceof Error ? e.message : e}`);
+      await groupsTcp?.close().catch(() => {});
       await node.stop().catch(() => {});
       await server.shutdown().catch(() => {});
       return 1;
@@ -577,6 +589,16 @@ async function main(platform: Platform): Promise<number> {
 
   await Promise.race([Promise.allSettled(background), sleep(500)]);
   return exitCode;
+}
+
+/** The port of `host:port`. */
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
+}
+
+/** `host:port` with the port moved by `by` (the groups' mTLS listener sits one above the node's). */
+function shiftPort(address: string, by: number): string {
+  return `${address.slice(0, address.lastIndexOf(":"))}:${portOf(address) + by}`;
 }
 
 /** Leader changes the node has seen (its `plank_leader_changes_seen_total`). */

@@ -3,8 +3,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
-import { Cluster, FAST_FLAGS, formThree, type RaftdProcess, type Status, waitFor } from "./harness.ts";
+import { fileURLToPath } from "node:url";
+import { Cluster, FAST_FLAGS, formThree, freePort, type RaftdProcess, type Status, waitFor } from "./harness.ts";
 
 const T = { timeout: 90_000 };
 const GROUPS = 4;
@@ -188,5 +190,60 @@ describe("raftd -groups with -cluster-secret and -admin-token: joins and removal
     assert.equal(await n4.exited, 0, n4.output);
     const w = await nodes[2]!.request("PUT", "/db/after-removal", "ok");
     assert.equal(w.status, 200, w.text);
+  });
+});
+
+/** Whether nobody listens on `port` right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+describe("raftd -groups with mutual TLS between peers: the groups' own mTLS listener at the peer port + 1", () => {
+  const cluster = new Cluster();
+  const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url).href);
+  after(() => cluster.cleanup());
+
+  test("certified nodes form every group over mTLS and serve every key", T, async () => {
+    const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
+    const flags = new Map<RaftdProcess, string[]>();
+    for (const n of nodes) {
+      let port = await freePort();
+      while (!(await portFree(port + 1))) port = await freePort();
+      flags.set(n, [
+        ...FAST_FLAGS,
+        "-groups",
+        String(GROUPS),
+        "-id",
+        n.name,
+        "-peer-cert",
+        fixture(`peer-${n.name}.crt`),
+        "-peer-key",
+        fixture(`peer-${n.name}.key`),
+        "-peer-ca",
+        fixture("ca.crt"),
+        "-peer-addr",
+        `127.0.0.1:${port}`,
+      ]);
+    }
+    nodes[0]!.start(flags.get(nodes[0]!)!);
+    await waitFor("n1 to lead", async () => (await nodes[0]!.status())?.role === "leader" || undefined);
+    for (const n of nodes.slice(1)) n.start([...flags.get(n)!, "-join", nodes[0]!.address]);
+    await waitFor("every group on n1..n3", () => groupVoters(nodes, ["n1", "n2", "n3"]), 45_000).catch((e) => {
+      throw new Error(`${e}\n${cluster.logs()}`);
+    });
+    for (let i = 0; i < 12; i++) {
+      const r = await nodes[i % 3]!.request("PUT", `/db/m${i}`, `t${i}`);
+      assert.equal(r.status, 200, `PUT m${i}: ${r.status} ${r.text}`);
+    }
+    for (const n of nodes) {
+      for (let i = 0; i < 12; i++) assert.equal((await n.request("GET", `/db/m${i}`)).text, `t${i}`, n.name);
+    }
+    // The HTTP port serves no peer path for the groups either.
+    const r = await nodes[0]!.request("POST", "/raft/groups/messages", new Uint8Array(8));
+    assert.equal(r.status, 404, r.text);
   });
 });
