@@ -108,7 +108,7 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
   const add = (gs: GroupId[]) =>
     Promise.all(gs.map((g) => hostOf(g).addGroup(g, membershipOf(ids), { apply: (e) => e.index })));
   await add(groups.filter((g) => seedAt(g) === id));
-  setTimeout(() => void add(groups.filter((g) => seedAt(g) !== id)), config.electionTimeoutMs);
+  setTimeout(() => void add(groups.filter((g) => seedAt(g) !== id)), Number(arg("stagger", String(config.electionTimeoutMs))));
   const counters = () => {
     const c = process.cpuUsage();
     return { cpuMs: (c.user + c.system) / 1000, ...sync };
