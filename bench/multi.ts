@@ -202,9 +202,16 @@ if (child >= 0) {
   const json = args.includes("--json");
   const dir = await mkdtemp(join(tmpdir(), "plank-bench-multi-"));
   const book: Book = {};
+  // freePort can hand out a port twice (each is free when asked): every listener needs its own.
+  const taken = new Set<number>();
   for (const id of ids) {
     book[id] = [];
-    for (let h = 0; h < (separate ? groupCount : 1); h++) book[id]!.push(`127.0.0.1:${await freePort()}`);
+    for (let h = 0; h < (separate ? groupCount : 1); h++) {
+      let port = await freePort();
+      while (taken.has(port)) port = await freePort();
+      taken.add(port);
+      book[id]!.push(`127.0.0.1:${port}`);
+    }
   }
   const self = deno ? deno.execPath() : process.execPath;
   const file = new URL(import.meta.url).pathname;

@@ -1,6 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { groupOfKey, preferredLeader } from "./groups.ts";
+import { formatIdentity, IdentityError, parseIdentity } from "./identity.ts";
+import { crc32c, formatCrc32c } from "../../core/mod.ts";
 
 describe("raftd groups: key routing and preferred leaders", () => {
   test("groupOfKey is 1 + FNV-1a-32 of the UTF-8 bytes mod N (pinned: every node must agree, forever)", () => {
@@ -28,5 +30,32 @@ describe("raftd groups: key routing and preferred leaders", () => {
     const voters = ["a", "b", "c"];
     assert.deepEqual([1, 2, 3, 4, 5, 6].map((g) => preferredLeader(g, voters)), ["b", "c", "a", "b", "c", "a"]);
     assert.equal(preferredLeader(1, []), undefined);
+  });
+});
+
+describe("raftd identity: the group count is part of the data", () => {
+  const base = { id: "n1", address: "127.0.0.1:4001", cluster: "c1", founder: true, members: { n1: "127.0.0.1:4001" } };
+
+  test("-groups N > 1 is saved and read back; one group writes the file as before", () => {
+    assert.equal(parseIdentity(formatIdentity({ ...base, groups: 16 })).groups, 16);
+    const plain = formatIdentity(base);
+    assert.doesNotMatch(plain, /groups/);
+    assert.equal(formatIdentity({ ...base, groups: 1 }), plain);
+    assert.equal(parseIdentity(plain).groups, undefined);
+  });
+
+  test("a bad group count is refused even under a valid checksum (a file written wrong, not just damaged)", () => {
+    for (const groups of [0, 1, -4, 2.5, "16"]) {
+      const fields = { ...base, groups };
+      const checksum = `crc32c:${formatCrc32c(crc32c(new TextEncoder().encode(JSON.stringify(fields))))}`;
+      assert.throws(
+        () => parseIdentity(JSON.stringify({ ...fields, checksum })),
+        (e: unknown) => e instanceof IdentityError && /bad groups/.test(e.message),
+        String(groups),
+      );
+    }
+    const fields = { ...base, groups: 8 };
+    const checksum = `crc32c:${formatCrc32c(crc32c(new TextEncoder().encode(JSON.stringify(fields))))}`;
+    assert.equal(parseIdentity(JSON.stringify({ ...fields, checksum })).groups, 8);
   });
 });

@@ -92,8 +92,13 @@ export interface ShardsOptions {
   readonly heartbeatMs: number;
   /** How long a request may wait for its outcome (ms). */
   readonly requestTimeoutMs: number;
-  /** The control group's membership now (the groups' target). */
-  readonly control: () => Membership;
+  /**
+   * The control group's membership as this node knows it (the groups'
+   * target), or undefined while that knowledge may be stale (no leader known,
+   * or committed entries not yet applied here): a stale view would undo a
+   * join another group's leader has already carried out.
+   */
+  readonly control: () => Membership | undefined;
   /** Log line sink (`debug` for the reconciler's and balancer's retries). */
   readonly log: (level: "info" | "debug", message: string) => void;
 }
@@ -140,7 +145,7 @@ export class Shards {
       );
     }
     const recovered = new Set(host.recoveredGroups());
-    if (!o.founding && recovered.size === 0 && o.control().voters.includes(o.self)) {
+    if (!o.founding && recovered.size === 0 && o.control()?.voters.includes(o.self)) {
       o.log("info", `no groups in ${o.dataDir}/${GROUPS_DIR}: waiting for the leaders to send them`);
     }
     const shards: Shard[] = [];
@@ -224,6 +229,7 @@ export class Shards {
 
   #maintain(): void {
     const control = this.#o.control();
+    if (control === undefined) return;
     const target = [...control.voters].sort();
     // A node in the middle of joining the control group (a learner) is not removed from the groups.
     const keep = new Set(membersOf(control).map((m) => m.id));

@@ -30,14 +30,8 @@ export interface MemberView {
   readonly peer?: string;
 }
 
-/** `GET /status`. */
-export interface StatusView {
-  /** This node. */
-  readonly id: string;
-  /** This node's advertised address. */
-  readonly address: string;
-  /** Cluster id (peer handshakes; a joiner learns it here). */
-  readonly cluster: string;
+/** A group's state on this node, as `/status` shows it (the node's own group, or one group of keys). */
+export interface GroupStateView {
   /** Raft role, or `stopped`. */
   readonly role: string;
   /** Current term. */
@@ -54,6 +48,16 @@ export interface StatusView {
   readonly lastIndex: number;
   /** The members. */
   readonly members: readonly MemberView[];
+}
+
+/** `GET /status`: the node, and its own group's state. */
+export interface StatusView extends GroupStateView {
+  /** This node. */
+  readonly id: string;
+  /** This node's advertised address. */
+  readonly address: string;
+  /** Cluster id (peer handshakes; a joiner learns it here). */
+  readonly cluster: string;
   /** This process's id (for `kill`). */
   readonly pid?: number;
   /** Under `-groups N`: every group of keys (the fields above are the control group's). */
@@ -61,27 +65,11 @@ export interface StatusView {
 }
 
 /** One group of keys in `/status` (under `-groups N`). */
-export interface GroupView {
+export interface GroupView extends GroupStateView {
   /** The group id (1..N). */
   readonly group: number;
-  /** This node's role in it, or `stopped`. */
-  readonly role: string;
-  /** Its current term. */
-  readonly term: number;
-  /** Its known leader, or null. */
-  readonly leader: string | null;
-  /** The leader's address, or null. */
-  readonly leaderAddress: string | null;
-  /** Its commit index. */
-  readonly commit: number;
-  /** Its applied index here. */
-  readonly applied: number;
-  /** Index of the last entry in its log here. */
-  readonly lastIndex: number;
   /** Whether it is quiescent here (idle: no heartbeats or election timer). */
   readonly quiescent: boolean;
-  /** Its members. */
-  readonly members: readonly MemberView[];
 }
 
 /** What a node answers to a successful `POST /join`. */

@@ -158,6 +158,18 @@ async function main(platform: Platform): Promise<number> {
     );
     return 1;
   }
+  if (config.forceNewCluster && config.groups > 1) {
+    // The groups of keys would keep the lost voters and never regain a quorum.
+    console.error("raftd: -force-new-cluster is not supported with -groups yet");
+    return 2;
+  }
+  if (identity !== undefined && (identity.groups ?? 1) !== config.groups) {
+    console.error(
+      `raftd: ${config.dataDir} holds ${identity.groups ?? 1} group(s) of keys: start it with -groups ` +
+        `${identity.groups ?? 1} (keys are hashed over that count; it cannot change)`,
+    );
+    return 2;
+  }
   if (config.join !== undefined && targetsSelf(config.join, config.port, [config.host, config.listenHost, address])) {
     console.error(`raftd: -join ${config.join} is this node itself: give the address of a member of the cluster`);
     return 2;
@@ -217,6 +229,7 @@ async function main(platform: Platform): Promise<number> {
         founder: false,
         members: { ...found.members, [id]: address },
         peers: { ...found.peers, ...selfPeers(id) },
+        ...(config.groups > 1 ? { groups: config.groups } : {}),
       };
       if (found.groups !== config.groups) {
         console.error(
@@ -233,6 +246,7 @@ async function main(platform: Platform): Promise<number> {
         founder: true,
         members: { [id]: address },
         peers: selfPeers(id),
+        ...(config.groups > 1 ? { groups: config.groups } : {}),
       };
       logger.log("info", `starting a new cluster ${identity.cluster} as ${id} at ${address}`);
     }
@@ -435,7 +449,10 @@ async function main(platform: Platform): Promise<number> {
         electionTimeoutMs: config.electionTimeoutMs,
         heartbeatMs: config.heartbeatMs,
         requestTimeoutMs: config.requestTimeoutMs,
-        control: () => node!.status().membership,
+        control: () => {
+          const s = node!.status();
+          return s.leader !== undefined && s.applied >= s.commit ? s.membership : undefined;
+        },
         log: (level, m) => logger.log(level, m),
       });
     } catch (e) {

@@ -6,7 +6,16 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Cluster, FAST_FLAGS, formThree, freePort, type RaftdProcess, type Status, waitFor } from "./harness.ts";
+import {
+  AckedWrites,
+  Cluster,
+  FAST_FLAGS,
+  formThree,
+  freePort,
+  type RaftdProcess,
+  type Status,
+  waitFor,
+} from "./harness.ts";
 
 const T = { timeout: 90_000 };
 const GROUPS = 4;
@@ -46,21 +55,10 @@ function leadersOf(s: Status): Map<number, string | null> {
 describe("raftd -groups (black box)", () => {
   const cluster = new Cluster();
   let nodes: RaftdProcess[];
-  const acked = new Map<string, string>();
-
-  async function write(node: RaftdProcess, key: string, value: string): Promise<void> {
-    const r = await node.request("PUT", `/db/${key}`, value);
-    assert.equal(r.status, 200, `PUT ${key} on ${node.name}: ${r.status} ${r.text}\n${cluster.logs()}`);
-    acked.set(key, value);
-  }
-
-  async function assertAllAcked(node: RaftdProcess): Promise<void> {
-    for (const [key, value] of acked) {
-      const r = await node.request("GET", `/db/${key}`);
-      assert.equal(r.status, 200, `GET ${key} on ${node.name}: ${r.status} ${r.text}`);
-      assert.equal(r.text, value, `value of ${key} on ${node.name}`);
-    }
-  }
+  const writes = new AckedWrites(cluster);
+  const acked = writes.acked;
+  const write = (node: RaftdProcess, key: string, value: string) => writes.write(node, key, value);
+  const assertAllAcked = (node: RaftdProcess) => writes.assertAll(node);
 
   before(async () => {
     nodes = await formThree(cluster, [], ["-groups", String(GROUPS)]);
@@ -131,6 +129,18 @@ describe("raftd -groups (black box)", () => {
       return r.status === 200 && r.text === "w39" || undefined;
     }, 30_000);
     await assertAllAcked(victim);
+  });
+
+  test("a restart with another -groups is refused: the count is part of the data", T, async () => {
+    const n3 = nodes[2]!;
+    assert.equal(await n3.stop("SIGTERM"), 0);
+    n3.start(["-election-timeout", "300ms", "-groups", "8"]);
+    assert.equal(await n3.exited, 2, n3.output);
+    assert.match(n3.output, /holds 4 group\(s\) of keys: start it with -groups 4/);
+    n3.start(["-election-timeout", "300ms"]);
+    assert.equal(await n3.exited, 2, n3.output);
+    n3.start(["-election-timeout", "300ms", "-request-timeout", "3s", "-groups", String(GROUPS)]);
+    await waitFor("n3 back", async () => (await n3.request("GET", "/db/after39")).text === "w39" || undefined, 30_000);
   });
 
   test("a joiner with another -groups is refused with the cluster's count", T, async () => {

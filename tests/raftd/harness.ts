@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -222,6 +223,30 @@ export class Cluster {
   async cleanup(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop("SIGKILL").catch(() => {})));
     rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Every write acknowledged with 200 (key → value), and the check that a node reads them all back. */
+export class AckedWrites {
+  /** key → the value last acknowledged. */
+  readonly acked: Map<string, string> = new Map();
+  /** @param cluster whose logs a failure shows */
+  constructor(private readonly cluster: Cluster) {}
+
+  /** `PUT /db/key` on `node`, asserting 200, and remember it. */
+  async write(node: RaftdProcess, key: string, value: string): Promise<void> {
+    const r = await node.request("PUT", `/db/${key}`, value);
+    assert.equal(r.status, 200, `PUT ${key} on ${node.name}: ${r.status} ${r.text}\n${this.cluster.logs()}`);
+    this.acked.set(key, value);
+  }
+
+  /** Every acknowledged write reads back from `node` (linearizable reads). */
+  async assertAll(node: RaftdProcess): Promise<void> {
+    for (const [key, value] of this.acked) {
+      const r = await node.request("GET", `/db/${key}`);
+      assert.equal(r.status, 200, `GET ${key} on ${node.name}: ${r.status} ${r.text}`);
+      assert.equal(r.text, value, `value of ${key} on ${node.name}`);
+    }
   }
 }
 
