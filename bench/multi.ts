@@ -37,7 +37,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { freePort } from "./free_port.ts";
+import { freePort } from "../tests/free_port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { membershipOf } from "../core/membership.ts";

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { freePort } from "./free_port.ts";
+import { freePort } from "../tests/free_port.ts";
 import process from "node:process";
 import type { CommandCodec, RaftNode } from "../mod.ts";
 

@@ -550,6 +550,16 @@ describe("check-quorum (thesis §6.2)", () => {
     assert.ok(effectsOf(effects, "SetTimer").some((t) => t.timer === "quorum"));
   });
 
+  test("§6.2 each check-quorum round arms the next one", () => {
+    const leader = leaderWith("a", { ...cq, replicating: ["b"] });
+    const { state, effects } = step(leader, timeout("quorum"));
+    assert.equal(state.role.kind, "leader");
+    assert.deepEqual(
+      effectsOf(effects, "SetTimer").filter((t) => t.timer === "quorum").map((t) => t.ms),
+      [leader.config.electionTimeoutMs],
+    );
+  });
+
   test("§6.2 a leader that heard from no quorum during an election timeout steps down", () => {
     let leader = leaderWith("a", cq);
     leader = step(leader, timeout("quorum")).state; // the first round counts the election itself

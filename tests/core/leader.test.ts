@@ -242,6 +242,23 @@ describe("fast log back-off (§5.3 optimisation)", () => {
       [progressOf(state, "b").match, progressOf(state, "b").next],
       [before.match, before.next],
     );
+    assert.equal(progressOf(state, "b").state, "replicate", "a stale answer does not drop the follower to probing");
+  });
+
+  test("§5.3 a rejection's hint never moves next below what the follower confirmed (match + 1)", () => {
+    const leader = leaderWith("a", { replicating: ["b"], log: [1, 1, 1], term: 1 });
+    const match = progressOf(leader, "b").match;
+    assert.ok(match > 1);
+    // b is reported unreachable (probe from match + 1), then answers that probe with a hint far below its match.
+    const probing = step(leader, { type: "Unreachable", to: "b" }).state;
+    const { state, effects } = step(
+      probing,
+      receive(
+        appendResponse({ from: "b", to: "a", term: leader.term, index: match, success: false, conflictIndex: 1 }),
+      ),
+    );
+    assert.equal(progressOf(state, "b").next, match + 1);
+    assert.ok(sent(effects, "AppendEntries", "b").every((m) => m.prevIndex >= match), "nothing confirmed is resent");
   });
 });
 

@@ -112,6 +112,19 @@ describe("membership changes through step (thesis §4.1-4.3)", () => {
     assert.deepEqual(effectsOf(effects, "Reject").map((e) => [e.requestId, e.reason]), [[1, "unsafe-conf-change"]]);
   });
 
+  test("a two-voter leader may not remove itself (it could wedge the cluster); removing the other voter is fine", () => {
+    const leader = leaderWith("a", { voters: ["a", "b"], replicating: ["b"] });
+    const self = step(leader, change(1, { type: "remove", node: "a" }));
+    assert.deepEqual(effectsOf(self.effects, "Reject").map((e) => [e.requestId, e.reason]), [[
+      1,
+      "unsafe-conf-change",
+    ]]);
+    assert.equal(lastIndex(self.state.log), lastIndex(leader.log), "nothing appended");
+    const other = step(leader, change(2, { type: "remove", node: "b" }));
+    assert.deepEqual(effectsOf(other.effects, "Reject"), []);
+    assert.equal(lastIndex(other.state.log), lastIndex(leader.log) + 1);
+  });
+
   test("§4.3 once the joint configuration commits, the leader appends C_new by itself", () => {
     let r = run(leaderWith("a", { replicating: ["b", "c"] }), change(1, { type: "joint", voters: ["a", "b", "d"] }));
     const jointAt = lastIndex(r.state.log);
@@ -145,6 +158,22 @@ describe("membership changes through step (thesis §4.1-4.3)", () => {
     // A removed node never campaigns.
     const after = step(r.state, timeout("election"));
     assert.equal(sent(after.effects, "RequestVote").length, 0);
+  });
+
+  test("§4.2.2 a leader whose removal commits answers its pending reads (not-leader), so none waits forever", () => {
+    let r = run(leaderWith("a", { replicating: ["b", "c"] }), change(1, { type: "remove", node: "a" }));
+    const at = lastIndex(r.state.log);
+    r = run(r.state, persistedAll(r.state), { type: "ReadIndex", requestId: 9 });
+    assert.deepEqual(effectsOf(r.effects, "ReadReady"), [], "the read waits for a heartbeat round");
+    // b and c store the removal but answer an older round: the read is still pending when the change commits.
+    r = run(
+      r.state,
+      receive(appendResponse({ from: "b", to: "a", term: r.state.term, index: at })),
+      receive(appendResponse({ from: "c", to: "a", term: r.state.term, index: at })),
+    );
+    assert.equal(r.state.role.kind, "follower");
+    assert.deepEqual(effectsOf(r.effects, "Reject").map((e) => [e.requestId, e.reason]), [[9, "not-leader"]]);
+    assert.deepEqual(effectsOf(r.effects, "ReadReady"), []);
   });
 
   test("§4.2.2 a leader whose removal commits while a transfer is pending answers the transfer", () => {

@@ -9,7 +9,8 @@ import type { LeaderRole } from "../../core/state.ts";
 import type { Message, RaftEffect } from "../../core/types.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
 import { ScenarioCluster } from "../core_cluster.ts";
-import { bytes } from "../core_helpers.ts";
+import { appendEntries, bytes, leaderWith, node, persistedAll, receive, run } from "../core_helpers.ts";
+import { step } from "../../core/step.ts";
 
 const voters = ["a", "b", "c"];
 
@@ -221,4 +222,32 @@ test("the core ignores a host's liveness beacon, whatever it claims", () => {
   });
   assert.deepEqual(fx, []);
   assert.equal(c.state("b"), before);
+});
+
+test("a follower that lacks part of the log or of the commit does not quiesce on a quiescing heartbeat", () => {
+  const config = { quiesce: true };
+  const beat = (prevIndex: number, commit: number) =>
+    receive({
+      ...appendEntries({ from: "a", to: "b", term: 1, prevIndex, prevTerm: 1, entries: [], commit }),
+      quiesce: true,
+    });
+  // Its log runs past what the leader anchored at (uncommitted entries the leader has not confirmed).
+  const longer = run(node("b", { log: [1, 1, 1], term: 1, config }), beat(2, 2)).state;
+  assert.equal(isQuiescent(longer), false);
+  // The leader's commit is behind the anchor.
+  const behind = run(node("b", { log: [1, 1], term: 1, config }), beat(2, 1)).state;
+  assert.equal(isQuiescent(behind), false);
+  // Holding exactly the leader's whole, committed log, it quiesces.
+  const whole = run(node("b", { log: [1, 1], term: 1, config }), beat(2, 2)).state;
+  assert.equal(isQuiescent(whole), true);
+});
+
+test("a leader does not quiesce while an entry of its own is not yet durable", () => {
+  const leader = leaderWith("a", { voters: ["a"], config: { quiesce: true } });
+  const tick = { type: "Timeout" as const, timer: "heartbeat" as const, now: 0 };
+  let r = run(leader, { type: "Propose", proposals: [{ requestId: 1, data: bytes("x") }] }, tick, tick, tick);
+  assert.equal(isQuiescent(r.state), false, "its proposal is neither durable nor committed");
+  r = run(r.state, persistedAll(r.state), tick, tick);
+  assert.equal(isQuiescent(r.state), true, "once durable and committed, the idle leader quiesces");
+  assert.equal(step(r.state, tick).effects.length, 0);
 });

@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { freePort } from "../free_port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -35,17 +35,6 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const runtime = isDeno ? "deno" : "bun";
 const WRITER = fileURLToPath(new URL("./writer.ts", import.meta.url).href);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url).href);
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The nodes of one test's cluster: ids, their data directories and TCP addresses. */
 interface Topology {

@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { freePort } from "../free_port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -64,17 +64,6 @@ async function loadStartNode(): Promise<StartNode> {
   const path = `../../adapters/${runtime}/mod.ts`;
   const mod = (await import(path)) as { startNode: StartNode };
   return mod.startNode;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

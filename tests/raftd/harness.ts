@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../free_port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -25,18 +25,8 @@ export function raftdCommand(): string[] {
   throw new Error("run the raftd tests under Deno or Bun");
 }
 
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port nobody listens on right now (re-exported for the raftd tests). */
+export { freePort };
 
 /** A temporary directory, removed by {@link Cluster.cleanup}. */
 export function tempDir(prefix: string): string {

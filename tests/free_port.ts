@@ -1,5 +1,5 @@
 /**
- * A free TCP port on 127.0.0.1 for a bench's listeners (the OS picks one, the
+ * A free TCP port on 127.0.0.1 for the listeners of a test or a bench (the OS picks one, the
  * probe releases it): node:net, so the same module serves Deno and Bun.
  *
  * @module
