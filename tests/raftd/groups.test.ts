@@ -56,7 +56,6 @@ describe("raftd -groups (black box)", () => {
   const cluster = new Cluster();
   let nodes: RaftdProcess[];
   const writes = new AckedWrites(cluster);
-  const acked = writes.acked;
   const write = (node: RaftdProcess, key: string, value: string) => writes.write(node, key, value);
   const assertAllAcked = (node: RaftdProcess) => writes.assertAll(node);
 
@@ -105,20 +104,10 @@ describe("raftd -groups (black box)", () => {
     const victim = nodes[1]!; // n2 leads groups 1 and 4
     await victim.stop("SIGKILL");
     const alive = nodes.filter((n) => n !== victim);
-    for (let i = 0; i < 40; i++) {
-      const node = alive[i % 2]!;
-      const key = `after${i}`;
-      await waitFor(`PUT ${key}`, async () => {
-        const r = await node.request("PUT", `/db/${key}`, `w${i}`);
-        return r.status === 200 || undefined;
-      }, 30_000).catch((e) => {
-        throw new Error(`${e}\n${cluster.logs()}`);
-      });
-      acked.set(key, `w${i}`);
-    }
+    for (let i = 0; i < 40; i++) await write(alive[i % 2]!, `after${i}`, `w${i}`);
     for (const n of alive) await assertAllAcked(n);
     const s = (await alive[0]!.status())!;
-    assert.ok(s.groups!.every((g) => g.leader !== "n2" && g.leader !== null), JSON.stringify(s.groups));
+    assert.ok(s.groups!.every((g) => g.leader !== "n2"), JSON.stringify(s.groups));
   });
 
   test("the killed node restarts from its groups' log and catches up", T, async () => {
@@ -157,6 +146,7 @@ describe("raftd -groups with -cluster-secret and -admin-token: joins and removal
   const TOKEN = "admin-token-for-groups-0123456789";
   let nodes: RaftdProcess[];
   let flags: string[];
+  const writes = new AckedWrites(cluster);
 
   before(async () => {
     const secret = join(cluster.root, "secret");
@@ -178,13 +168,19 @@ describe("raftd -groups with -cluster-secret and -admin-token: joins and removal
     await waitFor("every group on n1..n4", () => groupVoters(all, ["n1", "n2", "n3", "n4"]), 40_000).catch((e) => {
       throw new Error(`${e}\n${cluster.logs()}`);
     });
-    for (let i = 0; i < 16; i++) {
-      const r = await all[i % 4]!.request("PUT", `/db/s${i}`, `x${i}`);
-      assert.equal(r.status, 200, `PUT s${i}: ${r.status} ${r.text}`);
-    }
-    for (const n of all) {
-      for (let i = 0; i < 16; i++) assert.equal((await n.request("GET", `/db/s${i}`)).text, `x${i}`, n.name);
-    }
+    // Rebalanced onto the new voter: sorted n1..n4, group g led by the voter at g mod 4.
+    const want = new Map([[1, "n2"], [2, "n3"], [3, "n4"], [4, "n1"]]);
+    await waitFor("leaders balanced over four nodes", async () => {
+      for (const n of all) {
+        const s = await n.status();
+        if (!s?.groups?.every((g) => want.get(g.group) === g.leader)) return undefined;
+      }
+      return true;
+    }, 40_000).catch(async (e) => {
+      throw new Error(`${e}: ${JSON.stringify((await n4.status())?.groups)}\n${cluster.logs()}`);
+    });
+    for (let i = 0; i < 16; i++) await writes.write(all[i % 4]!, `s${i}`, `x${i}`);
+    for (const n of all) await writes.assertAll(n);
   });
 
   test("DELETE /members/n4 needs the token, then takes n4 out of every group", T, async () => {
@@ -198,8 +194,8 @@ describe("raftd -groups with -cluster-secret and -admin-token: joins and removal
       });
     const n4 = cluster.nodes.find((n) => n.name === "n4")!;
     assert.equal(await n4.exited, 0, n4.output);
-    const w = await nodes[2]!.request("PUT", "/db/after-removal", "ok");
-    assert.equal(w.status, 200, w.text);
+    await writes.write(nodes[2]!, "after-removal", "ok");
+    for (const n of nodes) await writes.assertAll(n);
   });
 });
 
@@ -245,13 +241,9 @@ describe("raftd -groups with mutual TLS between peers: the groups' own mTLS list
     await waitFor("every group on n1..n3", () => groupVoters(nodes, ["n1", "n2", "n3"]), 45_000).catch((e) => {
       throw new Error(`${e}\n${cluster.logs()}`);
     });
-    for (let i = 0; i < 12; i++) {
-      const r = await nodes[i % 3]!.request("PUT", `/db/m${i}`, `t${i}`);
-      assert.equal(r.status, 200, `PUT m${i}: ${r.status} ${r.text}`);
-    }
-    for (const n of nodes) {
-      for (let i = 0; i < 12; i++) assert.equal((await n.request("GET", `/db/m${i}`)).text, `t${i}`, n.name);
-    }
+    const writes = new AckedWrites(cluster);
+    for (let i = 0; i < 12; i++) await writes.write(nodes[i % 3]!, `m${i}`, `t${i}`);
+    for (const n of nodes) await writes.assertAll(n);
     // The HTTP port serves no peer path for the groups either.
     const r = await nodes[0]!.request("POST", "/raft/groups/messages", new Uint8Array(8));
     assert.equal(r.status, 404, r.text);

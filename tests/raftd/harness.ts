@@ -216,16 +216,34 @@ export class Cluster {
   }
 }
 
-/** Every write acknowledged with 200 (key → value), and the check that a node reads them all back. */
+/**
+ * Every write acknowledged with 200 (key → value), and the check that a node
+ * reads them all back. A 503 that says `x-raftd-outcome: not-applied` (an
+ * election or a leadership transfer under way: nothing happened) is retried,
+ * as raftd tells clients to, for up to `retryMs`; any other answer fails.
+ */
 export class AckedWrites {
   /** key → the value last acknowledged. */
   readonly acked: Map<string, string> = new Map();
-  /** @param cluster whose logs a failure shows */
-  constructor(private readonly cluster: Cluster) {}
+  /**
+   * @param cluster whose logs a failure shows
+   * @param retryMs how long a not-applied 503 is retried
+   */
+  constructor(private readonly cluster: Cluster, private readonly retryMs = 15_000) {}
+
+  async #retrying(node: RaftdProcess, method: string, path: string, body?: string) {
+    const deadline = Date.now() + this.retryMs;
+    for (;;) {
+      const r = await node.request(method, path, body);
+      const retry = r.status === 503 && (method === "GET" || r.headers.get("x-raftd-outcome") === "not-applied");
+      if (!retry || Date.now() > deadline) return r;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
 
   /** `PUT /db/key` on `node`, asserting 200, and remember it. */
   async write(node: RaftdProcess, key: string, value: string): Promise<void> {
-    const r = await node.request("PUT", `/db/${key}`, value);
+    const r = await this.#retrying(node, "PUT", `/db/${key}`, value);
     assert.equal(r.status, 200, `PUT ${key} on ${node.name}: ${r.status} ${r.text}\n${this.cluster.logs()}`);
     this.acked.set(key, value);
   }
@@ -233,7 +251,7 @@ export class AckedWrites {
   /** Every acknowledged write reads back from `node` (linearizable reads). */
   async assertAll(node: RaftdProcess): Promise<void> {
     for (const [key, value] of this.acked) {
-      const r = await node.request("GET", `/db/${key}`);
+      const r = await this.#retrying(node, "GET", `/db/${key}`);
       assert.equal(r.status, 200, `GET ${key} on ${node.name}: ${r.status} ${r.text}`);
       assert.equal(r.text, value, `value of ${key} on ${node.name}`);
     }
