@@ -220,7 +220,9 @@ export class Cluster {
  * Every write acknowledged with 200 (key → value), and the check that a node
  * reads them all back. A 503 that says `x-raftd-outcome: not-applied` (an
  * election or a leadership transfer under way: nothing happened) is retried,
- * as raftd tells clients to, for up to `retryMs`; any other answer fails.
+ * as raftd tells clients to, for up to `retryMs`; so is a write's 504
+ * (`unknown`: the leader changed before answering), since putting the same
+ * value again is idempotent. Any other answer fails.
  */
 export class AckedWrites {
   /** key → the value last acknowledged. */
@@ -235,7 +237,9 @@ export class AckedWrites {
     const deadline = Date.now() + this.retryMs;
     for (;;) {
       const r = await node.request(method, path, body);
-      const retry = r.status === 503 && (method === "GET" || r.headers.get("x-raftd-outcome") === "not-applied");
+      const outcome = r.headers.get("x-raftd-outcome");
+      const retry = (r.status === 503 && (method === "GET" || outcome === "not-applied")) ||
+        (r.status === 504 && method === "PUT" && outcome === "unknown");
       if (!retry || Date.now() > deadline) return r;
       await new Promise((res) => setTimeout(res, 100));
     }
