@@ -7,6 +7,7 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -108,7 +109,10 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
   const add = (gs: GroupId[]) =>
     Promise.all(gs.map((g) => hostOf(g).addGroup(g, membershipOf(ids), { apply: (e) => e.index })));
   await add(groups.filter((g) => seedAt(g) === id));
-  setTimeout(() => void add(groups.filter((g) => seedAt(g) !== id)), Number(arg("stagger", String(config.electionTimeoutMs))));
+  setTimeout(
+    () => void add(groups.filter((g) => seedAt(g) !== id)),
+    Number(arg("stagger", String(config.electionTimeoutMs))),
+  );
   const counters = () => {
     const c = process.cpuUsage();
     return { cpuMs: (c.user + c.system) / 1000, ...sync };
