@@ -43,7 +43,8 @@
  *   etcd: --snapshot-count 10000), mean of the second half.
  *
  * - security: bench/raftd.ts's writes (its own client) with plaintext, mTLS
- *   and shared-secret peers; no peer figure (etcd runs plaintext peers here).
+ *   (TCP, and HTTP/2 as `mtls-http`) and shared-secret peers; no peer figure
+ *   (etcd runs plaintext peers here).
  * - soak: the leader's VmRSS every second under `--soak-minutes` (default 10)
  *   of 1 KiB puts, snapshots every 2,000 entries on both sides; the row is the
  *   least-squares slope after the first minute, and the last sample.
@@ -1210,7 +1211,7 @@ async function recoveryAndMemoryRows(): Promise<void> {
 // ---------------------------------------------------------------- security modes
 
 const RAFTD_BENCH = join(ROOT, "bench/raftd.ts");
-const AUTH_MODES = ["plain", "mtls", "secret"] as const;
+const AUTH_MODES = ["plain", "mtls", "mtls-http", "secret"] as const;
 
 /**
  * Writes/s and p99 with each peer-authentication mode: bench/raftd.ts (its own

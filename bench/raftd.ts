@@ -7,14 +7,16 @@
  * ```
  * deno run -A bench/raftd.ts [--seconds 10] [--clients 64] [--size 128] [--failovers 10]
  *                            [--election-timeout 1000ms] [--only writes,reads,failover]
- *                            [--auth plain,mtls,secret]
+ *                            [--auth plain,mtls,mtls-http,secret]
  * bun bench/raftd.ts [same flags]
  * ```
  *
  * `--auth` runs everything once per peer-authentication mode, each on a
  * fresh cluster, in this one run: `plain` (peers over the HTTP port, no
  * authentication: the loopback default), `mtls` (peers over TCP with mutual
- * TLS, the test certificates of tests/fixtures/tls), `secret` (peers over
+ * TLS, the test certificates of tests/fixtures/tls), `mtls-http` (the same
+ * certificates, peers over the HTTP transport's mTLS mode: HTTP/2 streams,
+ * `-peer-transport http`), `secret` (peers over
  * the HTTP port with `-cluster-secret`). Default `plain`.
  *
  * 1. writes: `--clients` concurrent clients, each `PUT /db/key-N` with a
@@ -61,10 +63,10 @@ const SIZE = Number(flag("size", "128"));
 const FAILOVERS = Number(flag("failovers", "10"));
 const ELECTION = flag("election-timeout", "1000ms");
 const ONLY = new Set(flag("only", "writes,reads,failover").split(","));
-type Auth = "plain" | "mtls" | "secret";
+type Auth = "plain" | "mtls" | "mtls-http" | "secret";
 const AUTH = flag("auth", "plain").split(",") as Auth[];
-if (!AUTH.every((a) => a === "plain" || a === "mtls" || a === "secret")) {
-  console.error("--auth takes plain, mtls and/or secret");
+if (!AUTH.every((a) => a === "plain" || a === "mtls" || a === "mtls-http" || a === "secret")) {
+  console.error("--auth takes plain, mtls, mtls-http and/or secret");
   process.exit(2);
 }
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/tls/", import.meta.url).href);
@@ -214,10 +216,11 @@ async function up(auth: Auth): Promise<RaftdProcess[]> {
     const tls = (f: string) => join(FIXTURES, f);
     authFlags.set(
       n,
-      auth === "secret" ? ["-cluster-secret", secret] : auth === "mtls"
+      auth === "secret" ? ["-cluster-secret", secret] : auth === "mtls" || auth === "mtls-http"
         ? [
           ...["-peer-cert", tls(`peer-${n.name}.crt`), "-peer-key", tls(`peer-${n.name}.key`)],
           ...["-peer-ca", tls("ca.crt"), "-peer-addr", `127.0.0.1:${await freePort()}`],
+          ...(auth === "mtls-http" ? ["-peer-transport", "http"] : []),
         ]
         : [],
     );
@@ -261,6 +264,7 @@ async function failoverOnce(): Promise<number> {
 const PEERS: Record<Auth, string> = {
   plain: "peers over HTTP streams on 127.0.0.1, unauthenticated",
   mtls: "peers over TCP with mutual TLS on 127.0.0.1",
+  "mtls-http": "peers over HTTP/2 streams with mutual TLS on 127.0.0.1",
   secret: "peers over HTTP streams on 127.0.0.1 with -cluster-secret",
 };
 

@@ -38,8 +38,9 @@
  * Storage: `DenoFs` (the runtime's {@link DurableFs}), the
  * {@link WriteAheadLog} and the {@link FileSnapshotStore} built on it.
  *
- * Transport: `DenoTcpTransport` (TCP) and {@link createHttpTransport} (HTTP, mounted on
- * your own server), both implementing {@link PeerTransport}.
+ * Transport: `DenoTcpTransport` (TCP), {@link createHttpTransport} (HTTP, mounted on
+ * your own server) and {@link Http2Transport} (the HTTP transport's mutual-TLS
+ * mode: HTTP/2 streams on its own listener), all implementing {@link PeerTransport}.
  *
  * @module
  */

@@ -26,6 +26,11 @@
  * A POST body is decoded as it streams and refused (413) as soon as it
  * passes `maxBodyBytes`, whatever its `content-length` said.
  *
+ * Mutual TLS needs the client's certificate, which neither `Deno.serve` nor
+ * `Bun.serve` shows a handler: the HTTP transport's mTLS mode is
+ * `Http2Transport` (`http2.ts`), peer streams over `node:http2` on a
+ * listener of its own.
+ *
  * @module
  */
 

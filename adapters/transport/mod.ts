@@ -49,6 +49,13 @@ export {
   type HttpTransportOptions,
   type RuntimeHttpTransportOptions,
 } from "./http.ts";
+export {
+  type Http2Driver,
+  type Http2DriverOptions,
+  http2TlsDriver,
+  Http2Transport,
+  type Http2TransportOptions,
+} from "./http2.ts";
 export { certificateIdentity, type ClientTlsOptions, type PeerTlsOptions, type TlsClient } from "./certificates.ts";
 export {
   MAX_RECORD_DATA,

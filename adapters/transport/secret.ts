@@ -44,8 +44,10 @@ import {
   FRAME_HEADER_BYTES as FRAME_HEADER,
   FrameDecoder,
   FrameTooLargeError,
+  HandshakeError,
 } from "./framing.ts";
 import type { StreamConnection, StreamDriver, StreamHandlers } from "./stream.ts";
+import { checkIdentity } from "./inbound.ts";
 import { MIN_SECRET_BYTES, type PeerIdentity, type TransportEvent } from "./transport.ts";
 
 const MAGIC = [0x50, 0x4c, 0x4b, 0x53]; // "PLKS"
@@ -374,6 +376,13 @@ export class SecretChannel {
           return fail(`${JSON.stringify(hello.from)} wanted node ${JSON.stringify(hello.to)}`, true);
         }
         if (hello.from === this.#opts.self) return fail("a peer claims to be this node", true);
+        // Over mutual TLS, the secret never widens whom the certificate speaks for.
+        try {
+          checkIdentity(hello.from, raw.identity, false);
+        } catch (err) {
+          if (err instanceof HandshakeError) return fail(err.reason, true);
+          throw err;
+        }
         const nonceS = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
         transcript = concatBytes([frame, nonceS]);
         nonces = [hello.nonce, nonceS];

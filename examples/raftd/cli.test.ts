@@ -154,4 +154,13 @@ describe("raftd cli", () => {
     assert.match(err(["-p", "60000", ...tls, "d"]), /give -peer-addr/);
     assert.deepEqual(run(["-cert", "c", "-key", "k", "-ca", "a", "d"]).https, { cert: "c", key: "k" });
   });
+
+  test("-peer-transport picks the mTLS listener's wire: tcp by default, http (HTTP/2); needs -peer-*", () => {
+    const tls = ["-peer-cert", "c", "-peer-key", "k", "-peer-ca", "a"];
+    assert.equal(run([...tls, "d"]).peerTransport, "tcp");
+    assert.equal(run([...tls, "-peer-transport", "http", "d"]).peerTransport, "http");
+    assert.equal(run([...tls, "--peer-transport=tcp", "d"]).peerTransport, "tcp");
+    assert.match(err([...tls, "-peer-transport", "ws", "d"]), /invalid -peer-transport "ws": expected tcp or http/);
+    assert.match(err(["-peer-transport", "http", "d"]), /-peer-transport is for mutual TLS/);
+  });
 });

@@ -22,6 +22,9 @@ export interface PeerTlsFiles {
   readonly ca: string;
 }
 
+/** The wire of the mutual-TLS peer listener (`-peer-transport`). */
+export type PeerTransportKind = "tcp" | "http";
+
 /** Everything `main.ts` needs to start a node. */
 export interface RaftdConfig {
   /** Where the node keeps its log, snapshots and `raftd.json`. */
@@ -56,10 +59,16 @@ export interface RaftdConfig {
   readonly https: { readonly cert: string; readonly key: string } | undefined;
   /** `-ca`: CA file trusted when calling other nodes over HTTPS (joins, forwarding, peer streams). */
   readonly ca: string | undefined;
-  /** `-peer-cert`/`-peer-key`/`-peer-ca`: peers talk mutual TLS over TCP on `peerAddress`. */
+  /** `-peer-cert`/`-peer-key`/`-peer-ca`: peers talk mutual TLS on `peerAddress`. */
   readonly peerTls: PeerTlsFiles | undefined;
   /** `-peer-addr`: where peers reach this node in mTLS mode (listens on `listenHost` at its port). */
   readonly peerAddress: string | undefined;
+  /**
+   * `-peer-transport`: the wire of the mTLS peer listener, `tcp` (frames
+   * over TLS, the default) or `http` (the HTTP transport's streams over
+   * HTTP/2 with client certificates). Every node of a cluster must use the same.
+   */
+  readonly peerTransport: PeerTransportKind;
   /** `-cluster-secret`: file of the shared secret (peers and joins). */
   readonly clusterSecret: string | undefined;
   /** `-admin-token`: file of the Bearer token required on membership and leadership endpoints. */
@@ -117,6 +126,8 @@ listen beyond loopback unless -insecure is given):
   -peer-key FILE              its private key
   -peer-ca FILE               the CA that signed every peer's certificate
   -peer-addr HOST:PORT        where peers reach this node over mTLS (default HOST:PORT+10000)
+  -peer-transport tcp|http    the mTLS peer listener's wire: tcp (TLS frames, default) or http
+                              (HTTP/2 streams with client certificates); the same on every node
   -cert FILE, -key FILE       serve HTTPS (clients, and peer streams unless -peer-* is given)
   -ca FILE                    CA to trust when calling other nodes over HTTPS (default: system roots)
   -admin-token FILE           Bearer token required on /join, /members/ID, /transfer
@@ -182,6 +193,7 @@ type FlagName =
   | "peer-key"
   | "peer-ca"
   | "peer-addr"
+  | "peer-transport"
   | "cluster-secret"
   | "admin-token"
   | "insecure"
@@ -217,6 +229,7 @@ const ALIASES: Readonly<Record<string, FlagName>> = {
   "peer-key": "peer-key",
   "peer-ca": "peer-ca",
   "peer-addr": "peer-addr",
+  "peer-transport": "peer-transport",
   "cluster-secret": "cluster-secret",
   "admin-token": "admin-token",
   insecure: "insecure",
@@ -393,6 +406,13 @@ export function parseArgs(args: readonly string[]): ParseResult {
     const advertisedHost = advertise === undefined ? host : advertise.slice(0, advertise.lastIndexOf(":"));
     peerAddress = `${advertisedHost}:${port + PEER_PORT_OFFSET}`;
   }
+  const peerTransport = values.get("peer-transport") ?? "tcp";
+  if (peerTransport !== "tcp" && peerTransport !== "http") {
+    return error(`invalid -peer-transport ${JSON.stringify(peerTransport)}: expected tcp or http`);
+  }
+  if (values.has("peer-transport") && peerTls === undefined) {
+    return error("-peer-transport is for mutual TLS between peers: give -peer-cert, -peer-key, -peer-ca");
+  }
   const insecure = values.get("insecure") === "true";
   const clusterSecret = files("cluster-secret");
   if (!insecure && !isLoopbackHost(listenHost) && peerTls === undefined && clusterSecret === undefined) {
@@ -431,6 +451,7 @@ export function parseArgs(args: readonly string[]): ParseResult {
       ca: files("ca"),
       peerTls,
       peerAddress,
+      peerTransport,
       clusterSecret,
       adminToken: files("admin-token"),
       insecure,

@@ -291,7 +291,7 @@ async function main(platform: Platform): Promise<number> {
       logger.limited(`${e.type} ${e.peer}`, "info", text);
     } else logger.log("debug", text);
   };
-  // Peers stream over the HTTP port, unless they use mutual TLS on their own TCP listener.
+  // Peers stream over the HTTP port, unless they use mutual TLS on their own listener (TCP or HTTP/2).
   const http: HttpTransport | undefined = security.peerTls ? undefined : adapter.createHttpTransport({
     clusterId: identity.cluster,
     self,
@@ -378,6 +378,37 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
 
+  // mTLS with -peer-transport http: the HTTP transport's HTTP/2 listener on the
+  // peer port (the runtimes' own servers cannot see client certificates).
+  const peerListen = peerAddress === undefined
+    ? undefined
+    : `${config.listenHost}:${peerAddress.slice(peerAddress.lastIndexOf(":") + 1)}`;
+  const peerTlsOptions = security.peerTls && {
+    cert: security.peerTls.cert,
+    key: security.peerTls.key,
+    ca: security.peerTls.ca,
+  };
+  let http2: InstanceType<typeof adapter.Http2Transport> | undefined;
+  if (peerTlsOptions && config.peerTransport === "http") {
+    http2 = new adapter.Http2Transport({
+      clusterId: identity.cluster,
+      self,
+      peers: new Map(Object.entries(transportBook())),
+      listen: peerListen!,
+      prefix: "/raft",
+      tls: peerTlsOptions,
+      ...(security.secret ? { secret: security.secret } : {}),
+      onEvent,
+    });
+    try {
+      await http2.start();
+    } catch (e) {
+      console.error(`raftd: cannot listen for peers on ${peerListen}: ${e instanceof Error ? e.message : e}`);
+      await server.shutdown().catch(() => {});
+      return 1;
+    }
+  }
+
   // startNode takes the data directory's lock first: a second raftd on the
   // same directory stops here, before writing anything.
   try {
@@ -387,12 +418,12 @@ async function main(platform: Platform): Promise<number> {
       peers: founder ? { [self]: peerAddress ?? address } : transportBook(),
       join: !founder,
       dataDir: config.dataDir,
-      // mTLS: startNode's TCP transport, listening on the peer port with the peer certificate.
-      ...(http ? { transport: http } : {
-        listen: `${config.listenHost}:${portOf(peerAddress!)}`,
+      // mTLS over TCP: startNode's TCP transport, listening on the peer port with the peer certificate.
+      ...(http ?? http2 ? { transport: http ?? http2 } : {
+        listen: peerListen!,
         clusterId: identity.cluster,
         transportOptions: {
-          tls: { cert: security.peerTls!.cert, key: security.peerTls!.key, ca: security.peerTls!.ca },
+          tls: peerTlsOptions!,
           ...(security.secret ? { secret: security.secret } : {}),
           onEvent,
         },

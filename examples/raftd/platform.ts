@@ -29,6 +29,7 @@ export interface Platform {
     typeof Adapter,
     | "startNode"
     | "createHttpTransport"
+    | "Http2Transport"
     | "DataDirLockedError"
     | "StorageError"
     | "CorruptLogError"

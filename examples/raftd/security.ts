@@ -126,7 +126,9 @@ export async function loadSecurity(fs: DurableFs, config: RaftdConfig): Promise<
 /** One line saying how peers and admins are authenticated, for the startup log. */
 export function describeSecurity(s: Security, config: RaftdConfig): string {
   const peers = s.peerTls
-    ? `mutual TLS on ${config.peerAddress}${s.secret ? " plus the cluster secret" : ""}`
+    ? `mutual TLS (${config.peerTransport === "http" ? "HTTP/2" : "TCP"}) on ${config.peerAddress}${
+      s.secret ? " plus the cluster secret" : ""
+    }`
     : s.secret
     ? "shared secret (challenge-response, MAC per record)"
     : config.insecure

@@ -96,6 +96,43 @@ export function tlsContract(name: string, make: MakeTlsTransport): void {
     );
   });
 
+  test(`${name} mTLS plus a shared secret: both must hold, and the secret never widens the certificate`, async () => {
+    const secret = new TextEncoder().encode("a tls+secret test secret, 32 B..");
+    const events: TransportEvent[] = [];
+    const b = await make({
+      clusterId: "tls",
+      self: "b",
+      tls: peerTls("b"),
+      secret,
+      onEvent: (e) => events.push(e),
+      ...FAST,
+    });
+    const a = await make({ clusterId: "tls", self: "a", tls: peerTls("a"), secret, ...FAST });
+    const other = new TextEncoder().encode("another secret of 32 bytes......");
+    const c = await make({ clusterId: "tls", self: "c", tls: peerTls("c"), secret: other, ...FAST });
+    // m holds the secret, but its certificate does not name c.
+    const mAsC = await make({ clusterId: "tls", self: "c", tls: peerTls("m"), secret, ...FAST });
+    const got: Message[] = [];
+    b.onMessage((m) => got.push(m));
+    try {
+      b.setPeers(new Map([["a", a.address], ["c", c.address]]));
+      for (const t of [a, c, mAsC]) t.setPeers(new Map([["b", b.address]]));
+      await until(
+        () => {
+          for (const [t, id] of [[a, "a"], [c, "c"], [mAsC, "c"]] as const) t.send(appendEntries(id, "b", 1));
+          const reasons = events.flatMap((e) => e.type === "handshake-rejected" ? [e.reason] : []);
+          return got.length > 0 && reasons.some((r) => /secret mismatch/.test(r)) &&
+            reasons.some((r) => /claims "c" but its certificate names "m"/.test(r));
+        },
+        8_000,
+        "a delivered, c and m-as-c refused",
+      );
+      assert.ok(got.every((m) => m.from === "a"), "only a gets through");
+    } finally {
+      await Promise.allSettled([a, b, c, mAsC].map((t) => t.close()));
+    }
+  });
+
   test(`${name} mTLS: the dialer refuses a server that is not the node it dialled`, async () => {
     // c listens with its own certificate; a believes b lives at c's address.
     const events: TransportEvent[] = [];

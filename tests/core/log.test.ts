@@ -195,5 +195,6 @@ describe("RaftLog (shared chunked buffer)", () => {
     log = appendToLog(log, [{ index: 2, term: 2, kind: "command", data: new Uint8Array(0), config: undefined }]);
     assert.equal(markStable(log, 2, 1).stable, 1, "stale report for the replaced entry");
     assert.equal(markStable(log, 2, 2).stable, 2);
+    assert.equal(markStable(markStable(log, 2, 2), 1, 1).stable, 2, "a late report of a lower index never lowers it");
   });
 });

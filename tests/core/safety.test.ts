@@ -138,6 +138,23 @@ describe("lease reads after a follower restarts (thesis §6.4.1)", () => {
     assert.deepEqual(effectsOf(r.effects, "SetTimer").map((t) => [t.timer, t.ms]), [["election", 1000]]);
   });
 
+  test("start never trusts a persisted commit index beyond the log it recovered (nothing unheld is applied)", () => {
+    const entries = [1, 2, 3].map((index) => ({
+      index,
+      term: 1,
+      kind: "command" as const,
+      data: new Uint8Array(0),
+      config: undefined,
+    }));
+    const r = start(makeConfig({ id: "a" }), {
+      membership: membershipOf(["a", "b", "c"]),
+      hardState: { term: 1, vote: undefined, commit: 5 },
+      entries,
+    });
+    assert.equal(r.state.commit, 3);
+    assert.deepEqual(effectsOf(r.effects, "Apply").flatMap((a) => a.entries.map((e) => e.index)), [1, 2, 3]);
+  });
+
   test("a freshly started node ignores vote and pre-vote requests until its first election timeout", () => {
     const fresh = freshlyStarted("a", { term: 3, log: [1, 2, 3] });
     for (const preVote of [false, true]) {

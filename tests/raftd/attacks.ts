@@ -2,11 +2,12 @@
  * The outsider's attack scripts from issue 11, as a test can run them: only
  * what `GET /status` shows (cluster id, member ids, term, commit) and the
  * public wire format, sent over every path a peer could use (the WebSocket
- * stream, the POST fallback, the mTLS peer port).
+ * stream, the POST fallback, the mTLS peer port over TCP or HTTP/2).
  *
  * @module
  */
 
+import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { encodeMessage } from "../../core/codec/mod.ts";
@@ -141,6 +142,44 @@ export function overSocket(
     socket.on("data", (d: Uint8Array) => received += d.length);
     socket.on("close", () => finish(true));
     socket.on("error", () => finish(true));
+  });
+}
+
+/**
+ * Open an HTTP/2 session to `host:port` (TLS with `options`: CA, optional
+ * client certificate, server name) and POST `bytes` on `/raft/stream`, as a
+ * peer of the HTTP transport's mTLS mode would; wait up to `ms`.
+ * `received` counts response bytes; the server closing the stream or the
+ * session (or refusing the handshake) counts as closed.
+ */
+export function overHttp2(
+  host: string,
+  port: number,
+  bytes: Uint8Array,
+  options: http2.SecureClientSessionOptions,
+  ms = 1_500,
+): Promise<RawResult & { readonly status: number | undefined }> {
+  return new Promise((resolve) => {
+    let received = 0;
+    let status: number | undefined;
+    let done = false;
+    const session = http2.connect(`https://${host}:${port}`, options);
+    const finish = (closedByServer: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      session.destroy();
+      resolve({ closedByServer, received, status });
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    session.on("error", () => finish(true));
+    session.on("close", () => finish(true));
+    const stream = session.request({ ":method": "POST", ":path": "/raft/stream" }, { endStream: false });
+    stream.on("response", (h) => (status = Number(h[":status"])));
+    stream.on("data", (d: Uint8Array) => received += d.length);
+    stream.on("error", () => finish(true));
+    stream.on("close", () => finish(true));
+    stream.write(bytes);
   });
 }
 

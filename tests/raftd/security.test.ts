@@ -15,6 +15,7 @@ import {
   forgedAppend,
   forgedTimeoutNow,
   forgedVote,
+  overHttp2,
   overPost,
   overSocket,
   overStream,
@@ -27,6 +28,18 @@ const fixture = (name: string) => join(FIXTURES, name);
 const SECRET = "an example cluster secret, 41 bytes long\n";
 const TOKEN = "admin-token-for-tests-0123456789";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** -id and the test CA's peer certificate for node `id`. */
+const peerFlags = (id: string) => [
+  "-id",
+  id,
+  "-peer-cert",
+  fixture(`peer-${id}.crt`),
+  "-peer-key",
+  fixture(`peer-${id}.key`),
+  "-peer-ca",
+  fixture("ca.crt"),
+];
 
 /** Start `nodes[0]` alone, then the others with -join, until every node sees them all as voters. */
 async function form(cluster: Cluster, nodes: RaftdProcess[], flags: (n: RaftdProcess) => string[]): Promise<void> {
@@ -174,16 +187,6 @@ describe("raftd with -cluster-secret and -admin-token: the issue's attacks are r
 describe("raftd with mutual TLS between peers (-peer-cert, -peer-key, -peer-ca)", () => {
   const cluster = new Cluster();
   let nodes: RaftdProcess[];
-  const peerFlags = (id: string) => [
-    "-id",
-    id,
-    "-peer-cert",
-    fixture(`peer-${id}.crt`),
-    "-peer-key",
-    fixture(`peer-${id}.key`),
-    "-peer-ca",
-    fixture("ca.crt"),
-  ];
   const peerPort = new Map<string, number>();
   const flags = (
     n: RaftdProcess,
@@ -234,6 +237,134 @@ describe("raftd with mutual TLS between peers (-peer-cert, -peer-key, -peer-ca)"
     });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /names m but this node is n9/);
+  });
+});
+
+describe("raftd with mutual TLS over the HTTP transport (-peer-transport http: HTTP/2 streams)", () => {
+  const cluster = new Cluster();
+  let nodes: RaftdProcess[];
+  const pem = (name: string) => readFileSync(fixture(name), "utf8");
+  const peerPort = new Map<string, number>();
+  const flags = (n: RaftdProcess) => [
+    ...FAST_FLAGS,
+    ...peerFlags(n.name),
+    ...["-peer-addr", `127.0.0.1:${peerPort.get(n.name)}`, "-peer-transport", "http"],
+  ];
+
+  before(async () => {
+    nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
+    for (const n of nodes) peerPort.set(n.name, await freePort());
+  });
+  after(() => cluster.cleanup());
+
+  test("certified nodes form a cluster over HTTP/2 and serve writes; no peer path on the HTTP port", T, async () => {
+    await form(cluster, nodes, flags);
+    await writeAndReadEverywhere(nodes, "h2");
+    assert.match(nodes[0]!.output, /mutual TLS \(HTTP\/2\)/);
+    const { node, status } = await follower(nodes);
+    assert.equal((await node.request("GET", "/raft/stream")).status, 404);
+    assert.equal(await overPost(node.address, forgedAppend(status, "forged", "evil")), 404);
+    for (const n of nodes) {
+      const text = (await n.request("GET", "/status")).text;
+      assert.ok(!/PRIVATE KEY/.test(text), "no key in /status");
+      assert.ok(!text.includes(pem(`peer-${n.name}.key`).split("\n")[1]!), "no key material in /status");
+    }
+  });
+
+  test(
+    "forged AppendEntries, TimeoutNow and huge-term RequestVote on the HTTP/2 peer port: refused, nobody moved",
+    T,
+    async () => {
+      const { node, status } = await follower(nodes);
+      const port = peerPort.get(node.name)!;
+      const other = status.members.find((m) => m.id !== status.id && m.id !== status.leader)!.id;
+      const ca = pem("ca.crt");
+      const asM = { ca, cert: pem("peer-m.crt"), key: pem("peer-m.key"), servername: node.name };
+      const credentials = [
+        { what: "no client certificate", options: { ca, servername: node.name } },
+        {
+          what: "another CA's certificate",
+          options: { ca, cert: pem("other-peer-a.crt"), key: pem("other-peer-a.key"), servername: node.name },
+        },
+        { what: "a certificate for m", options: asM },
+      ];
+      const attacks = [
+        forgedAppend(status, "forged-h2", "evil"),
+        forgedTimeoutNow(status),
+        forgedVote(status, other, 1e12),
+        forgedVote(status, other, Number.MAX_SAFE_INTEGER),
+      ];
+      for (const bytes of attacks) {
+        for (const { what, options } of credentials) {
+          const r = await overHttp2("127.0.0.1", port, bytes, options);
+          assert.ok(r.closedByServer, `${what}: closed`);
+        }
+        // The TCP transport's wire (TLS frames, no HTTP/2) on the HTTP/2 port, even with m's certificate.
+        assert.ok((await overSocket("127.0.0.1", port, bytes, asM)).closedByServer, "raw TLS frames closed");
+        assert.ok((await overSocket("127.0.0.1", port, bytes)).closedByServer, "plain TCP closed");
+      }
+      // Even a real member's certificate cannot get a term beyond the codec's bound in.
+      const asOther = {
+        ca,
+        cert: pem(`peer-${other}.crt`),
+        key: pem(`peer-${other}.key`),
+        servername: node.name,
+      };
+      const huge = await overHttp2("127.0.0.1", port, forgedVote(status, other, Number.MAX_SAFE_INTEGER), asOther);
+      assert.ok(huge.closedByServer, "term 2^53 − 1 from a certified member: closed");
+      await sleep(1_000);
+      await unmoved(nodes, status);
+      for (const n of nodes) assert.equal((await n.request("GET", "/db/forged-h2?stale=true")).status, 404, n.name);
+      // A clear log line on the refusing node for each kind of refusal.
+      await waitFor("the refusals in the log", () =>
+        Promise.resolve(
+          /claims \\"[^"\\]+\\" but its certificate names \\"m\\"/.test(node.output) &&
+              /handshake-rejected[^\n]*TLS: /.test(node.output) || undefined,
+        ));
+      await writeAndReadEverywhere(nodes, "after-h2-attack");
+    },
+  );
+
+  test("a node certified by another CA is refused, with a log line on both sides; never a voter", T, async () => {
+    const leader = await cluster.leader();
+    const stranger = await cluster.add("a");
+    const port = await freePort();
+    stranger.start([
+      ...FAST_FLAGS,
+      "-id",
+      "a",
+      "-peer-cert",
+      fixture("other-peer-a.crt"),
+      "-peer-key",
+      fixture("other-peer-a.key"),
+      "-peer-ca",
+      fixture("ca.crt"),
+      "-peer-addr",
+      `127.0.0.1:${port}`,
+      "-peer-transport",
+      "http",
+      "-join-timeout",
+      "3s",
+      "-join",
+      leader.address,
+    ]);
+    try {
+      // The leader dials the learner's HTTP/2 listener: it refuses the stranger's certificate, and the
+      // stranger's listener logs the aborted handshake.
+      await waitFor(
+        "the refusal in both logs",
+        () =>
+          Promise.resolve(
+            /connect-failed[^\n]*"peer":"a"[^\n]*(TLS|certificate)/i.test(leader.output) &&
+                /handshake-rejected[^\n]*TLS: /.test(stranger.output) || undefined,
+          ),
+        30_000,
+      );
+      const s = (await leader.status())!;
+      assert.ok(!s.members.some((m) => m.id === "a" && m.suffrage === "voter"), "never a voter");
+    } finally {
+      await stranger.stop("SIGKILL");
+    }
   });
 });
 
