@@ -14,7 +14,12 @@
  * fsync vs a 3-member etcd, the same Go HTTP load generator, 64 clients,
  * 128-byte values), failover (SIGKILL of the leader to the first successful
  * write, median; etcd restarted by the peers' etcd-cluster.sh), recovery and
- * memory (below). Sections: `--only core,e2e,failover,recovery,memory`.
+ * memory (below). Sections: `--only core,e2e,failover,recovery,memory,security,soak,multi`.
+ *
+ * multi (bench/multi.ts, no peer figure): 3 processes of plank hosts, 1 and
+ * 16 groups with leaders balanced, 64 clients, and their ratio (issue 16's
+ * target: 16 groups >= 1.5x one); `--multi-idle-groups` (10,000) quiescent
+ * groups: CPU % of a core and RSS per group of the busiest process.
  *
  * recovery / memory (etcd started here with its own flags and ports, not by
  * run.sh; kv-load run directly):
@@ -72,6 +77,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 const RAFTD = join(ROOT, "examples/raftd/main.ts");
 const CORE = join(ROOT, "bench/core.ts");
 const RECOVERY = join(ROOT, "bench/recovery.ts");
+const MULTI = join(ROOT, "bench/multi.ts");
+/** Groups of the multi-raft quiescence row (issue 16's target: 10,000 idle groups). */
+const MULTI_IDLE_GROUPS = Number(flag("multi-idle-groups", "10000"));
 const PEERS = process.env.PLANK_PEERS ?? join(ROOT, "../shared/peers/run.sh");
 const PEERS_BIN = process.env.PEERS_BIN ??
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plank-peers");
@@ -87,7 +95,7 @@ const CURRENT: Runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undef
 const RUNTIMES = flag("runtimes", CURRENT).split(",").filter((r): r is Runtime => r === "deno" || r === "bun");
 const SECONDS = Number(flag("seconds", "10"));
 const FAILOVERS = Number(flag("failovers", "10"));
-const ONLY = new Set(flag("only", "core,e2e,failover,recovery,memory,security,soak").split(","));
+const ONLY = new Set(flag("only", "core,e2e,failover,recovery,memory,security,soak,multi").split(","));
 /** Entries in the log of the restart and bytes-per-entry rows. */
 const ENTRIES = Number(flag("entries", "1000000"));
 /** Seconds of write load the steady-state RSS row samples. */
@@ -1355,6 +1363,45 @@ function ratio(p: Figure | undefined, q: Figure): string {
   return typeof p === "number" && typeof q === "number" && q > 0 ? `${(p / q).toFixed(2)}x` : "-";
 }
 
+/** bench/multi.ts's JSON figures under `rt` with `args`, or why not. */
+async function multi(rt: Runtime, args: string[]): Promise<Record<string, unknown> | string> {
+  const { cmd, args: a } = runtimeCommand(rt, MULTI);
+  const out = (await run(cmd, [...a, ...args, "--json"], 900_000)).out;
+  const last = out.trim().split("\n").at(-1) ?? "";
+  try {
+    return JSON.parse(last) as Record<string, unknown>;
+  } catch {
+    return `failed: ${out.trim().slice(-100)}`;
+  }
+}
+
+async function multiRows(): Promise<void> {
+  const one = row(`multi-raft: 3 processes x 1 group, c=${CLIENTS} (writes/s)`);
+  const sixteen = row(`multi-raft: 3 processes x 16 groups, leaders balanced, c=${CLIENTS} (writes/s)`);
+  const ratio = row("multi-raft: 16 groups / 1 group (x, target >= 1.5)", 2);
+  const cpu = row(`multi-raft: ${MULTI_IDLE_GROUPS} quiescent groups, busiest process (% of a core)`, 2);
+  const rss = row(`multi-raft: ${MULTI_IDLE_GROUPS} quiescent groups, RSS per group (KiB)`, 1);
+  for (const r of [one, sixteen, ratio, cpu, rss]) r.peer = "n/a (no multi-raft peer here)";
+  const seconds = String(Math.min(SECONDS, 10));
+  for (const rt of RUNTIMES) {
+    log(`multi-raft on ${rt}`);
+    const a = await multi(rt, ["--groups", "1", "--seconds", seconds, "--inflight", String(CLIENTS)]);
+    const b = await multi(rt, ["--groups", "16", "--seconds", seconds, "--inflight", String(CLIENTS)]);
+    one.plank[rt] = typeof a === "string" ? a : a.writesPerSec as number;
+    sixteen.plank[rt] = typeof b === "string" ? b : b.writesPerSec as number;
+    ratio.plank[rt] = typeof a === "string" || typeof b === "string"
+      ? "failed"
+      : (b.writesPerSec as number) / (a.writesPerSec as number);
+    const idle = await multi(rt, ["--groups", String(MULTI_IDLE_GROUPS), "--seconds", "0", "--idle", "5"]);
+    if (typeof idle === "string") cpu.plank[rt] = rss.plank[rt] = idle;
+    else {
+      const procs = idle.idle as { cpu: number; rss: number }[];
+      cpu.plank[rt] = Math.max(...procs.map((p) => p.cpu));
+      rss.plank[rt] = Math.max(...procs.map((p) => p.rss)) / MULTI_IDLE_GROUPS / 1024;
+    }
+  }
+}
+
 function table(): string {
   const head = ["row", ...RUNTIMES.map((rt) => `plank (${rt})`), "peer", ...RUNTIMES.map((rt) => `ratio (${rt})`)];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
@@ -1380,6 +1427,7 @@ async function main(): Promise<void> {
   if (ONLY.has("recovery") || ONLY.has("memory")) await recoveryAndMemoryRows();
   if (ONLY.has("security")) await securityRows();
   if (ONLY.has("soak")) await soakRows();
+  if (ONLY.has("multi")) await multiRows();
   console.log(table());
   console.log(
     `\nratio = plank / peer (higher is better for /s rows, lower for ms rows). ` +

@@ -6,16 +6,32 @@
  * process on 127.0.0.1.
  *
  * ```
- * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5]
- * bun bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5]
+ * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce]
+ * bun bench/multi.ts [...the same flags]
  * ```
  *
+ * Start: every group is added in bulk (one host call each, queued at once);
+ * group `g` is seeded to the process at `g mod 3` ({@link seedAt}): that
+ * process adds its groups first and the others add theirs one election
+ * timeout later, so the seeded process's election timer fires first and the
+ * groups elect without a storm of split votes. Then leaders are balanced:
+ * each process hands the groups it leads to `g mod 3` (leadership transfer)
+ * until every group is led there. The startup line gives both times.
+ *
  * Load: `--inflight` clients in process `a`, each proposing 128-byte writes
- * to the group of a random key (hash over the groups) through `a`'s host,
- * which forwards to the group's leader; groups' leaders are wherever the
- * elections put them (no balancing here). Prints writes/s and p50/p99 in ms.
- * Then, with `--idle`, waits for every group to quiesce and prints process
- * `a`'s CPU (% of one core) and RSS over `--idle` seconds with no load.
+ * to the group of a random key out of 10^6 through `a`'s host, which
+ * forwards to the group's leader. Prints writes/s and p50/p99 in ms.
+ *
+ * `--idle S`: waits for every group to quiesce, then measures over S seconds
+ * of no load, in every process: CPU (% of one core), RSS, and messages
+ * received from the wire per second (the transport's delivered count).
+ *
+ * `--separate`: the same number of groups, but each a separate single-group
+ * node: its own host, multi-group log (own fsync) and TCP transport (own
+ * port and connections), still three processes: what sharing buys.
+ *
+ * `--json`: one JSON line with the figures last (bench/compare.ts reads it).
  *
  * @module
  */
@@ -29,115 +45,290 @@ import { membershipOf } from "../core/membership.ts";
 import type { GroupId, NodeId } from "../core/types.ts";
 import type { DurableFs } from "../adapters/storage/fs.ts";
 import { MultiGroupLog } from "../adapters/storage/multi_log.ts";
-import { type HostGroup, HostLoop } from "../effects/host/host_loop.ts";
+import { type HostGroup, HostLoop, type MultiGroupLogPort } from "../effects/host/host_loop.ts";
+import type { TransportStats } from "../adapters/transport/transport.ts";
+import { groupOfKey } from "../examples/raftd/groups.ts";
 
 const deno = (globalThis as { Deno?: typeof Deno }).Deno;
 const args = deno ? deno.args : process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
+  return i >= 0 ? args[i + 1]! : fallback;
 };
 const groupCount = Number(arg("groups", "16"));
+const separate = args.includes("--separate");
 const groups: GroupId[] = Array.from({ length: groupCount }, (_, i) => i + 1);
 const ids = ["a", "b", "c"];
-const config = { electionTimeoutMs: 1000, heartbeatMs: 100 };
+const config = { electionTimeoutMs: 1000, heartbeatMs: 100, quiesce: !args.includes("--no-quiesce") };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function startHost(id: NodeId, peers: Map<NodeId, string>, dir: string): Promise<HostLoop> {
+/** The process group `g` is seeded to and balanced onto. */
+function seedAt(g: GroupId): NodeId {
+  return ids[g % ids.length]!;
+}
+
+/** Counters of a process: CPU time, and its logs' fsyncs and time spent in them. */
+interface Counters {
+  cpuMs: number;
+  syncs: number;
+  syncMs: number;
+}
+
+/** One process's hosts: one for every group, or (`--separate`) one per group. */
+interface Process {
+  readonly hostOf: (g: GroupId) => HostLoop;
+  readonly stats: () => TransportStats[];
+  readonly counters: () => Counters;
+  stop(): Promise<void>;
+}
+
+/** `peers` per host: one address per process (shared), or one per process and group (separate). */
+type Book = Record<NodeId, string[]>;
+
+async function startProcess(id: NodeId, book: Book, dir: string): Promise<Process> {
   const fs: DurableFs = deno
     ? new (await import("../adapters/deno/fs.ts")).DenoFs()
     : new (await import("../adapters/bun/fs.ts")).BunFs();
   const Tcp = deno
     ? (await import("../adapters/deno/tcp.ts")).DenoTcpTransport
     : (await import("../adapters/bun/tcp.ts")).BunTcpTransport;
-  const transport = new Tcp({ clusterId: "bench-multi", self: id, listen: peers.get(id)! });
-  await transport.start();
-  const host = await HostLoop.start(await MultiGroupLog.open(fs, join(dir, id)), transport, { id, peers, config });
-  for (const g of groups) await host.addGroup(g, membershipOf(ids), { apply: (e) => e.index });
-  return host;
+  const hostCount = separate ? groupCount : 1;
+  const hosts: HostLoop[] = [];
+  const stats: TransportStats[] = [];
+  const sync = { syncs: 0, syncMs: 0 };
+  for (let h = 0; h < hostCount; h++) {
+    const peers = new Map(ids.map((p) => [p, book[p]![h]!] as const));
+    const transport = new Tcp({ clusterId: `bench-multi-${h}`, self: id, listen: peers.get(id)! });
+    await transport.start();
+    stats.push(transport.stats);
+    const log = counted(await MultiGroupLog.open(fs, join(dir, id, String(h))), sync);
+    hosts.push(await HostLoop.start(log, transport, { id, peers, config }));
+  }
+  const hostOf = (g: GroupId) => hosts[separate ? g - 1 : 0]!;
+  // Seeded start: this process's groups now, the others' one election timeout later.
+  const add = (gs: GroupId[]) =>
+    Promise.all(gs.map((g) => hostOf(g).addGroup(g, membershipOf(ids), { apply: (e) => e.index })));
+  await add(groups.filter((g) => seedAt(g) === id));
+  setTimeout(
+    () => void add(groups.filter((g) => seedAt(g) !== id)),
+    Number(arg("stagger", String(config.electionTimeoutMs))),
+  );
+  const counters = () => {
+    const c = process.cpuUsage();
+    return { cpuMs: (c.user + c.system) / 1000, ...sync };
+  };
+  return { hostOf, stats: () => stats, counters, stop: () => Promise.all(hosts.map((h) => h.stop())).then(() => {}) };
 }
+
+/** `log` counting its fsyncs and the time they take into `into`. */
+function counted(log: MultiGroupLogPort, into: { syncs: number; syncMs: number }): MultiGroupLogPort {
+  return {
+    load: () => log.load(),
+    write: (ops) => log.write(ops),
+    pinning: (behind, max) => log.pinning(behind, max),
+    close: () => log.close(),
+    sync: async () => {
+      const t = performance.now();
+      await log.sync();
+      into.syncs++;
+      into.syncMs += performance.now() - t;
+    },
+  };
+}
+
+/** Hands every group this process leads to its seed process, until none is left to hand. */
+async function balance(p: Process, id: NodeId, until: () => boolean): Promise<void> {
+  while (!until()) {
+    const moves: Promise<unknown>[] = [];
+    for (const g of groups) {
+      const s = p.hostOf(g).status(g);
+      if (s?.role === "leader" && seedAt(g) !== id) {
+        moves.push(p.hostOf(g).group(g)!.transferLeadership(seedAt(g)).catch(() => {}));
+      }
+    }
+    await Promise.all(moves);
+    await sleep(100);
+  }
+}
+
+/** CPU (% of a core), RSS and messages received per second in this process over `seconds`. */
+async function idleFigures(p: Process, seconds: number): Promise<{ cpu: number; rss: number; msgs: number }> {
+  const delivered = () => p.stats().reduce((n, s) => n + s.delivered, 0);
+  const m0 = delivered();
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  await sleep(seconds * 1000);
+  const c1 = process.cpuUsage(c0);
+  const ms = performance.now() - w0;
+  return {
+    cpu: (c1.user + c1.system) / 1000 / ms * 100,
+    rss: process.memoryUsage().rss,
+    msgs: (delivered() - m0) / (ms / 1000),
+  };
+}
+
+const allQuiescent = (p: Process) => groups.every((g) => p.hostOf(g).status(g)?.quiescent === true);
 
 const child = args.indexOf("--child");
 if (child >= 0) {
-  const peers = new Map<NodeId, string>(JSON.parse(arg("peers", "[]")));
-  const host = await startHost(args[child + 1], peers, arg("dir", ""));
-  process.stdin.on("data", () => {});
-  process.stdin.on("end", () => void host.stop().then(() => process.exit(0)));
-  process.stdin.on("close", () => void host.stop().then(() => process.exit(0)));
+  const id = args[child + 1]!;
+  const p = await startProcess(id, JSON.parse(arg("book", "{}")), arg("dir", ""));
+  let stopping = false;
+  const balanced = () => groups.every((g) => p.hostOf(g).status(g)?.leader === seedAt(g));
+  void balance(p, id, () => stopping || balanced());
+  const exit = () => {
+    stopping = true;
+    void p.stop().then(() => process.exit(0));
+  };
+  let buffered = "";
+  process.stdin.on("data", (d: Uint8Array) => {
+    buffered += new TextDecoder().decode(d);
+    for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      if (line === "counters") console.log(JSON.stringify(p.counters()));
+      const idle = /^idle (\d+(?:\.\d+)?)$/.exec(line);
+      if (idle) {
+        void (async () => {
+          while (!allQuiescent(p)) await sleep(50);
+          console.log(JSON.stringify(await idleFigures(p, Number(idle[1]))));
+        })();
+      }
+    }
+  });
+  process.stdin.on("end", exit);
+  process.stdin.on("close", exit);
   console.log("ready");
 } else {
   const seconds = Number(arg("seconds", "5"));
   const inflight = Number(arg("inflight", "64"));
   const idle = Number(arg("idle", "0"));
+  const json = args.includes("--json");
   const dir = await mkdtemp(join(tmpdir(), "plank-bench-multi-"));
-  const peers = new Map<NodeId, string>();
-  for (const id of ids) peers.set(id, `127.0.0.1:${await freePort()}`);
+  const book: Book = {};
+  // freePort can hand out a port twice (each is free when asked): every listener needs its own.
+  const taken = new Set<number>();
+  for (const id of ids) {
+    book[id] = [];
+    for (let h = 0; h < (separate ? groupCount : 1); h++) {
+      let port = await freePort();
+      while (taken.has(port)) port = await freePort();
+      taken.add(port);
+      book[id]!.push(`127.0.0.1:${port}`);
+    }
+  }
   const self = deno ? deno.execPath() : process.execPath;
   const file = new URL(import.meta.url).pathname;
   const children: ChildProcess[] = [];
+  const lines = new Map<ChildProcess, (line: string) => void>();
+  const t0 = performance.now();
   for (const id of ["b", "c"]) {
-    const rest = [
-      file,
-      "--child",
-      id,
-      "--peers",
-      JSON.stringify([...peers]),
-      "--dir",
-      dir,
-      "--groups",
-      String(groupCount),
-    ];
+    const rest = [file, "--child", id, "--book", JSON.stringify(book), "--dir", dir, "--groups", String(groupCount)];
+    if (separate) rest.push("--separate");
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
-    await new Promise<void>((resolve) => p.stdout!.once("data", () => resolve()));
-  }
-  const host = await startHost("a", peers, dir);
-  try {
-    const handles = new Map<GroupId, HostGroup>(groups.map((g) => [g, host.group(g)!]));
-    while (groups.some((g) => host.status(g)?.leader === undefined)) await sleep(20);
-    const leaders = new Map<NodeId, number>();
-    for (const g of groups) leaders.set(host.status(g)!.leader!, (leaders.get(host.status(g)!.leader!) ?? 0) + 1);
-    const payload = new Uint8Array(128);
-    const latencies: number[] = [];
-    let stop = false;
-    let measuring = false;
-    const client = async () => {
-      while (!stop) {
-        const g = groups[Math.floor(Math.random() * groups.length)];
-        const t0 = performance.now();
-        await handles.get(g)!.propose(payload);
-        if (measuring) latencies.push(performance.now() - t0);
+    let out = "";
+    p.stdout!.on("data", (d: Uint8Array) => {
+      out += new TextDecoder().decode(d);
+      for (let i = out.indexOf("\n"); i >= 0; i = out.indexOf("\n")) {
+        const line = out.slice(0, i);
+        out = out.slice(i + 1);
+        lines.get(p)?.(line);
       }
-    };
-    const running = Array.from({ length: inflight }, client);
-    await sleep(1000);
-    measuring = true;
-    const t0 = performance.now();
-    await sleep(seconds * 1000);
-    measuring = false;
-    const elapsed = (performance.now() - t0) / 1000;
-    const done = latencies.length;
-    stop = true;
-    await Promise.all(running);
-    latencies.sort((x, y) => x - y);
-    const pct = (p: number) => latencies[Math.min(done - 1, Math.floor(done * p))].toFixed(1);
-    const runtime = deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`;
+    });
+    await new Promise<void>((resolve) => lines.set(p, () => resolve()));
+  }
+  const nextLine = (p: ChildProcess) => new Promise<string>((resolve) => lines.set(p, resolve));
+  const host = await startProcess("a", book, dir);
+  const figures: Record<string, unknown> = {
+    runtime: deno ? `deno ${deno.version.deno}` : `bun ${process.versions.bun}`,
+    groups: groupCount,
+    clients: inflight,
+    separate,
+  };
+  try {
+    while (groups.some((g) => host.hostOf(g).status(g)?.leader === undefined)) await sleep(20);
+    const handles = new Map<GroupId, HostGroup>(groups.map((g) => [g, host.hostOf(g).group(g)!]));
+    const elected = performance.now() - t0;
+    const balanced = () => groups.every((g) => host.hostOf(g).status(g)?.leader === seedAt(g));
+    await balance(host, "a", balanced);
+    const ready = performance.now() - t0;
+    const leaders = new Map<NodeId, number>();
+    for (const g of groups) {
+      const l = host.hostOf(g).status(g)!.leader!;
+      leaders.set(l, (leaders.get(l) ?? 0) + 1);
+    }
+    Object.assign(figures, { electedMs: elected, balancedMs: ready, leaders: Object.fromEntries(leaders) });
     console.log(
-      `${runtime} 3 processes x ${groupCount} groups, ${inflight} clients: ${(done / elapsed).toFixed(0)} writes/s, ` +
-        `p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms (leaders ${JSON.stringify(Object.fromEntries(leaders))})`,
+      `${figures.runtime} 3 processes x ${groupCount} ${separate ? "separate single-group nodes" : "groups"}: ` +
+        `all elected ${(elected / 1000).toFixed(1)} s, balanced ${(ready / 1000).toFixed(1)} s after start ` +
+        `(leaders ${JSON.stringify(Object.fromEntries(leaders))})`,
     );
-    if (idle > 0) {
-      while (groups.some((g) => !host.status(g)?.quiescent)) await sleep(50);
-      const c0 = process.cpuUsage();
-      const w0 = performance.now();
-      await sleep(idle * 1000);
-      const c1 = process.cpuUsage(c0);
-      const cpu = (c1.user + c1.system) / 1000 / (performance.now() - w0) * 100;
-      const rss = process.memoryUsage().rss;
+    if (seconds > 0) {
+      const payload = new Uint8Array(128);
+      const latencies: number[] = [];
+      let stop = false;
+      let measuring = false;
+      let errors = 0;
+      const client = async () => {
+        while (!stop) {
+          const key = `key-${Math.floor(Math.random() * 1_000_000)}`;
+          const g = groupOfKey(key, groupCount);
+          const t = performance.now();
+          try {
+            await handles.get(g)!.propose(payload);
+            if (measuring) latencies.push(performance.now() - t);
+          } catch {
+            // A leader change under load (on a starved machine): counted, the client goes on.
+            if (measuring) errors++;
+          }
+        }
+      };
+      const counters = async () => {
+        const answers = children.map((p) => nextLine(p));
+        for (const p of children) p.stdin!.write("counters\n");
+        return [host.counters(), ...(await Promise.all(answers)).map((l) => JSON.parse(l) as Counters)];
+      };
+      const running = Array.from({ length: inflight }, client);
+      await sleep(1000);
+      measuring = true;
+      const before = await counters();
+      const m0 = performance.now();
+      await sleep(seconds * 1000);
+      measuring = false;
+      const elapsed = (performance.now() - m0) / 1000;
+      const after = await counters();
+      const done = latencies.length;
+      stop = true;
+      await Promise.all(running);
+      latencies.sort((x, y) => x - y);
+      const pct = (p: number) => latencies[Math.min(done - 1, Math.floor(done * p))]!;
+      // Per process over the window: CPU (% of a core), fsyncs/s, and % of the time inside an fsync.
+      const load = after.map((c, i) => ({
+        cpu: (c.cpuMs - before[i]!.cpuMs) / (elapsed * 10),
+        syncsPerSec: (c.syncs - before[i]!.syncs) / elapsed,
+        inSync: (c.syncMs - before[i]!.syncMs) / (elapsed * 10),
+      }));
+      Object.assign(figures, { writesPerSec: done / elapsed, p50: pct(0.5), p99: pct(0.99), errors, load });
       console.log(
-        `  quiescent: process a ${cpu.toFixed(2)}% of a core, RSS ${(rss / 2 ** 20).toFixed(1)} MiB ` +
-          `(${(rss / groupCount / 1024).toFixed(1)} KiB per group, whole process)`,
+        `  ${inflight} clients: ${(done / elapsed).toFixed(0)} writes/s, p50 ${pct(0.5).toFixed(1)} ms, ` +
+          `p99 ${pct(0.99).toFixed(1)} ms, ${errors} errors; ` +
+          load.map((l, i) =>
+            `${ids[i]} ${l.cpu.toFixed(0)}% CPU, ${l.syncsPerSec.toFixed(0)} fsyncs/s, ${l.inSync.toFixed(0)}% in fsync`
+          ).join("; "),
       );
+    }
+    if (idle > 0) {
+      const answers = children.map((p) => nextLine(p));
+      for (const p of children) p.stdin!.write(`idle ${idle}\n`);
+      while (!allQuiescent(host)) await sleep(50);
+      const mine = await idleFigures(host, idle);
+      const all = [mine, ...(await Promise.all(answers)).map((l) => JSON.parse(l) as typeof mine)];
+      figures.idle = all;
+      const fmt = (f: typeof mine, id: string) =>
+        `${id} ${f.cpu.toFixed(2)}% of a core, RSS ${(f.rss / 2 ** 20).toFixed(1)} MiB ` +
+        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group), ${f.msgs.toFixed(0)} msgs/s in`;
+      console.log(`  quiescent over ${idle} s: ${all.map((f, i) => fmt(f, ids[i]!)).join("; ")}`);
     }
   } finally {
     await host.stop();
@@ -145,4 +336,5 @@ if (child >= 0) {
     await Promise.all(children.map((p) => new Promise((r) => p.once("exit", r))));
     await rm(dir, { recursive: true, force: true });
   }
+  if (json) console.log(JSON.stringify(figures));
 }

@@ -26,6 +26,15 @@ describe("raftd cli", () => {
     assert.ok(c.heartbeatMs < c.electionTimeoutMs);
   });
 
+  test("-groups: 1 by default, a count from 1 to 4096, anything else refused", () => {
+    assert.equal(run(["data"]).groups, 1);
+    assert.equal(run(["-groups", "16", "data"]).groups, 16);
+    assert.equal(run(["--groups=4096", "data"]).groups, 4096);
+    for (const bad of ["0", "4097", "-3", "x", "1.5", ""]) {
+      assert.match(err([`-groups=${bad}`, "data"]), /invalid -groups/, bad);
+    }
+  });
+
   test("raftd's short flags with separate values", () => {
     const c = run(["-p", "4002", "-h", "127.0.0.1", "-join", "127.0.0.1:4001", "-v", "/tmp/x"]);
     assert.equal(c.port, 4002);

@@ -53,6 +53,8 @@ export interface RaftdConfig {
   readonly snapshotEntries: number;
   /** How long a client request may wait for commit/apply before 503 (ms). */
   readonly requestTimeoutMs: number;
+  /** `-groups N`: the key space hashed over N Raft groups hosted by every node (1: one group, as before). */
+  readonly groups: number;
   /** `-cert`/`-key`: serve HTTPS (clients and, unless peers use mTLS, peer streams) with these files. */
   readonly https: { readonly cert: string; readonly key: string } | undefined;
   /** `-ca`: CA file trusted when calling other nodes over HTTPS (joins, forwarding, peer streams). */
@@ -113,6 +115,8 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -heartbeat DURATION         leader heartbeat interval (default election-timeout / 10)
   -max-value SIZE             largest value accepted, e.g. 4096, 64KiB, 1MiB (default 1MiB)
   -snapshot-entries N         snapshot after N applied entries; 0 never (default 10000)
+  -groups N                   shard the keys over N Raft groups on every node, leaders balanced
+                              (1 to 4096, the same on every node; default 1: one group)
   -request-timeout DURATION   give up waiting for a write or read after this long (default 5s)
 
 Security (see SECURITY.md; without -peer-* or -cluster-secret raftd refuses to
@@ -152,6 +156,9 @@ HTTP API (one port serves clients and, under /raft/, peers):
   GET /ui                     live view: members' roles, terms, indexes; writes/s and leader changes
 `;
 
+/** The most groups `-groups` takes (each costs memory on every node even when idle). */
+export const MAX_GROUPS = 4096;
+
 const DEFAULTS = {
   host: "localhost",
   listenHost: "127.0.0.1",
@@ -172,6 +179,7 @@ type FlagName =
   | "heartbeat"
   | "max-value"
   | "snapshot-entries"
+  | "groups"
   | "request-timeout"
   | "v"
   | "debug"
@@ -206,6 +214,7 @@ const ALIASES: Readonly<Record<string, FlagName>> = {
   "max-value": "max-value",
   "max-value-bytes": "max-value",
   "snapshot-entries": "snapshot-entries",
+  groups: "groups",
   "request-timeout": "request-timeout",
   v: "v",
   verbose: "v",
@@ -341,6 +350,14 @@ export function parseArgs(args: readonly string[]): ParseResult {
     if (!/^\d{1,9}$/.test(se)) return error(`invalid -snapshot-entries ${JSON.stringify(se)}: expected a count`);
     snapshotEntries = Number(se);
   }
+  let groups = 1;
+  const gs = values.get("groups");
+  if (gs !== undefined) {
+    if (!/^\d{1,4}$/.test(gs) || Number(gs) < 1 || Number(gs) > MAX_GROUPS) {
+      return error(`invalid -groups ${JSON.stringify(gs)}: expected a count from 1 to ${MAX_GROUPS}`);
+    }
+    groups = Number(gs);
+  }
   let requestTimeoutMs: number = DEFAULTS.requestTimeoutMs;
   const rt = values.get("request-timeout");
   if (rt !== undefined) {
@@ -428,6 +445,7 @@ export function parseArgs(args: readonly string[]): ParseResult {
       heartbeatMs,
       maxValueBytes,
       snapshotEntries,
+      groups,
       requestTimeoutMs,
       https: cert && key ? { cert, key } : undefined,
       ca: files("ca"),

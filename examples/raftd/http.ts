@@ -30,14 +30,8 @@ export interface MemberView {
   readonly peer?: string;
 }
 
-/** `GET /status`. */
-export interface StatusView {
-  /** This node. */
-  readonly id: string;
-  /** This node's advertised address. */
-  readonly address: string;
-  /** Cluster id (peer handshakes; a joiner learns it here). */
-  readonly cluster: string;
+/** A group's state on this node, as `/status` shows it (the node's own group, or one group of keys). */
+export interface GroupStateView {
   /** Raft role, or `stopped`. */
   readonly role: string;
   /** Current term. */
@@ -54,8 +48,28 @@ export interface StatusView {
   readonly lastIndex: number;
   /** The members. */
   readonly members: readonly MemberView[];
+}
+
+/** `GET /status`: the node, and its own group's state. */
+export interface StatusView extends GroupStateView {
+  /** This node. */
+  readonly id: string;
+  /** This node's advertised address. */
+  readonly address: string;
+  /** Cluster id (peer handshakes; a joiner learns it here). */
+  readonly cluster: string;
   /** This process's id (for `kill`). */
   readonly pid?: number;
+  /** Under `-groups N`: every group of keys (the fields above are the control group's). */
+  readonly groups?: readonly GroupView[];
+}
+
+/** One group of keys in `/status` (under `-groups N`). */
+export interface GroupView extends GroupStateView {
+  /** The group id (1..N). */
+  readonly group: number;
+  /** Whether it is quiescent here (idle: no heartbeats or election timer). */
+  readonly quiescent: boolean;
 }
 
 /** What a node answers to a successful `POST /join`. */

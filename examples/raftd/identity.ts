@@ -39,6 +39,8 @@ export interface Identity {
    * when): its data must not serve as a member again, so raftd refuses to start on it.
    */
   readonly removed?: string;
+  /** `-groups N` (N > 1): the count is part of the data (keys are hashed over it), so it can never change. */
+  readonly groups?: number;
 }
 
 /** The file name inside the data directory. */
@@ -68,8 +70,8 @@ function checksumOf(fields: unknown): string {
 
 /** The file's text for `identity`, checksum included. */
 export function formatIdentity(identity: Identity): string {
-  const { id, address, cluster, founder, members, peers, removed } = identity;
-  // `peers` and `removed` only when set, so older files read as before.
+  const { id, address, cluster, founder, members, peers, removed, groups } = identity;
+  // `peers`, `removed` and `groups` only when set, so older files read as before.
   const fields = {
     id,
     address,
@@ -78,6 +80,7 @@ export function formatIdentity(identity: Identity): string {
     members,
     ...(peers && Object.keys(peers).length ? { peers } : {}),
     ...(removed === undefined ? {} : { removed }),
+    ...(groups === undefined || groups === 1 ? {} : { groups }),
   };
   return JSON.stringify({ ...fields, checksum: checksumOf(fields) }, null, 2) + "\n";
 }
@@ -101,13 +104,16 @@ export function parseIdentity(text: string, file: string = IDENTITY_FILE): Ident
       `checksum mismatch (the file says ${checksum}, its content has ${checksumOf(fields)})`,
     );
   }
-  const { id, address, cluster, founder, members, peers, removed } = fields;
+  const { id, address, cluster, founder, members, peers, removed, groups } = fields;
   if (typeof id !== "string" || !NODE_ID_PATTERN.test(id)) throw new IdentityError(file, "bad id");
   if (typeof address !== "string" || !isHostPort(address)) throw new IdentityError(file, "bad address");
   if (typeof cluster !== "string" || cluster === "") throw new IdentityError(file, "bad cluster");
   if (typeof founder !== "boolean") throw new IdentityError(file, "bad founder");
   const book = addressBook(file, "members", members);
   if (removed !== undefined && typeof removed !== "string") throw new IdentityError(file, "bad removed");
+  if (groups !== undefined && !(Number.isSafeInteger(groups) && (groups as number) > 1)) {
+    throw new IdentityError(file, "bad groups");
+  }
   return {
     id,
     address,
@@ -116,6 +122,7 @@ export function parseIdentity(text: string, file: string = IDENTITY_FILE): Ident
     members: book,
     ...(peers === undefined ? {} : { peers: addressBook(file, "peers", peers) }),
     ...(removed === undefined ? {} : { removed }),
+    ...(groups === undefined ? {} : { groups: groups as number }),
   };
 }
 

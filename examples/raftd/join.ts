@@ -68,6 +68,8 @@ export interface StatusAnswer {
   readonly term: number;
   /** The members it knows, with addresses. */
   readonly members: readonly { readonly id: string; readonly address?: unknown; readonly peer?: unknown }[];
+  /** Its groups of keys, under `-groups N` (absent: one group). */
+  readonly groups?: readonly unknown[];
 }
 
 /** `GET address/status`, checked to be raftd's; throws when nothing (or something else) answers. */
@@ -96,6 +98,8 @@ export interface Discovered {
   readonly members: Record<string, string>;
   /** Every member's mTLS peer address (under mutual TLS). */
   readonly peers: Record<string, string>;
+  /** How many groups of keys the cluster runs (`-groups`; 1 without). */
+  readonly groups: number;
 }
 
 /**
@@ -120,7 +124,8 @@ export async function discover(
         if (typeof m.address === "string") members[m.id] = m.address;
         if (typeof m.peer === "string") peers[m.id] = m.peer;
       }
-      return { cluster: s.cluster, members, peers };
+      const groups = Array.isArray(s.groups) ? s.groups.length : 1;
+      return { cluster: s.cluster, members, peers, groups };
     } catch (e) {
       last = e instanceof Error ? e.message : String(e);
       if (attempt === 1 || attempt % 10 === 0) logger.log("info", `join: cannot reach ${target} (${last}); retrying`);

@@ -31,6 +31,8 @@ import { createUi } from "./ui.ts";
 import { loadPlatform, type Platform, type Server } from "./platform.ts";
 import { describeSecurity, loadSecurity, type Security, SecurityError } from "./security.ts";
 import { type KvNode, membersOf, RaftdNodeService } from "./service.ts";
+import { Shards } from "./groups.ts";
+import { ShardedService } from "./groups_service.ts";
 
 const LEVELS: Record<LogLevel, number> = { info: 0, verbose: 1, debug: 2, trace: 3 };
 
@@ -156,6 +158,18 @@ async function main(platform: Platform): Promise<number> {
     );
     return 1;
   }
+  if (config.forceNewCluster && config.groups > 1) {
+    // The groups of keys would keep the lost voters and never regain a quorum.
+    console.error("raftd: -force-new-cluster is not supported with -groups yet");
+    return 2;
+  }
+  if (identity !== undefined && (identity.groups ?? 1) !== config.groups) {
+    console.error(
+      `raftd: ${config.dataDir} holds ${identity.groups ?? 1} group(s) of keys: start it with -groups ` +
+        `${identity.groups ?? 1} (keys are hashed over that count; it cannot change)`,
+    );
+    return 2;
+  }
   if (config.join !== undefined && targetsSelf(config.join, config.port, [config.host, config.listenHost, address])) {
     console.error(`raftd: -join ${config.join} is this node itself: give the address of a member of the cluster`);
     return 2;
@@ -192,6 +206,8 @@ async function main(platform: Platform): Promise<number> {
     }
     chosenId = id;
   }
+  // A first start creates the cluster (its groups start with this node as their only voter) or joins one.
+  const founding = identity === undefined && config.join === undefined;
   const selfPeers = (id: string): Record<string, string> => peerAddress === undefined ? {} : { [id]: peerAddress };
   if (identity === undefined) {
     const id = chosenId ?? randomId();
@@ -213,7 +229,14 @@ async function main(platform: Platform): Promise<number> {
         founder: false,
         members: { ...found.members, [id]: address },
         peers: { ...found.peers, ...selfPeers(id) },
+        ...(config.groups > 1 ? { groups: config.groups } : {}),
       };
+      if (found.groups !== config.groups) {
+        console.error(
+          `raftd: the cluster of ${config.join} runs ${found.groups} group(s) of keys: start with -groups ${found.groups}`,
+        );
+        return 2;
+      }
       joinTarget = config.join;
     } else {
       identity = {
@@ -223,6 +246,7 @@ async function main(platform: Platform): Promise<number> {
         founder: true,
         members: { [id]: address },
         peers: selfPeers(id),
+        ...(config.groups > 1 ? { groups: config.groups } : {}),
       };
       logger.log("info", `starting a new cluster ${identity.cluster} as ${id} at ${address}`);
     }
@@ -277,11 +301,38 @@ async function main(platform: Platform): Promise<number> {
     ...(security.secret ? { secret: security.secret } : {}),
     ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
   });
+  // The groups of keys (-groups N) stream over the same HTTP port, under their own path.
+  const groupsHttp: HttpTransport | undefined = http && config.groups > 1
+    ? adapter.createHttpTransport({
+      clusterId: identity.cluster,
+      self,
+      peers: new Map(Object.entries(identity.members)),
+      prefix: "/raft/groups",
+      onEvent,
+      ...(security.secret ? { secret: security.secret } : {}),
+      ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
+    })
+    : undefined;
+  // Under mTLS they have their own TCP listener, one port above the node's peer port.
+  const groupsTcp = security.peerTls && config.groups > 1
+    ? platform.tcpTransport({
+      clusterId: identity.cluster,
+      self,
+      listen: `${config.listenHost}:${portOf(peerAddress!) + 1}`,
+      tls: { cert: security.peerTls.cert, key: security.peerTls.key, ca: security.peerTls.ca },
+      ...(security.secret ? { secret: security.secret } : {}),
+      onEvent,
+    })
+    : undefined;
   let node: KvNode | undefined;
+  let shards: Shards | undefined;
   // The node's address book feeds the transport; ours (replicated over local) is its source.
   const transportBook = () => peerAddress === undefined ? book.all() : peerBook.all();
+  const groupsBook = () =>
+    peerAddress === undefined ? book.all() : new Map([...peerBook.all()].map(([id, a]) => [id, shiftPort(a, 1)]));
   const changed = () => {
     node?.setPeers(transportBook(), { replace: true });
+    shards?.setPeers(groupsBook());
     persistBook(book.all(), peerBook.all());
   };
   const book = new AddressBook(identity.members, changed);
@@ -414,6 +465,38 @@ async function main(platform: Platform): Promise<number> {
     return 1;
   }
 
+  const groupsTransport = groupsHttp ?? groupsTcp;
+  if (groupsTransport !== undefined) {
+    try {
+      await groupsTcp?.start();
+      shards = await Shards.open({
+        self,
+        dataDir: config.dataDir,
+        fs,
+        transport: groupsTransport,
+        peers: groupsBook(),
+        groups: config.groups,
+        founding,
+        electionTimeoutMs: config.electionTimeoutMs,
+        heartbeatMs: config.heartbeatMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        control: () => {
+          const s = node!.status();
+          return s.leader !== undefined && s.applied >= s.commit ? s.membership : undefined;
+        },
+        log: (level, m) => logger.log(level, m),
+      });
+    } catch (e) {
+      console.error(`raftd: cannot start the groups of keys: ${e instanceof Error ? e.message : e}`);
+      await groupsTcp?.close().catch(() => {});
+      await node.stop().catch(() => {});
+      await server.shutdown().catch(() => {});
+      return 1;
+    }
+    shards.startMaintenance();
+    logger.log("info", `hosting ${config.groups} groups of keys (leaders balanced over the voters)`);
+  }
+
   const started = node;
   const metrics = new Metrics(() => started.prometheusMetrics());
   const service = new RaftdNodeService({
@@ -429,6 +512,9 @@ async function main(platform: Platform): Promise<number> {
 
     probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
+  const kvService = shards === undefined
+    ? service
+    : new ShardedService(service, shards, self, (id) => book.get(id), config.joinTimeoutMs);
   const admin = await AdminGate.create({
     cluster: identity.cluster,
     ...(security.token ? { token: security.token } : {}),
@@ -437,16 +523,17 @@ async function main(platform: Platform): Promise<number> {
       logger.limited(`admin ${remote} ${reason.slice(0, 30)}`, "info", `refused ${status} to ${remote}: ${reason}`),
   });
   api = createHandler({
-    service,
+    service: kvService,
     metrics,
     maxValueBytes: config.maxValueBytes,
     admin,
     scheme: dialer.scheme,
     fetch: dialer.fetch,
     // Bun upgrades peer streams through its server object; it is set before the first request arrives.
-    peerHandler: http && ((req) => http.handler(req, nativeServer)),
+    peerHandler: http &&
+      ((req) => http.handler(req, nativeServer) ?? groupsHttp?.handler(req, nativeServer)),
     ui: createUi({
-      status: () => service.status(),
+      status: () => kvService.status(),
       leaderChanges: () => leaderChangesSeen(started),
       fetch: dialer.fetch,
       scheme: dialer.scheme,
@@ -481,18 +568,21 @@ async function main(platform: Platform): Promise<number> {
   const exitCode = await new Promise<number>((resolve) => {
     // Fail-stop: a node stopped by a fatal error (a failed write or fsync)
     // takes the process with it, non-zero, so that a supervisor restarts it.
-    node!.done.catch((e: unknown) => {
+    const fatal = (e: unknown) => {
       if (shuttingDown) return;
       shuttingDown = true;
       console.error(`raftd: fatal: ${e instanceof Error ? e.message : e}; exiting`);
       resolve(1);
-    });
+    };
+    node!.done.catch(fatal);
+    shards?.done.catch(fatal);
     /** Stop gracefully: let in-flight client requests finish (bounded), then stop the node (its fsync, its lock). */
     const shutdown = async (code: number) => {
       shuttingDown = true;
       if (inFlight > 0) {
         await Promise.race([new Promise<void>((r) => (drained = r)), sleep(config.requestTimeoutMs)]);
       }
+      await shards?.stop().catch((e) => logger.log("info", `stop groups: ${e}`));
       await node!.stop().catch((e) => logger.log("info", `stop: ${e}`));
       await saving;
       await Promise.race([server.shutdown(), sleep(2000)]).catch(() => {});
@@ -547,6 +637,16 @@ async function main(platform: Platform): Promise<number> {
 
   await Promise.race([Promise.allSettled(background), sleep(500)]);
   return exitCode;
+}
+
+/** The port of `host:port`. */
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(":") + 1));
+}
+
+/** `host:port` with the port moved by `by` (the groups' mTLS listener sits one above the node's). */
+function shiftPort(address: string, by: number): string {
+  return `${address.slice(0, address.lastIndexOf(":"))}:${portOf(address) + by}`;
 }
 
 /** Leader changes the node has seen (its `plank_leader_changes_seen_total`). */

@@ -7,6 +7,7 @@
  */
 
 import type * as Adapter from "../../adapters/deno/mod.ts";
+import type { StreamTransport, StreamTransportOptions } from "../../adapters/transport/stream.ts";
 import type { RequestInfo } from "./http.ts";
 
 /** A listening HTTP server. */
@@ -35,6 +36,8 @@ export interface Platform {
     | "secretKey"
     | "forceNewClusterInDir"
   >;
+  /** A TCP peer transport (mutual TLS with `tls`) of this runtime, not yet started. */
+  readonly tcpTransport: (options: StreamTransportOptions) => StreamTransport;
   /** `fetch` and WebSocket trusting other nodes' HTTPS certificates (the runtime's TLS client). */
   readonly tlsClient: (tls: Adapter.ClientTlsOptions) => Adapter.TlsClient;
   /** The runtime's durable file system. */

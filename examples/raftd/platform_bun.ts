@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BunFs, bunTlsClient, peerWebSocket } from "../../adapters/bun/mod.ts";
+import { BunFs, BunTcpTransport, bunTlsClient, peerWebSocket } from "../../adapters/bun/mod.ts";
 import * as adapter from "../../adapters/bun/mod.ts";
 import type { RequestInfo } from "./http.ts";
 import type { Platform, Server } from "./platform.ts";
@@ -18,6 +18,7 @@ export function bunPlatform(): Platform {
     name: "bun",
     adapter,
     tlsClient: bunTlsClient,
+    tcpTransport: (options) => new BunTcpTransport(options),
     fs: new BunFs(),
     args: process.argv.slice(2),
     pid: process.pid,

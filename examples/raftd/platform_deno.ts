@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DenoFs, denoTlsClient } from "../../adapters/deno/mod.ts";
+import { DenoFs, DenoTcpTransport, denoTlsClient } from "../../adapters/deno/mod.ts";
 import * as adapter from "../../adapters/deno/mod.ts";
 import type { Platform, Server } from "./platform.ts";
 import { rewrittenFromRawUrl } from "./raw_path.ts";
@@ -16,6 +16,7 @@ export function denoPlatform(): Platform {
     name: "deno",
     adapter,
     tlsClient: denoTlsClient,
+    tcpTransport: (options) => new DenoTcpTransport(options),
     fs: new DenoFs(),
     args: Deno.args,
     pid: Deno.pid,

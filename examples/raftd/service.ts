@@ -76,6 +76,62 @@ export function membersOf(m: Membership): { id: string; suffrage: "voter" | "lea
   return [...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, suffrage]) => ({ id, suffrage }));
 }
 
+/**
+ * The library's errors as HTTP answers. A refusal that certainly changed
+ * nothing is a 503 with Retry-After and `x-raftd-outcome: not-applied` (safe
+ * to retry). A write whose outcome is unknown — no answer in time, the node
+ * stopped while carrying it — is a 504 with `x-raftd-outcome: unknown`: it
+ * may have been applied, so a client reads before it retries (a
+ * compare-and-set may have succeeded). `not-leader` becomes a
+ * {@link NotLeaderError} naming the leader's address (`addressOf`), so the
+ * request is forwarded there; `self` is this node (never forwarded to).
+ */
+export function toHttpError(
+  e: unknown,
+  write: boolean,
+  addressOf: (id: string) => string | undefined,
+  self: string,
+): unknown {
+  const unknown = (message: string) =>
+    write
+      ? new HttpError(504, `outcome unknown: ${message}; the write may have been applied, read before retrying`, {
+        [OUTCOME_HEADER]: "unknown",
+      })
+      : new HttpError(503, message);
+  if (e instanceof HttpError || e instanceof NotLeaderError) return e;
+  if (e instanceof RaftRejected) {
+    switch (e.reason) {
+      case "not-leader": {
+        const address = e.leader === undefined ? undefined : addressOf(e.leader);
+        return address === undefined || e.leader === self
+          ? new HttpError(503, "no leader available, retry later", NOT_APPLIED)
+          : new NotLeaderError(address);
+      }
+      case "too-large":
+        return new HttpError(413, "too many uncommitted bytes; retry later", NOT_APPLIED);
+      case "unsafe-conf-change":
+        return new HttpError(
+          409,
+          "refused: the membership change would leave the cluster unable to make progress",
+          NOT_APPLIED,
+        );
+      case "conf-change-pending":
+        return new HttpError(503, "another membership change is in progress, retry later", NOT_APPLIED);
+      default:
+        return new HttpError(503, `request not completed (${e.reason}), retry later`, NOT_APPLIED);
+    }
+  }
+  if (e instanceof ProposalDropped) {
+    return new HttpError(503, "write lost to a leader change; it did not take effect, retry", NOT_APPLIED);
+  }
+  if (e instanceof OutcomeUnknown) return unknown(e.message);
+  // A request pending at shutdown may already be in the log (and commit elsewhere).
+  if (e instanceof NodeStopped) return unknown("node is shutting down");
+  // Fatal: the node stopped (raftd exits); a write it was carrying may still commit elsewhere.
+  if (e instanceof StorageFailure || e instanceof StateMachineFailure) return unknown(`node stopped (${e.message})`);
+  return e;
+}
+
 /** The service. */
 export class RaftdNodeService implements RaftdService {
   readonly #o: ServiceOptions;
@@ -96,52 +152,8 @@ export class RaftdNodeService implements RaftdService {
     }
   }
 
-  /**
-   * A refusal that certainly changed nothing is a 503 with Retry-After and
-   * `x-raftd-outcome: not-applied` (safe to retry). A write whose outcome is
-   * unknown — no answer in time, the node stopped while carrying it — is a
-   * 504 with `x-raftd-outcome: unknown`: it may have been applied, so a
-   * client reads before it retries (a compare-and-set may have succeeded).
-   */
   #mapError(e: unknown, write: boolean): unknown {
-    const unknown = (message: string) =>
-      write
-        ? new HttpError(504, `outcome unknown: ${message}; the write may have been applied, read before retrying`, {
-          [OUTCOME_HEADER]: "unknown",
-        })
-        : new HttpError(503, message);
-    if (e instanceof HttpError || e instanceof NotLeaderError) return e;
-    if (e instanceof RaftRejected) {
-      switch (e.reason) {
-        case "not-leader": {
-          const address = e.leader === undefined ? undefined : this.#o.addressOf(e.leader);
-          return address === undefined || e.leader === this.#o.node.id
-            ? new HttpError(503, "no leader available, retry later", NOT_APPLIED)
-            : new NotLeaderError(address);
-        }
-        case "too-large":
-          return new HttpError(413, "too many uncommitted bytes; retry later", NOT_APPLIED);
-        case "unsafe-conf-change":
-          return new HttpError(
-            409,
-            "refused: the membership change would leave the cluster unable to make progress",
-            NOT_APPLIED,
-          );
-        case "conf-change-pending":
-          return new HttpError(503, "another membership change is in progress, retry later", NOT_APPLIED);
-        default:
-          return new HttpError(503, `request not completed (${e.reason}), retry later`, NOT_APPLIED);
-      }
-    }
-    if (e instanceof ProposalDropped) {
-      return new HttpError(503, "write lost to a leader change; it did not take effect, retry", NOT_APPLIED);
-    }
-    if (e instanceof OutcomeUnknown) return unknown(e.message);
-    // A request pending at shutdown may already be in the log (and commit elsewhere).
-    if (e instanceof NodeStopped) return unknown("node is shutting down");
-    // Fatal: the node stopped (raftd exits); a write it was carrying may still commit elsewhere.
-    if (e instanceof StorageFailure || e instanceof StateMachineFailure) return unknown(`node stopped (${e.message})`);
-    return e;
+    return toHttpError(e, write, this.#o.addressOf, this.#o.node.id);
   }
 
   async #propose(cmd: KvCommand): Promise<KvResult> {
@@ -175,8 +187,13 @@ export class RaftdNodeService implements RaftdService {
   }
 
   #members(s: NodeStatus): MemberView[] {
+    return this.memberViews(s.membership);
+  }
+
+  /** A membership's members with their addresses (a group's, in `/status`). */
+  memberViews(membership: Membership): MemberView[] {
     const peerOf = this.#o.peerAddressOf;
-    return membersOf(s.membership).map(({ id, suffrage }) => ({
+    return membersOf(membership).map(({ id, suffrage }) => ({
       id,
       address: this.#o.addressOf(id),
       suffrage,

@@ -2,7 +2,7 @@
 // files, real SIGKILL. Only the command line and the HTTP API are used.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
+import { AckedWrites, Cluster, FAST_FLAGS, type RaftdProcess, waitFor, waitForVoters } from "./harness.ts";
 
 const T = { timeout: 60_000 };
 
@@ -10,21 +10,10 @@ describe("raftd cluster (black box)", () => {
   const cluster = new Cluster();
   let n1: RaftdProcess, n2: RaftdProcess, n3: RaftdProcess;
   /** Every write that was acknowledged with 200: key → value. */
-  const acked = new Map<string, string>();
-
-  async function write(node: RaftdProcess, key: string, value: string): Promise<void> {
-    const r = await node.request("PUT", `/db/${key}`, value);
-    assert.equal(r.status, 200, `PUT ${key} on ${node.name}: ${r.status} ${r.text}\n${cluster.logs()}`);
-    acked.set(key, value);
-  }
-
-  async function assertAllAcked(node: RaftdProcess): Promise<void> {
-    for (const [key, value] of acked) {
-      const r = await node.request("GET", `/db/${key}`);
-      assert.equal(r.status, 200, `GET ${key} on ${node.name}: ${r.status} ${r.text}`);
-      assert.equal(r.text, value, `value of ${key} on ${node.name}`);
-    }
-  }
+  const writes = new AckedWrites(cluster);
+  const acked = writes.acked;
+  const write = (node: RaftdProcess, key: string, value: string) => writes.write(node, key, value);
+  const assertAllAcked = (node: RaftdProcess) => writes.assertAll(node);
 
   before(async () => {
     n1 = await cluster.add("n1");

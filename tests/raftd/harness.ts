@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { freePort } from "../free_port.ts";
@@ -140,6 +141,17 @@ export interface Status {
   applied: number;
   members: { id: string; address: string; suffrage: string; peer?: string }[];
   cluster: string;
+  /** Under `-groups N`: every group of keys. */
+  groups?: {
+    group: number;
+    role: string;
+    term: number;
+    leader: string | null;
+    commit: number;
+    applied: number;
+    quiescent: boolean;
+    members: { id: string; suffrage: string }[];
+  }[];
 }
 
 /** Poll `f` until it returns a value other than undefined (or time runs out: then throw with `what`). */
@@ -205,17 +217,67 @@ export class Cluster {
 }
 
 /**
+ * Every write acknowledged with 200 (key → value), and the check that a node
+ * reads them all back. A 503 that says `x-raftd-outcome: not-applied` (an
+ * election or a leadership transfer under way: nothing happened) is retried,
+ * as raftd tells clients to, for up to `retryMs`; so is a write's 504
+ * (`unknown`: the leader changed before answering), since putting the same
+ * value again is idempotent. Any other answer fails.
+ */
+export class AckedWrites {
+  /** key → the value last acknowledged. */
+  readonly acked: Map<string, string> = new Map();
+  /**
+   * @param cluster whose logs a failure shows
+   * @param retryMs how long a not-applied 503 is retried
+   */
+  constructor(private readonly cluster: Cluster, private readonly retryMs = 15_000) {}
+
+  async #retrying(node: RaftdProcess, method: string, path: string, body?: string) {
+    const deadline = Date.now() + this.retryMs;
+    for (;;) {
+      const r = await node.request(method, path, body);
+      const outcome = r.headers.get("x-raftd-outcome");
+      const retry = (r.status === 503 && (method === "GET" || outcome === "not-applied")) ||
+        (r.status === 504 && method === "PUT" && outcome === "unknown");
+      if (!retry || Date.now() > deadline) return r;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  /** `PUT /db/key` on `node`, asserting 200, and remember it. */
+  async write(node: RaftdProcess, key: string, value: string): Promise<void> {
+    const r = await this.#retrying(node, "PUT", `/db/${key}`, value);
+    assert.equal(r.status, 200, `PUT ${key} on ${node.name}: ${r.status} ${r.text}\n${this.cluster.logs()}`);
+    this.acked.set(key, value);
+  }
+
+  /** Every acknowledged write reads back from `node` (linearizable reads). */
+  async assertAll(node: RaftdProcess): Promise<void> {
+    for (const [key, value] of this.acked) {
+      const r = await this.#retrying(node, "GET", `/db/${key}`);
+      assert.equal(r.status, 200, `GET ${key} on ${node.name}: ${r.status} ${r.text}`);
+      assert.equal(r.text, value, `value of ${key} on ${node.name}`);
+    }
+  }
+}
+
+/**
  * Adds n1, n2, n3 to `cluster` and forms them: n1 founds the cluster (with
- * `founderFlags` too), the others `-join` it; resolves once all three see
+ * `founderFlags` too), the others `-join` it, all with `everyFlags`; resolves once all three see
  * three voters (or throws with every node's log).
  */
-export async function formThree(cluster: Cluster, founderFlags: string[] = []): Promise<RaftdProcess[]> {
+export async function formThree(
+  cluster: Cluster,
+  founderFlags: string[] = [],
+  everyFlags: string[] = [],
+): Promise<RaftdProcess[]> {
   const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
   const [n1, n2, n3] = nodes as [RaftdProcess, RaftdProcess, RaftdProcess];
-  n1.start([...FAST_FLAGS, "-id", "n1", ...founderFlags]);
+  n1.start([...FAST_FLAGS, ...everyFlags, "-id", "n1", ...founderFlags]);
   await waitFor("n1 to lead", async () => (await n1.status())?.role === "leader" || undefined);
-  n2.start([...FAST_FLAGS, "-id", "n2", "-join", n1.address]);
-  n3.start([...FAST_FLAGS, "-id", "n3", "-join", n1.address]);
+  n2.start([...FAST_FLAGS, ...everyFlags, "-id", "n2", "-join", n1.address]);
+  n3.start([...FAST_FLAGS, ...everyFlags, "-id", "n3", "-join", n1.address]);
   await waitForVoters(nodes, 3).catch((e) => {
     throw new Error(`${e}\n${cluster.logs()}`);
   });
