@@ -291,28 +291,20 @@ async function main(platform: Platform): Promise<number> {
       logger.limited(`${e.type} ${e.peer}`, "info", text);
     } else logger.log("debug", text);
   };
-  // Peers stream over the HTTP port, unless they use mutual TLS on their own listener (TCP or HTTP/2).
-  const http: HttpTransport | undefined = security.peerTls ? undefined : adapter.createHttpTransport({
-    clusterId: identity.cluster,
-    self,
-    peers: new Map(Object.entries(identity.members)),
-    prefix: "/raft",
-    onEvent,
-    ...(security.secret ? { secret: security.secret } : {}),
-    ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
-  });
-  // The groups of keys (-groups N) stream over the same HTTP port, under their own path.
-  const groupsHttp: HttpTransport | undefined = http && config.groups > 1
-    ? adapter.createHttpTransport({
+  const httpTransportAt = (prefix: string): HttpTransport =>
+    adapter.createHttpTransport({
       clusterId: identity.cluster,
       self,
       peers: new Map(Object.entries(identity.members)),
-      prefix: "/raft/groups",
+      prefix,
       onEvent,
       ...(security.secret ? { secret: security.secret } : {}),
       ...(security.https ? { tls: security.ca === undefined ? {} : { ca: security.ca } } : {}),
-    })
-    : undefined;
+    });
+  // Peers stream over the HTTP port, unless they use mutual TLS on their own listener (TCP or HTTP/2).
+  const http: HttpTransport | undefined = security.peerTls ? undefined : httpTransportAt("/raft");
+  // The groups of keys (-groups N) stream over the same HTTP port, under their own path.
+  const groupsHttp: HttpTransport | undefined = http && config.groups > 1 ? httpTransportAt("/raft/groups") : undefined;
   // Under mTLS they have their own TCP listener, one port above the node's peer port.
   const groupsTcp = security.peerTls && config.groups > 1
     ? platform.tcpTransport({
