@@ -291,11 +291,12 @@ async function main(platform: Platform): Promise<number> {
       logger.limited(`${e.type} ${e.peer}`, "info", text);
     } else logger.log("debug", text);
   };
+  const { cluster, members } = identity;
   const httpTransportAt = (prefix: string): HttpTransport =>
     adapter.createHttpTransport({
-      clusterId: identity.cluster,
+      clusterId: cluster,
       self,
-      peers: new Map(Object.entries(identity.members)),
+      peers: new Map(Object.entries(members)),
       prefix,
       onEvent,
       ...(security.secret ? { secret: security.secret } : {}),
