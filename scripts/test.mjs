@@ -152,18 +152,25 @@ function denoJunitCounts(path) {
   for (const m of xml.matchAll(re)) {
     const body = m[3] ?? "";
     const status = /<(failure|error)\b/.test(body) ? "fail" : /<skipped\b/.test(body) ? "skip" : "pass";
-    cases.push({ name: unescapeXml(m[1]), status });
+    const file = m[0].match(/classname="([^"]*)"/)?.[1];
+    cases.push({ name: unescapeXml(m[1]), status, file: file && unescapeXml(file) });
   }
   const names = cases.map((c) => c.name);
   let passed = 0;
   let failed = 0;
+  const failures = [];
   for (const c of cases) {
     const isParent = names.some((n) => n.startsWith(c.name + " > "));
     if (isParent) continue;
     if (c.status === "pass") passed++;
-    else if (c.status === "fail") failed++;
+    else if (c.status === "fail") {
+      failed++;
+      // Nested cases name Deno's node:test shim as their class; the top-level case names the file.
+      const root = cases.find((r) => r.name === c.name.split(" > ")[0] && r.file?.startsWith("./"));
+      failures.push(root ? `${root.file}: ${c.name}` : c.name);
+    }
   }
-  return { passed, failed };
+  return { passed, failed, failures };
 }
 
 /** Fallback: Deno's summary line `ok | 3 passed (2 steps) | 0 failed (5 ignored)`. */
@@ -207,7 +214,8 @@ async function bunRun() {
     const m = output.match(new RegExp(`^\\s*(\\d+) ${word}\\s*$`, "m"));
     return m ? Number(m[1]) : 0;
   };
-  return { name: "bun", code, passed: num("pass"), failed: num("fail") };
+  const failures = [...output.matchAll(/^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm)].map((m) => m[1]);
+  return { name: "bun", code, passed: num("pass"), failed: num("fail"), failures };
 }
 
 console.log(`test.mjs: ${files.length} test file(s): ${files.join(" ")}`);
@@ -233,6 +241,8 @@ for (const r of results) {
   if (r.failed > 0) ok = false;
   passed += r.passed;
   failed += r.failed;
+  // Named again here because CI keeps only the tail of the output.
+  for (const f of r.failures ?? []) console.log(`test.mjs: ${r.name}: FAILED ${f}`);
   console.log(
     `test.mjs: ${r.name}: ${r.passed} passed, ${r.failed} failed (exit ${r.code})`,
   );
