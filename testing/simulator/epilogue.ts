@@ -23,7 +23,18 @@
  * 4. the paper's Figure 8, scripted on five voters: an older-term entry that a
  *    new leader has put on a majority, but not yet its own no-op, is not
  *    committed, so the node that then overwrites it breaks no safety oracle
- *    (§5.4.2).
+ *    (§5.4.2);
+ * 5. a follower left behind the leader's compacted log rejoins and the first
+ *    snapshot message sent to it is lost: it still catches up, because the
+ *    leader gives up a transfer that made no progress for a whole round and
+ *    starts it again (§7; without that, with no leader change to reset the
+ *    follower's progress, it would wait for good);
+ * 6. Ongaro's 2015 errata to §4.1, scripted on four voters a, b, c, d: a
+ *    appends "remove d" alone and is cut off; c is elected by b and d and,
+ *    cut off from b at once, is asked to "remove a" before its own term has
+ *    committed anything; a then wins with b's vote. A new leader must refuse
+ *    a membership change until an entry of its term commits, or c (with d)
+ *    and a (with b) commit different entries at the same index.
  *
  * Every property is one honest Raft keeps on every seed of every profile;
  * where a profile's settings void one, the restriction is stated where it
@@ -73,6 +84,8 @@ class CalmPhase {
     this.#rejoin();
     this.#transferAfterRejoin();
     this.#figure8();
+    this.#lostSnapshot();
+    this.#errata();
   }
 
   /** Step 1: forged TimeoutNow and transfer RequestVote to a follower; nothing may change. */
@@ -254,6 +267,75 @@ class CalmPhase {
     }
     sim.heal();
     this.#settle("after Figure 8");
+  }
+
+  /** Step 5: a follower rejoins behind the leader's compacted log; the first snapshot message to it is lost. */
+  #lostSnapshot(): void {
+    const sim = this.#sim;
+    const t = this.#t;
+    const { leader, membership } = this.#settle("before the lost snapshot");
+    if (sim.state(leader).config.snapshotEvery <= 0) return;
+    const follower = this.#isolable(leader, membership);
+    if (follower === undefined) return;
+    sim.note(leader, `calm phase: ${follower} falls behind a snapshot, whose first message is lost`);
+    sim.partition([sim.nodeIds.filter((id) => id !== follower)]);
+    const behind = lastIndex(sim.state(follower).log);
+    // Write until the leader has compacted away the entry after the follower's last.
+    const until = sim.now + 40 * t;
+    while (sim.now < until && sim.leader() === leader && sim.state(leader).log.offset <= behind) {
+      this.#drain(this.#load(t / 2, t / 20));
+    }
+    if (sim.leader() !== leader || sim.state(leader).log.offset <= behind) {
+      sim.heal();
+      return;
+    }
+    sim.dropNext((m) => m.type === "InstallSnapshot" && m.to === follower);
+    sim.heal();
+    const wanted = sim.state(leader).commit;
+    // A stuck transfer is abandoned after one to two leader rounds (an election timeout each), then
+    // resent; give it ten times that. A leader change (pre-vote off: the rejoining node's campaigns)
+    // starts the transfer afresh, and the check is moot.
+    const caughtUp = sim.runUntil(() => sim.state(follower).applied >= wanted || sim.leader() !== leader, 20 * t);
+    if (!caughtUp) {
+      sim.fail(
+        CALM,
+        `${follower}, behind ${leader}'s snapshot, lost the first snapshot message and had applied only ` +
+          `${sim.state(follower).applied} of ${wanted} ${20 * t} ms later, with ${leader} still leading ` +
+          "(§7: a transfer that makes no progress is abandoned and sent again)",
+      );
+    }
+  }
+
+  /** Step 6: Ongaro's errata to §4.1, on a simple configuration of exactly four voters. */
+  #errata(): void {
+    const sim = this.#sim;
+    const t = this.#t;
+    const { leader: a, term, membership } = this.#settle("before the errata schedule");
+    if (isJoint(membership) || membership.voters.length !== 4 || membership.learners.length > 0) return;
+    const others = membership.voters.filter((id) => id !== a);
+    const d = this.#rng.pick(others);
+    sim.note(a, `calm phase: §4.1 errata, ${a} cut off with "remove ${d}"`);
+    sim.partition([[a], others]);
+    sim.proposeConfChange(a, { type: "remove", node: d });
+    let c: NodeId | undefined;
+    sim.runUntil(() => {
+      c = others.find((id) => sim.state(id).role.kind === "leader" && sim.state(id).term > term);
+      return c !== undefined;
+    }, 20 * t);
+    // The scenario needs c ≠ d (d is the node a's change removes); otherwise just heal.
+    if (c !== undefined && c !== d) {
+      const b = others.find((id) => id !== c && id !== d)!;
+      // c's first messages, just sent, are dropped on arrival: b never hears from c.
+      sim.partition([[a, b], [c, d]]);
+      sim.proposeConfChange(c, { type: "remove", node: a });
+      // a (under its own "remove d": voters a, b, c) can now win with b's vote; the safety oracles
+      // see a divergence the moment both sides commit the index after a's last common entry.
+      const cTerm = sim.state(c).term;
+      sim.runUntil(() => sim.state(a).role.kind === "leader" && sim.state(a).term > cTerm, 20 * t);
+      sim.runFor(4 * t);
+    }
+    sim.heal();
+    this.#settle("after the errata schedule");
   }
 
   /** A voter other than `leader` that can be cut off with a majority left (a 3+-voter simple configuration). */

@@ -243,6 +243,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   readonly #recorded: ClientOp[] = [];
   /** Operation ids some state machine has applied: the ground truth for unanswered writes. */
   readonly #appliedOps = new Set<number>();
+  readonly #drops: { readonly match: (message: Message) => boolean; left: number }[] = [];
   readonly #leaderTerms = new Set<Term>();
   /** The highest term in which some node became leader (durably): a lease read of a lower term is stale. */
   #highestLeaderTerm: Term = 0;
@@ -565,6 +566,14 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       from: this.#node(message.from),
       message,
     });
+  }
+
+  /**
+   * Loses the next `count` messages for which `match` holds, as they are sent
+   * (a targeted loss: the calm phase drops one snapshot transfer this way).
+   */
+  dropNext(match: (message: Message) => boolean, count = 1): void {
+    this.#drops.push({ match, left: count });
   }
 
   /** Adds a line to the trace. */
@@ -958,6 +967,18 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
   /** Applies committed entries to the node's state machine, checking the service's invariant after each. */
   #apply(node: SimNode, entries: readonly Entry[]): void {
     if (entries.length === 0) return;
+    // An applied entry must be one the node can replay after a crash: in its durable log or
+    // snapshot. A state machine ahead of the disk (a durable one, or one that acted on the
+    // entry) could not be vouched for after a restart (Figure 2: apply what is committed and
+    // stored; thesis §10.2.1 lets only the *sending* of appends outrun the disk).
+    const durable = Math.max(
+      node.storage.entries[node.storage.entries.length - 1]?.index ?? 0,
+      node.storage.snapshot?.info.meta.index ?? 0,
+    );
+    const last = entries[entries.length - 1]!.index;
+    if (last > durable) {
+      this.#fail("apply before durable", `${node.id} applied entry ${last} while its storage holds up to ${durable}`);
+    }
     // The driver treats a throw from the state machine as that entry's failure; a violation found
     // here must end the run instead, so it is kept and thrown once the driver is done.
     let violation: unknown;
@@ -1132,6 +1153,12 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     const f = this.#faults;
     if (this.#faultsOn && this.#rng.chance(f.dropRate)) return;
     if (to.partition !== from.partition) return;
+    const drop = this.#drops.find((d) => d.left > 0 && d.match(message));
+    if (drop !== undefined) {
+      drop.left--;
+      this.#note(from.id, `lost ${message.type} to ${message.to} (targeted)`);
+      return;
+    }
     this.#schedule({ kind: "deliver", time: this.#now + this.#latency(), seq: 0, from, message });
     if (this.#faultsOn && this.#rng.chance(f.duplicateRate)) {
       this.#schedule({ kind: "deliver", time: this.#now + this.#latency(), seq: 0, from, message });
