@@ -25,10 +25,10 @@
  *    committed, so the node that then overwrites it breaks no safety oracle
  *    (§5.4.2);
  * 5. a follower left behind the leader's compacted log rejoins and the first
- *    snapshot message sent to it is lost: it still catches up, because the
- *    leader gives up a transfer that made no progress for a whole round and
- *    starts it again (§7; without that, with no leader change to reset the
- *    follower's progress, it would wait for good);
+ *    snapshot message sent to it is lost: it still catches up (§7: a lost
+ *    transfer is detected and resent; here the stream resumes from the gap
+ *    the follower reports, and a stream that hears nothing gives up, which
+ *    makes the leader probe and send it again);
  * 6. Ongaro's 2015 errata to §4.1, scripted on four voters a, b, c, d: a
  *    appends "remove d" alone and is cut off; c is elected by b and d and,
  *    cut off from b at once, is asked to "remove a" before its own term has
@@ -292,8 +292,8 @@ class CalmPhase {
     sim.dropNext((m) => m.type === "InstallSnapshot" && m.to === follower);
     sim.heal();
     const wanted = sim.state(leader).commit;
-    // A stuck transfer is abandoned after one to two leader rounds (an election timeout each), then
-    // resent; give it ten times that. A leader change (pre-vote off: the rejoining node's campaigns)
+    // Recovery takes at most a few idle rounds of the stream (an election timeout each) and one
+    // leader round; give it twenty. A leader change (pre-vote off: the rejoining node's campaigns)
     // starts the transfer afresh, and the check is moot.
     const caughtUp = sim.runUntil(() => sim.state(follower).applied >= wanted || sim.leader() !== leader, 20 * t);
     if (!caughtUp) {
