@@ -5,8 +5,10 @@ import { InvariantViolation } from "./invariants.ts";
 import { Simulator } from "./simulator.ts";
 
 /** A fault-free 3-node cluster that has elected a leader and passed the liveness check. */
-function settledCluster(seed: number): Simulator {
-  const sim = new Simulator({ seed, nodes: 3, faults: false });
+function settledCluster(seed: number, nodes = 3, snapshots = false, trace?: string[]): Simulator {
+  const raft = snapshots ? { snapshotEvery: 20, keepAfterSnapshot: 5 } : {};
+  const onTrace = trace && ((line: string) => void trace.push(line));
+  const sim = new Simulator({ seed, nodes, faults: false, raft, ...(onTrace ? { onTrace } : {}) });
   sim.runSteps(300);
   sim.checkLiveness();
   return sim;
@@ -49,5 +51,44 @@ describe("calm phase", () => {
       });
     };
     assert.throws(() => calmPhase(sim), (e) => e instanceof InvariantViolation && e.invariant === "calm phase");
+  });
+
+  test("a follower behind a snapshot whose first message is lost catches up", () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const trace: string[] = [];
+      const sim = settledCluster(seed, 3, true, trace);
+      calmPhase(sim);
+      const lost = trace.filter((l) => l.includes("lost InstallSnapshot"));
+      assert.equal(lost.length, 1, `seed ${seed}: the schedule lost no snapshot message`);
+      assert.equal(sim.leaders().length, 1);
+    }
+  });
+
+  test("a follower that never receives its snapshot is reported", () => {
+    const sim = settledCluster(2, 3, true);
+    const original = sim.dropNext.bind(sim);
+    sim.dropNext = (match) => original(match, Infinity); // every snapshot message to it is lost
+    assert.throws(
+      () => calmPhase(sim),
+      (e) =>
+        e instanceof InvariantViolation && e.invariant === "calm phase" && /lost the first snapshot/.test(e.detail),
+    );
+  });
+
+  test("the §4.1 errata schedule runs on four voters and honest Raft commits one entry per index", () => {
+    let acted = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+      const sim = settledCluster(seed, 4);
+      const asked: string[] = [];
+      const original = sim.proposeConfChange.bind(sim);
+      sim.proposeConfChange = (id, change) => {
+        asked.push(`${id}:${change.type}`);
+        original(id, change);
+      };
+      calmPhase(sim);
+      if (asked.length === 2) acted++; // both changes asked: the new leader was not the node a removes
+      assert.equal(sim.leaders().length, 1, `seed ${seed}`);
+    }
+    assert.ok(acted >= 2, `the full schedule ran on ${acted} of 6 seeds`);
   });
 });
