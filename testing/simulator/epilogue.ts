@@ -34,7 +34,13 @@
  *    cut off from b at once, is asked to "remove a" before its own term has
  *    committed anything; a then wins with b's vote. A new leader must refuse
  *    a membership change until an entry of its term commits, or c (with d)
- *    and a (with b) commit different entries at the same index.
+ *    and a (with b) commit different entries at the same index;
+ * 7. one voter with learners: the voter, restarted, elects itself in one
+ *    step and a write reaches it at once; it crashes there and is elected
+ *    again in the same term (its term was not yet on disk) with another
+ *    write. Its appends must wait for the write of its term (thesis §10.2.1
+ *    lets them outrun the entries' writes only), or a learner holds a
+ *    different entry under the same index and term (§5.3, log matching).
  *
  * Every property is one honest Raft keeps on every seed of every profile;
  * where a profile's settings void one, the restriction is stated where it
@@ -86,6 +92,7 @@ class CalmPhase {
     this.#figure8();
     this.#lostSnapshot();
     this.#errata();
+    this.#loneVoter();
   }
 
   /** Step 1: forged TimeoutNow and transfer RequestVote to a follower; nothing may change. */
@@ -336,6 +343,46 @@ class CalmPhase {
     }
     sim.heal();
     this.#settle("after the errata schedule");
+  }
+
+  /** Step 7: the leader becomes the only voter; restarted, it is crashed the moment it re-elects itself. */
+  #loneVoter(): void {
+    const sim = this.#sim;
+    const t = this.#t;
+    const { leader: a, membership } = this.#settle("before the lone-voter schedule");
+    const learners = allMembers(membership).filter((id) => id !== a);
+    if (learners.length === 0) return;
+    sim.note(a, `calm phase: ${a} the only voter (${learners.join(",")} learners), crashed as it is elected`);
+    sim.proposeConfChange(a, { type: "joint", voters: [a], learners });
+    const alone = () => {
+      const s = sim.state(a);
+      const m = membershipOf(s);
+      return !isJoint(m) && m.voters.length === 1 && s.configs[s.configs.length - 1]!.index <= s.commit;
+    };
+    if (!sim.runUntil(alone, 20 * t) || sim.leader() !== a) return;
+    sim.runFor(2 * t); // the learners catch up
+    const elect = (when: string) => {
+      if (!sim.runUntil(() => sim.state(a).role.kind === "leader", 20 * t)) {
+        sim.fail(CALM, `${a}, the only voter, did not elect itself within ${20 * t} ms ${when}`);
+      }
+    };
+    // A slow disk keeps the write of its new term pending for several round trips: long enough
+    // for the learners to acknowledge its no-op and for a write to follow, if it let them out.
+    const trip = sim.options.maxLatencyMs ?? 10;
+    const disk = [sim.options.minDiskMs ?? 1, sim.options.maxDiskMs ?? 6] as const;
+    sim.crash(a);
+    sim.restart(a);
+    sim.setDiskLatency(a, 8 * trip + 10, 8 * trip + 10);
+    elect("after a restart");
+    sim.put(a, "lone", "first");
+    sim.runFor(5 * trip + 2);
+    sim.crash(a); // the write of its term, still pending, is lost
+    sim.setDiskLatency(a, disk[0], disk[1]);
+    sim.runFor(2 * trip + 2); // answers to the crashed node (carrying the lost term) die with it
+    sim.restart(a);
+    elect("after a crash at its election");
+    sim.put(a, "lone", "second");
+    sim.runFor(2 * t);
   }
 
   /** A voter other than `leader` that can be cut off with a majority left (a 3+-voter simple configuration). */
