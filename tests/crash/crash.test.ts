@@ -178,11 +178,23 @@ function assertEachOnce(applied: readonly string[], prefixes: readonly string[])
   });
 }
 
+/**
+ * The time one phase (a write-then-kill or a recovery) may take. A phase
+ * starts up to three fresh runtime processes, each spending about half a
+ * second of CPU loading the adapter before its node elects anyone: about
+ * 2.5 s on two busy cores, more under the parallel suite, where 15 s for a
+ * whole four-phase test ran out (CI: "test timed out after 15000ms"). The
+ * children bound their own waits (a leader within 10 s, a read within 30 s),
+ * so a phase's budget sits above those: a stuck child then fails with its own
+ * message, not the test's timeout.
+ */
+const PHASE_MS = 35_000;
+
 for (const size of [1, 3]) {
   const what = size === 1 ? "one node" : "three node processes";
   for (const acks of [50, 500, 2000]) {
     test(`${runtime}, ${what}: SIGKILL after ${acks} acks keeps every acknowledged write in place, each once`, {
-      timeout: 15_000,
+      timeout: 2 * PHASE_MS,
     }, async () => {
       const t = await topology(size);
       try {
@@ -198,7 +210,7 @@ for (const size of [1, 3]) {
   }
 
   test(`${runtime}, ${what}: a restarted writer killed again keeps both runs' acknowledged writes`, {
-    timeout: 15_000,
+    timeout: 4 * PHASE_MS,
   }, async () => {
     const t = await topology(size);
     try {

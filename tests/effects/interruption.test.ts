@@ -170,10 +170,13 @@ describe("aborting a proposal of the Promise API", () => {
         "a follower that knows the leader",
       );
       // Forwarded to the leader (handed over), but the leader never hears it: its outcome stays unknown.
-      hub.drop = (m) => m.type === "Propose" && m.from === follower.id;
+      let forwarded = false;
+      hub.drop = (m) => m.type === "Propose" && m.from === follower.id && (forwarded = true);
       const late = new AbortController();
       const second = follower.propose(2, { signal: late.signal });
-      await new Promise((r) => setTimeout(r, 50));
+      // Abort only once the follower has sent it (a fixed sleep lost that race on a busy machine:
+      // aborted before the loop took it, it was cancelled instead).
+      await waitFor(() => forwarded, 10_000, "the proposal forwarded to the leader");
       late.abort();
       await assert.rejects(second, OutcomeUnknown);
       const said = (re: RegExp) => records.find((r) => r.annotations.node === follower.id && re.test(r.message));
