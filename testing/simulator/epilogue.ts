@@ -247,12 +247,8 @@ class CalmPhase {
     sim.put(s1, "figure8", "old");
     const reached = sim.runUntil(() => sim.state(s2).log.stable >= old && sim.state(s2).term === term, 2 * t);
     // (b)
-    let s5: NodeId | undefined;
-    const elected = reached && sim.runUntil(() => {
-      s5 = rest.find((id) => sim.state(id).role.kind === "leader");
-      return s5 !== undefined;
-    }, 20 * t);
-    if (elected && s5 !== undefined) {
+    const s5 = reached ? this.#leaderAmong(rest, 20 * t) : undefined;
+    if (s5 !== undefined) {
       const others = rest.filter((id) => id !== s5);
       // (c) S5's entry, just sent, is dropped on arrival: it stays S5's alone.
       sim.partition([[s1, s2, ...others], [s5]]);
@@ -269,7 +265,7 @@ class CalmPhase {
         const mate = lead === s1 ? s2 : s1;
         sim.partition([[lead], [mate], [s5, ...others]]);
         // (d) Only S5 can win here (its last entry has the newest term); give it time to.
-        sim.runUntil(() => sim.state(s5!).role.kind === "leader", 10 * t);
+        this.#leaderAmong([s5], 10 * t);
       }
     }
     sim.heal();
@@ -308,7 +304,7 @@ class CalmPhase {
         CALM,
         `${follower}, behind ${leader}'s snapshot, lost the first snapshot message and had applied only ` +
           `${sim.state(follower).applied} of ${wanted} ${20 * t} ms later, with ${leader} still leading ` +
-          "(§7: a transfer that makes no progress is abandoned and sent again)",
+          "(§7: a lost snapshot transfer is detected and sent again)",
       );
     }
   }
@@ -324,11 +320,7 @@ class CalmPhase {
     sim.note(a, `calm phase: §4.1 errata, ${a} cut off with "remove ${d}"`);
     sim.partition([[a], others]);
     sim.proposeConfChange(a, { type: "remove", node: d });
-    let c: NodeId | undefined;
-    sim.runUntil(() => {
-      c = others.find((id) => sim.state(id).role.kind === "leader" && sim.state(id).term > term);
-      return c !== undefined;
-    }, 20 * t);
+    const c = this.#leaderAmong(others, 20 * t, term);
     // The scenario needs c ≠ d (d is the node a's change removes); otherwise just heal.
     if (c !== undefined && c !== d) {
       const b = others.find((id) => id !== c && id !== d)!;
@@ -337,8 +329,7 @@ class CalmPhase {
       sim.proposeConfChange(c, { type: "remove", node: a });
       // a (under its own "remove d": voters a, b, c) can now win with b's vote; the safety oracles
       // see a divergence the moment both sides commit the index after a's last common entry.
-      const cTerm = sim.state(c).term;
-      sim.runUntil(() => sim.state(a).role.kind === "leader" && sim.state(a).term > cTerm, 20 * t);
+      this.#leaderAmong([a], 20 * t, sim.state(c).term);
       sim.runFor(4 * t);
     }
     sim.heal();
@@ -362,7 +353,7 @@ class CalmPhase {
     if (!sim.runUntil(alone, 20 * t) || sim.leader() !== a) return;
     sim.runFor(2 * t); // the learners catch up
     const elect = (when: string) => {
-      if (!sim.runUntil(() => sim.state(a).role.kind === "leader", 20 * t)) {
+      if (this.#leaderAmong([a], 20 * t) === undefined) {
         sim.fail(CALM, `${a}, the only voter, did not elect itself within ${20 * t} ms ${when}`);
       }
     };
@@ -383,6 +374,14 @@ class CalmPhase {
     elect("after a crash at its election");
     sim.put(a, "lone", "second");
     sim.runFor(2 * t);
+  }
+
+  /** Runs until one of `ids` leads a term above `aboveTerm` (at most `ms`); that node, or undefined. */
+  #leaderAmong(ids: readonly NodeId[], ms: number, aboveTerm: Term = 0): NodeId | undefined {
+    const sim = this.#sim;
+    const leading = () => ids.find((id) => sim.state(id).role.kind === "leader" && sim.state(id).term > aboveTerm);
+    sim.runUntil(() => leading() !== undefined, ms);
+    return leading();
   }
 
   /** A voter other than `leader` that can be cut off with a majority left (a 3+-voter simple configuration). */
