@@ -368,6 +368,42 @@ describe("raftd with mutual TLS over the HTTP transport (-peer-transport http: H
   });
 });
 
+describe("raftd serving clients over HTTPS (-cert, -key; -ca to trust the other nodes)", () => {
+  const cluster = new Cluster();
+  let nodes: RaftdProcess[];
+  const flags = () => [
+    ...FAST_FLAGS,
+    ...["-cert", fixture("server.crt"), "-key", fixture("server.key"), "-ca", fixture("ca.crt")],
+  ];
+
+  before(async () => {
+    nodes = [await cluster.add("t1"), await cluster.add("t2"), await cluster.add("t3")];
+    for (const n of nodes) n.https = { ca: readFileSync(fixture("ca.crt"), "utf8") };
+  });
+  after(() => cluster.cleanup());
+
+  test("nodes join over HTTPS and serve writes and linearizable reads to HTTPS clients", T, async () => {
+    await form(cluster, nodes, flags);
+    // The write goes to a node that may be a follower: forwarding runs over HTTPS too.
+    await writeAndReadEverywhere(nodes, "over-tls");
+    const s = (await nodes[2]!.status())!;
+    assert.equal(s.members.length, 3);
+  });
+
+  test("a plaintext HTTP request to the TLS port gets no answer", T, async () => {
+    let answered: number | undefined;
+    try {
+      const r = await fetch(`http://${nodes[0]!.address}/status`, { signal: AbortSignal.timeout(5_000) });
+      answered = r.status;
+      await r.body?.cancel();
+    } catch {
+      answered = undefined;
+    }
+    assert.notEqual(answered, 200, "plaintext /status must not be served");
+    assert.ok((await nodes[0]!.status()) !== undefined, "the node still serves HTTPS");
+  });
+});
+
 describe("raftd: bounded input and safe defaults, whatever the auth", () => {
   const cluster = new Cluster();
   let nodes: RaftdProcess[];
