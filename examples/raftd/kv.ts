@@ -55,8 +55,13 @@ export class KvDecodeError extends Error {
 // ---------------------------------------------------------------------------
 
 class Writer {
-  #buf = new Uint8Array(64);
+  #buf: Uint8Array;
   #len = 0;
+
+  /** @param capacity the initial buffer size (it grows as needed) */
+  constructor(capacity = 64) {
+    this.#buf = new Uint8Array(capacity);
+  }
 
   #room(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -142,7 +147,9 @@ class Reader {
 
 /** Encode a command as log-entry bytes. */
 export function encodeCommand(cmd: KvCommand): Uint8Array {
-  const w = new Writer();
+  // Sized up front: a put is on every write's path, and growing the
+  // writer's buffer (64 bytes, doubled) cost two copies per 128-byte value.
+  const w = new Writer(cmd.op === "put" ? 1 + 2 * 8 + cmd.key.length * 3 + cmd.value.length : 64);
   switch (cmd.op) {
     case "put":
       w.byte(OP_PUT);
