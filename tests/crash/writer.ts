@@ -131,8 +131,17 @@ const proposeOne = (): void => {
       proposeOne();
     },
     (e) => {
-      // Nothing here kills a process before the parent does, so a failed
-      // proposal is a finding, not noise: fail loudly.
+      // A leader change may refuse or drop a proposal in flight (Raft promises
+      // nothing for an unacknowledged write, and this one is never counted):
+      // propose a fresh value. Anything else is a finding: fail loudly.
+      const reason = (e as { _tag?: string; reason?: string })._tag === "RaftRejected"
+        ? (e as { reason: string }).reason
+        : undefined;
+      if (reason === "not-leader" || reason === "dropped" || reason === "timeout") {
+        emit(`refused ${value} ${reason}`);
+        setTimeout(proposeOne, 20);
+        return;
+      }
       console.error(`propose ${value} failed: ${String(e)}`);
       process.exit(1);
     },
