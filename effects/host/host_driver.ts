@@ -8,10 +8,18 @@
  *   ({@link HostWriteUnit}), reported durable once for all;
  * - every group's messages in one list, so a transport that flushes what was
  *   sent in one task as one write batches them per destination process;
+ * - coalesced heartbeats (`coalesce.ts`): the empty AppendEntries of all
+ *   groups to one peer process in one iteration leave as one `Heartbeats`
+ *   message, their successful answers as one `HeartbeatResponses`, and a
+ *   received one is expanded back, so each group steps what its peer sent;
  * - one timer for the host: group timers live in a heap here, their deadlines
  *   rounded up to `timerGranularityMs` so that groups armed close together
- *   fire in the same iteration (their heartbeats leave in one frame per peer:
- *   coalesced); never early, so no timeout is shortened;
+ *   fire in the same iteration — never early, so no timeout is shortened —
+ *   except the leaders' heartbeat timers, which are aligned on a host-wide
+ *   tick (multiples of `heartbeatMs`): every group's heartbeat round is due
+ *   in the same iteration and so leaves in the same coalesced message. A
+ *   heartbeat may go up to half its interval early: that only sends a round
+ *   sooner (a lease is dated by the round's own send time, `core/reads.ts`);
  * - the failure detector ({@link Liveness}): beacons between processes, and
  *   `PeerDown` to every group when a peer process goes silent (quiescent groups
  *   wake on it, `core/quiesce.ts`).
@@ -35,6 +43,7 @@ import {
 } from "../driver/driver.ts";
 import { EventQueue } from "../driver/event_queue.ts";
 import type { RaftEvent } from "../events.ts";
+import { coalesce, expand } from "./coalesce.ts";
 import { Liveness } from "./liveness.ts";
 
 /** Settings of a host. */
@@ -47,6 +56,12 @@ export interface HostDriverOptions {
   readonly failureTimeoutMs: number;
   /** Group timers are rounded up to a multiple of this, so they fire together (default heartbeatMs / 4). */
   readonly timerGranularityMs?: number;
+  /**
+   * Coalesce heartbeats and their answers per peer process (default true).
+   * Off, every group's messages leave as they are: for a cluster whose other
+   * processes run a version without the `Heartbeats` messages.
+   */
+  readonly coalesceHeartbeats?: boolean;
   /** Hears every group's events. */
   readonly onEvent?: (group: GroupId, event: RaftEvent) => void;
 }
@@ -112,6 +127,10 @@ export class HostDriver {
   #now: number;
   /** Messages for a group this host does not run (dropped). */
   unknownGroup = 0;
+  /** Group messages sent inside coalesced messages (each saved a message on the wire, but one per coalesced message). */
+  coalescedOut = 0;
+  /** Group messages received inside coalesced messages. */
+  coalescedIn = 0;
 
   /** A host with no groups yet, at time `now`. */
   constructor(options: HostDriverOptions, now: number) {
@@ -199,11 +218,24 @@ export class HostDriver {
   // ---------------------------------------------------------------------------
   // Inputs
 
-  /** A message arrived: the failure detector hears its sender; its group's driver gets it. */
+  /**
+   * A message arrived: the failure detector hears its sender; its group's
+   * driver gets it (each of a coalesced message's, rebuilt, gets its own).
+   */
   receive(message: Message, now: number): void {
     this.#now = now;
     this.#liveness.heard(message.from, now);
     if (message.type === "HostHeartbeat") return;
+    if (message.type === "Heartbeats" || message.type === "HeartbeatResponses") {
+      const parts = expand(message);
+      this.coalescedIn += parts.length;
+      for (const m of parts) this.#deliver(m, now);
+      return;
+    }
+    this.#deliver(message, now);
+  }
+
+  #deliver(message: Message, now: number): void {
     const slot = this.#groups.get(message.group);
     if (!slot) {
       this.unknownGroup++;
@@ -228,6 +260,21 @@ export class HostDriver {
       this.#touched.add(slot);
       slot.driver.unreachable(peer, now);
     }
+  }
+
+  /**
+   * The transport refused `message` (its peer is unreachable): the groups that
+   * sent it hear it, each of a coalesced message's; a lost beacon concerns
+   * the connection ({@link unreachable} without a group).
+   */
+  sendFailed(message: Message, now: number): void {
+    if (message.type === "HostHeartbeat") return this.unreachable(message.to, now);
+    if (message.type !== "Heartbeats" && message.type !== "HeartbeatResponses") {
+      return this.unreachable(message.to, now, message.group);
+    }
+    const groups = new Set<GroupId>();
+    for (const x of message.items) groups.add(x.group);
+    for (const g of groups) this.unreachable(message.to, now, g);
   }
 
   /** Time passed: due group timers and deadlines fire, beacons go out, lost peers are reported to every group. */
@@ -312,12 +359,19 @@ export class HostDriver {
       if (deadline !== undefined) this.#arm(slot, "tick", deadline);
     }
     for (const m of sends) this.#liveness.sent(m.to, now);
+    let out: readonly Message[] = sends;
+    if (this.#options.coalesceHeartbeats !== false) {
+      out = coalesce(sends);
+      for (const m of out) {
+        if (m.type === "Heartbeats" || m.type === "HeartbeatResponses") this.coalescedOut += m.items.length;
+      }
+    }
     let write: HostWriteUnit | undefined;
     if (parts.length > 0) {
       write = { id: this.#nextUnit++, parts };
       this.#pending.push(write);
     }
-    return { sends, write, applies, captures, chunks, receive };
+    return { sends: out, write, applies, captures, chunks, receive };
   }
 
   /** The host unit `id` (the oldest not yet reported) is durable: each group hears its own unit. */
@@ -338,7 +392,15 @@ export class HostDriver {
 
   #arm(slot: Slot, kind: TimerKind | "tick", at: number): void {
     const g = this.#granularity;
-    const deadline = Math.ceil(at / g) * g;
+    let deadline = Math.ceil(at / g) * g;
+    if (kind === "heartbeat") {
+      // The host-wide heartbeat tick: the nearest multiple of the interval, unless that is more
+      // than half the group's own interval early. Rounding up instead would add a granule each
+      // round (the timer fires a little late, and the next is armed from then).
+      const period = this.#options.heartbeatMs;
+      const tick = Math.round(at / period) * period;
+      if (tick >= this.#now + (at - this.#now) / 2) deadline = tick;
+    }
     let t = slot.timers.get(kind);
     if (!t) {
       t = { group: slot, kind, deadline: Infinity, queuedAt: Infinity, gen: 0 };

@@ -74,6 +74,12 @@ export interface HostOptions {
   readonly requestTimeoutMs?: number;
   /** Checkpoint groups pinning records older than this many host records (default 4,096). */
   readonly checkpointBehind?: number;
+  /**
+   * Send the groups' heartbeats and their answers to each peer process as one
+   * message per iteration (default true; see `coalesce.ts`). Turn off while a
+   * peer process runs a version that does not know these messages.
+   */
+  readonly coalesceHeartbeats?: boolean;
 }
 
 /** A hosted group's status: a node's, and whether the group is quiescent on this host. */
@@ -155,6 +161,7 @@ export class HostLoop {
         self: options.id,
         heartbeatMs: options.config?.heartbeatMs ?? election / 10,
         failureTimeoutMs: election,
+        coalesceHeartbeats: options.coalesceHeartbeats,
       }, now);
       const others = new Map(options.peers);
       others.delete(options.id);
@@ -337,9 +344,7 @@ export class HostLoop {
       while (host.hasWork || this.#removals.length > 0) {
         const work = host.take();
         for (const m of work.sends) {
-          if (!this.#transport.send(m)) {
-            host.unreachable(m.to, this.#now, m.type === "HostHeartbeat" ? undefined : m.group);
-          }
+          if (!this.#transport.send(m)) host.sendFailed(m, this.#now);
         }
         const ops = this.#ops(work.write);
         if (ops.length > 0) {
