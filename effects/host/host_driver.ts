@@ -96,6 +96,8 @@ interface TimerSlot {
   deadline: number;
   queuedAt: number;
   gen: number;
+  /** When it last fired, as scheduled (until the take that follows): the base a heartbeat is re-armed from. */
+  firedAt: number | undefined;
 }
 
 interface TimerEntry {
@@ -131,6 +133,8 @@ export class HostDriver {
   coalescedOut = 0;
   /** Group messages received inside coalesced messages. */
   coalescedIn = 0;
+  /** Coalesced messages received (each carried one or more of {@link coalescedIn}). */
+  coalescedMessagesIn = 0;
 
   /** A host with no groups yet, at time `now`. */
   constructor(options: HostDriverOptions, now: number) {
@@ -228,6 +232,7 @@ export class HostDriver {
     if (message.type === "HostHeartbeat") return;
     if (message.type === "Heartbeats" || message.type === "HeartbeatResponses") {
       const parts = expand(message);
+      this.coalescedMessagesIn++;
       this.coalescedIn += parts.length;
       for (const m of parts) this.#deliver(m, now);
       return;
@@ -294,6 +299,7 @@ export class HostDriver {
       }
       t.queuedAt = Infinity;
       t.deadline = Infinity;
+      t.firedAt = top.time;
       this.#touched.add(t.group);
       if (t.kind === "tick") t.group.driver.tick(now);
       else t.group.driver.timer(t.kind, now);
@@ -353,10 +359,11 @@ export class HostDriver {
         if (w.capture) captures.push(g);
         for (const c of w.chunks) chunks.push({ group: g, chunk: c });
         for (const op of w.receive) receive.push({ group: g, op });
-        for (const [kind, ms] of w.timers) this.#arm(slot, kind, now + ms);
+        for (const [kind, ms] of w.timers) this.#arm(slot, kind, now, ms);
       }
       const deadline = d.nextDeadline();
-      if (deadline !== undefined) this.#arm(slot, "tick", deadline);
+      if (deadline !== undefined) this.#arm(slot, "tick", deadline, 0);
+      for (const t of slot.timers.values()) t.firedAt = undefined;
     }
     for (const m of sends) this.#liveness.sent(m.to, now);
     let out: readonly Message[] = sends;
@@ -390,21 +397,24 @@ export class HostDriver {
     for (const g of [...this.#groups.keys()]) this.removeGroup(g, error);
   }
 
-  #arm(slot: Slot, kind: TimerKind | "tick", at: number): void {
+  /** Arms `slot`'s timer `kind` for `from + ms` (rounded to the host's ticks). */
+  #arm(slot: Slot, kind: TimerKind | "tick", from: number, ms: number): void {
     const g = this.#granularity;
+    const at = from + ms;
     let deadline = Math.ceil(at / g) * g;
-    if (kind === "heartbeat") {
-      // The host-wide heartbeat tick: the nearest multiple of the interval, unless that is more
-      // than half the group's own interval early. Rounding up instead would add a granule each
-      // round (the timer fires a little late, and the next is armed from then).
-      const period = this.#options.heartbeatMs;
-      const tick = Math.round(at / period) * period;
-      if (tick >= this.#now + (at - this.#now) / 2) deadline = tick;
-    }
     let t = slot.timers.get(kind);
     if (!t) {
-      t = { group: slot, kind, deadline: Infinity, queuedAt: Infinity, gen: 0 };
+      t = { group: slot, kind, deadline: Infinity, queuedAt: Infinity, gen: 0, firedAt: undefined };
       slot.timers.set(kind, t);
+    }
+    if (kind === "heartbeat") {
+      // The host-wide heartbeat tick: the nearest multiple of the interval — from when the timer
+      // was due if it just fired, so a loop running late does not push every round later (and,
+      // past half an interval, skip a tick) — unless more than half the group's own interval early.
+      const period = this.#options.heartbeatMs;
+      const base = t.firedAt !== undefined && from - t.firedAt < ms ? t.firedAt : from;
+      const tick = Math.round((base + ms) / period) * period;
+      if (tick > from && tick >= from + ms / 2 - (from - base)) deadline = tick;
     }
     t.deadline = deadline;
     if (t.queuedAt <= deadline) return; // The queued entry wakes first and re-queues for the rest.

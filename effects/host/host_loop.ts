@@ -230,6 +230,12 @@ export class HostLoop {
     return driver && statusOf(driver);
   }
 
+  /** Coalesced heartbeats so far: group messages sent and received inside coalesced messages, and those received. */
+  coalescing(): { readonly out: number; readonly in: number; readonly messagesIn: number } {
+    const h = this.#host;
+    return { out: h.coalescedOut, in: h.coalescedIn, messagesIn: h.coalescedMessagesIn };
+  }
+
   /** A hosted group's API. */
   group(group: GroupId): HostGroup | undefined {
     return this.#status.has(group) ? this.#handle(group) : undefined;
@@ -365,8 +371,10 @@ export class HostLoop {
         const gen = ++this.#tickGen;
         this.#sleeper?.interruptUnsafe();
         const queue = this.#queue;
+        // From the clock now, not the iteration's start: the writes and applies took time.
+        const now = yield* Clock.currentTimeMillis;
         this.#sleeper = yield* Effect.forkDetach(
-          Effect.sleep(Math.max(0, at - this.#now)).pipe(
+          Effect.sleep(Math.max(0, at - now)).pipe(
             Effect.andThen(Effect.sync(() => void Queue.offerUnsafe(queue, { kind: "tick", gen }))),
           ),
         );
