@@ -7,7 +7,7 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
- *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -32,6 +32,9 @@
  *
  * `--no-coalesce`: every group's heartbeats and answers leave as their own
  * messages (`HostOptions.coalesceHeartbeats` off), to compare.
+ *
+ * `--secret`: the transports run in shared-secret mode (a handshake, every
+ * frame MACed), as a deployment without mTLS would.
  *
  * `--separate`: the same number of groups, but each a separate single-group
  * node: its own host, multi-group log (own fsync) and TCP transport (own
@@ -67,6 +70,8 @@ const groups: GroupId[] = Array.from({ length: groupCount }, (_, i) => i + 1);
 const ids = ["a", "b", "c"];
 const config = { electionTimeoutMs: 1000, heartbeatMs: 100, quiesce: !args.includes("--no-quiesce") };
 const coalesceHeartbeats = !args.includes("--no-coalesce");
+/** A fixed 256-bit secret for `--secret` (a benchmark's, not a deployment's). */
+const secret = args.includes("--secret") ? new Uint8Array(32).fill(7) : undefined;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The process group `g` is seeded to and balanced onto. */
@@ -107,7 +112,7 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
   const sync = { syncs: 0, syncMs: 0 };
   for (let h = 0; h < hostCount; h++) {
     const peers = new Map(ids.map((p) => [p, book[p]![h]!] as const));
-    const transport = new Tcp({ clusterId: `bench-multi-${h}`, self: id, listen: peers.get(id)! });
+    const transport = new Tcp({ clusterId: `bench-multi-${h}`, self: id, listen: peers.get(id)!, secret });
     await transport.start();
     stats.push(transport.stats);
     const log = counted(await MultiGroupLog.open(fs, join(dir, id, String(h))), sync);
@@ -262,7 +267,7 @@ if (child >= 0) {
     const rest = [file, "--child", id, "--book", JSON.stringify(book), "--dir", dir, "--groups", String(groupCount)];
     if (separate) rest.push("--separate");
     // The children run the same configuration (quiescence and coalescing are per process).
-    for (const flag of ["--no-quiesce", "--no-coalesce"]) if (args.includes(flag)) rest.push(flag);
+    for (const flag of ["--no-quiesce", "--no-coalesce", "--secret"]) if (args.includes(flag)) rest.push(flag);
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
     let out = "";
@@ -285,6 +290,7 @@ if (child >= 0) {
     separate,
     quiesce: config.quiesce,
     coalesceHeartbeats,
+    secret: secret !== undefined,
   };
   try {
     while (groups.some((g) => host.hostOf(g).status(g)?.leader === undefined)) await sleep(20);
@@ -371,7 +377,7 @@ if (child >= 0) {
         `(${f.groupMsgs.toFixed(0)} group msgs/s)`;
       const what = `${config.quiesce ? "quiescent" : "active (no quiescence)"}, ${
         coalesceHeartbeats ? "coalesced" : "not coalesced"
-      }`;
+      }${secret ? ", shared secret" : ""}`;
       console.log(`  idle, ${what}, over ${idle} s: ${all.map((f, i) => fmt(f, ids[i]!)).join("; ")}`);
     }
   } finally {
