@@ -76,18 +76,19 @@ interface Batch {
  * each peer, is kept.
  */
 export function coalesce(sends: readonly Message[]): Message[] {
+  // Most iterations under load carry appends only: leave them without building any key.
+  let candidates = 0;
+  for (const m of sends) if (kindOf(m) !== "single") candidates++;
+  if (candidates < 2) return sends.slice();
   // Which (group, peer) pairs send only messages of one coalescable kind in this iteration.
   const pairs = new Map<string, Kind>();
-  let candidates = 0;
   for (const m of sends) {
     if (m.type === "HostHeartbeat" || m.type === "Heartbeats" || m.type === "HeartbeatResponses") continue;
     const key = `${m.group}\u0000${m.from}\u0000${m.to}`;
     const kind = kindOf(m);
     const seen = pairs.get(key);
     pairs.set(key, seen === undefined || seen === kind ? kind : "single");
-    if (kind !== "single") candidates++;
   }
-  if (candidates < 2) return sends.slice();
   const out: (Message | Batch)[] = [];
   const batches = new Map<string, Batch>();
   for (const m of sends) {
