@@ -7,7 +7,7 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
- *   [--stagger MS (default: the election timeout)] [--no-quiesce]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -25,7 +25,16 @@
  *
  * `--idle S`: waits for every group to quiesce, then measures over S seconds
  * of no load, in every process: CPU (% of one core), RSS, and messages
- * received from the wire per second (the transport's delivered count).
+ * received from the wire per second (the transport's delivered count), and
+ * the group messages they carried (a coalesced message counts each).
+ * With `--no-quiesce` every group stays active (heartbeating): the
+ * measurement starts once leaders are balanced.
+ *
+ * `--no-coalesce`: every group's heartbeats and answers leave as their own
+ * messages (`HostOptions.coalesceHeartbeats` off), to compare.
+ *
+ * `--secret`: the transports run in shared-secret mode (a handshake, every
+ * frame MACed), as a deployment without mTLS would.
  *
  * `--separate`: the same number of groups, but each a separate single-group
  * node: its own host, multi-group log (own fsync) and TCP transport (own
@@ -60,6 +69,9 @@ const separate = args.includes("--separate");
 const groups: GroupId[] = Array.from({ length: groupCount }, (_, i) => i + 1);
 const ids = ["a", "b", "c"];
 const config = { electionTimeoutMs: 1000, heartbeatMs: 100, quiesce: !args.includes("--no-quiesce") };
+const coalesceHeartbeats = !args.includes("--no-coalesce");
+/** A fixed 256-bit secret for `--secret` (a benchmark's, not a deployment's). */
+const secret = args.includes("--secret") ? new Uint8Array(32).fill(7) : undefined;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The process group `g` is seeded to and balanced onto. */
@@ -79,6 +91,8 @@ interface Process {
   readonly hostOf: (g: GroupId) => HostLoop;
   readonly stats: () => TransportStats[];
   readonly counters: () => Counters;
+  /** Every host's {@link HostLoop.coalescing} counts, summed. */
+  readonly coalescing: () => { out: number; in: number; messagesIn: number };
   stop(): Promise<void>;
 }
 
@@ -98,11 +112,11 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
   const sync = { syncs: 0, syncMs: 0 };
   for (let h = 0; h < hostCount; h++) {
     const peers = new Map(ids.map((p) => [p, book[p]![h]!] as const));
-    const transport = new Tcp({ clusterId: `bench-multi-${h}`, self: id, listen: peers.get(id)! });
+    const transport = new Tcp({ clusterId: `bench-multi-${h}`, self: id, listen: peers.get(id)!, secret });
     await transport.start();
     stats.push(transport.stats);
     const log = counted(await MultiGroupLog.open(fs, join(dir, id, String(h))), sync);
-    hosts.push(await HostLoop.start(log, transport, { id, peers, config }));
+    hosts.push(await HostLoop.start(log, transport, { id, peers, config, coalesceHeartbeats }));
   }
   const hostOf = (g: GroupId) => hosts[separate ? g - 1 : 0]!;
   // Seeded start: this process's groups now, the others' one election timeout later.
@@ -117,7 +131,23 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
     const c = process.cpuUsage();
     return { cpuMs: (c.user + c.system) / 1000, ...sync };
   };
-  return { hostOf, stats: () => stats, counters, stop: () => Promise.all(hosts.map((h) => h.stop())).then(() => {}) };
+  const coalescing = () => {
+    const sum = { out: 0, in: 0, messagesIn: 0 };
+    for (const h of hosts) {
+      const c = h.coalescing();
+      sum.out += c.out;
+      sum.in += c.in;
+      sum.messagesIn += c.messagesIn;
+    }
+    return sum;
+  };
+  return {
+    hostOf,
+    stats: () => stats,
+    counters,
+    coalescing,
+    stop: () => Promise.all(hosts.map((h) => h.stop())).then(() => {}),
+  };
 }
 
 /** `log` counting its fsyncs and the time they take into `into`. */
@@ -151,10 +181,19 @@ async function balance(p: Process, id: NodeId, until: () => boolean): Promise<vo
   }
 }
 
-/** CPU (% of a core), RSS and messages received per second in this process over `seconds`. */
-async function idleFigures(p: Process, seconds: number): Promise<{ cpu: number; rss: number; msgs: number }> {
+/** CPU (% of a core), RSS, messages received per second and the group messages they carried, over `seconds`. */
+async function idleFigures(
+  p: Process,
+  seconds: number,
+): Promise<{ cpu: number; rss: number; msgs: number; groupMsgs: number }> {
   const delivered = () => p.stats().reduce((n, s) => n + s.delivered, 0);
   const m0 = delivered();
+  // A wire message is one group message, but a coalesced one as many as it carries.
+  const groupMessages = () => {
+    const c = p.coalescing();
+    return delivered() - c.messagesIn + c.in;
+  };
+  const g0 = groupMessages();
   const c0 = process.cpuUsage();
   const w0 = performance.now();
   await sleep(seconds * 1000);
@@ -164,10 +203,12 @@ async function idleFigures(p: Process, seconds: number): Promise<{ cpu: number; 
     cpu: (c1.user + c1.system) / 1000 / ms * 100,
     rss: process.memoryUsage().rss,
     msgs: (delivered() - m0) / (ms / 1000),
+    groupMsgs: (groupMessages() - g0) / (ms / 1000),
   };
 }
 
-const allQuiescent = (p: Process) => groups.every((g) => p.hostOf(g).status(g)?.quiescent === true);
+/** Idle as the run intends it: every group quiescent, or (`--no-quiesce`) at once. */
+const allQuiescent = (p: Process) => !config.quiesce || groups.every((g) => p.hostOf(g).status(g)?.quiescent === true);
 
 const child = args.indexOf("--child");
 if (child >= 0) {
@@ -225,6 +266,8 @@ if (child >= 0) {
   for (const id of ["b", "c"]) {
     const rest = [file, "--child", id, "--book", JSON.stringify(book), "--dir", dir, "--groups", String(groupCount)];
     if (separate) rest.push("--separate");
+    // The children run the same configuration (quiescence and coalescing are per process).
+    for (const flag of ["--no-quiesce", "--no-coalesce", "--secret"]) if (args.includes(flag)) rest.push(flag);
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
     let out = "";
@@ -245,6 +288,9 @@ if (child >= 0) {
     groups: groupCount,
     clients: inflight,
     separate,
+    quiesce: config.quiesce,
+    coalesceHeartbeats,
+    secret: secret !== undefined,
   };
   try {
     while (groups.some((g) => host.hostOf(g).status(g)?.leader === undefined)) await sleep(20);
@@ -327,8 +373,12 @@ if (child >= 0) {
       figures.idle = all;
       const fmt = (f: typeof mine, id: string) =>
         `${id} ${f.cpu.toFixed(2)}% of a core, RSS ${(f.rss / 2 ** 20).toFixed(1)} MiB ` +
-        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group), ${f.msgs.toFixed(0)} msgs/s in`;
-      console.log(`  quiescent over ${idle} s: ${all.map((f, i) => fmt(f, ids[i]!)).join("; ")}`);
+        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group), ${f.msgs.toFixed(0)} msgs/s in ` +
+        `(${f.groupMsgs.toFixed(0)} group msgs/s)`;
+      const what = `${config.quiesce ? "quiescent" : "active (no quiescence)"}, ${
+        coalesceHeartbeats ? "coalesced" : "not coalesced"
+      }${secret ? ", shared secret" : ""}`;
+      console.log(`  idle, ${what}, over ${idle} s: ${all.map((f, i) => fmt(f, ids[i]!)).join("; ")}`);
     }
   } finally {
     await host.stop();

@@ -71,6 +71,10 @@ export function describeMessage(m: Message): string {
       return `${head} req=${m.requestId} index=${m.index}`;
     case "HostHeartbeat":
       return head;
+    case "Heartbeats":
+      return `${head} n=${m.items.length} groups=${m.items.map((x) => x.group).join(",")}`;
+    case "HeartbeatResponses":
+      return `${head} n=${m.items.length} groups=${m.items.map((x) => x.group).join(",")}`;
   }
 }
 

@@ -75,7 +75,7 @@ export function wakes(s: RaftState, input: Input): boolean {
     case "Receive": {
       const m = input.message;
       if (m.group !== s.config.group || m.to !== s.config.id || m.from === s.config.id) return false;
-      if (m.type === "HostHeartbeat") return false;
+      if (m.type === "HostHeartbeat" || m.type === "Heartbeats" || m.type === "HeartbeatResponses") return false;
       if (role.kind === "leader") return !(m.type === "AppendEntriesResponse" && m.success && m.term === s.term);
       return !(m.type === "AppendEntries" && m.quiesce === true && role.kind === "follower" &&
         m.from === role.leader && m.term === s.term);

@@ -228,7 +228,8 @@ function isForwarding(m: Message): boolean {
 function receive(ctx: StepContext, m: Message): void {
   const s = ctx.s;
   if (m.group !== s.config.group || m.to !== s.config.id || m.from === s.config.id) return;
-  if (m.type === "HostHeartbeat") return; // The host's failure detector's, not Raft's.
+  // The host's (failure detector, coalesced heartbeats it expands before any group sees them), not Raft's.
+  if (m.type === "HostHeartbeat" || m.type === "Heartbeats" || m.type === "HeartbeatResponses") return;
   if (isForwarding(m)) return receiveForwarding(ctx, m);
   // A transfer campaign our leader announced may bypass stickiness (§3.10); a claimed one may not.
   const vouched = m.type === "RequestVote" && transferVouched(s, m);

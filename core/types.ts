@@ -270,6 +270,70 @@ export interface HostHeartbeat extends MessageHeader {
   readonly type: "HostHeartbeat";
 }
 
+/**
+ * What one group's heartbeat carries inside {@link Heartbeats}: every field
+ * of an empty {@link AppendEntries} that is not the pair's `from`/`to`, so the
+ * receiving host rebuilds exactly the message the group's leader sent.
+ */
+export interface HeartbeatItem {
+  /** The group. */
+  readonly group: GroupId;
+  /** The leader's term in that group. */
+  readonly term: Term;
+  /** {@link AppendEntries.prevIndex}. */
+  readonly prevIndex: Index;
+  /** {@link AppendEntries.prevTerm}. */
+  readonly prevTerm: Term;
+  /** {@link AppendEntries.commit}. */
+  readonly commit: Index;
+  /** {@link AppendEntries.seq}: the heartbeat round that confirms reads and leases (§6.4). */
+  readonly seq: number;
+  /** {@link AppendEntries.quiesce}. */
+  readonly quiesce?: true;
+}
+
+/**
+ * Coalesced heartbeats (many groups per process, as CockroachDB's): every
+ * empty AppendEntries one host's groups send to one peer process in one
+ * iteration, as one message. Only hosts send and expand it (the core never
+ * sees it: the receiving host steps each group with its own AppendEntries);
+ * `group` and `term` of the header are 0.
+ */
+export interface Heartbeats extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "Heartbeats";
+  /** One per empty AppendEntries, in the order the groups sent them. */
+  readonly items: readonly HeartbeatItem[];
+}
+
+/**
+ * What one group's successful answer carries inside
+ * {@link HeartbeatResponses} (`success` is true and the conflict hints are
+ * 0 on every successful {@link AppendEntriesResponse}).
+ */
+export interface HeartbeatResponseItem {
+  /** The group. */
+  readonly group: GroupId;
+  /** The follower's term in that group. */
+  readonly term: Term;
+  /** {@link AppendEntriesResponse.index}. */
+  readonly index: Index;
+  /** {@link AppendEntriesResponse.seq}: the echoed round. */
+  readonly seq: number;
+}
+
+/**
+ * Coalesced successful AppendEntries answers from one host's groups to one
+ * peer process in one iteration (see {@link Heartbeats}); `group` and `term`
+ * of the header are 0.
+ */
+export interface HeartbeatResponses extends MessageHeader {
+  /** Discriminator. */
+  readonly type: "HeartbeatResponses";
+  /** One per successful AppendEntriesResponse, in the order the groups sent them. */
+  readonly items: readonly HeartbeatResponseItem[];
+}
+
 /** Every message of the wire protocol. */
 export type Message =
   | RequestVote
@@ -283,7 +347,9 @@ export type Message =
   | ForwardProposeResponse
   | ReadIndexRequest
   | ReadIndexResponse
-  | HostHeartbeat;
+  | HostHeartbeat
+  | Heartbeats
+  | HeartbeatResponses;
 
 /** The `type` tag of every message. */
 export type MessageType = Message["type"];

@@ -21,6 +21,10 @@ import type {
   ForwardPropose,
   ForwardProposeResponse,
   HardState,
+  HeartbeatItem,
+  HeartbeatResponseItem,
+  HeartbeatResponses,
+  Heartbeats,
   HostHeartbeat,
   InstallSnapshot,
   InstallSnapshotResponse,
@@ -213,6 +217,39 @@ const appendEntriesArb: fc.Arbitrary<AppendEntries> = fc.tuple(headerArb, wireNa
     });
   });
 
+/**
+ * One group's item of a coalesced heartbeat: `prevTerm` at most `term` (as
+ * its AppendEntries must), and often equal to it, and `commit` often equal to
+ * `prevIndex`, so both the short and the long forms get exercised.
+ */
+export const heartbeatItemArb: fc.Arbitrary<HeartbeatItem> = fc.record({
+  group: natArb,
+  term: wireNatArb,
+  prevIndex: wireNatArb,
+  prevTermBelow: fc.option(wireNatArb, { nil: undefined }),
+  commit: fc.option(wireNatArb, { nil: undefined }),
+  seq: safeIntArb,
+  quiesce: fc.boolean(),
+}, { noNullPrototype: true }).map((x) => {
+  const item: HeartbeatItem = {
+    group: x.group,
+    term: x.term,
+    prevIndex: x.prevIndex,
+    prevTerm: x.prevTermBelow === undefined ? x.term : Math.min(x.prevTermBelow, x.term),
+    commit: x.commit ?? x.prevIndex,
+    seq: x.seq,
+  };
+  return x.quiesce ? { ...item, quiesce: true } : item;
+});
+
+/** One group's item of coalesced heartbeat answers. */
+export const heartbeatResponseItemArb: fc.Arbitrary<HeartbeatResponseItem> = record({
+  group: natArb,
+  term: wireNatArb,
+  index: wireNatArb,
+  seq: safeIntArb,
+});
+
 function withHeader<T extends { readonly type: MessageType }>(
   body: fc.Arbitrary<T>,
 ): fc.Arbitrary<MessageHeader & T> {
@@ -295,6 +332,14 @@ export const messageArbs: {
   HostHeartbeat: withHeader(record({ type: fc.constant("HostHeartbeat" as const) })) satisfies fc.Arbitrary<
     HostHeartbeat
   >,
+  Heartbeats: withHeader(record({
+    type: fc.constant("Heartbeats" as const),
+    items: fc.array(heartbeatItemArb, { minLength: 1, maxLength: 8 }),
+  })) satisfies fc.Arbitrary<Heartbeats>,
+  HeartbeatResponses: withHeader(record({
+    type: fc.constant("HeartbeatResponses" as const),
+    items: fc.array(heartbeatResponseItemArb, { minLength: 1, maxLength: 8 }),
+  })) satisfies fc.Arbitrary<HeartbeatResponses>,
 };
 
 /** Any wire message, every type equally likely. */

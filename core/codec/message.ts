@@ -23,6 +23,17 @@
  * | 11  | ReadIndexResponse       | requestId sv, index uv                                             |
  * | 12  | AppendEntries, quiesce  | as tag 3 (an AppendEntries with `quiesce` set)                     |
  * | 13  | HostHeartbeat           | (empty)                                                            |
+ * | 14  | Heartbeats              | count uv, (group uv, term uv, prevIndex uv, flags (0 quiesce, 1 prevTerm = term, 2 commit = prevIndex), [prevTerm uv], [commit uv], seq sv)… |
+ * | 15  | HeartbeatResponses      | count uv, (group uv, term uv, index uv, seq sv)…                   |
+ *
+ * Tags 14 and 15 coalesce many groups' heartbeats between two hosts
+ * (`effects/host/`): a list of 1 to {@link MAX_COALESCED_ITEMS} items, each
+ * carrying what the group's own message would. A heartbeat's `prevTerm` is
+ * usually the term and its `commit` usually `prevIndex`: a flag says so and
+ * the field is left out — and must be (a field equal to what its flag would
+ * imply is refused as non-canonical, so every accepted input re-encodes to
+ * itself). Each item passes the checks its own AppendEntries would
+ * (`prevTerm` not above `term`; bounded terms and indices).
  *
  * Entries use the layout of `entry.ts`; membership that of `membership.ts`.
  * Decoded byte fields (entry data, snapshot chunks, proposals) view the
@@ -31,7 +42,15 @@
  * @module
  */
 
-import type { InstallSnapshot, Message, Proposal } from "../types.ts";
+import type {
+  HeartbeatItem,
+  HeartbeatResponseItem,
+  HeartbeatResponses,
+  Heartbeats,
+  InstallSnapshot,
+  Message,
+  Proposal,
+} from "../types.ts";
 import { checkEntryRun, entryListSize, readEntryList, writeEntryList } from "./entry.ts";
 import { type DecodeLimits, Reader, WIRE_LIMITS } from "./reader.ts";
 import { readSnapshotMeta, snapshotMetaSize, writeSnapshotMeta } from "./state.ts";
@@ -52,13 +71,23 @@ export const MESSAGE_TAGS = {
   ReadIndex: 10,
   ReadIndexResponse: 11,
   HostHeartbeat: 13,
+  Heartbeats: 14,
+  HeartbeatResponses: 15,
 } as const satisfies Record<Message["type"], number>;
 
 /** The tag of an AppendEntries with `quiesce` set (a tag of its own, so other appends keep their bytes). */
 export const QUIESCE_TAG = 12;
 
+/**
+ * Most items one coalesced message ({@link Heartbeats}, {@link HeartbeatResponses})
+ * may hold: a host splits longer lists, a decoder refuses them, so one frame
+ * never makes a receiver build more than this many messages.
+ */
+export const MAX_COALESCED_ITEMS = 4096;
+
 const B0 = 1;
 const B1 = 2;
+const B2 = 4;
 const bit = (set: boolean, mask: number): number => (set ? mask : 0);
 
 function bodySize(m: Message): number {
@@ -101,6 +130,22 @@ function bodySize(m: Message): number {
       return svarintSize(m.requestId) + uvarintSize(m.index);
     case "HostHeartbeat":
       return 0;
+    case "Heartbeats": {
+      let size = uvarintSize(m.items.length);
+      for (const x of m.items) {
+        size += uvarintSize(x.group) + uvarintSize(x.term) + uvarintSize(x.prevIndex) + 1 + svarintSize(x.seq);
+        if (x.prevTerm !== x.term) size += uvarintSize(x.prevTerm);
+        if (x.commit !== x.prevIndex) size += uvarintSize(x.commit);
+      }
+      return size;
+    }
+    case "HeartbeatResponses": {
+      let size = uvarintSize(m.items.length);
+      for (const x of m.items) {
+        size += uvarintSize(x.group) + uvarintSize(x.term) + uvarintSize(x.index) + svarintSize(x.seq);
+      }
+      return size;
+    }
     default:
       return unknownType(m);
   }
@@ -202,7 +247,86 @@ export function writeMessage(w: Writer, m: Message): void {
       return;
     case "HostHeartbeat":
       return;
+    case "Heartbeats":
+      checkItemCount(m);
+      w.uvarint(m.items.length);
+      for (const x of m.items) {
+        w.uvarint(x.group);
+        w.uvarint(x.term);
+        w.uvarint(x.prevIndex);
+        const sameTerm = x.prevTerm === x.term;
+        const atPrev = x.commit === x.prevIndex;
+        w.u8(bit(x.quiesce === true, B0) | bit(sameTerm, B1) | bit(atPrev, B2));
+        if (!sameTerm) w.uvarint(x.prevTerm);
+        if (!atPrev) w.uvarint(x.commit);
+        w.svarint(x.seq);
+      }
+      return;
+    case "HeartbeatResponses":
+      checkItemCount(m);
+      w.uvarint(m.items.length);
+      for (const x of m.items) {
+        w.uvarint(x.group);
+        w.uvarint(x.term);
+        w.uvarint(x.index);
+        w.svarint(x.seq);
+      }
+      return;
   }
+}
+
+/** A coalesced message holds 1 to {@link MAX_COALESCED_ITEMS} items (the host splits longer lists). */
+function checkItemCount(m: Heartbeats | HeartbeatResponses): void {
+  if (m.items.length === 0 || m.items.length > MAX_COALESCED_ITEMS) {
+    throw new RangeError(`${m.type} with ${m.items.length} items (1 to ${MAX_COALESCED_ITEMS})`);
+  }
+}
+
+/** Reads the item count of a coalesced message: 1 to {@link MAX_COALESCED_ITEMS}, each at least `minItemBytes`. */
+function readItemCount(r: Reader, minItemBytes: number): number {
+  const at = r.offset;
+  const n = r.count(minItemBytes);
+  if (n === 0 || n > MAX_COALESCED_ITEMS) r.fail(`coalesced message with ${n} items (1 to ${MAX_COALESCED_ITEMS})`, at);
+  return n;
+}
+
+function readHeartbeatItems(r: Reader): HeartbeatItem[] {
+  // group, term, prevIndex, flags and seq take a byte each at least.
+  const n = readItemCount(r, 5);
+  const items: HeartbeatItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = r.offset;
+    const group = r.uvarint();
+    const term = r.term();
+    const prevIndex = r.index();
+    const f = r.flags(B0 | B1 | B2);
+    const fieldAt = r.offset;
+    const prevTerm = (f & B1) !== 0 ? term : r.term();
+    if ((f & B1) === 0 && prevTerm === term) r.fail("non-canonical heartbeat: prevTerm equal to term sent", fieldAt);
+    const commitAt = r.offset;
+    const commit = (f & B2) !== 0 ? prevIndex : r.index();
+    if ((f & B2) === 0 && commit === prevIndex) {
+      r.fail("non-canonical heartbeat: commit equal to prevIndex sent", commitAt);
+    }
+    const seq = r.svarint();
+    // The checks its own AppendEntries would pass (no entries: only prevTerm against term).
+    checkEntryRun(r, at, [], prevIndex, prevTerm, term);
+    const item: HeartbeatItem = { group, term, prevIndex, prevTerm, commit, seq };
+    items.push((f & B0) !== 0 ? { ...item, quiesce: true } : item);
+  }
+  return items;
+}
+
+function readHeartbeatResponseItems(r: Reader): HeartbeatResponseItem[] {
+  const n = readItemCount(r, 4);
+  const items: HeartbeatResponseItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const group = r.uvarint();
+    const term = r.term();
+    const index = r.index();
+    items.push({ group, term, index, seq: r.svarint() });
+  }
+  return items;
 }
 
 /** Reads a message written by {@link writeMessage}. Throws `DecodeError`. */
@@ -364,6 +488,21 @@ export function readMessage(r: Reader): Message {
     }
     case 13:
       return { type: "HostHeartbeat", group, from, to, term };
+    case 14: {
+      const m: Heartbeats = { type: "Heartbeats", group, from, to, term, items: readHeartbeatItems(r) };
+      return m;
+    }
+    case 15: {
+      const m: HeartbeatResponses = {
+        type: "HeartbeatResponses",
+        group,
+        from,
+        to,
+        term,
+        items: readHeartbeatResponseItems(r),
+      };
+      return m;
+    }
     default:
       return r.fail(`unknown message tag ${tag}`, at);
   }

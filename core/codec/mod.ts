@@ -55,6 +55,7 @@ export {
   decodeMessage,
   encodedMessageSize,
   encodeMessage,
+  MAX_COALESCED_ITEMS,
   MESSAGE_TAGS,
   messageBodySize,
   QUIESCE_TAG,

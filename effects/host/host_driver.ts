@@ -8,10 +8,18 @@
  *   ({@link HostWriteUnit}), reported durable once for all;
  * - every group's messages in one list, so a transport that flushes what was
  *   sent in one task as one write batches them per destination process;
+ * - coalesced heartbeats (`coalesce.ts`): the empty AppendEntries of all
+ *   groups to one peer process in one iteration leave as one `Heartbeats`
+ *   message, their successful answers as one `HeartbeatResponses`, and a
+ *   received one is expanded back, so each group steps what its peer sent;
  * - one timer for the host: group timers live in a heap here, their deadlines
  *   rounded up to `timerGranularityMs` so that groups armed close together
- *   fire in the same iteration (their heartbeats leave in one frame per peer:
- *   coalesced); never early, so no timeout is shortened;
+ *   fire in the same iteration — never early, so no timeout is shortened —
+ *   except the leaders' heartbeat timers, which are aligned on a host-wide
+ *   tick (multiples of `heartbeatMs`): every group's heartbeat round is due
+ *   in the same iteration and so leaves in the same coalesced message. A
+ *   heartbeat may go up to half its interval early: that only sends a round
+ *   sooner (a lease is dated by the round's own send time, `core/reads.ts`);
  * - the failure detector ({@link Liveness}): beacons between processes, and
  *   `PeerDown` to every group when a peer process goes silent (quiescent groups
  *   wake on it, `core/quiesce.ts`).
@@ -35,6 +43,7 @@ import {
 } from "../driver/driver.ts";
 import { EventQueue } from "../driver/event_queue.ts";
 import type { RaftEvent } from "../events.ts";
+import { coalesce, expand } from "./coalesce.ts";
 import { Liveness } from "./liveness.ts";
 
 /** Settings of a host. */
@@ -47,6 +56,12 @@ export interface HostDriverOptions {
   readonly failureTimeoutMs: number;
   /** Group timers are rounded up to a multiple of this, so they fire together (default heartbeatMs / 4). */
   readonly timerGranularityMs?: number;
+  /**
+   * Coalesce heartbeats and their answers per peer process (default true).
+   * Off, every group's messages leave as they are: for a cluster whose other
+   * processes run a version without the `Heartbeats` messages.
+   */
+  readonly coalesceHeartbeats?: boolean;
   /** Hears every group's events. */
   readonly onEvent?: (group: GroupId, event: RaftEvent) => void;
 }
@@ -81,6 +96,8 @@ interface TimerSlot {
   deadline: number;
   queuedAt: number;
   gen: number;
+  /** When it last fired, as scheduled (until the take that follows): the base a heartbeat is re-armed from. */
+  firedAt: number | undefined;
 }
 
 interface TimerEntry {
@@ -112,6 +129,12 @@ export class HostDriver {
   #now: number;
   /** Messages for a group this host does not run (dropped). */
   unknownGroup = 0;
+  /** Group messages sent inside coalesced messages (each saved a message on the wire, but one per coalesced message). */
+  coalescedOut = 0;
+  /** Group messages received inside coalesced messages. */
+  coalescedIn = 0;
+  /** Coalesced messages received (each carried one or more of {@link coalescedIn}). */
+  coalescedMessagesIn = 0;
 
   /** A host with no groups yet, at time `now`. */
   constructor(options: HostDriverOptions, now: number) {
@@ -199,11 +222,25 @@ export class HostDriver {
   // ---------------------------------------------------------------------------
   // Inputs
 
-  /** A message arrived: the failure detector hears its sender; its group's driver gets it. */
+  /**
+   * A message arrived: the failure detector hears its sender; its group's
+   * driver gets it (each of a coalesced message's, rebuilt, gets its own).
+   */
   receive(message: Message, now: number): void {
     this.#now = now;
     this.#liveness.heard(message.from, now);
     if (message.type === "HostHeartbeat") return;
+    if (message.type === "Heartbeats" || message.type === "HeartbeatResponses") {
+      const parts = expand(message);
+      this.coalescedMessagesIn++;
+      this.coalescedIn += parts.length;
+      for (const m of parts) this.#deliver(m, now);
+      return;
+    }
+    this.#deliver(message, now);
+  }
+
+  #deliver(message: Message, now: number): void {
     const slot = this.#groups.get(message.group);
     if (!slot) {
       this.unknownGroup++;
@@ -230,6 +267,21 @@ export class HostDriver {
     }
   }
 
+  /**
+   * The transport refused `message` (its peer is unreachable): the groups that
+   * sent it hear it, each of a coalesced message's; a lost beacon concerns
+   * the connection ({@link unreachable} without a group).
+   */
+  sendFailed(message: Message, now: number): void {
+    if (message.type === "HostHeartbeat") return this.unreachable(message.to, now);
+    if (message.type !== "Heartbeats" && message.type !== "HeartbeatResponses") {
+      return this.unreachable(message.to, now, message.group);
+    }
+    const groups = new Set<GroupId>();
+    for (const x of message.items) groups.add(x.group);
+    for (const g of groups) this.unreachable(message.to, now, g);
+  }
+
   /** Time passed: due group timers and deadlines fire, beacons go out, lost peers are reported to every group. */
   tick(now: number): void {
     this.#now = now;
@@ -247,6 +299,7 @@ export class HostDriver {
       }
       t.queuedAt = Infinity;
       t.deadline = Infinity;
+      t.firedAt = top.time;
       this.#touched.add(t.group);
       if (t.kind === "tick") t.group.driver.tick(now);
       else t.group.driver.timer(t.kind, now);
@@ -306,18 +359,26 @@ export class HostDriver {
         if (w.capture) captures.push(g);
         for (const c of w.chunks) chunks.push({ group: g, chunk: c });
         for (const op of w.receive) receive.push({ group: g, op });
-        for (const [kind, ms] of w.timers) this.#arm(slot, kind, now + ms);
+        for (const [kind, ms] of w.timers) this.#arm(slot, kind, now, ms);
       }
       const deadline = d.nextDeadline();
-      if (deadline !== undefined) this.#arm(slot, "tick", deadline);
+      if (deadline !== undefined) this.#arm(slot, "tick", deadline, 0);
+      for (const t of slot.timers.values()) t.firedAt = undefined;
     }
     for (const m of sends) this.#liveness.sent(m.to, now);
+    let out: readonly Message[] = sends;
+    if (this.#options.coalesceHeartbeats !== false) {
+      out = coalesce(sends);
+      for (const m of out) {
+        if (m.type === "Heartbeats" || m.type === "HeartbeatResponses") this.coalescedOut += m.items.length;
+      }
+    }
     let write: HostWriteUnit | undefined;
     if (parts.length > 0) {
       write = { id: this.#nextUnit++, parts };
       this.#pending.push(write);
     }
-    return { sends, write, applies, captures, chunks, receive };
+    return { sends: out, write, applies, captures, chunks, receive };
   }
 
   /** The host unit `id` (the oldest not yet reported) is durable: each group hears its own unit. */
@@ -336,13 +397,24 @@ export class HostDriver {
     for (const g of [...this.#groups.keys()]) this.removeGroup(g, error);
   }
 
-  #arm(slot: Slot, kind: TimerKind | "tick", at: number): void {
+  /** Arms `slot`'s timer `kind` for `from + ms` (rounded to the host's ticks). */
+  #arm(slot: Slot, kind: TimerKind | "tick", from: number, ms: number): void {
     const g = this.#granularity;
-    const deadline = Math.ceil(at / g) * g;
+    const at = from + ms;
+    let deadline = Math.ceil(at / g) * g;
     let t = slot.timers.get(kind);
     if (!t) {
-      t = { group: slot, kind, deadline: Infinity, queuedAt: Infinity, gen: 0 };
+      t = { group: slot, kind, deadline: Infinity, queuedAt: Infinity, gen: 0, firedAt: undefined };
       slot.timers.set(kind, t);
+    }
+    if (kind === "heartbeat") {
+      // The host-wide heartbeat tick: the nearest multiple of the interval — from when the timer
+      // was due if it just fired, so a loop running late does not push every round later (and,
+      // past half an interval, skip a tick) — unless more than half the group's own interval early.
+      const period = this.#options.heartbeatMs;
+      const base = t.firedAt !== undefined && from - t.firedAt < ms ? t.firedAt : from;
+      const tick = Math.round((base + ms) / period) * period;
+      if (tick > from && tick >= from + ms / 2 - (from - base)) deadline = tick;
     }
     t.deadline = deadline;
     if (t.queuedAt <= deadline) return; // The queued entry wakes first and re-queues for the rest.

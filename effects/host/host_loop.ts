@@ -74,6 +74,12 @@ export interface HostOptions {
   readonly requestTimeoutMs?: number;
   /** Checkpoint groups pinning records older than this many host records (default 4,096). */
   readonly checkpointBehind?: number;
+  /**
+   * Send the groups' heartbeats and their answers to each peer process as one
+   * message per iteration (default true; see `coalesce.ts`). Turn off while a
+   * peer process runs a version that does not know these messages.
+   */
+  readonly coalesceHeartbeats?: boolean;
 }
 
 /** A hosted group's status: a node's, and whether the group is quiescent on this host. */
@@ -155,6 +161,7 @@ export class HostLoop {
         self: options.id,
         heartbeatMs: options.config?.heartbeatMs ?? election / 10,
         failureTimeoutMs: election,
+        coalesceHeartbeats: options.coalesceHeartbeats,
       }, now);
       const others = new Map(options.peers);
       others.delete(options.id);
@@ -221,6 +228,12 @@ export class HostLoop {
   status(group: GroupId): HostGroupStatus | undefined {
     const driver = this.#status.has(group) ? this.#host.driver(group) : undefined;
     return driver && statusOf(driver);
+  }
+
+  /** Coalesced heartbeats so far: group messages sent and received inside coalesced messages, and those received. */
+  coalescing(): { readonly out: number; readonly in: number; readonly messagesIn: number } {
+    const h = this.#host;
+    return { out: h.coalescedOut, in: h.coalescedIn, messagesIn: h.coalescedMessagesIn };
   }
 
   /** A hosted group's API. */
@@ -337,9 +350,7 @@ export class HostLoop {
       while (host.hasWork || this.#removals.length > 0) {
         const work = host.take();
         for (const m of work.sends) {
-          if (!this.#transport.send(m)) {
-            host.unreachable(m.to, this.#now, m.type === "HostHeartbeat" ? undefined : m.group);
-          }
+          if (!this.#transport.send(m)) host.sendFailed(m, this.#now);
         }
         const ops = this.#ops(work.write);
         if (ops.length > 0) {
@@ -360,8 +371,10 @@ export class HostLoop {
         const gen = ++this.#tickGen;
         this.#sleeper?.interruptUnsafe();
         const queue = this.#queue;
+        // From the clock now, not the iteration's start: the writes and applies took time.
+        const now = yield* Clock.currentTimeMillis;
         this.#sleeper = yield* Effect.forkDetach(
-          Effect.sleep(Math.max(0, at - this.#now)).pipe(
+          Effect.sleep(Math.max(0, at - now)).pipe(
             Effect.andThen(Effect.sync(() => void Queue.offerUnsafe(queue, { kind: "tick", gen }))),
           ),
         );

@@ -38,6 +38,22 @@ function refused(m: Message, reason: RegExp): void {
 const h = { group: 0, from: "a", to: "b" } as const;
 const meta = { index: 5, term: 2, membership: { voters: ["a", "b"], learners: [], outgoing: undefined } };
 
+/** Coalesced heartbeats whose second item has the given fields (the first is a plain one). */
+function heartbeats(x: { term: number; prevIndex: number; prevTerm: number; commit: number }): Message {
+  const first = { group: 1, term: 2, prevIndex: 4, prevTerm: 2, commit: 4, seq: 1 };
+  return { ...h, term: 0, type: "Heartbeats", items: [first, { group: 2, seq: 1, ...x }] };
+}
+
+/** Coalesced answers whose second item has the given fields. */
+function heartbeatResponses(x: { term: number; index: number }): Message {
+  return {
+    ...h,
+    term: 0,
+    type: "HeartbeatResponses",
+    items: [{ group: 1, term: 2, index: 4, seq: 1 }, { group: 2, seq: 1, ...x }],
+  };
+}
+
 /** One message per bounded field, built with `v` in that field. */
 const fields: readonly [string, (v: number) => Message][] = [
   ["header term", (v) => ({ ...h, term: v, type: "TimeoutNow", candidate: "b" })],
@@ -140,6 +156,12 @@ const fields: readonly [string, (v: number) => Message][] = [
     done: true,
     success: true,
   })],
+  ["Heartbeats item term", (v) => heartbeats({ term: v, prevIndex: 1, prevTerm: 1, commit: 0 })],
+  ["Heartbeats item prevIndex", (v) => heartbeats({ term: 3, prevIndex: v, prevTerm: 1, commit: 0 })],
+  ["Heartbeats item prevTerm", (v) => heartbeats({ term: MAX_WIRE_TERM, prevIndex: 1, prevTerm: v, commit: 1 })],
+  ["Heartbeats item commit", (v) => heartbeats({ term: 3, prevIndex: 1, prevTerm: 1, commit: v })],
+  ["HeartbeatResponses item term", (v) => heartbeatResponses({ term: v, index: 1 })],
+  ["HeartbeatResponses item index", (v) => heartbeatResponses({ term: 3, index: v })],
   ["ProposeResponse index", (v) => ({ ...h, term: 3, type: "ProposeResponse", results: [{ requestId: 1, index: v }] })],
   ["ReadIndexResponse index", (v) => ({ ...h, term: 3, type: "ReadIndexResponse", requestId: 1, index: v })],
   ["entry index", (v) =>
