@@ -75,7 +75,8 @@ const sizeOf = (s: Snap, i: number) => s.nodes[i * s.nf + 3];
 const label = (s: Snap, i: number) => {
   const t = typeOf(s, i);
   const n = nameOf(s, i);
-  return t === "object" || t === "native" ? n : `(${t}) ${n.length > 40 ? n.slice(0, 40) + "…" : n}`;
+  const short = n.replace(/@\d+/g, "@…");
+  return t === "object" || t === "native" ? short : `(${t}) ${short.length > 40 ? short.slice(0, 40) + "…" : short}`;
 };
 
 function counts(s: Snap): Map<string, { n: number; bytes: number }> {
@@ -91,11 +92,13 @@ function counts(s: Snap): Map<string, { n: number; bytes: number }> {
   return m;
 }
 
+/** An edge's name with indices and object ids elided, so paths that differ only in them group together. */
 function edgeName(s: Snap, e: number): string {
   const t = s.edgeTypes[s.edges[e]];
   const v = s.edges[e + 1];
-  if (t === "element" || t === "hidden") return `[${v}]`;
-  return t === "context" ? `ctx.${s.strings[v]}` : s.strings[v];
+  if (t === "element" || t === "hidden") return "[i]";
+  const name = t === "context" ? `ctx.${s.strings[v]}` : s.strings[v];
+  return name.replace(/@\d+/g, "@…").replace(/^\d+ \/ /, "");
 }
 
 /** BFS from the root node (ordinal 0): each node's parent ordinal and the edge index that reached it. */

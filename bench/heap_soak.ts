@@ -8,6 +8,10 @@
  *
  *   deno run -A bench/heap_soak.ts [--seconds 300] [--rate 300] [--snap 40,160] [--every 30]
  *                                  [--port 6101] [--inspect 9329] [--out /tmp/plank-heap] [--clients 16]
+ *                                  [--raftd examples/raftd/main.ts] [--snapshot-entries 2000]
+ *
+ * `--snap ""` takes no snapshot: a snapshot's serialization inflates the leader's RSS for the rest of the run, so
+ * RSS series come from runs without one.
  *
  * Deno only (the leader is a Deno raftd; the load comes from this process's `fetch` over keep-alive).
  *
@@ -33,6 +37,7 @@ const { values } = parseArgs({
     out: { type: "string", default: "/tmp/plank-heap" },
     clients: { type: "string", default: "16" },
     "snapshot-entries": { type: "string", default: "2000" },
+    raftd: { type: "string", default: "examples/raftd/main.ts" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -46,7 +51,7 @@ const CLIENTS = Number(values.clients);
 mkdirSync(OUT, { recursive: true });
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const RAFTD = join(ROOT, "examples/raftd/main.ts");
+const RAFTD = join(ROOT, values.raftd);
 const base = mkdtempSync(join(tmpdir(), "plank-heap-"));
 const ports = [PORT, PORT + 1, PORT + 2];
 const procs: ReturnType<typeof spawn>[] = [];
