@@ -10,6 +10,9 @@
  *                                  [--port 6101] [--inspect 9329] [--out /tmp/plank-heap] [--clients 16]
  *                                  [--raftd examples/raftd/main.ts] [--snapshot-entries 2000]
  *
+ * `--alloc-profile FROM,TO` samples the leader's allocations (`HeapProfiler.startSampling`, objects collected by
+ * GCs included) between those seconds and prints the allocation sites by bytes.
+ *
  * `--snap ""` takes no snapshot: a snapshot's serialization inflates the leader's RSS for the rest of the run, so
  * RSS series come from runs without one.
  *
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "16" },
     "snapshot-entries": { type: "string", default: "2000" },
     raftd: { type: "string", default: "examples/raftd/main.ts" },
+    "alloc-profile": { type: "string", default: "" },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -141,11 +145,47 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/** Allocation sites by sampled bytes: the allocating frame, and the first frame of plank's own code above it. */
+function printAllocations(profile: { head: SamplingNode }, ops: number): void {
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (n: SamplingNode, ownAbove: string) => {
+    const f = n.callFrame;
+    const here = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(node_modules|wt-[^/]+)\//, "")}:${
+      f.lineNumber + 1
+    }`;
+    // The nearest frame of the repository's own code (not a dependency, not the runtime) at or above this one.
+    const own = f.url.startsWith("file://") && !f.url.includes("/node_modules/") ? here : ownAbove;
+    if (n.selfSize > 0) {
+      const key = `${here}  <=  ${own}`;
+      bySite.set(key, (bySite.get(key) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, own);
+  };
+  walk(profile.head, "(none)");
+  log(
+    `allocations sampled: ${(total / 2 ** 20).toFixed(1)} MiB over ${ops} puts (${
+      (total / Math.max(ops, 1)).toFixed(0)
+    } B/put)`,
+  );
+  for (const [k, v] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    console.log(`  ${(v / Math.max(ops, 1)).toFixed(0).padStart(6)} B/put  ${k}`);
+  }
+}
+
 // ------------------------------------------------------------------ run
 
 let stop = false;
 let puts = 0;
 let errors = 0;
+let profPuts = 0;
 try {
   start(0);
   await until(async () => (await status(ports[0]))?.role === "leader", 30_000, "n1 leads");
@@ -187,6 +227,7 @@ try {
   };
   const workers = Array.from({ length: CLIENTS }, (_, w) => worker(w));
 
+  const [profFrom, profTo] = values["alloc-profile"] === "" ? [-1, -1] : values["alloc-profile"].split(",").map(Number);
   const snaps = [...SNAPS].sort((a, b) => a - b);
   const rows: string[] = [];
   for (let s = 0; s <= SECONDS; s++) {
@@ -201,6 +242,19 @@ try {
       }MiB`;
       rows.push(line);
       log(line);
+    }
+    if (s === profFrom) {
+      await insp.send("HeapProfiler.startSampling", {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      profPuts = puts;
+    }
+    if (s === profTo) {
+      const { profile } = await insp.send("HeapProfiler.stopSampling");
+      writeFileSync(join(OUT, "alloc.heapprofile"), JSON.stringify(profile));
+      printAllocations(profile, puts - profPuts);
     }
     if (snaps[0] === s) {
       snaps.shift();
