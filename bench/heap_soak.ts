@@ -10,6 +10,8 @@
  *                                  [--port 6101] [--inspect 9329] [--out /tmp/plank-heap] [--clients 16]
  *                                  [--raftd examples/raftd/main.ts] [--snapshot-entries 2000]
  *
+ * `--close` sends `connection: close`, so every PUT comes on a new connection (per-connection state shows up fast).
+ *
  * `--alloc-profile FROM,TO` samples the leader's allocations (`HeapProfiler.startSampling`, objects collected by
  * GCs included) between those seconds and prints the allocation sites by bytes.
  *
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     "snapshot-entries": { type: "string", default: "2000" },
     raftd: { type: "string", default: "examples/raftd/main.ts" },
     "alloc-profile": { type: "string", default: "" },
+    close: { type: "boolean", default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -214,7 +217,11 @@ try {
       }
       const n = issued++;
       try {
-        const res = await fetch(`http://127.0.0.1:${ports[0]}/db/k${n % 1000}`, { method: "PUT", body: value });
+        const res = await fetch(`http://127.0.0.1:${ports[0]}/db/k${n % 1000}`, {
+          method: "PUT",
+          body: value,
+          headers: values.close ? { connection: "close" } : {},
+        });
         await res.arrayBuffer();
         if (res.ok) puts++;
         else errors++;
