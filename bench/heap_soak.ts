@@ -10,6 +10,8 @@
  *                                  [--port 6101] [--inspect 9329] [--out /tmp/plank-heap] [--clients 16]
  *                                  [--raftd examples/raftd/main.ts] [--snapshot-entries 2000]
  *
+ * `--no-gc` samples without forcing a GC first (RSS as an uninspected leader would have it, give or take the inspector).
+ *
  * `--close` sends `connection: close`, so every PUT comes on a new connection (per-connection state shows up fast).
  *
  * `--alloc-profile FROM,TO` samples the leader's allocations (`HeapProfiler.startSampling`, objects collected by
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     raftd: { type: "string", default: "examples/raftd/main.ts" },
     "alloc-profile": { type: "string", default: "" },
     close: { type: "boolean", default: false },
+    "no-gc": { type: "boolean", default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -242,11 +245,11 @@ try {
     const wait = at - performance.now();
     if (wait > 0) await sleep(wait);
     if (s % EVERY === 0 || snaps[0] === s) {
-      await insp.send("HeapProfiler.collectGarbage");
+      if (!values["no-gc"]) await insp.send("HeapProfiler.collectGarbage");
       const u = await insp.send("Runtime.getHeapUsage");
-      const line = `t=${s}s puts=${puts} errors=${errors} usedHeapAfterGC=${(u.usedSize / 2 ** 20).toFixed(2)}MiB rss=${
-        rssMiB(procs[0].pid!).toFixed(1)
-      }MiB`;
+      const line = `t=${s}s puts=${puts} errors=${errors} ${values["no-gc"] ? "usedHeap" : "usedHeapAfterGC"}=${
+        (u.usedSize / 2 ** 20).toFixed(2)
+      }MiB rss=${rssMiB(procs[0].pid!).toFixed(1)}MiB`;
       rows.push(line);
       log(line);
     }
