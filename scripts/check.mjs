@@ -21,6 +21,7 @@ const DOC_LINT_ENTRY_POINTS = [
   "mod.ts",
   "adapters/memory/mod.ts",
   "adapters/deno/mod.ts",
+  "adapters/deno/no_async_context.ts",
   "adapters/bun/mod.ts",
   "testing.ts",
 ];

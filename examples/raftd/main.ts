@@ -16,6 +16,9 @@
  * @module
  */
 
+// First, before anything evaluates effect: on Deno, effect's per-suspension AsyncResources chain and a long-lived
+// fiber's history is never freed (issue 15's live-heap creep; see the module). Does nothing on Bun.
+import "../../adapters/deno/no_async_context.ts";
 import type { LogLevelName, LogRecord, NodeStatus } from "../../mod.ts";
 import type { HttpTransport, TransportEvent } from "../../adapters/deno/mod.ts";
 import { AdminGate } from "./admin.ts";
