@@ -230,6 +230,7 @@ export class Shards {
         applied: s.applied,
         lastIndex: s.lastIndex,
         quiescent: s.quiescent,
+        snapshotIndex: s.snapshotIndex,
         members: members(s.membership),
       };
     });
