@@ -15,12 +15,18 @@
  *   state (entries after `offset`); what came before it for this group is moot;
  * - `REMOVE`: the group is gone.
  *
- * Per-group compaction is a `COMPACT` operation. The underlying log is
- * compacted behind the oldest record some group still needs: the record of
+ * Per-group compaction is a `COMPACT` operation, written only once the
+ * group's snapshot covering it is durable (§7; the host's ordering), and
+ * followed in the same record by a `CHECKPOINT` of the group, so that the
+ * group's compacted prefix stops pinning the shared log. The underlying log
+ * is compacted behind the oldest record some group still needs: the record of
  * its latest `CHECKPOINT` (or its first record, if none). The host moves those
  * forward by checkpointing the groups that pin the oldest records (from their
  * cores' logs, which hold exactly what is durable plus what is being written),
- * a few per iteration ({@link MultiGroupLog.pinning}).
+ * a few per iteration ({@link MultiGroupLog.pinning}). On replay a group's
+ * latest checkpoint is its whole state: its operations before it (in earlier
+ * records, which the compaction may have dropped in part, or earlier in the
+ * same record) are skipped.
  *
  * @module
  */

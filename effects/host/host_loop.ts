@@ -188,6 +188,8 @@ export class HostLoop {
   readonly #io = new Map<GroupId, GroupIo>();
   /** Removed groups whose snapshots go once their removal record is durable. */
   readonly #dropSnapshots: GroupId[] = [];
+  /** Groups being added (their snapshot store is open: a removal's clean-up must not delete it). */
+  readonly #adding = new Set<GroupId>();
   readonly #recovered: Map<GroupId, RecoveredLog>;
   /** The hosted groups (each with its status when added, for a handle of a group removed before it was read). */
   readonly #status = new Map<GroupId, HostGroupStatus>();
@@ -262,8 +264,16 @@ export class HostLoop {
     options: HostGroupOptions = {},
   ): Promise<HostGroup> {
     if (this.#stopped) throw new NodeStopped();
-    const opened = await this.#openSnapshots(group, stateMachine);
+    this.#adding.add(group);
+    let opened;
+    try {
+      opened = await this.#openSnapshots(group, stateMachine);
+    } catch (e) {
+      this.#adding.delete(group);
+      throw e;
+    }
     return this.#callRaw((now) => {
+      this.#adding.delete(group);
       if (this.#status.has(group)) throw new RangeError(`group ${group} is already hosted`);
       const recovered = this.#recovered.get(group);
       this.#recovered.delete(group);
@@ -498,9 +508,12 @@ export class HostLoop {
         }
         if (work.write) host.written(work.write.id, this.#now);
         for (const g of this.#dropSnapshots.splice(0)) {
-          // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers).
+          // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers),
+          // unless the group is being hosted again meanwhile.
           const port = this.#options.snapshots;
-          if (port) yield* Effect.promise(() => port.remove(g).catch(() => {}));
+          if (port && !this.#adding.has(g) && !this.#io.has(g)) {
+            yield* Effect.promise(() => port.remove(g).catch(() => {}));
+          }
         }
         for (const { group, entries } of work.applies) {
           const sm = this.#machines.get(group);
