@@ -178,7 +178,7 @@ test("a group compacts after N entries: its prefix leaves the disk; a restarted 
   }
 });
 
-test("a lagging follower of one group catches up from the snapshot in chunks; the other group replicates its log", async () => {
+test("a lagging follower of one group catches up from the snapshot in checksummed chunks; the other group replicates its log", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-gsnap-"));
   const hub = new MemoryHub();
   const groups = new Map<GroupId, HostGroupOptions>([[1, { snapshotEvery: 10, keepAfterSnapshot: 0 }], [2, {}]]);
@@ -197,14 +197,29 @@ test("a lagging follower of one group catches up from the snapshot in chunks; th
     for (let i = 0; i < 5; i++) await l2.groups.get(2)!.handle.propose(encoder.encode(cmd(2, i)));
     await until("group 1's leader compacted", () => l1.host.status(1)!.compactedIndex >= 30);
 
-    // c comes back: group 1's leader has compacted what c lacks, so it sends the snapshot.
+    // c comes back: group 1's leader has compacted what c lacks, so it sends the snapshot. One chunk
+    // is damaged on the wire (an 'x' of a command turned 'y': still a valid state machine snapshot).
+    let chunks = 0;
+    let damaged = 0;
+    hub.tamper = (m) => {
+      if (m.type !== "InstallSnapshot") return m;
+      chunks++;
+      const at = m.data.indexOf(0x78);
+      if (damaged > 0 || at < 0) return m;
+      damaged++;
+      const data = m.data.slice();
+      data[at] = 0x79;
+      return { ...m, data };
+    };
     const c = await startHost(hub, dir, "c", { groups });
     hosts.set("c", c);
     const sm1 = c.groups.get(1)!.sm;
     const sm2 = c.groups.get(2)!.sm;
     await until("c's group 1 caught up", () => sm1.commands.length === 35);
     assert.deepEqual(sm1.commands, l1.groups.get(1)!.sm.commands);
-    assert.equal(sm1.restored.length, 1, "group 1 was installed from a snapshot");
+    assert.equal(damaged, 1);
+    assert.ok(chunks > 2 * 10, `the snapshot came in chunks, resent after the damage (${chunks})`);
+    assert.equal(sm1.restored.length, 1, "group 1 was installed from a snapshot, once: the damaged one was refused");
     assert.ok(c.host.status(1)!.snapshotIndex >= 30);
     assert.ok(!sm1.appliedCommands.includes(cmd(1, 0)), "the compacted prefix never came as entries");
     // Group 2 was never compacted: c gets it entry by entry, no snapshot.
