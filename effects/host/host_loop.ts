@@ -188,6 +188,8 @@ export class HostLoop {
   readonly #io = new Map<GroupId, GroupIo>();
   /** Removed groups whose snapshots go once their removal record is durable. */
   readonly #dropSnapshots: GroupId[] = [];
+  /** Groups to checkpoint in the next write (their core's log is not what the multi-group log replays). */
+  readonly #checkpointSoon = new Set<GroupId>();
   /** Groups being added (their snapshot store is open: a removal's clean-up must not delete it). */
   readonly #adding = new Set<GroupId>();
   readonly #recovered: Map<GroupId, RecoveredLog>;
@@ -300,6 +302,10 @@ export class HostLoop {
         { hardState: recovered?.hardState, entries: recovered?.entries, snapshot: opened?.latest },
         now,
       );
+      // Restored from a snapshot the log may not reach (a crash after a received snapshot was stored,
+      // before its compaction record): the core then drops the log (§7), and the group's part of the
+      // multi-group log must follow before anything is appended behind the snapshot: a checkpoint.
+      if (opened?.latest && recovered) this.#checkpointSoon.add(group);
       this.#machines.set(group, stateMachine);
       if (opened) this.#io.set(group, this.#groupIo(group, opened.store, stateMachine, config.maxMessageBytes));
       this.#status.set(group, statusOf(driver));
@@ -493,7 +499,7 @@ export class HostLoop {
   #drain(): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
       const host = this.#host;
-      while (host.hasWork || this.#removals.length > 0) {
+      while (host.hasWork || this.#removals.length > 0 || this.#checkpointSoon.size > 0) {
         const work = host.take();
         for (const m of work.sends) this.#transmit(m, m.type === "HostHeartbeat" ? undefined : m.group);
         // A snapshot being received: its store operations in order, the last restoring the state machine.
@@ -594,7 +600,8 @@ export class HostLoop {
    */
   #ops(unit: HostWriteUnit | undefined): HostLogOp[] {
     const ops: HostLogOp[] = [];
-    const checkpoint = new Set<GroupId>();
+    const checkpoint = new Set<GroupId>(this.#checkpointSoon);
+    this.#checkpointSoon.clear();
     for (const g of this.#removals.splice(0)) ops.push({ group: g, remove: true });
     for (const { group, unit: u } of unit?.parts ?? []) {
       for (const st of u.stages) {
@@ -605,7 +612,7 @@ export class HostLoop {
         }
       }
     }
-    if (ops.length === 0) return ops;
+    if (ops.length === 0 && checkpoint.size === 0) return ops;
     for (const group of this.#log.pinning(this.#options.checkpointBehind ?? 4096, 4)) checkpoint.add(group);
     for (const group of checkpoint) {
       const d = this.#host.driver(group);
