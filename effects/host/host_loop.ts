@@ -144,6 +144,12 @@ export interface HostGroupStatus extends NodeStatus {
   readonly compactedIndex: Index;
 }
 
+/** A group's snapshot store, opened at `addGroup`, with the latest snapshot its state machine was restored from. */
+interface OpenedSnapshots {
+  readonly store: SnapshotStore;
+  readonly latest: SnapshotInfo | undefined;
+}
+
 /** A group's snapshot I/O on this host: its store, the snapshot being received, the streams to followers. */
 interface GroupIo {
   readonly store: SnapshotStore;
@@ -267,7 +273,7 @@ export class HostLoop {
   ): Promise<HostGroup> {
     if (this.#stopped) throw new NodeStopped();
     this.#adding.add(group);
-    let opened;
+    let opened: OpenedSnapshots | undefined;
     try {
       opened = await this.#openSnapshots(group, stateMachine);
     } catch (e) {
@@ -320,7 +326,7 @@ export class HostLoop {
   async #openSnapshots(
     group: GroupId,
     sm: HostStateMachine,
-  ): Promise<{ store: SnapshotStore; latest: SnapshotInfo | undefined } | undefined> {
+  ): Promise<OpenedSnapshots | undefined> {
     const port = this.#options.snapshots;
     if (port === undefined) return undefined;
     // A snapshot is only meaningful with the log it compacted: without one, it is an earlier incarnation's.
