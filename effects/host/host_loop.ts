@@ -272,6 +272,8 @@ export class HostLoop {
     options: HostGroupOptions = {},
   ): Promise<HostGroup> {
     if (this.#stopped) throw new NodeStopped();
+    // Before its snapshots are touched: a second add of a hosted group must not wipe them.
+    if (this.#adding.has(group) || this.#status.has(group)) throw new RangeError(`group ${group} is already hosted`);
     this.#adding.add(group);
     let opened: OpenedSnapshots | undefined;
     try {
