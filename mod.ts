@@ -139,7 +139,9 @@ export type {
 } from "./core/mod.ts";
 export { createHost, type CreateHostOptions } from "./effects/host/api.ts";
 export {
+  type GroupSnapshotsPort,
   type HostGroup,
+  type HostGroupOptions,
   type HostGroupStatus,
   type HostLogOp,
   HostLoop,

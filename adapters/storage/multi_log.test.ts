@@ -150,3 +150,32 @@ test("a group entry that does not continue its log is damage", () =>
     await assert.rejects(MultiGroupLog.open(fs, dir), (e: unknown) =>
       e instanceof CorruptLogError && /does not continue/.test(e.message));
   }));
+
+test("a group's writes before its checkpoint are moot: the shared log may drop them half, replay still recovers", () =>
+  withDir(async (dir) => {
+    const log = await MultiGroupLog.open(fs, dir);
+    log.load();
+    const hard = { term: 1, vote: "a", commit: 0 };
+    await log.write([{ group: 1, batch: { hardState: hard, entries: entries(1, 2, 1, 1) } }]);
+    await log.write([
+      { group: 2, batch: { hardState: hard, entries: entries(1, 1, 1, 2) } },
+      { group: 1, batch: { entries: entries(3, 3, 1, 1) } },
+    ]);
+    // Group 2 checkpoints first, then group 1 (after its write in the same record, as the host does).
+    await log.write([{ group: 2, checkpoint: { hardState: hard, offset: 0, entries: entries(1, 1, 1, 2) } }]);
+    await log.write([
+      { group: 1, batch: { entries: entries(4, 4, 1, 1) } },
+      { group: 1, compactTo: 2 },
+      { group: 1, checkpoint: { hardState: hard, offset: 2, entries: entries(3, 4, 1, 1) } },
+    ]);
+    await log.sync();
+    // Oldest checkpoint: group 2's, record 3. Records 1 and 2 are gone, record 2's group 1 write with them.
+    assert.deepEqual([...log.pins].sort(), [[1, 4], [2, 3]]);
+    await log.close();
+    const again = await MultiGroupLog.open(fs, dir);
+    const r = again.load();
+    assert.deepEqual(r.get(1)!.entries.map((e) => e.index), [3, 4]);
+    assert.equal(r.get(1)!.firstIndex, 3);
+    assert.deepEqual(r.get(2)!.entries.map((e) => e.index), [1]);
+    await again.close();
+  }));

@@ -15,12 +15,18 @@
  *   state (entries after `offset`); what came before it for this group is moot;
  * - `REMOVE`: the group is gone.
  *
- * Per-group compaction is a `COMPACT` operation. The underlying log is
- * compacted behind the oldest record some group still needs: the record of
+ * Per-group compaction is a `COMPACT` operation, written only once the
+ * group's snapshot covering it is durable (§7; the host's ordering), and
+ * followed in the same record by a `CHECKPOINT` of the group, so that the
+ * group's compacted prefix stops pinning the shared log. The underlying log
+ * is compacted behind the oldest record some group still needs: the record of
  * its latest `CHECKPOINT` (or its first record, if none). The host moves those
  * forward by checkpointing the groups that pin the oldest records (from their
  * cores' logs, which hold exactly what is durable plus what is being written),
- * a few per iteration ({@link MultiGroupLog.pinning}).
+ * a few per iteration ({@link MultiGroupLog.pinning}). On replay a group's
+ * latest checkpoint is its whole state: its operations before it (in earlier
+ * records, which the compaction may have dropped in part, or earlier in the
+ * same record) are skipped.
  *
  * @module
  */
@@ -81,7 +87,19 @@ export class MultiGroupLog {
     const { wal, recovered } = await WriteAheadLog.open(fs, dir, opts);
     try {
       const groups = new Map<GroupId, GroupState>();
-      for (const e of recovered.entries) replayRecord(groups, e, joinPath(dir, "wal"));
+      const where = joinPath(dir, "wal");
+      const records = recovered.entries.map((record) => ({ record, ops: decodeRecord(record, where) }));
+      // Each group's latest checkpoint is its whole state: what it wrote before is moot (and may be half gone).
+      const checkpoints = new Map<GroupId, { readonly record: number; readonly op: number }>();
+      records.forEach(({ ops }, record) =>
+        ops.forEach((o, op) => o.op === OP_CHECKPOINT && checkpoints.set(o.g, { record, op }))
+      );
+      records.forEach(({ record, ops }, ri) =>
+        foldRecord(groups, record, ops, where, (g, oi) => {
+          const cp = checkpoints.get(g);
+          return cp !== undefined && (ri < cp.record || (ri === cp.record && oi < cp.op));
+        })
+      );
       const pins = new Map<GroupId, Index>();
       const out = new Map<GroupId, RecoveredLog>();
       for (const [g, st] of groups) {
@@ -208,58 +226,55 @@ function readEntries(r: Reader): Entry[] {
   return out;
 }
 
-/** Folds one host record into the groups' states; anything that does not decode or continue is damage. */
-function replayRecord(groups: Map<GroupId, GroupState>, record: Entry, where: string): void {
+/** One decoded operation of a host record. */
+type Op =
+  | {
+    readonly g: GroupId;
+    readonly op: typeof OP_BATCH;
+    readonly hard?: HardState;
+    readonly from?: Index;
+    readonly entries: Entry[];
+  }
+  | { readonly g: GroupId; readonly op: typeof OP_COMPACT; readonly upTo: Index }
+  | {
+    readonly g: GroupId;
+    readonly op: typeof OP_CHECKPOINT;
+    readonly hard: HardState;
+    readonly offset: Index;
+    readonly entries: Entry[];
+  }
+  | { readonly g: GroupId; readonly op: typeof OP_REMOVE };
+
+/** The operations of one host record; anything that does not decode is damage. */
+function decodeRecord(record: Entry, where: string): Op[] {
   const fail = (reason: string): never => {
     throw new CorruptLogError(where, 0, `host record ${record.index}: ${reason}`);
   };
+  const ops: Op[] = [];
   try {
     const r = new Reader(record.data);
     while (r.offset < record.data.length) {
       const g = r.uvarint();
-      let st = groups.get(g);
-      if (!st || st.removed) {
-        st = { hardState: ZERO, entries: [], offset: 0, pin: record.index, removed: false };
-        groups.set(g, st);
-      }
       const op = r.u8();
       switch (op) {
         case OP_BATCH: {
           const f = r.flags(HAS_HARD | HAS_TRUNCATE);
-          if (f & HAS_HARD) st.hardState = decodeHardState(r.bytes());
-          if (f & HAS_TRUNCATE) {
-            const from = r.uvarint();
-            if (from <= st.offset) fail(`group ${g} truncates from ${from}, behind its compaction point ${st.offset}`);
-            st.entries.length = Math.max(0, Math.min(st.entries.length, from - st.offset - 1));
-          }
-          for (const e of readEntries(r)) {
-            const expected = st.offset + st.entries.length + 1;
-            if (e.index !== expected) fail(`group ${g}'s entry ${e.index} does not continue its log (${expected})`);
-            st.entries.push(e);
-          }
+          const hard = f & HAS_HARD ? decodeHardState(r.bytes()) : undefined;
+          const from = f & HAS_TRUNCATE ? r.uvarint() : undefined;
+          ops.push({ g, op, hard, from, entries: readEntries(r) });
           break;
         }
-        case OP_COMPACT: {
-          const upTo = r.uvarint();
-          if (upTo > st.offset) {
-            st.entries = st.entries.filter((e) => e.index > upTo);
-            if (st.entries.length === 0 || st.entries[0]!.index !== upTo + 1) st.entries = [];
-            st.offset = upTo;
-          }
+        case OP_COMPACT:
+          ops.push({ g, op, upTo: r.uvarint() });
           break;
-        }
         case OP_CHECKPOINT: {
-          st.hardState = decodeHardState(r.bytes());
-          st.offset = r.uvarint();
-          st.entries = readEntries(r);
-          st.pin = record.index;
-          st.entries.forEach((e, i) => {
-            if (e.index !== st!.offset + 1 + i) fail(`group ${g}'s checkpoint is not contiguous at ${e.index}`);
-          });
+          const hard = decodeHardState(r.bytes());
+          const offset = r.uvarint();
+          ops.push({ g, op, hard, offset, entries: readEntries(r) });
           break;
         }
         case OP_REMOVE:
-          st.removed = true;
+          ops.push({ g, op });
           break;
         default:
           fail(`unknown operation ${op} for group ${g}`);
@@ -269,4 +284,73 @@ function replayRecord(groups: Map<GroupId, GroupState>, record: Entry, where: st
     if (e instanceof CorruptLogError) throw e;
     fail(`does not decode: ${e instanceof Error ? e.message : String(e)}`);
   }
+  return ops;
+}
+
+/**
+ * Folds one host record's operations into the groups' states, but those
+ * `moot` says a later checkpoint of their group replaces; an entry that does
+ * not continue its group's log is damage. A group's checkpoint is its whole
+ * state as of the end of its record (the host writes it after the group's
+ * other operations of the iteration), so the shared log may be compacted
+ * up to the oldest group's checkpoint record while other groups still have
+ * operations left in the records between: those are moot, not damage.
+ */
+function foldRecord(
+  groups: Map<GroupId, GroupState>,
+  record: Entry,
+  ops: readonly Op[],
+  where: string,
+  moot: (group: GroupId, op: number) => boolean,
+): void {
+  const fail = (reason: string): never => {
+    throw new CorruptLogError(where, 0, `host record ${record.index}: ${reason}`);
+  };
+  ops.forEach((o, i) => {
+    if (moot(o.g, i)) return;
+    const g = o.g;
+    let st = groups.get(g);
+    if (!st || st.removed) {
+      st = { hardState: ZERO, entries: [], offset: 0, pin: record.index, removed: false };
+      groups.set(g, st);
+    }
+    switch (o.op) {
+      case OP_BATCH: {
+        if (o.hard) st.hardState = o.hard;
+        if (o.from !== undefined) {
+          if (o.from <= st.offset) {
+            fail(`group ${g} truncates from ${o.from}, behind its compaction point ${st.offset}`);
+          }
+          st.entries.length = Math.max(0, Math.min(st.entries.length, o.from - st.offset - 1));
+        }
+        for (const e of o.entries) {
+          const expected = st.offset + st.entries.length + 1;
+          if (e.index !== expected) fail(`group ${g}'s entry ${e.index} does not continue its log (${expected})`);
+          st.entries.push(e);
+        }
+        break;
+      }
+      case OP_COMPACT:
+        if (o.upTo > st.offset) {
+          st.entries = st.entries.filter((e) => e.index > o.upTo);
+          if (st.entries.length === 0 || st.entries[0]!.index !== o.upTo + 1) st.entries = [];
+          st.offset = o.upTo;
+        }
+        break;
+      case OP_CHECKPOINT: {
+        st.hardState = o.hard;
+        st.offset = o.offset;
+        st.entries = o.entries;
+        st.pin = record.index;
+        const s = st;
+        o.entries.forEach((e, j) => {
+          if (e.index !== s.offset + 1 + j) fail(`group ${g}'s checkpoint is not contiguous at ${e.index}`);
+        });
+        break;
+      }
+      case OP_REMOVE:
+        st.removed = true;
+        break;
+    }
+  });
 }

@@ -27,7 +27,7 @@
 
 import { decodeSnapshotMeta, encodeSnapshotMeta } from "../../core/codec/mod.ts";
 import { crc32c, formatCrc32c as hex } from "../../core/crc32c.ts";
-import type { SnapshotMeta } from "../../core/types.ts";
+import type { GroupId, SnapshotMeta } from "../../core/types.ts";
 import { type AppendFile, CorruptLogError, type DurableFs, joinPath, removeTempFiles } from "./fs.ts";
 
 const MAGIC = new TextEncoder().encode("PLNKSNAP");
@@ -327,5 +327,43 @@ export class FileSnapshotStore {
         };
       },
     };
+  }
+}
+
+/**
+ * The snapshots of every group a host runs (see `effects/host/host_loop.ts`):
+ * one {@link FileSnapshotStore} per group, group `g`'s under `DIR/<g>/snapshots/`,
+ * same format, same checks. The multi-group log's lock covers `DIR` when it
+ * sits beside that log (raftd: `DATA/groups/snapshots/`).
+ */
+export class FileGroupSnapshots {
+  readonly #stores = new Map<GroupId, Promise<FileSnapshotStore>>();
+
+  private constructor(private readonly fs: DurableFs, private readonly dir: string) {}
+
+  /** The group stores under `dir` (created if missing). */
+  static async open(fs: DurableFs, dir: string): Promise<FileGroupSnapshots> {
+    await fs.mkdirp(dir);
+    return new FileGroupSnapshots(fs, dir);
+  }
+
+  /** Group `group`'s store, opened once (removing what a crash left of an unfinished snapshot). */
+  open(group: GroupId): Promise<FileSnapshotStore> {
+    let store = this.#stores.get(group);
+    if (store === undefined) {
+      store = FileSnapshotStore.open(this.fs, joinPath(this.dir, String(group)));
+      this.#stores.set(group, store);
+      store.catch(() => this.#stores.delete(group));
+    }
+    return store;
+  }
+
+  /** Deletes group `group`'s snapshots, durably (the group left this host, or starts afresh). */
+  async remove(group: GroupId): Promise<void> {
+    this.#stores.delete(group);
+    const path = joinPath(this.dir, String(group));
+    if (!(await this.fs.exists(path))) return;
+    await this.fs.remove(path);
+    await this.fs.syncDir(this.dir);
   }
 }

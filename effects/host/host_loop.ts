@@ -7,9 +7,19 @@
  * record of every group's writes and one fsync ({@link MultiGroupLogPort}),
  * each group's applies; then it sleeps until the host's next deadline.
  *
- * Groups here keep their logs (no snapshot capture or install yet: a group's
- * state machine is not snapshotted, and a follower too far behind catches up
- * from the log only).
+ * Snapshots are per group, with the single-group runtime's rules and code
+ * (`effects/runtime/snapshot_io.ts`): with a {@link GroupSnapshotsPort}
+ * (e.g. `FileGroupSnapshots`) and a state machine that can snapshot, a
+ * group captures its state every `snapshotEvery` applied entries, stores it
+ * in its own store, and only once it is durable does its core compact behind
+ * it (§7; thesis §5.1): the compaction is written to the multi-group log
+ * with a checkpoint of the group, so the shared log drops the group's prefix
+ * once no other group pins those records. A crash between the snapshot and
+ * the compaction record leaves both the snapshot and the whole log, which
+ * replay reconciles. A follower behind a group's compacted prefix is sent the
+ * snapshot in InstallSnapshot chunks over the host's transport, checksummed
+ * end to end (thesis §5.3). At `addGroup`, a group restores its state machine
+ * from its latest snapshot, then replays the log suffix.
  *
  * @module
  */
@@ -19,13 +29,30 @@ import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { sliceLog } from "../../core/log.ts";
 import { lastIndex } from "../../core/log.ts";
 import type { ConfChange, Entry, GroupId, Index, Membership, Message, NodeId } from "../../core/types.ts";
-import type { NodeDriver } from "../driver/driver.ts";
+import type { ChunkSend, NodeDriver, SnapshotInfo } from "../driver/driver.ts";
 import type { Settle } from "../driver/requests.ts";
-import { NodeStopped, RaftRejected, type StorageFailure } from "../errors.ts";
+import { NodeStopped, RaftRejected, type StateMachineFailure, type StorageFailure } from "../errors.ts";
 import type { NodeStatus } from "../events.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
 import { attempt } from "../ports/attempt.ts";
-import type { PersistBatch, RecoveredLog, TransportPort } from "../ports/mod.ts";
+import {
+  type PersistBatch,
+  type RecoveredLog,
+  type SnapshotData,
+  type SnapshotReader,
+  type SnapshotStore,
+  snapshotStoreFromPort,
+  type SnapshotStorePort,
+  transportFromPort,
+  type TransportPort,
+} from "../ports/mod.ts";
+import {
+  captureSnapshot,
+  ChunkStreams,
+  type IntakeReports,
+  restoreFrom,
+  SnapshotIntake,
+} from "../runtime/snapshot_io.ts";
 import { HostDriver, type HostWriteUnit } from "./host_driver.ts";
 
 /** One group's operation in a host write (see `adapters/storage/multi_log.ts`). */
@@ -60,6 +87,33 @@ export interface MultiGroupLogPort {
 export interface HostStateMachine {
   /** Applies a committed command; its result answers the proposer. */
   apply(entry: Entry): unknown;
+  /**
+   * Captures the state as of the last applied entry, synchronously at the
+   * call (as `StateMachine.snapshot`). Without it the group never snapshots
+   * here.
+   */
+  snapshot?(): SnapshotData;
+  /** Replaces the whole state with a snapshot's (at start, or one received from the group's leader). */
+  restore?(snapshot: SnapshotReader): void | PromiseLike<void>;
+}
+
+/**
+ * Every hosted group's snapshot store (`FileGroupSnapshots` in
+ * `adapters/storage/snapshots.ts`: one `FileSnapshotStore` per group).
+ */
+export interface GroupSnapshotsPort {
+  /** Group `group`'s store (the same one on every call). */
+  open(group: GroupId): Promise<SnapshotStorePort>;
+  /** Deletes group `group`'s snapshots durably (it left this host, or starts with no log). */
+  remove(group: GroupId): Promise<void>;
+}
+
+/** Per-group settings of {@link HostLoop.addGroup}. */
+export interface HostGroupOptions {
+  /** Snapshot after this many applied entries (0: never; default the host's `config.snapshotEvery`, else 0). */
+  readonly snapshotEvery?: number;
+  /** Entries kept behind a snapshot for slow followers (default the host's `config.keepAfterSnapshot`). */
+  readonly keepAfterSnapshot?: number;
 }
 
 /** Settings of a host. */
@@ -80,12 +134,35 @@ export interface HostOptions {
    * peer process runs a version that does not know these messages.
    */
   readonly coalesceHeartbeats?: boolean;
+  /** The groups' snapshot stores; without them no group snapshots (and none can install one). */
+  readonly snapshots?: GroupSnapshotsPort;
+  /** Largest InstallSnapshot chunk, in bytes (default: the groups' `maxMessageBytes`). */
+  readonly snapshotChunkBytes?: number;
 }
 
 /** A hosted group's status: a node's, and whether the group is quiescent on this host. */
 export interface HostGroupStatus extends NodeStatus {
   /** The group is idle here: no heartbeats (leader) or election timer (follower) until something wakes it. */
   readonly quiescent: boolean;
+  /** Index the group's latest stored snapshot covers here (0: none). */
+  readonly snapshotIndex: Index;
+  /** The group's log here starts after this index (compacted behind a snapshot; 0: never compacted). */
+  readonly compactedIndex: Index;
+}
+
+/** A group's snapshot store, opened at `addGroup`, with the latest snapshot its state machine was restored from. */
+interface OpenedSnapshots {
+  readonly store: SnapshotStore;
+  readonly latest: SnapshotInfo | undefined;
+}
+
+/** A group's snapshot I/O on this host: its store, the snapshot being received, the streams to followers. */
+interface GroupIo {
+  readonly store: SnapshotStore;
+  readonly sm: HostStateMachine;
+  readonly intake: SnapshotIntake;
+  readonly intakeReports: IntakeReports;
+  readonly streams: ChunkStreams;
 }
 
 /** A group's Promise API on a host. */
@@ -109,6 +186,8 @@ type Item =
   | { readonly kind: "unreachable"; readonly peer: NodeId }
   | { readonly kind: "tick"; readonly gen: number }
   | { readonly kind: "call"; readonly run: (now: number) => void }
+  /** Snapshot I/O off the loop hit a storage failure: the host stops with it (fail-stop). */
+  | { readonly kind: "fatal"; readonly error: StorageFailure }
   | { readonly kind: "stop" };
 
 /** The shell around one host driver. */
@@ -118,6 +197,13 @@ export class HostLoop {
   readonly #transport: TransportPort;
   readonly #options: HostOptions;
   readonly #machines = new Map<GroupId, HostStateMachine>();
+  readonly #io = new Map<GroupId, GroupIo>();
+  /** Removed groups whose snapshots go once their removal record is durable. */
+  readonly #dropSnapshots: GroupId[] = [];
+  /** Groups to checkpoint in the next write (their core's log is not what the multi-group log replays). */
+  readonly #checkpointSoon = new Set<GroupId>();
+  /** Groups being added (their snapshot store is open: a removal's clean-up must not delete it). */
+  readonly #adding = new Set<GroupId>();
   readonly #recovered: Map<GroupId, RecoveredLog>;
   /** The hosted groups (each with its status when added, for a handle of a group removed before it was read). */
   readonly #status = new Map<GroupId, HostGroupStatus>();
@@ -181,32 +267,112 @@ export class HostLoop {
   /**
    * Hosts `group` with `membership` (used if its log holds none: a new
    * group's voters, or empty to wait to be added) and its state machine;
-   * resumes from the log if the group is in it.
+   * resumes from the log if the group is in it: the state machine is first
+   * restored from the group's latest snapshot (if any), then the log suffix
+   * is applied. A group absent from the log starts without snapshots (any
+   * left belong to an earlier incarnation and are deleted).
    */
-  addGroup(group: GroupId, membership: Membership, stateMachine: HostStateMachine): Promise<HostGroup> {
+  async addGroup(
+    group: GroupId,
+    membership: Membership,
+    stateMachine: HostStateMachine,
+    options: HostGroupOptions = {},
+  ): Promise<HostGroup> {
+    if (this.#stopped) throw new NodeStopped();
+    // Before its snapshots are touched: a second add of a hosted group must not wipe them.
+    if (this.#adding.has(group) || this.#status.has(group)) throw new RangeError(`group ${group} is already hosted`);
+    this.#adding.add(group);
+    let opened: OpenedSnapshots | undefined;
+    try {
+      opened = await this.#openSnapshots(group, stateMachine);
+    } catch (e) {
+      this.#adding.delete(group);
+      throw e;
+    }
     return this.#callRaw((now) => {
+      this.#adding.delete(group);
+      if (this.#status.has(group)) throw new RangeError(`group ${group} is already hosted`);
       const recovered = this.#recovered.get(group);
       this.#recovered.delete(group);
+      const base = this.#options.config ?? {};
+      const snapshotEvery = opened && stateMachine.snapshot ? options.snapshotEvery ?? base.snapshotEvery ?? 0 : 0;
+      const keep = options.keepAfterSnapshot ?? base.keepAfterSnapshot;
+      const config = makeConfig({
+        seed: 1 + Math.floor(Math.random() * 0x7ffffffe),
+        ...base,
+        id: this.#options.id,
+        group,
+        quiesce: base.quiesce ?? true,
+        snapshotEvery,
+        ...(keep === undefined ? {} : { keepAfterSnapshot: keep }),
+      });
       const driver = this.#host.addGroup(
         group,
         {
-          config: makeConfig({
-            seed: 1 + Math.floor(Math.random() * 0x7ffffffe),
-            ...this.#options.config,
-            id: this.#options.id,
-            group,
-            quiesce: this.#options.config?.quiesce ?? true,
-          }),
+          config,
           membership,
           requestTimeoutMs: this.#options.requestTimeoutMs,
+          snapshotChunkBytes: this.#options.snapshotChunkBytes,
         },
-        { hardState: recovered?.hardState, entries: recovered?.entries },
+        { hardState: recovered?.hardState, entries: recovered?.entries, snapshot: opened?.latest },
         now,
       );
+      // Restored from a snapshot the log may not reach (a crash after a received snapshot was stored,
+      // before its compaction record): the core then drops the log (§7), and the group's part of the
+      // multi-group log must follow before anything is appended behind the snapshot: a checkpoint.
+      if (opened?.latest && recovered) this.#checkpointSoon.add(group);
       this.#machines.set(group, stateMachine);
+      if (opened) this.#io.set(group, this.#groupIo(group, opened.store, stateMachine, config.maxMessageBytes));
       this.#status.set(group, statusOf(driver));
       return this.#handle(group);
     });
+  }
+
+  /**
+   * Opens `group`'s snapshot store and restores `sm` from its latest
+   * snapshot, before the group runs (replay then starts after it, docs/DESIGN.md rule 2).
+   */
+  async #openSnapshots(
+    group: GroupId,
+    sm: HostStateMachine,
+  ): Promise<OpenedSnapshots | undefined> {
+    const port = this.#options.snapshots;
+    if (port === undefined) return undefined;
+    // A snapshot is only meaningful with the log it compacted: without one, it is an earlier incarnation's.
+    if (!this.#recovered.has(group)) await port.remove(group);
+    const store = snapshotStoreFromPort(await port.open(group));
+    const latest = await Effect.runPromise(store.latest);
+    if (latest === undefined) return { store, latest: undefined };
+    await Effect.runPromise(restoreFrom(restorer(group, sm), latest));
+    return { store, latest: { meta: latest.meta, size: latest.size, checksum: latest.checksum } };
+  }
+
+  #groupIo(group: GroupId, store: SnapshotStore, sm: HostStateMachine, maxMessageBytes: number): GroupIo {
+    const queue = this.#queue;
+    const call = (run: (now: number) => void) => void Queue.offerUnsafe(queue, { kind: "call", run });
+    const io: GroupIo = {
+      store,
+      sm,
+      intake: new SnapshotIntake(store, restorer(group, sm)),
+      intakeReports: {
+        transmit: (m) => this.#transmit(m, group),
+        refused: (from, meta, reason) => void this.#host.call(group, (d) => d.receiveRefused(from, meta, reason)),
+        installed: (info) => void this.#host.call(group, (d) => d.snapshotInstalled(info, this.#now)),
+      },
+      streams: new ChunkStreams(
+        store,
+        transportFromPort(this.#transport),
+        this.#options.snapshotChunkBytes ?? maxMessageBytes,
+        {
+          unreachable: (peer) => call((now) => this.#host.unreachable(peer, now, group)),
+          // A group removed meanwhile: its store going away is no failure of the host.
+          fatal: (error) => {
+            if (this.#io.get(group) === io) Queue.offerUnsafe(queue, { kind: "fatal", error });
+          },
+        },
+      ),
+    };
+    return io;
   }
 
   /** Stops hosting `group` and forgets its log (its pending requests fail with `NodeStopped`). */
@@ -216,6 +382,10 @@ export class HostLoop {
       this.#machines.delete(group);
       this.#status.delete(group);
       this.#removals.push(group);
+      const io = this.#io.get(group);
+      this.#io.delete(group);
+      io?.streams.stop();
+      if (io) this.#dropSnapshots.push(group);
     });
   }
 
@@ -319,6 +489,8 @@ export class HostLoop {
             case "call":
               item.run(this.#now);
               break;
+            case "fatal":
+              return yield* Effect.fail(item.error);
             case "stop":
               stop = true;
           }
@@ -331,6 +503,7 @@ export class HostLoop {
       Effect.gen({ self: this }, function* () {
         this.#stopped = true;
         this.#sleeper?.interruptUnsafe();
+        for (const io of this.#io.values()) io.streams.stop();
         const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause);
         const error = failed ? Cause.squash(exit.cause) : undefined;
         this.#host.stop(error);
@@ -344,13 +517,19 @@ export class HostLoop {
     ));
   }
 
-  #drain(): Effect.Effect<void, StorageFailure> {
+  #drain(): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
       const host = this.#host;
-      while (host.hasWork || this.#removals.length > 0) {
+      while (host.hasWork || this.#removals.length > 0 || this.#checkpointSoon.size > 0) {
         const work = host.take();
+        // A coalesced message that is refused reaches every group it carried.
         for (const m of work.sends) {
           if (!this.#transport.send(m)) host.sendFailed(m, this.#now);
+        }
+        // A snapshot being received: its store operations in order, the last restoring the state machine.
+        for (const { group, op } of work.receive) {
+          const io = this.#io.get(group);
+          if (io) yield* io.intake.run(op, io.intakeReports);
         }
         const ops = this.#ops(work.write);
         if (ops.length > 0) {
@@ -358,11 +537,30 @@ export class HostLoop {
           yield* attempt("sync", () => this.#log.sync());
         }
         if (work.write) host.written(work.write.id, this.#now);
+        for (const g of this.#dropSnapshots.splice(0)) {
+          // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers),
+          // unless the group is being hosted again meanwhile.
+          const port = this.#options.snapshots;
+          if (port && !this.#adding.has(g) && !this.#io.has(g)) {
+            yield* Effect.promise(() => port.remove(g).catch(() => {}));
+          }
+        }
         for (const { group, entries } of work.applies) {
           const sm = this.#machines.get(group);
           if (!sm) continue;
           const wait = host.applyAll(group, entries, (e) => sm.apply(e));
           if (wait) yield* Effect.promise(() => wait);
+        }
+        for (const g of work.captures) yield* this.#capture(g);
+        const chunks = new Map<GroupId, ChunkSend[]>();
+        for (const { group, chunk } of work.chunks) {
+          const list = chunks.get(group);
+          if (list) list.push(chunk);
+          else chunks.set(group, [chunk]);
+        }
+        for (const [g, list] of chunks) {
+          const io = this.#io.get(g);
+          if (io) yield* io.streams.send(list);
         }
       }
       const at = host.nextDeadline();
@@ -382,18 +580,67 @@ export class HostLoop {
     });
   }
 
-  /** The iteration's log operations: every group's stages in order, removals, then a few checkpoints. */
+  /** Sends `m`; a failure is reported to its group (or, for a host message, to none). */
+  #transmit(m: Message, group: GroupId | undefined): void {
+    if (!this.#transport.send(m)) this.#host.unreachable(m.to, this.#now, group);
+  }
+
+  /**
+   * Group `g` captures its state machine now (exactly the applied index,
+   * `NodeDriver.captureMeta`) and stores it off the loop; its driver hears
+   * it is durable on the loop, and only then does its core compact (§7).
+   */
+  #capture(g: GroupId): Effect.Effect<void> {
+    const io = this.#io.get(g);
+    if (!io) return Effect.void;
+    const meta = this.#host.call(g, (d) => d.captureMeta());
+    if (meta === undefined) return Effect.void;
+    const queue = this.#queue;
+    const call = (run: (now: number) => void) => void Queue.offerUnsafe(queue, { kind: "call", run });
+    const sm = io.sm;
+    return captureSnapshot(
+      meta,
+      {
+        snapshot: () => {
+          if (!sm.snapshot) throw new Error(`group ${g}'s state machine has no snapshot()`);
+          return sm.snapshot();
+        },
+      },
+      io.store,
+      {
+        stored: (info) => call((now) => this.#host.call(g, (d) => d.snapshotStored(info, now))),
+        failed: (reason) => call(() => this.#host.call(g, (d) => d.captureFailed(reason))),
+        // A group removed meanwhile: its store going away is no failure of the host.
+        fatal: (error) => {
+          if (this.#io.get(g) === io) Queue.offerUnsafe(queue, { kind: "fatal", error });
+        },
+      },
+    );
+  }
+
+  /**
+   * The iteration's log operations: every group's stages in order, removals,
+   * then checkpoints: of each group that compacted (so the shared log can
+   * drop its prefix, the compaction having followed a durable snapshot) and
+   * of a few groups pinning old records.
+   */
   #ops(unit: HostWriteUnit | undefined): HostLogOp[] {
     const ops: HostLogOp[] = [];
+    const checkpoint = new Set<GroupId>(this.#checkpointSoon);
+    this.#checkpointSoon.clear();
     for (const g of this.#removals.splice(0)) ops.push({ group: g, remove: true });
     for (const { group, unit: u } of unit?.parts ?? []) {
       for (const st of u.stages) {
         if (st.batch) ops.push({ group, batch: st.batch });
-        if (st.compactTo > 0) ops.push({ group, compactTo: st.compactTo });
+        if (st.compactTo > 0) {
+          ops.push({ group, compactTo: st.compactTo });
+          checkpoint.add(group);
+        }
       }
     }
-    if (ops.length === 0) return ops;
-    for (const group of this.#log.pinning(this.#options.checkpointBehind ?? 4096, 4)) {
+    if (ops.length === 0 && checkpoint.size === 0) return ops;
+    for (const group of this.#log.pinning(this.#options.checkpointBehind ?? 4096, 4)) checkpoint.add(group);
+    for (const group of checkpoint) {
       const d = this.#host.driver(group);
       if (!d) continue;
       const s = d.state;
@@ -413,5 +660,20 @@ export class HostLoop {
 /** A group driver's status with its quiescence (a removed group's reads as stopped). */
 function statusOf(driver: NodeDriver | undefined): HostGroupStatus {
   if (driver === undefined) throw new NodeStopped();
-  return { ...driver.status(), quiescent: isQuiescent(driver.state) };
+  return {
+    ...driver.status(),
+    quiescent: isQuiescent(driver.state),
+    snapshotIndex: driver.latestSnapshot?.meta.index ?? 0,
+    compactedIndex: driver.state.log.offset,
+  };
+}
+
+/** `sm`'s restore, failing (as a state machine's failure) if it has none. */
+function restorer(group: GroupId, sm: HostStateMachine): { restore(r: SnapshotReader): void | PromiseLike<void> } {
+  return {
+    restore: (r) => {
+      if (!sm.restore) throw new Error(`group ${group}'s state machine has no restore(): it cannot install a snapshot`);
+      return sm.restore(r);
+    },
+  };
 }

@@ -19,24 +19,23 @@
  * @module
  */
 
-import { Cause, Clock, Effect, Exit, Queue, Result } from "effect";
+import { Cause, Clock, Effect, Exit, Queue } from "effect";
 import type { ConfChange, Index, Message, NodeId, SnapshotMeta, TimerKind } from "../../core/types.ts";
 
-import type { NodeDriver, SnapshotInfo, Work, WriteUnit } from "../driver/driver.ts";
+import type { NodeDriver, Work, WriteUnit } from "../driver/driver.ts";
 import type { Observation } from "../driver/observations.ts";
 import type { Settle } from "../driver/requests.ts";
 import {
   NodeStopped,
   OutcomeUnknown,
   ProposalCancelled,
-  SnapshotChecksumMismatch,
   type StateMachineFailure,
-  StorageFailure,
+  type StorageFailure,
 } from "../errors.ts";
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
-import type { LogStore, SnapshotData, SnapshotSink, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
+import type { LogStore, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
 import type { NodeObserver } from "./observe.ts";
-import { ChunkStreams, ReceivedChunks, restoreFrom, snapshotChunks } from "./snapshot_io.ts";
+import { captureSnapshot, ChunkStreams, type IntakeReports, SnapshotIntake } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
 import type { TraceParent } from "./tracing.ts";
 
@@ -133,9 +132,13 @@ export class NodeLoop {
   #now = 0;
   #stopping = false;
   #stoppedWith: { error: unknown } | undefined = undefined;
-  #sink: SnapshotSink | undefined = undefined;
-  /** The chunks the sink accepted, kept so the restore need not read the file back (none past the cap). */
-  #received: ReceivedChunks | undefined = undefined;
+  /** The snapshot being received (the driver's store operations, carried out in order). */
+  readonly #intake: SnapshotIntake;
+  readonly #intakeReports: IntakeReports = {
+    transmit: (message) => this.#transmit(message),
+    refused: (from, meta, reason) => this.#driver.receiveRefused(from, meta, reason),
+    installed: (info) => this.#driver.snapshotInstalled(info, this.#now),
+  };
   #deadline: number | undefined = undefined;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
@@ -156,6 +159,7 @@ export class NodeLoop {
     this.#self = self;
     this.#book = new Map(book);
     this.#timers = new Timers((timer, gen) => void Queue.offerUnsafe(queue, { kind: "timer", timer, gen }));
+    this.#intake = new SnapshotIntake(ports.snapshots, ports.sm);
     this.#streams = new ChunkStreams(ports.snapshots, ports.transport, chunkBytes, {
       unreachable: (peer) => void Queue.offerUnsafe(queue, { kind: "unreachable", peer }),
       fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),
@@ -375,7 +379,7 @@ export class NodeLoop {
       for (const [timer, ms] of work.timers) yield* this.#timers.arm(timer, ms, this.#now);
       for (const op of work.receive) {
         if (op.op === "write") this.#obs.snapshotBytes(false, op.data.length);
-        yield* this.#storeOp(op);
+        yield* this.#intake.run(op, this.#intakeReports);
       }
       if (work.write) {
         yield* this.#write(work.write);
@@ -434,52 +438,6 @@ export class NodeLoop {
     });
   }
 
-  /** An operation on the snapshot being received, in order; the last one restores the state machine. */
-  #storeOp(op: Work["receive"][number]): Effect.Effect<void, StorageFailure | StateMachineFailure> {
-    return Effect.gen({ self: this }, function* () {
-      const store = this.#ports.snapshots;
-      switch (op.op) {
-        case "abort":
-          if (this.#sink) yield* this.#sink.abort;
-          this.#sink = undefined;
-          this.#received = undefined;
-          return;
-        case "begin":
-          this.#sink = yield* store.receive(op.meta);
-          this.#received = new ReceivedChunks();
-          return;
-        case "write":
-          if (this.#sink) {
-            const written = yield* this.#sink.writeChunk(op.offset, op.data);
-            if (written.accepted) this.#received?.add(op.data);
-          }
-          return;
-        case "send":
-          return this.#transmit(op.message);
-        case "finish": {
-          const sink = this.#sink;
-          const received = this.#received;
-          this.#sink = undefined;
-          this.#received = undefined;
-          if (!sink) return;
-          // End to end: the store makes the bytes current only if they are the leader's (its checksum).
-          const finished = yield* Effect.result(sink.finish(op.checksum));
-          if (Result.isFailure(finished)) {
-            if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
-            return this.#driver.receiveRefused(op.from, op.meta, finished.failure.message);
-          }
-          const stored = finished.success;
-          // The bytes the store just verified against the leader's checksum, from memory: reading the file back
-          // would be a second pass over the whole snapshot that durability does not need.
-          yield* restoreFrom(this.#ports.sm, received?.asStored(stored) ?? stored);
-          const info: SnapshotInfo = { meta: stored.meta, size: stored.size, checksum: stored.checksum };
-          this.#driver.snapshotInstalled(info, this.#now);
-          return;
-        }
-      }
-    });
-  }
-
   /**
    * The state machine captures its state now (exactly the applied index);
    * storing it runs off the loop, then the driver hears it is durable. A
@@ -488,28 +446,14 @@ export class NodeLoop {
   #capture(): Effect.Effect<void> {
     const meta = this.#driver.captureMeta();
     if (meta === undefined) return Effect.void;
-    let captured: SnapshotData;
-    try {
-      captured = this.#ports.sm.snapshot();
-    } catch (e) {
-      this.#driver.captureFailed(`the state machine's snapshot() threw: ${String(e)}`);
-      return Effect.void;
-    }
     const queue = this.#queue;
-    const work = Effect.gen({ self: this }, function* () {
-      // Streamed: each chunk goes to the store as the state machine produces it.
-      const stored = yield* this.#ports.snapshots.write(meta, snapshotChunks(captured));
-      const info: SnapshotInfo = { meta, size: stored.size, checksum: stored.checksum };
-      Queue.offerUnsafe(queue, { kind: "call", run: (now) => this.#driver.snapshotStored(info, now) });
-    }).pipe(
-      Effect.catch((e) =>
-        Effect.sync(() => {
-          if (e instanceof StorageFailure) Queue.offerUnsafe(queue, { kind: "fatal", error: e });
-          else Queue.offerUnsafe(queue, { kind: "call", run: () => this.#driver.captureFailed(e.message) });
-        })
-      ),
-    );
-    return Effect.asVoid(Effect.forkChild(work));
+    return captureSnapshot(meta, this.#ports.sm, this.#ports.snapshots, {
+      stored: (info) =>
+        void Queue.offerUnsafe(queue, { kind: "call", run: (now) => this.#driver.snapshotStored(info, now) }),
+      failed: (reason) =>
+        void Queue.offerUnsafe(queue, { kind: "call", run: () => this.#driver.captureFailed(reason) }),
+      fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),
+    });
   }
 
   #finish(error: unknown): void {

@@ -9,11 +9,11 @@
  */
 
 import { Effect, Result } from "effect";
-import type { NodeId, SnapshotMeta } from "../../core/types.ts";
-import type { ChunkSend } from "../driver/driver.ts";
+import type { Message, NodeId, SnapshotMeta } from "../../core/types.ts";
+import type { ChunkSend, SnapshotInfo, StoreOp } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
-import { StateMachineFailure, StorageFailure } from "../errors.ts";
-import type { SnapshotData, SnapshotReader, StateMachine, StoredSnapshot } from "../ports/mod.ts";
+import { SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
+import type { SnapshotData, SnapshotReader, SnapshotSink, StateMachine, StoredSnapshot } from "../ports/mod.ts";
 
 import type { SnapshotStore, Transport } from "../ports/mod.ts";
 
@@ -112,7 +112,7 @@ export class ReceivedChunks {
 
 /** Restores the state machine from a stored snapshot; a failure of the store stays a `StorageFailure`. */
 export function restoreFrom(
-  sm: StateMachine,
+  sm: Pick<StateMachine, "restore">,
   snap: StoredSnapshot,
 ): Effect.Effect<void, StorageFailure | StateMachineFailure> {
   return Effect.tryPromise({
@@ -295,4 +295,119 @@ async function closeReader(s: Stream): Promise<void> {
   s.reader = undefined;
   s.readerAt = -1;
   await r?.return?.();
+}
+
+/** What a snapshot being received tells its shell, which hands it to the driver. */
+export interface IntakeReports {
+  /** Transmit the driver's answer to the leader (a `send` op). */
+  transmit(message: Message): void;
+  /** The store refused what was received (checksum mismatch): `NodeDriver.receiveRefused`. */
+  refused(from: NodeId, meta: SnapshotMeta, reason: string): void;
+  /** The snapshot is durable and the state machine restored from it: `NodeDriver.snapshotInstalled`. */
+  installed(info: SnapshotInfo): void;
+}
+
+/**
+ * A follower's side of receiving snapshots into one store: the driver's
+ * {@link StoreOp}s carried out in order. The last op makes the snapshot
+ * current only if its bytes match the leader's checksum (end to end), then
+ * restores the state machine from the chunks the store accepted. One per
+ * node (or per hosted group).
+ */
+export class SnapshotIntake {
+  readonly #store: SnapshotStore;
+  readonly #sm: Pick<StateMachine, "restore">;
+  #sink: SnapshotSink | undefined = undefined;
+  /** The chunks the sink accepted, kept so the restore need not read the file back (none past the cap). */
+  #received: ReceivedChunks | undefined = undefined;
+
+  /** Receives into `store`, restoring `sm`. */
+  constructor(store: SnapshotStore, sm: Pick<StateMachine, "restore">) {
+    this.#store = store;
+    this.#sm = sm;
+  }
+
+  /** Carries out `op` (in the driver's order); a failed store is fail-stop, a refused checksum is reported. */
+  run(op: StoreOp, reports: IntakeReports): Effect.Effect<void, StorageFailure | StateMachineFailure> {
+    return Effect.gen({ self: this }, function* () {
+      switch (op.op) {
+        case "abort":
+          if (this.#sink) yield* this.#sink.abort;
+          this.#sink = undefined;
+          this.#received = undefined;
+          return;
+        case "begin":
+          this.#sink = yield* this.#store.receive(op.meta);
+          this.#received = new ReceivedChunks();
+          return;
+        case "write":
+          if (this.#sink) {
+            const written = yield* this.#sink.writeChunk(op.offset, op.data);
+            if (written.accepted) this.#received?.add(op.data);
+          }
+          return;
+        case "send":
+          return reports.transmit(op.message);
+        case "finish": {
+          const sink = this.#sink;
+          const received = this.#received;
+          this.#sink = undefined;
+          this.#received = undefined;
+          if (!sink) return;
+          // End to end: the store makes the bytes current only if they are the leader's (its checksum).
+          const finished = yield* Effect.result(sink.finish(op.checksum));
+          if (Result.isFailure(finished)) {
+            if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
+            return reports.refused(op.from, op.meta, finished.failure.message);
+          }
+          const stored = finished.success;
+          // The bytes the store just verified against the leader's checksum, from memory: reading the file back
+          // would be a second pass over the whole snapshot that durability does not need.
+          yield* restoreFrom(this.#sm, received?.asStored(stored) ?? stored);
+          reports.installed({ meta: stored.meta, size: stored.size, checksum: stored.checksum });
+          return;
+        }
+      }
+    });
+  }
+}
+
+/** What storing a captured snapshot tells its shell (each on the loop, via the shell's queue). */
+export interface CaptureReports {
+  /** Durable: `NodeDriver.snapshotStored`. */
+  stored(info: SnapshotInfo): void;
+  /** The state machine could not snapshot (not fatal): `NodeDriver.captureFailed`. */
+  failed(reason: string): void;
+  /** The store failed: the node (host) stops. */
+  fatal(error: StorageFailure): void;
+}
+
+/**
+ * Captures `sm` now, at `meta` (what `NodeDriver.captureMeta` returned:
+ * exactly the applied index), and stores it in a child fiber, streamed
+ * chunk by chunk, off the loop. Only once the snapshot is durable does the
+ * driver hear `stored`, and only then does its core compact behind it
+ * (`SnapshotTaken` → `Compact`, §7 / thesis §5.1): a crash in between
+ * leaves the snapshot and the whole log.
+ */
+export function captureSnapshot(
+  meta: SnapshotMeta,
+  sm: Pick<StateMachine, "snapshot">,
+  store: SnapshotStore,
+  reports: CaptureReports,
+): Effect.Effect<void> {
+  let captured: SnapshotData;
+  try {
+    captured = sm.snapshot();
+  } catch (e) {
+    reports.failed(`the state machine's snapshot() threw: ${String(e)}`);
+    return Effect.void;
+  }
+  const work = Effect.gen(function* () {
+    const stored = yield* store.write(meta, snapshotChunks(captured));
+    reports.stored({ meta, size: stored.size, checksum: stored.checksum });
+  }).pipe(
+    Effect.catch((e) => Effect.sync(() => e instanceof StorageFailure ? reports.fatal(e) : reports.failed(e.message))),
+  );
+  return Effect.asVoid(Effect.forkChild(work));
 }

@@ -114,7 +114,8 @@ Flags (one or two dashes; "-flag value" or "-flag=value"):
   -election-timeout DURATION  base election timeout, e.g. 300ms, 1s (default 1s)
   -heartbeat DURATION         leader heartbeat interval (default election-timeout / 10)
   -max-value SIZE             largest value accepted, e.g. 4096, 64KiB, 1MiB (default 1MiB)
-  -snapshot-entries N         snapshot after N applied entries; 0 never (default 10000)
+  -snapshot-entries N         snapshot after N applied entries (each group of keys too); 0 never
+                              (default 10000)
   -groups N                   shard the keys over N Raft groups on every node, leaders balanced
                               (1 to 4096, the same on every node; default 1: one group)
   -request-timeout DURATION   give up waiting for a write or read after this long (default 5s)

@@ -19,6 +19,10 @@
  *   (leadership transfer, §3.10) once the voter is active and caught up, so n
  *   nodes lead N/n groups each;
  * - keys: {@link groupOfKey}, a stable hash, picks a key's group.
+ * - snapshots: each group snapshots its keys every `-snapshot-entries`
+ *   applied entries into `DATA/groups/snapshots/<g>/snapshots/` and compacts
+ *   its part of the groups' log behind it; a lagging node is sent the
+ *   group's snapshot (the host's per-group snapshots, `effects/host/`).
  *
  * @module
  */
@@ -33,12 +37,15 @@ import {
 } from "../../mod.ts";
 import type { DurableFs } from "../../adapters/storage/fs.ts";
 import { MultiGroupLog } from "../../adapters/storage/multi_log.ts";
+import { FileGroupSnapshots } from "../../adapters/storage/snapshots.ts";
 import type { GroupView, MemberView } from "./http.ts";
 import { KvStore } from "./kv.ts";
 import { membersOf } from "./service.ts";
 
 /** The data directory's subdirectory holding every group of keys' log. */
 export const GROUPS_DIR = "groups";
+/** The subdirectory of {@link GROUPS_DIR} holding each group's snapshots (`<group>/snapshots/`). */
+export const GROUP_SNAPSHOTS_DIR = "snapshots";
 
 /**
  * The group of `key` among `groups` groups: 1 + FNV-1a (32-bit) of the key's
@@ -90,6 +97,8 @@ export interface ShardsOptions {
   readonly electionTimeoutMs: number;
   /** Heartbeat interval (ms). */
   readonly heartbeatMs: number;
+  /** Each group snapshots its keys after this many applied entries and compacts its log (0: never; `-snapshot-entries`). */
+  readonly snapshotEntries: number;
   /** How long a request may wait for its outcome (ms). */
   readonly requestTimeoutMs: number;
   /**
@@ -129,13 +138,26 @@ export class Shards {
    */
   static async open(o: ShardsOptions): Promise<Shards> {
     const log = await MultiGroupLog.open(o.fs, `${o.dataDir}/${GROUPS_DIR}`);
+    let snapshots: FileGroupSnapshots;
+    try {
+      snapshots = await FileGroupSnapshots.open(o.fs, `${o.dataDir}/${GROUPS_DIR}/${GROUP_SNAPSHOTS_DIR}`);
+    } catch (e) {
+      await log.close().catch(() => {});
+      throw e;
+    }
     const host = await createHost({
       id: o.self,
       peers: o.peers,
       log,
       transport: o.transport,
       requestTimeoutMs: o.requestTimeoutMs,
-      config: { electionTimeoutMs: o.electionTimeoutMs, heartbeatMs: o.heartbeatMs, quiesce: true },
+      snapshots,
+      config: {
+        electionTimeoutMs: o.electionTimeoutMs,
+        heartbeatMs: o.heartbeatMs,
+        quiesce: true,
+        snapshotEvery: o.snapshotEntries,
+      },
     });
     const stray = host.recoveredGroups().filter((g) => !(g >= 1 && g <= o.groups));
     if (stray.length > 0) {
@@ -155,8 +177,11 @@ export class Shards {
       const kv = new KvStore();
       const voters = o.founding && !recovered.has(g) ? [o.self] : [];
       adds.push(
-        host.addGroup(g, { voters, learners: [], outgoing: undefined }, { apply: (e) => kv.applyBytes(e.data) })
-          .then((handle) => shards.push({ group: g, handle, kv })),
+        host.addGroup(g, { voters, learners: [], outgoing: undefined }, {
+          apply: (e) => kv.applyBytes(e.data),
+          snapshot: () => kv.snapshot(),
+          restore: async (snapshot) => kv.restore(await snapshot.bytes()),
+        }).then((handle) => shards.push({ group: g, handle, kv })),
       );
     }
     await Promise.all(adds);
@@ -205,6 +230,7 @@ export class Shards {
         applied: s.applied,
         lastIndex: s.lastIndex,
         quiescent: s.quiescent,
+        snapshotIndex: s.snapshotIndex,
         members: members(s.membership),
       };
     });

@@ -70,6 +70,8 @@ export interface GroupView extends GroupStateView {
   readonly group: number;
   /** Whether it is quiescent here (idle: no heartbeats or election timer). */
   readonly quiescent: boolean;
+  /** Index its latest snapshot here covers (0: none; see `-snapshot-entries`). */
+  readonly snapshotIndex: number;
 }
 
 /** What a node answers to a successful `POST /join`. */

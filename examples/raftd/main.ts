@@ -475,6 +475,7 @@ async function main(platform: Platform): Promise<number> {
         founding,
         electionTimeoutMs: config.electionTimeoutMs,
         heartbeatMs: config.heartbeatMs,
+        snapshotEntries: config.snapshotEntries,
         requestTimeoutMs: config.requestTimeoutMs,
         control: () => {
           const s = node!.status();

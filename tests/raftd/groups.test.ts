@@ -2,7 +2,7 @@
 // keys each; only the command line and the HTTP API are used.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -196,6 +196,59 @@ describe("raftd -groups with -cluster-secret and -admin-token: joins and removal
     assert.equal(await n4.exited, 0, n4.output);
     await writes.write(nodes[2]!, "after-removal", "ok");
     for (const n of nodes) await writes.assertAll(n);
+  });
+});
+
+describe("raftd -groups with -snapshot-entries: the groups of keys snapshot, and a node restarts from them", () => {
+  const cluster = new Cluster();
+  const flags = ["-groups", "2", "-snapshot-entries", "10"];
+  let nodes: RaftdProcess[];
+  const writes = new AckedWrites(cluster);
+  /** The snapshot files of group `g` in `node`'s data directory. */
+  const snaps = (node: RaftdProcess, g: number) => {
+    try {
+      return readdirSync(join(node.dataDir, "groups", "snapshots", String(g), "snapshots")).filter((n) =>
+        n.endsWith(".snap")
+      );
+    } catch {
+      return [];
+    }
+  };
+  /** Whether every group on `node` has a snapshot reaching `atLeast`. */
+  const snapshotted = async (node: RaftdProcess, atLeast: number) => {
+    const s = await node.status();
+    return s?.groups?.length === 2 && s.groups.every((g) => g.snapshotIndex >= atLeast) || undefined;
+  };
+
+  before(async () => {
+    nodes = await formThree(cluster, [], flags);
+  });
+  after(() => cluster.cleanup());
+
+  test("every group snapshots its keys on every node, on disk per group", T, async () => {
+    for (let i = 0; i < 60; i++) await writes.write(nodes[i % 3]!, `s${i}`, `v${i}`);
+    for (const n of nodes) {
+      await waitFor(`${n.name}'s groups snapshotted`, () => snapshotted(n, 10), 30_000).catch(async (e) => {
+        throw new Error(`${e}: ${JSON.stringify((await n.status())?.groups)}\n${cluster.logs()}`);
+      });
+      for (const g of [1, 2]) assert.equal(snaps(n, g).length, 1, `${n.name} group ${g}: ${snaps(n, g)}`);
+    }
+  });
+
+  test("a killed node restarts from its groups' snapshots and log, and serves every key", T, async () => {
+    const victim = nodes[2]!;
+    const before = (await victim.status())!.groups!.map((g) => g.snapshotIndex);
+    await victim.stop("SIGKILL");
+    const alive = nodes.slice(0, 2);
+    for (let i = 0; i < 30; i++) await writes.write(alive[i % 2]!, `t${i}`, `w${i}`);
+    victim.start([...FAST_FLAGS, ...flags]);
+    await waitFor("the victim caught up", async () => {
+      const r = await victim.request("GET", "/db/t29");
+      return r.status === 200 && r.text === "w29" || undefined;
+    }, 30_000);
+    await writes.assertAll(victim);
+    const s = (await victim.status())!;
+    s.groups!.forEach((g, i) => assert.ok(g.snapshotIndex >= before[i]!, JSON.stringify(s.groups)));
   });
 });
 

@@ -150,6 +150,7 @@ export interface Status {
     commit: number;
     applied: number;
     quiescent: boolean;
+    snapshotIndex: number;
     members: { id: string; suffrage: string }[];
   }[];
 }
