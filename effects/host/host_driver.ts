@@ -12,6 +12,11 @@
  *   rounded up to `timerGranularityMs` so that groups armed close together
  *   fire in the same iteration (their heartbeats leave in one frame per peer:
  *   coalesced); never early, so no timeout is shortened;
+ * - at most `electionsPerTick` election timeouts fire per tick: the rest are
+ *   pushed back by a random share of an election timeout (only lengthened, as
+ *   a lost message would), so that thousands of groups whose timers fell due
+ *   together (added together, or a slow iteration) campaign in waves, not in
+ *   one storm of split votes whose iterations outlast the timeouts again;
  * - the failure detector ({@link Liveness}): beacons between processes, and
  *   `PeerDown` to every group when a peer process goes silent (quiescent groups
  *   wake on it, `core/quiesce.ts`).
@@ -24,6 +29,8 @@
 
 import { allMembers } from "../../core/membership.ts";
 import { membershipOf } from "../../core/state.ts";
+import { isQuiescent } from "../../core/quiesce.ts";
+import { nextRandom, randomBelow } from "../../core/rng.ts";
 import type { Entry, GroupId, Message, NodeId, TimerKind } from "../../core/types.ts";
 import {
   type ChunkSend,
@@ -47,6 +54,10 @@ export interface HostDriverOptions {
   readonly failureTimeoutMs: number;
   /** Group timers are rounded up to a multiple of this, so they fire together (default heartbeatMs / 4). */
   readonly timerGranularityMs?: number;
+  /** Election timeouts fired per {@link HostDriver.tick} at most; the rest are deferred (default 128). */
+  readonly electionsPerTick?: number;
+  /** Seeds the deferred election timeouts' jitter (default: from `self`, so a run is reproducible). */
+  readonly seed?: number;
   /** Hears every group's events. */
   readonly onEvent?: (group: GroupId, event: RaftEvent) => void;
 }
@@ -110,6 +121,7 @@ export class HostDriver {
   #nextUnit = 1;
   #peersDirty = true;
   #now: number;
+  #rng: number;
   /** Messages for a group this host does not run (dropped). */
   unknownGroup = 0;
 
@@ -119,6 +131,13 @@ export class HostDriver {
     this.#now = now;
     this.#granularity = Math.max(1, options.timerGranularityMs ?? Math.floor(options.heartbeatMs / 4));
     this.#liveness = new Liveness(options.heartbeatMs, options.failureTimeoutMs, now);
+    let seed = options.seed ?? 0;
+    if (options.seed === undefined) {
+      for (const c of options.self) {
+        seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
+      }
+    }
+    this.#rng = nextRandom(seed);
   }
 
   /** This process's node id. */
@@ -233,6 +252,8 @@ export class HostDriver {
   /** Time passed: due group timers and deadlines fire, beacons go out, lost peers are reported to every group. */
   tick(now: number): void {
     this.#now = now;
+    const budget = this.#options.electionsPerTick ?? 128;
+    let elections = 0;
     for (;;) {
       const top = this.#heap.peek();
       if (!top || top.time > now) break;
@@ -247,6 +268,16 @@ export class HostDriver {
       }
       t.queuedAt = Infinity;
       t.deadline = Infinity;
+      if (t.kind === "election" && !isQuiescent(t.group.driver.state) && ++elections > budget) {
+        // Over this tick's share: later, by a random part of a timeout (a timeout only ever lengthens).
+        this.#rng = nextRandom(this.#rng);
+        this.#arm(
+          t.group,
+          "election",
+          now + this.#granularity + randomBelow(this.#rng, this.#options.failureTimeoutMs),
+        );
+        continue;
+      }
       this.#touched.add(t.group);
       if (t.kind === "tick") t.group.driver.tick(now);
       else t.group.driver.timer(t.kind, now);

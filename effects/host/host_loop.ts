@@ -289,6 +289,7 @@ export class HostLoop {
         const items = yield* Queue.takeAll(this.#queue);
         this.#now = yield* Clock.currentTimeMillis;
         let stop = false;
+        let tick = false;
         for (const item of items) {
           switch (item.kind) {
             case "receive":
@@ -298,10 +299,8 @@ export class HostLoop {
               this.#host.unreachable(item.peer, this.#now);
               break;
             case "tick":
-              if (item.gen === this.#tickGen) {
-                this.#tickAt = Infinity;
-                this.#host.tick(this.#now);
-              }
+              // After the batch's messages: what arrived before a deadline is heard before it fires.
+              tick ||= item.gen === this.#tickGen;
               break;
             case "call":
               item.run(this.#now);
@@ -309,6 +308,10 @@ export class HostLoop {
             case "stop":
               stop = true;
           }
+        }
+        if (tick) {
+          this.#tickAt = Infinity;
+          this.#host.tick(this.#now);
         }
         yield* this.#drain();
         if (stop) return;
