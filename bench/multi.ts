@@ -7,7 +7,7 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
- *   [--stagger MS (default: the election timeout)] [--no-quiesce]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--trace MS]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -30,6 +30,10 @@
  * `--separate`: the same number of groups, but each a separate single-group
  * node: its own host, multi-group log (own fsync) and TCP transport (own
  * port and connections), still three processes: what sharing buys.
+ *
+ * `--trace MS`: every process prints to stderr every MS ms its groups' roles
+ * (`?`: no leader known), how many are quiescent and led by their seed
+ * process, messages received, RSS and fsyncs (where a slow startup stands).
  *
  * `--json`: one JSON line with the figures last (bench/compare.ts reads it).
  *
@@ -113,6 +117,28 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
     () => void add(groups.filter((g) => seedAt(g) !== id)),
     Number(arg("stagger", String(config.electionTimeoutMs))),
   );
+  if (args.includes("--trace")) {
+    const t0 = performance.now();
+    setInterval(() => {
+      const roles: Record<string, number> = {};
+      let q = 0, seeded = 0;
+      for (const g of groups) {
+        const s = hostOf(g).status(g);
+        const k = s ? s.role + (s.leader === undefined ? "?" : "") : "none";
+        roles[k] = (roles[k] ?? 0) + 1;
+        if (s?.quiescent) q++;
+        if (s?.leader === seedAt(g)) seeded++;
+      }
+      const st = stats.reduce((n, x) => n + x.delivered, 0);
+      const c = process.cpuUsage();
+      console.error(
+        `[${id} ${((performance.now() - t0) / 1000).toFixed(1)}s cpu ${((c.user + c.system) / 1e6).toFixed(1)}s] ` +
+          `${JSON.stringify(roles)} quiescent ${q} seeded ${seeded} delivered ${st} rss ${
+            (process.memoryUsage().rss / 2 ** 20).toFixed(0)
+          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms`,
+      );
+    }, Number(arg("trace", "5000"))).unref?.();
+  }
   const counters = () => {
     const c = process.cpuUsage();
     return { cpuMs: (c.user + c.system) / 1000, ...sync };
@@ -225,6 +251,7 @@ if (child >= 0) {
   for (const id of ["b", "c"]) {
     const rest = [file, "--child", id, "--book", JSON.stringify(book), "--dir", dir, "--groups", String(groupCount)];
     if (separate) rest.push("--separate");
+    if (args.includes("--trace")) rest.push("--trace", arg("trace", "5000"));
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
     let out = "";

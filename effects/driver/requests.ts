@@ -90,11 +90,11 @@ class RecentOutcomes {
 
   set(index: Index, outcome: AppliedOutcome): void {
     let size = this.#index.length;
-    if (size === 0) this.#grow((size = 8));
+    if (size === 0) this.#grow(size = 8);
     let slot = index % size;
     const held = this.#index[slot]!;
     if (size < RECENT && held !== 0 && held !== index && held > index - RECENT) {
-      this.#grow((size = size * 2));
+      this.#grow(size = size * 2);
       slot = index % size;
     }
     this.#index[slot] = index;
