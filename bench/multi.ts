@@ -24,7 +24,7 @@
  * forwards to the group's leader. Prints writes/s and p50/p99 in ms.
  *
  * `--idle S`: waits for every group to quiesce, then measures over S seconds
- * of no load, in every process: CPU (% of one core), RSS, and messages
+ * of no load, in every process: CPU (% of one core), RSS (and the JS heap in use), and messages
  * received from the wire per second (the transport's delivered count).
  *
  * `--separate`: the same number of groups, but each a separate single-group
@@ -178,7 +178,10 @@ async function balance(p: Process, id: NodeId, until: () => boolean): Promise<vo
 }
 
 /** CPU (% of a core), RSS and messages received per second in this process over `seconds`. */
-async function idleFigures(p: Process, seconds: number): Promise<{ cpu: number; rss: number; msgs: number }> {
+async function idleFigures(
+  p: Process,
+  seconds: number,
+): Promise<{ cpu: number; rss: number; heap: number; msgs: number }> {
   const delivered = () => p.stats().reduce((n, s) => n + s.delivered, 0);
   const m0 = delivered();
   const c0 = process.cpuUsage();
@@ -189,6 +192,7 @@ async function idleFigures(p: Process, seconds: number): Promise<{ cpu: number; 
   return {
     cpu: (c1.user + c1.system) / 1000 / ms * 100,
     rss: process.memoryUsage().rss,
+    heap: process.memoryUsage().heapUsed,
     msgs: (delivered() - m0) / (ms / 1000),
   };
 }
@@ -354,7 +358,8 @@ if (child >= 0) {
       figures.idle = all;
       const fmt = (f: typeof mine, id: string) =>
         `${id} ${f.cpu.toFixed(2)}% of a core, RSS ${(f.rss / 2 ** 20).toFixed(1)} MiB ` +
-        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group), ${f.msgs.toFixed(0)} msgs/s in`;
+        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group; JS heap ${(f.heap / 2 ** 20).toFixed(1)} MiB), ` +
+        `${f.msgs.toFixed(0)} msgs/s in`;
       console.log(`  quiescent over ${idle} s: ${all.map((f, i) => fmt(f, ids[i]!)).join("; ")}`);
     }
   } finally {
