@@ -7,7 +7,7 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
- *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret]
+ *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret] [--trace MS]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -24,9 +24,10 @@
  * forwards to the group's leader. Prints writes/s and p50/p99 in ms.
  *
  * `--idle S`: waits for every group to quiesce, then measures over S seconds
- * of no load, in every process: CPU (% of one core), RSS, and messages
- * received from the wire per second (the transport's delivered count), and
- * the group messages they carried (a coalesced message counts each).
+ * of no load, in every process: CPU (% of one core), RSS (and the JS heap in
+ * use), and messages received from the wire per second (the transport's
+ * delivered count), and the group messages they carried (a coalesced
+ * message counts each).
  * With `--no-quiesce` every group stays active (heartbeating): the
  * measurement starts once leaders are balanced.
  *
@@ -39,6 +40,10 @@
  * `--separate`: the same number of groups, but each a separate single-group
  * node: its own host, multi-group log (own fsync) and TCP transport (own
  * port and connections), still three processes: what sharing buys.
+ *
+ * `--trace MS`: every process prints to stderr every MS ms its groups' roles
+ * (`?`: no leader known), how many are quiescent and led by their seed
+ * process, messages received, RSS and fsyncs (where a slow startup stands).
  *
  * `--json`: one JSON line with the figures last (bench/compare.ts reads it).
  *
@@ -127,6 +132,28 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
     () => void add(groups.filter((g) => seedAt(g) !== id)),
     Number(arg("stagger", String(config.electionTimeoutMs))),
   );
+  if (args.includes("--trace")) {
+    const t0 = performance.now();
+    setInterval(() => {
+      const roles: Record<string, number> = {};
+      let q = 0, seeded = 0;
+      for (const g of groups) {
+        const s = hostOf(g).status(g);
+        const k = s ? s.role + (s.leader === undefined ? "?" : "") : "none";
+        roles[k] = (roles[k] ?? 0) + 1;
+        if (s?.quiescent) q++;
+        if (s?.leader === seedAt(g)) seeded++;
+      }
+      const st = stats.reduce((n, x) => n + x.delivered, 0);
+      const c = process.cpuUsage();
+      console.error(
+        `[${id} ${((performance.now() - t0) / 1000).toFixed(1)}s cpu ${((c.user + c.system) / 1e6).toFixed(1)}s] ` +
+          `${JSON.stringify(roles)} quiescent ${q} seeded ${seeded} delivered ${st} rss ${
+            (process.memoryUsage().rss / 2 ** 20).toFixed(0)
+          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms`,
+      );
+    }, Number(arg("trace", "5000"))).unref?.();
+  }
   const counters = () => {
     const c = process.cpuUsage();
     return { cpuMs: (c.user + c.system) / 1000, ...sync };
@@ -181,11 +208,11 @@ async function balance(p: Process, id: NodeId, until: () => boolean): Promise<vo
   }
 }
 
-/** CPU (% of a core), RSS, messages received per second and the group messages they carried, over `seconds`. */
+/** CPU (% of a core), RSS, JS heap in use, messages received per second and the group messages they carried, over `seconds`. */
 async function idleFigures(
   p: Process,
   seconds: number,
-): Promise<{ cpu: number; rss: number; msgs: number; groupMsgs: number }> {
+): Promise<{ cpu: number; rss: number; heap: number; msgs: number; groupMsgs: number }> {
   const delivered = () => p.stats().reduce((n, s) => n + s.delivered, 0);
   const m0 = delivered();
   // A wire message is one group message, but a coalesced one as many as it carries.
@@ -202,6 +229,7 @@ async function idleFigures(
   return {
     cpu: (c1.user + c1.system) / 1000 / ms * 100,
     rss: process.memoryUsage().rss,
+    heap: process.memoryUsage().heapUsed,
     msgs: (delivered() - m0) / (ms / 1000),
     groupMsgs: (groupMessages() - g0) / (ms / 1000),
   };
@@ -268,6 +296,7 @@ if (child >= 0) {
     if (separate) rest.push("--separate");
     // The children run the same configuration (quiescence and coalescing are per process).
     for (const flag of ["--no-quiesce", "--no-coalesce", "--secret"]) if (args.includes(flag)) rest.push(flag);
+    if (args.includes("--trace")) rest.push("--trace", arg("trace", "5000"));
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
     let out = "";
@@ -373,8 +402,8 @@ if (child >= 0) {
       figures.idle = all;
       const fmt = (f: typeof mine, id: string) =>
         `${id} ${f.cpu.toFixed(2)}% of a core, RSS ${(f.rss / 2 ** 20).toFixed(1)} MiB ` +
-        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group), ${f.msgs.toFixed(0)} msgs/s in ` +
-        `(${f.groupMsgs.toFixed(0)} group msgs/s)`;
+        `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group; JS heap ${(f.heap / 2 ** 20).toFixed(1)} MiB), ` +
+        `${f.msgs.toFixed(0)} msgs/s in (${f.groupMsgs.toFixed(0)} group msgs/s)`;
       const what = `${config.quiesce ? "quiescent" : "active (no quiescence)"}, ${
         coalesceHeartbeats ? "coalesced" : "not coalesced"
       }${secret ? ", shared secret" : ""}`;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encodeMessage } from "../../core/codec/mod.ts";
+import { CODEC_VERSION, encodedMessageSize, writeMessage, Writer } from "../../core/codec/mod.ts";
 import type { Message, NodeId } from "../../core/types.ts";
 
 /** Bytes of the length prefix in front of every frame. */
@@ -266,9 +266,19 @@ export function handshakeFrame(clusterId: string, self: NodeId): Uint8Array {
 
 /** Encode `message` as one frame; a message above `maxFrameBytes` is a caller error (the core bounds message sizes). */
 export function encodeMessageFrame(message: Message, maxFrameBytes: number): Uint8Array {
-  const payload = encodeMessage(message);
-  if (payload.length > maxFrameBytes) {
-    throw new RangeError(`message of ${payload.length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
+  // One buffer for header and payload (a frame per message: half the allocations of encodeFrame(encodeMessage(m))).
+  const size = encodedMessageSize(message);
+  const w = new Writer(FRAME_HEADER_BYTES + size);
+  w.raw(ZERO_HEADER);
+  w.u8(CODEC_VERSION);
+  writeMessage(w, message);
+  const out = w.finish();
+  const length = out.length - FRAME_HEADER_BYTES;
+  if (length > maxFrameBytes) {
+    throw new RangeError(`message of ${length} bytes exceeds maxFrameBytes ${maxFrameBytes}`);
   }
-  return encodeFrame(payload);
+  new DataView(out.buffer, out.byteOffset).setUint32(0, length);
+  return out;
 }
+
+const ZERO_HEADER = new Uint8Array(FRAME_HEADER_BYTES);

@@ -28,6 +28,18 @@ describe("Requests: a proposal's answer that arrives after its entry was applied
     assert.deepEqual(late.outcome(), { ok: true, value: `v${10_000 - 4095}` });
   });
 
+  test("settles with every one of a few applied outcomes (the ring grows as entries are applied)", () => {
+    for (const n of [1, 7, 8, 9, 100, 4097]) {
+      const book = new Requests({ timeoutMs: Infinity, leaderWaitMs: 0 });
+      for (let i = 1; i <= n; i++) book.applied(entry(i), true, `v${i}`);
+      for (let i = Math.max(1, n - 4095); i <= n; i++) {
+        const late = pending(book);
+        book.proposed(late.id, i, 1, n);
+        assert.deepEqual(late.outcome(), { ok: true, value: `v${i}` });
+      }
+    }
+  });
+
   test("fails with OutcomeUnknown once the entry is older than that", () => {
     const book = new Requests({ timeoutMs: Infinity, leaderWaitMs: 0 });
     for (let i = 1; i <= 10_000; i++) book.applied(entry(i), true, `v${i}`);

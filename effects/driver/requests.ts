@@ -78,25 +78,53 @@ const RECENT = 4096;
  * a slot holds the latest index of its residue class. A Map used as a FIFO
  * (delete its oldest key per apply) was quadratic on JavaScriptCore: its
  * iterator walks the deleted slots, 78 % of a 10^6-entry replay on Bun.
+ *
+ * The ring starts empty and doubles (up to {@link RECENT} slots) when a slot
+ * it would overwrite still holds an outcome of the window: an idle group of a
+ * host with many groups holds a few slots, not 4,096 (64 KiB, most of what a
+ * quiescent group cost, and the time to allocate it most of `addGroup`'s).
  */
 class RecentOutcomes {
-  readonly #index = new Float64Array(RECENT);
-  readonly #outcome: (AppliedOutcome | undefined)[] = new Array(RECENT);
+  #index = new Float64Array(0);
+  #outcome: (AppliedOutcome | undefined)[] = [];
 
   set(index: Index, outcome: AppliedOutcome): void {
-    const slot = index % RECENT;
+    let size = this.#index.length;
+    if (size === 0) this.#grow(size = 8);
+    let slot = index % size;
+    const held = this.#index[slot]!;
+    if (size < RECENT && held !== 0 && held !== index && held > index - RECENT) {
+      this.#grow(size = size * 2);
+      slot = index % size;
+    }
     this.#index[slot] = index;
     this.#outcome[slot] = outcome;
   }
 
   get(index: Index): AppliedOutcome | undefined {
-    const slot = index % RECENT;
+    const size = this.#index.length;
+    if (size === 0) return undefined;
+    const slot = index % size;
     return this.#index[slot] === index ? this.#outcome[slot] : undefined;
   }
 
   clear(): void {
-    this.#index.fill(0);
-    this.#outcome.fill(undefined);
+    this.#index = new Float64Array(0);
+    this.#outcome = [];
+  }
+
+  /** Re-homes every held outcome into `size` slots (distinct residues stay distinct: `size` doubles). */
+  #grow(size: number): void {
+    const index = new Float64Array(size);
+    const outcome: (AppliedOutcome | undefined)[] = new Array(size).fill(undefined);
+    for (let i = 0; i < this.#index.length; i++) {
+      const at = this.#index[i]!;
+      if (at === 0) continue;
+      index[at % size] = at;
+      outcome[at % size] = this.#outcome[i];
+    }
+    this.#index = index;
+    this.#outcome = outcome;
   }
 }
 

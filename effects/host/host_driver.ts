@@ -20,6 +20,11 @@
  *   in the same iteration and so leaves in the same coalesced message. A
  *   heartbeat may go up to half its interval early: that only sends a round
  *   sooner (a lease is dated by the round's own send time, `core/reads.ts`);
+ * - at most `electionsPerTick` election timeouts fire per tick: the rest are
+ *   pushed back by a random share of an election timeout (only lengthened, as
+ *   a lost message would), so that thousands of groups whose timers fell due
+ *   together (added together, or a slow iteration) campaign in waves, not in
+ *   one storm of split votes whose iterations outlast the timeouts again;
  * - the failure detector ({@link Liveness}): beacons between processes, and
  *   `PeerDown` to every group when a peer process goes silent (quiescent groups
  *   wake on it, `core/quiesce.ts`).
@@ -32,6 +37,8 @@
 
 import { allMembers } from "../../core/membership.ts";
 import { membershipOf } from "../../core/state.ts";
+import { isQuiescent } from "../../core/quiesce.ts";
+import { nextRandom, randomBelow } from "../../core/rng.ts";
 import type { Entry, GroupId, Message, NodeId, TimerKind } from "../../core/types.ts";
 import {
   type ChunkSend,
@@ -62,6 +69,10 @@ export interface HostDriverOptions {
    * processes run a version without the `Heartbeats` messages.
    */
   readonly coalesceHeartbeats?: boolean;
+  /** Election timeouts fired per {@link HostDriver.tick} at most; the rest are deferred (default 128). */
+  readonly electionsPerTick?: number;
+  /** Seeds the deferred election timeouts' jitter (default: from `self`, so a run is reproducible). */
+  readonly seed?: number;
   /** Hears every group's events. */
   readonly onEvent?: (group: GroupId, event: RaftEvent) => void;
 }
@@ -127,6 +138,7 @@ export class HostDriver {
   #nextUnit = 1;
   #peersDirty = true;
   #now: number;
+  #rng: number;
   /** Messages for a group this host does not run (dropped). */
   unknownGroup = 0;
   /** Group messages sent inside coalesced messages (each saved a message on the wire, but one per coalesced message). */
@@ -142,6 +154,13 @@ export class HostDriver {
     this.#now = now;
     this.#granularity = Math.max(1, options.timerGranularityMs ?? Math.floor(options.heartbeatMs / 4));
     this.#liveness = new Liveness(options.heartbeatMs, options.failureTimeoutMs, now);
+    let seed = options.seed ?? 0;
+    if (options.seed === undefined) {
+      for (const c of options.self) {
+        seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
+      }
+    }
+    this.#rng = nextRandom(seed);
   }
 
   /** This process's node id. */
@@ -285,6 +304,8 @@ export class HostDriver {
   /** Time passed: due group timers and deadlines fire, beacons go out, lost peers are reported to every group. */
   tick(now: number): void {
     this.#now = now;
+    const budget = this.#options.electionsPerTick ?? 128;
+    let elections = 0;
     for (;;) {
       const top = this.#heap.peek();
       if (!top || top.time > now) break;
@@ -299,6 +320,12 @@ export class HostDriver {
       }
       t.queuedAt = Infinity;
       t.deadline = Infinity;
+      if (t.kind === "election" && !isQuiescent(t.group.driver.state) && ++elections > budget) {
+        // Over this tick's share: later, by a random part of a timeout (a timeout only ever lengthens).
+        this.#rng = nextRandom(this.#rng);
+        this.#arm(t.group, "election", now, this.#granularity + randomBelow(this.#rng, this.#options.failureTimeoutMs));
+        continue;
+      }
       t.firedAt = top.time;
       this.#touched.add(t.group);
       if (t.kind === "tick") t.group.driver.tick(now);

@@ -1,7 +1,7 @@
 /**
  * The production host: many groups in one process, a thin I/O shell around
  * the {@link HostDriver} on Effect (one fiber, one queue, Effect's `Clock`).
- * Each iteration takes every ready item, hands it to the host, then carries
+ * Each iteration takes the ready items (up to `maxBatch`), hands them to the host, then carries
  * out the host's work until it asks for nothing more: every group's sends
  * (one transport, so one connection and one write per peer process), one
  * record of every group's writes and one fsync ({@link MultiGroupLogPort}),
@@ -138,6 +138,8 @@ export interface HostOptions {
   readonly snapshots?: GroupSnapshotsPort;
   /** Largest InstallSnapshot chunk, in bytes (default: the groups' `maxMessageBytes`). */
   readonly snapshotChunkBytes?: number;
+  /** Inputs (messages, calls, ticks) handled per iteration at most (default 4,096). */
+  readonly maxBatch?: number;
 }
 
 /** A hosted group's status: a node's, and whether the group is quiescent on this host. */
@@ -468,8 +470,13 @@ export class HostLoop {
 
   #run(): Effect.Effect<void> {
     const loop = Effect.gen({ self: this }, function* () {
+      let tick = false;
+      let carried = 0;
       for (;;) {
-        const items = yield* Queue.takeAll(this.#queue);
+        // A bounded batch: a backlog of 10^4 messages is handled over several iterations, each short
+        // enough that beacons and heartbeats keep going out (peers do not time this process out).
+        const max = this.#options.maxBatch ?? 4096;
+        const items = yield* Queue.takeBetween(this.#queue, 1, max);
         this.#now = yield* Clock.currentTimeMillis;
         let stop = false;
         for (const item of items) {
@@ -481,10 +488,8 @@ export class HostLoop {
               this.#host.unreachable(item.peer, this.#now);
               break;
             case "tick":
-              if (item.gen === this.#tickGen) {
-                this.#tickAt = Infinity;
-                this.#host.tick(this.#now);
-              }
+              // After the messages queued before it: what arrived before a deadline is heard before it fires.
+              tick ||= item.gen === this.#tickGen;
               break;
             case "call":
               item.run(this.#now);
@@ -494,6 +499,14 @@ export class HostLoop {
             case "stop":
               stop = true;
           }
+        }
+        // Due, and nothing left queued behind this batch; behind a full batch the backlog goes first
+        // (a timer only lengthens), for 8 batches at most (a backlog that lasts must not stop the timers).
+        if (tick && (items.length < max || ++carried > 8)) {
+          tick = false;
+          carried = 0;
+          this.#tickAt = Infinity;
+          this.#host.tick(this.#now);
         }
         yield* this.#drain();
         if (stop) return;

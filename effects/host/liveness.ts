@@ -2,7 +2,9 @@
  * The host's failure detector (many groups per process), sans-IO: one beacon
  * per peer process per interval — and none towards a peer that was sent
  * something else since the last one, since any frame proves liveness — and a
- * peer is down once nothing was heard from it for the timeout. Quiescent
+ * peer is down once nothing was heard from it for the timeout (not counting
+ * the time this process itself was late to check: a stall here is not the
+ * peer's silence). Quiescent
  * groups rely on it instead of their own heartbeats (`core/quiesce.ts`).
  *
  * @module
@@ -30,6 +32,7 @@ export class Liveness {
   readonly #timeoutMs: number;
   readonly #peers = new Map<NodeId, PeerState>();
   #nextBeacon: number;
+  #lastDue: number | undefined;
 
   /** Beacons every `intervalMs`; a peer silent for `timeoutMs` is down. */
   constructor(intervalMs: number, timeoutMs: number, now: number) {
@@ -76,6 +79,11 @@ export class Liveness {
   due(now: number): LivenessDue {
     const beacons: NodeId[] = [];
     const down: NodeId[] = [];
+    // This process was late (a long iteration, starved of CPU): what peers sent meanwhile may not be
+    // read yet, so the lateness is not held against them (a peer is down after `timeoutMs` of our time).
+    const late = this.#lastDue === undefined ? 0 : now - this.#lastDue - 2 * this.#intervalMs;
+    this.#lastDue = now;
+    if (late > 0) { for (const p of this.#peers.values()) if (!p.down) p.heard = Math.min(now, p.heard + late); }
     const beaconTime = now >= this.#nextBeacon;
     if (beaconTime) this.#nextBeacon = now + this.#intervalMs;
     for (const [id, p] of this.#peers) {
