@@ -16,10 +16,13 @@
  * write, median; etcd restarted by the peers' etcd-cluster.sh), recovery and
  * memory (below). Sections: `--only core,e2e,failover,recovery,memory,security,soak,multi`.
  *
- * multi (bench/multi.ts, no peer figure): 3 processes of plank hosts, 1 and
- * 16 groups with leaders balanced, 64 clients, and their ratio (issue 16's
- * target: 16 groups >= 1.5x one); `--multi-idle-groups` (10,000) quiescent
- * groups: CPU % of a core and RSS per group of the busiest process.
+ * multi (bench/multi.ts, no peer figure): 3 processes of plank hosts x
+ * `--multi-groups` (1,16,256,1024) groups with leaders balanced, 64 and
+ * 1,024 clients: writes/s and p99; 16 groups / 1 group at 64 clients (issue
+ * 16's target: >= 1.5x); the same 16 groups as 16 separate single-group
+ * nodes per process (what sharing buys); `--multi-idle-groups` (10,000)
+ * quiescent groups: CPU % of a core, RSS per group and messages/s of the
+ * busiest process.
  *
  * recovery / memory (etcd started here with its own flags and ports, not by
  * run.sh; kv-load run directly):
@@ -80,6 +83,8 @@ const RECOVERY = join(ROOT, "bench/recovery.ts");
 const MULTI = join(ROOT, "bench/multi.ts");
 /** Groups of the multi-raft quiescence row (issue 16's target: 10,000 idle groups). */
 const MULTI_IDLE_GROUPS = Number(flag("multi-idle-groups", "10000"));
+/** Group counts of the multi-raft load rows. */
+const MULTI_GROUPS = flag("multi-groups", "1,16,256,1024").split(",").map(Number);
 const PEERS = process.env.PLANK_PEERS ?? join(ROOT, "../shared/peers/run.sh");
 const PEERS_BIN = process.env.PEERS_BIN ??
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plank-peers");
@@ -1376,28 +1381,44 @@ async function multi(rt: Runtime, args: string[]): Promise<Record<string, unknow
 }
 
 async function multiRows(): Promise<void> {
-  const one = row(`multi-raft: 3 processes x 1 group, c=${CLIENTS} (writes/s)`);
-  const sixteen = row(`multi-raft: 3 processes x 16 groups, leaders balanced, c=${CLIENTS} (writes/s)`);
-  const ratio = row("multi-raft: 16 groups / 1 group (x, target >= 1.5)", 2);
+  const noPeer = "n/a (no multi-raft peer here)";
+  const load: { groups: number; clients: number; writes: Row; p99: Row }[] = [];
+  for (const clients of [CLIENTS, 1024]) {
+    for (const groups of MULTI_GROUPS) {
+      const what = `multi-raft: 3 processes x ${groups} group${groups === 1 ? "" : "s"}, c=${clients}`;
+      load.push({ groups, clients, writes: row(`${what} (writes/s)`), p99: row(`${what}, p99 (ms)`, 1) });
+    }
+  }
+  const ratio = row(`multi-raft: 16 groups / 1 group, c=${CLIENTS} (x, target >= 1.5)`, 2);
+  const separate = row(`multi-raft: 16 separate single-group nodes per process, c=${CLIENTS} (writes/s)`);
   const cpu = row(`multi-raft: ${MULTI_IDLE_GROUPS} quiescent groups, busiest process (% of a core)`, 2);
   const rss = row(`multi-raft: ${MULTI_IDLE_GROUPS} quiescent groups, RSS per group (KiB)`, 1);
-  for (const r of [one, sixteen, ratio, cpu, rss]) r.peer = "n/a (no multi-raft peer here)";
+  const msgs = row(`multi-raft: ${MULTI_IDLE_GROUPS} quiescent groups, wire messages/s into the busiest process`, 0);
+  for (const r of [...load.flatMap((l) => [l.writes, l.p99]), ratio, separate, cpu, rss, msgs]) r.peer = noPeer;
   const seconds = String(Math.min(SECONDS, 10));
   for (const rt of RUNTIMES) {
     log(`multi-raft on ${rt}`);
-    const a = await multi(rt, ["--groups", "1", "--seconds", seconds, "--inflight", String(CLIENTS)]);
-    const b = await multi(rt, ["--groups", "16", "--seconds", seconds, "--inflight", String(CLIENTS)]);
-    one.plank[rt] = typeof a === "string" ? a : a.writesPerSec as number;
-    sixteen.plank[rt] = typeof b === "string" ? b : b.writesPerSec as number;
-    ratio.plank[rt] = typeof a === "string" || typeof b === "string"
-      ? "failed"
-      : (b.writesPerSec as number) / (a.writesPerSec as number);
-    const idle = await multi(rt, ["--groups", String(MULTI_IDLE_GROUPS), "--seconds", "0", "--idle", "5"]);
-    if (typeof idle === "string") cpu.plank[rt] = rss.plank[rt] = idle;
+    const writes = new Map<string, number>();
+    for (const l of load) {
+      const r = await multi(rt, ["--groups", String(l.groups), "--seconds", seconds, "--inflight", String(l.clients)]);
+      if (typeof r === "string") l.writes.plank[rt] = l.p99.plank[rt] = r;
+      else {
+        l.writes.plank[rt] = r.writesPerSec as number;
+        l.p99.plank[rt] = r.p99 as number;
+        writes.set(`${l.groups}/${l.clients}`, r.writesPerSec as number);
+      }
+    }
+    const one = writes.get(`1/${CLIENTS}`), sixteen = writes.get(`16/${CLIENTS}`);
+    ratio.plank[rt] = one === undefined || sixteen === undefined ? "failed" : sixteen / one;
+    const sep = await multi(rt, ["--groups", "16", "--separate", "--seconds", seconds, "--inflight", String(CLIENTS)]);
+    separate.plank[rt] = typeof sep === "string" ? sep : sep.writesPerSec as number;
+    const idle = await multi(rt, ["--groups", String(MULTI_IDLE_GROUPS), "--seconds", "0", "--idle", "10"]);
+    if (typeof idle === "string") cpu.plank[rt] = rss.plank[rt] = msgs.plank[rt] = idle;
     else {
-      const procs = idle.idle as { cpu: number; rss: number }[];
+      const procs = idle.idle as { cpu: number; rss: number; msgs: number }[];
       cpu.plank[rt] = Math.max(...procs.map((p) => p.cpu));
       rss.plank[rt] = Math.max(...procs.map((p) => p.rss)) / MULTI_IDLE_GROUPS / 1024;
+      msgs.plank[rt] = Math.max(...procs.map((p) => p.msgs));
     }
   }
 }
