@@ -7,13 +7,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { makeConfig } from "../../core/config.ts";
 import { MAX_COALESCED_ITEMS } from "../../core/codec/message.ts";
 import { decodeMessage, encodeMessage } from "../../core/codec/mod.ts";
-import { membershipOf } from "../../core/membership.ts";
 import type { AppendEntries, AppendEntriesResponse, GroupId, Message, NodeId } from "../../core/types.ts";
 import { coalesce, expand } from "./coalesce.ts";
-import { HostDriver } from "./host_driver.ts";
+import { ELECTION_MS, HEARTBEAT_MS, HOST_IDS, HostNet } from "../../tests/host_net.ts";
 
 const heartbeat = (group: GroupId, to: NodeId, extra: Partial<AppendEntries> = {}): AppendEntries => ({
   type: "AppendEntries",
@@ -114,134 +112,11 @@ describe("coalesce", () => {
   });
 });
 
-const ids = ["a", "b", "c"];
-const heartbeatMs = 20;
-const electionMs = 200;
-
-interface NetOptions {
-  readonly groups: number;
-  readonly coalesce?: boolean;
-  readonly leaseReads?: boolean;
-  /** Every timer is handled this much after it is due (a busy loop). */
-  readonly lateMs?: number;
-}
-
+const ids = HOST_IDS;
+const heartbeatMs = HEARTBEAT_MS;
+const electionMs = ELECTION_MS;
 /** Three hosts of the same groups, no quiescence (every group heartbeats), messages delivered at once. */
-class Net {
-  readonly hosts = new Map<NodeId, HostDriver>();
-  /** Directed links that drop everything. */
-  readonly cut = new Set<string>();
-  now = 0;
-  delivered = 0;
-  /** Each take's sends, per host (when recording). */
-  takes: { from: NodeId; sends: readonly Message[] }[] = [];
-  recording = false;
-  /** What each group's driver was given to step, per host and group. */
-  readonly stepped = new Map<string, Message[]>();
-  #inFlight: Message[] = [];
-
-  constructor(readonly options: NetOptions) {
-    for (const id of ids) {
-      const host = new HostDriver(
-        { self: id, heartbeatMs, failureTimeoutMs: electionMs, coalesceHeartbeats: options.coalesce ?? true },
-        0,
-      );
-      for (let g = 1; g <= options.groups; g++) {
-        const driver = host.addGroup(
-          g,
-          {
-            config: makeConfig({
-              id,
-              group: g,
-              electionTimeoutMs: electionMs,
-              heartbeatMs,
-              leaseReads: options.leaseReads ?? false,
-              seed: g * 7 + id.charCodeAt(0),
-            }),
-            membership: membershipOf(ids),
-          },
-          {},
-          0,
-        );
-        const log: Message[] = [];
-        this.stepped.set(`${id}/${g}`, log);
-        const receive = driver.receive.bind(driver);
-        driver.receive = (m, now) => {
-          log.push(m);
-          receive(m, now);
-        };
-      }
-      this.hosts.set(id, host);
-    }
-  }
-
-  settle(): void {
-    for (let round = 0; round < 1000; round++) {
-      let busy = false;
-      for (const [id, host] of this.hosts) {
-        while (host.hasWork) {
-          busy = true;
-          const w = host.take();
-          if (this.recording) this.takes.push({ from: id, sends: w.sends });
-          for (const m of w.sends) this.#inFlight.push(m);
-          if (w.write) host.written(w.write.id, this.now);
-          for (const a of w.applies) host.applyAll(a.group, a.entries, (e) => e.index);
-        }
-      }
-      const msgs = this.#inFlight;
-      this.#inFlight = [];
-      for (const m of msgs) {
-        if (this.cut.has(`${m.from}>${m.to}`)) continue;
-        this.delivered++;
-        this.hosts.get(m.to)!.receive(m, this.now);
-        busy = true;
-      }
-      if (!busy) return;
-    }
-    throw new Error("no quiescence of the work loop");
-  }
-
-  run(ms: number): void {
-    const until = this.now + ms;
-    for (;;) {
-      this.settle();
-      let next = Infinity;
-      for (const h of this.hosts.values()) next = Math.min(next, h.nextDeadline());
-      if (next > until) break;
-      this.now = Math.max(this.now, next + (this.options.lateMs ?? 0));
-      if (this.now > until) break;
-      for (const h of this.hosts.values()) h.tick(this.now);
-    }
-    this.now = until;
-  }
-
-  /** Runs until every group has a leader (at most `ms`). */
-  elect(ms = 5_000): void {
-    const until = this.now + ms;
-    while (this.now < until) {
-      this.run(50);
-      if (this.groups().every((g) => this.leader(g) !== undefined)) return;
-    }
-    throw new Error("not every group elected a leader");
-  }
-
-  groups(): GroupId[] {
-    return Array.from({ length: this.options.groups }, (_, i) => i + 1);
-  }
-
-  leader(g: GroupId): NodeId | undefined {
-    for (const [id, h] of this.hosts) if (h.driver(g)?.state.role.kind === "leader") return id;
-    return undefined;
-  }
-
-  isolate(id: NodeId): void {
-    for (const other of ids) {
-      if (other === id) continue;
-      this.cut.add(`${id}>${other}`);
-      this.cut.add(`${other}>${id}`);
-    }
-  }
-}
+const Net = HostNet;
 
 describe("coalesced heartbeats between hosts", () => {
   test("every group's heartbeats to a peer leave as one message per iteration, on a host-wide tick", () => {

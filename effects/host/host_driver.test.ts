@@ -8,108 +8,15 @@ import assert from "node:assert/strict";
 import { makeConfig } from "../../core/config.ts";
 import { membershipOf } from "../../core/membership.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
-import type { GroupId, Message, NodeId } from "../../core/types.ts";
-import { HostDriver } from "./host_driver.ts";
+import type { GroupId } from "../../core/types.ts";
+import { HOST_IDS, HostNet } from "../../tests/host_net.ts";
 
-const ids = ["a", "b", "c"];
-
-class Net {
-  readonly hosts = new Map<NodeId, HostDriver>();
-  readonly applied = new Map<string, number>();
-  now = 0;
-  inFlight: Message[] = [];
-  down = new Set<NodeId>();
-  delivered = 0;
-  /** Group messages delivered: a coalesced message counts each it carries. */
-  groupMessages = 0;
-  writes = 0;
-  readonly results = new Map<number, unknown>();
-
-  constructor(groups: readonly GroupId[], quiesce = true) {
-    for (const id of ids) {
-      const host = new HostDriver({ self: id, heartbeatMs: 20, failureTimeoutMs: 200 }, 0);
-      for (const g of groups) {
-        host.addGroup(
-          g,
-          {
-            config: makeConfig({
-              id,
-              group: g,
-              electionTimeoutMs: 200,
-              heartbeatMs: 20,
-              quiesce,
-              seed: g * 7 + id.charCodeAt(0),
-            }),
-            membership: membershipOf(ids),
-          },
-          {},
-          0,
-        );
-      }
-      this.hosts.set(id, host);
-    }
-  }
-
-  /** Carries out every host's work until none is left (messages delivered at once, writes durable at once). */
-  settle(): void {
-    for (let round = 0; round < 1000; round++) {
-      let busy = false;
-      for (const [id, host] of this.hosts) {
-        if (this.down.has(id)) continue;
-        while (host.hasWork) {
-          busy = true;
-          const w = host.take();
-          for (const m of w.sends) this.inFlight.push(m);
-          if (w.write) {
-            this.writes++;
-            host.written(w.write.id, this.now);
-          }
-          for (const a of w.applies) {
-            host.applyAll(a.group, a.entries, (e) => {
-              this.applied.set(`${id}/${a.group}`, e.index);
-              return e.index;
-            });
-          }
-        }
-      }
-      const msgs = this.inFlight;
-      this.inFlight = [];
-      for (const m of msgs) {
-        if (this.down.has(m.to) || this.down.has(m.from)) continue;
-        this.delivered++;
-        this.groupMessages += m.type === "Heartbeats" || m.type === "HeartbeatResponses" ? m.items.length : 1;
-        this.hosts.get(m.to)!.receive(m, this.now);
-        busy = true;
-      }
-      if (!busy) return;
-    }
-    throw new Error("no quiescence of the work loop");
-  }
-
-  /** Advances the clock by `ms`, firing timers in order. */
-  run(ms: number): void {
-    const until = this.now + ms;
-    for (;;) {
-      this.settle();
-      let next = Infinity;
-      for (const [id, h] of this.hosts) if (!this.down.has(id)) next = Math.min(next, h.nextDeadline());
-      if (next > until) break;
-      this.now = Math.max(this.now, next);
-      for (const [id, h] of this.hosts) if (!this.down.has(id)) h.tick(this.now);
-    }
-    this.now = until;
-  }
-
-  leader(g: GroupId): NodeId | undefined {
-    for (const [id, h] of this.hosts) {
-      if (!this.down.has(id) && h.driver(g)?.state.role.kind === "leader") return id;
-    }
-    return undefined;
-  }
-}
+const ids = HOST_IDS;
+/** Three hosts of `groups`, quiescent unless told otherwise. */
+const newNet = (groups: readonly GroupId[], quiesce = true) => new HostNet({ groups, quiesce });
 
 test("every group elects a leader and commits through its own log; one write unit per host iteration", () => {
-  const net = new Net([1, 2, 3, 4]);
+  const net = newNet([1, 2, 3, 4]);
   net.run(2_000);
   for (const g of [1, 2, 3, 4]) assert.ok(net.leader(g), `group ${g} has a leader`);
   const writesBefore = net.writes;
@@ -127,7 +34,7 @@ test("every group elects a leader and commits through its own log; one write uni
 });
 
 test("idle groups quiesce: afterwards only the hosts' beacons cross the network", () => {
-  const net = new Net([1, 2, 3, 4, 5, 6, 7, 8]);
+  const net = newNet([1, 2, 3, 4, 5, 6, 7, 8]);
   net.run(3_000);
   for (let g = 1; g <= 8; g++) {
     for (const id of ids) assert.ok(isQuiescent(net.hosts.get(id)!.driver(g)!.state), `${id}/${g} quiescent`);
@@ -141,7 +48,7 @@ test("idle groups quiesce: afterwards only the hosts' beacons cross the network"
 });
 
 test("without quiescence the same idle groups keep heartbeating (coalesced on the wire)", () => {
-  const net = new Net([1, 2, 3, 4, 5, 6, 7, 8], false);
+  const net = newNet([1, 2, 3, 4, 5, 6, 7, 8], false);
   net.run(3_000);
   const before = net.groupMessages;
   const wireBefore = net.delivered;
@@ -153,7 +60,7 @@ test("without quiescence the same idle groups keep heartbeating (coalesced on th
 });
 
 test("a lost process: the failure detector wakes the quiescent groups it led, and they elect elsewhere", () => {
-  const net = new Net([1, 2, 3, 4, 5, 6]);
+  const net = newNet([1, 2, 3, 4, 5, 6]);
   net.run(3_000);
   const led = [1, 2, 3, 4, 5, 6].filter((g) => net.leader(g) === "a");
   const other = [1, 2, 3, 4, 5, 6].filter((g) => net.leader(g) !== "a");
@@ -170,7 +77,7 @@ test("a lost process: the failure detector wakes the quiescent groups it led, an
 });
 
 test("messages for a group the host does not run are dropped and counted", () => {
-  const net = new Net([1]);
+  const net = newNet([1]);
   const host = net.hosts.get("a")!;
   host.receive({ type: "TimeoutNow", group: 9, from: "b", to: "a", term: 5, candidate: "a" }, 0);
   assert.equal(host.unknownGroup, 1);
@@ -178,7 +85,7 @@ test("messages for a group the host does not run are dropped and counted", () =>
 });
 
 test("groups are added and removed at run time, each with its own membership", () => {
-  const net = new Net([1]);
+  const net = newNet([1]);
   net.run(2_000);
   // Group 2 only on a and b.
   for (const id of ["a", "b"]) {
