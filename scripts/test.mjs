@@ -153,7 +153,14 @@ function denoJunitCounts(path) {
     const body = m[3] ?? "";
     const status = /<(failure|error)\b/.test(body) ? "fail" : /<skipped\b/.test(body) ? "skip" : "pass";
     const file = m[0].match(/classname="([^"]*)"/)?.[1];
-    cases.push({ name: unescapeXml(m[1]), status, file: file && unescapeXml(file) });
+    // The failure's message, kept short: CI keeps only the tail of the output, where it is repeated.
+    const message = body.match(/<(?:failure|error)\b[^>]*\bmessage="([^"]*)"/)?.[1];
+    cases.push({
+      name: unescapeXml(m[1]),
+      status,
+      file: file && unescapeXml(file),
+      why: message && unescapeXml(message).replace(/\s+/g, " ").slice(0, 400),
+    });
   }
   const names = cases.map((c) => c.name);
   let passed = 0;
@@ -167,7 +174,8 @@ function denoJunitCounts(path) {
       failed++;
       // Nested cases name Deno's node:test shim as their class; the top-level case names the file.
       const root = cases.find((r) => r.name === c.name.split(" > ")[0] && r.file?.startsWith("./"));
-      failures.push(root ? `${root.file}: ${c.name}` : c.name);
+      const why = c.why ? ` (${c.why})` : "";
+      failures.push((root ? `${root.file}: ${c.name}` : c.name) + why);
     }
   }
   return { passed, failed, failures };
@@ -214,7 +222,17 @@ async function bunRun() {
     const m = output.match(new RegExp(`^\\s*(\\d+) ${word}\\s*$`, "m"));
     return m ? Number(m[1]) : 0;
   };
-  const failures = [...output.matchAll(/^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm)].map((m) => m[1]);
+  // Each failure with the last error line Bun printed before it (its reason).
+  const failures = [];
+  let why;
+  for (const line of output.split("\n")) {
+    const failed = line.match(/^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/);
+    if (failed) {
+      failures.push(failed[1] + (why ? ` (${why.slice(0, 400)})` : ""));
+      why = undefined;
+    } else if (/^(?:error: |\w*Error\b)/.test(line)) why = line.trim();
+    else if (/^\(pass\) /.test(line)) why = undefined;
+  }
   return { name: "bun", code, passed: num("pass"), failed: num("fail"), failures };
 }
 

@@ -15,6 +15,7 @@ import type { GroupId, Message, NodeId } from "../../core/types.ts";
 import type { DurableFs } from "../../adapters/storage/fs.ts";
 import { MultiGroupLog } from "../../adapters/storage/multi_log.ts";
 import type { StreamTransport } from "../../adapters/transport/stream.ts";
+import { RaftRejected } from "../errors.ts";
 import type { TransportPort } from "../ports/mod.ts";
 import { type HostGroup, HostLoop } from "./host_loop.ts";
 
@@ -32,19 +33,30 @@ const config = { electionTimeoutMs: 200, heartbeatMs: 20 };
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Counts what a host hands its transport: messages, and bursts (one per destination per task, as the stream transport writes them). */
+/**
+ * Records what a host hands its transport in bursts: one per destination per
+ * task, as the stream transport writes them, each with the groups whose own
+ * messages it carries (coalesced heartbeats are one message already, so they
+ * are left out: they would make any burst look wide).
+ */
 class Counting implements TransportPort {
-  messages = 0;
-  bursts = 0;
-  readonly #open = new Set<NodeId>();
+  /** Most distinct groups one burst carried since the last reset. */
+  widest = 0;
+  readonly #open = new Map<NodeId, Set<GroupId>>();
   constructor(readonly inner: StreamTransport) {}
   send(message: Message): boolean {
-    this.messages++;
-    if (!this.#open.has(message.to)) {
-      this.#open.add(message.to);
-      this.bursts++;
-      queueMicrotask(() => this.#open.delete(message.to));
+    let burst = this.#open.get(message.to);
+    if (burst === undefined) {
+      const groups = burst = new Set();
+      this.#open.set(message.to, groups);
+      queueMicrotask(() => {
+        this.#open.delete(message.to);
+        this.widest = Math.max(this.widest, groups.size);
+      });
     }
+    const coalesced = message.type === "Heartbeats" || message.type === "HeartbeatResponses" ||
+      message.type === "HostHeartbeat";
+    if (!coalesced) burst.add(message.group);
     return this.inner.send(message);
   }
   onMessage(handler: (message: Message) => void): void {
@@ -73,6 +85,31 @@ async function leaders(hosts: Map<NodeId, HostLoop>, among: readonly NodeId[]): 
   throw new Error("not every group elected a leader");
 }
 
+/**
+ * Proposes `data` to group `g` through host `via` (forwarded to the group's
+ * leader), and when a leader change refuses or drops it, afresh at the leader
+ * among `among`: such a proposal was never acknowledged, and a loaded machine
+ * can stall a loop past the 200 ms election timeout. Resolves with the applied
+ * index.
+ */
+async function propose(
+  hosts: Map<NodeId, HostLoop>,
+  handles: Map<string, HostGroup>,
+  via: NodeId,
+  among: readonly NodeId[],
+  g: GroupId,
+  data: Uint8Array,
+): Promise<number> {
+  for (let attempt = 0;; attempt++) {
+    const leader = attempt === 0 ? via : (await leaders(hosts, among)).get(g)!;
+    try {
+      return await handles.get(`${leader}/${g}`)!.propose(data) as number;
+    } catch (e) {
+      if (!(e instanceof RaftRejected) || attempt >= 20) throw e;
+    }
+  }
+}
+
 test("three hosts of sixteen groups over TCP: one transport per host, batched sends, and failover of quiescent groups", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-tcp-"));
   const transports = new Map<NodeId, StreamTransport>();
@@ -96,18 +133,16 @@ test("three hosts of sixteen groups over TCP: one transport per host, batched se
       }
     }
     await leaders(hosts, ids);
-    // Every group at once, through host a (forwarded to each group's leader).
-    const before = [...counting.values()].map((c) => [c.messages, c.bursts]);
-    const results = await Promise.all(groups.map((g) => handles.get(`a/${g}`)!.propose(encoder.encode(`w${g}`))));
+    // Every group at once, through host a (forwarded to each group's leader): a host's messages of one
+    // iteration leave together, so one burst to a peer carries several groups' messages (counted by
+    // groups, not messages: how many heartbeat-only bursts a slow machine adds meanwhile is its load's).
+    for (const c of counting.values()) c.widest = 0;
+    const results = await Promise.all(
+      groups.map((g) => propose(hosts, handles, "a", ids, g, encoder.encode(`w${g}`))),
+    );
     for (const r of results) assert.equal(typeof r, "number");
-    let messages = 0;
-    let bursts = 0;
-    ids.forEach((id, i) => {
-      messages += counting.get(id)!.messages - before[i][0];
-      bursts += counting.get(id)!.bursts - before[i][1];
-    });
-    // Sixteen groups' messages to a peer leave together: far fewer writes than messages.
-    assert.ok(messages >= 2 * bursts, `${messages} messages in ${bursts} per-destination bursts`);
+    const widest = Math.max(...[...counting.values()].map((c) => c.widest));
+    assert.ok(widest >= 2, `the widest burst carried ${widest} group(s)' messages`);
 
     // Idle: every group quiesces on every host.
     let quiet = false;
@@ -128,8 +163,8 @@ test("three hosts of sixteen groups over TCP: one transport per host, batched se
     const after = await leaders(hosts, rest);
     for (const g of groups) {
       assert.notEqual(after.get(g), victim);
-      const index = await handles.get(`${after.get(g)}/${g}`)!.propose(encoder.encode(`after${g}`));
-      assert.ok((index as number) >= 3);
+      const index = await propose(hosts, handles, after.get(g)!, rest, g, encoder.encode(`after${g}`));
+      assert.ok(index >= 3);
     }
   } finally {
     for (const h of hosts.values()) await h.stop();
