@@ -3,7 +3,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -252,15 +251,6 @@ describe("raftd -groups with -snapshot-entries: the groups of keys snapshot, and
   });
 });
 
-/** Whether nobody listens on `port` right now. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
-  });
-}
-
 describe("raftd -groups with mutual TLS between peers: the groups' own mTLS listener at the peer port + 1", () => {
   const cluster = new Cluster();
   const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url).href);
@@ -270,8 +260,7 @@ describe("raftd -groups with mutual TLS between peers: the groups' own mTLS list
     const nodes = [await cluster.add("n1"), await cluster.add("n2"), await cluster.add("n3")];
     const flags = new Map<RaftdProcess, string[]>();
     for (const n of nodes) {
-      let port = await freePort();
-      while (!(await portFree(port + 1))) port = await freePort();
+      const port = await freePort(2);
       flags.set(n, [
         ...FAST_FLAGS,
         "-groups",
