@@ -28,10 +28,10 @@ import { Cause, Clock, Effect, Exit, type Fiber, Queue } from "effect";
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { sliceLog } from "../../core/log.ts";
 import { lastIndex } from "../../core/log.ts";
-import type { ConfChange, Entry, GroupId, Index, Membership, Message, NodeId } from "../../core/types.ts";
+import type { ConfChange, Entry, GroupId, Index, Membership, Message, NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend, NodeDriver, SnapshotInfo } from "../driver/driver.ts";
 import type { Settle } from "../driver/requests.ts";
-import { NodeStopped, RaftRejected, type StateMachineFailure, type StorageFailure } from "../errors.ts";
+import { NodeStopped, RaftRejected, StateMachineFailure, type StorageFailure } from "../errors.ts";
 import type { NodeStatus } from "../events.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
 import { attempt } from "../ports/attempt.ts";
@@ -179,6 +179,12 @@ export interface HostGroup {
   changeMembership(change: ConfChange): Promise<Index>;
   /** Hands this group's leadership to `to`. */
   transferLeadership(to: NodeId): Promise<void>;
+  /**
+   * Captures and stores this group's snapshot at its applied index now, then
+   * compacts its log behind it (§7). Refused when the host has no snapshot
+   * stores or the group's state machine has no `snapshot()`.
+   */
+  snapshot(): Promise<SnapshotMeta>;
   /** The group's current state (a removed group's last, marked stopped). */
   status(): HostGroupStatus;
 }
@@ -443,6 +449,18 @@ export class HostLoop {
       readIndex: () => call((d, now, settle) => d.read(now, settle)),
       changeMembership: (change) => call((d, now, settle) => d.changeMembership(change, now, settle)),
       transferLeadership: (to) => call((d, now, settle) => d.transferLeadership(to, now, settle)),
+      snapshot: () =>
+        call((d, now, settle) => {
+          // Without a store (or a state machine that can capture) nothing would ever settle the waiter.
+          if (!this.#io.has(group) || !this.#machines.get(group)?.snapshot) {
+            const why = this.#io.has(group) ? "its state machine has no snapshot()" : "the host has no snapshot stores";
+            return settle({
+              ok: false,
+              error: new StateMachineFailure("snapshot", new Error(`group ${group}: ${why}`)),
+            });
+          }
+          d.snapshot(now, settle);
+        }),
       status: () => {
         // A removed group keeps answering with its last status, marked stopped.
         const now = this.status(group);

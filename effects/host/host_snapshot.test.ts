@@ -349,3 +349,63 @@ test("a follower that crashed after storing a received snapshot, before its comp
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a user's snapshot of one group: stored at its applied index, its log compacted behind it, restored at restart", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-gsnap-"));
+  const hub = new MemoryHub();
+  // Never on a schedule: only when asked.
+  const groups = new Map<GroupId, HostGroupOptions>([[1, { keepAfterSnapshot: 0 }], [2, {}]]);
+  const hosts = new Map<NodeId, Host>();
+  try {
+    for (const id of ids) hosts.set(id, await startHost(hub, dir, id, { groups }));
+    const leader = await leaderOf(hosts, 1);
+    for (let i = 0; i < 12; i++) await leader.groups.get(1)!.handle.propose(encoder.encode(cmd(1, i)));
+    const c = hosts.get("c")!;
+    await until("c applied group 1's commands", () => c.groups.get(1)!.sm.commands.length === 12);
+    assert.equal(c.host.status(1)!.snapshotIndex, 0, "no snapshot before one is asked for");
+    const applied = c.host.status(1)!.applied;
+    const meta = await c.groups.get(1)!.handle.snapshot();
+    assert.ok(meta.index >= applied, `snapshot at ${meta.index}, applied ${applied} when asked`);
+    await until("c compacted group 1 behind its snapshot", () => {
+      const s = c.host.status(1)!;
+      return s.snapshotIndex === meta.index && s.compactedIndex === meta.index;
+    });
+    // Only c, only group 1.
+    assert.equal(c.host.status(2)!.snapshotIndex, 0);
+    for (const id of ["a", "b"]) assert.equal(hosts.get(id)!.host.status(1)!.snapshotIndex, 0);
+    // Asked again with nothing applied since: the same snapshot.
+    assert.deepEqual(await c.groups.get(1)!.handle.snapshot(), meta);
+
+    const before = [...c.groups.get(1)!.sm.commands];
+    await c.host.stop();
+    const again = await startHost(hub, dir, "c", { groups });
+    hosts.set("c", again);
+    const sm1 = again.groups.get(1)!.sm;
+    await until("c's group 1 is back", () => sm1.commands.length === 12);
+    assert.deepEqual(sm1.commands, before);
+    assert.deepEqual(sm1.restored, [meta.index]);
+  } finally {
+    for (const h of hosts.values()) await h.host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a user's snapshot is refused with a reason on a host without snapshot stores", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-gsnap-"));
+  const hub = new MemoryHub();
+  const solo = new Map([["a", "a"]]);
+  const host = await HostLoop.start(await MultiGroupLog.open(fs, join(dir, "log")), hub.transport("a"), {
+    id: "a",
+    peers: solo,
+    config,
+  });
+  try {
+    const g = await host.addGroup(1, membershipOf(["a"]), new Machine());
+    await until("a leads", () => g.status().role === "leader");
+    await g.propose(encoder.encode("x"));
+    await assert.rejects(g.snapshot(), /no snapshot stores/);
+  } finally {
+    await host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
