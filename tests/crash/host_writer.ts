@@ -31,6 +31,7 @@ import type { StreamTransport, StreamTransportOptions } from "../../adapters/tra
 import { createHost } from "../../effects/host/api.ts";
 import type { HostGroup, HostStateMachine } from "../../effects/host/host_loop.ts";
 import type { SnapshotReader } from "../../effects/ports/state_machine.ts";
+import { emit, outcomeUnknown, refusal, sleep, stdinClosed, whenServed } from "./child.ts";
 
 const IN_FLIGHT = 64;
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -50,36 +51,6 @@ class AppliedList implements HostStateMachine {
   async restore(snapshot: SnapshotReader): Promise<void> {
     this.applied = JSON.parse(decoder.decode(await snapshot.bytes())) as string[];
   }
-}
-
-/** Writes a line to stdout at once (no buffering in this process), so the parent sees it even if we die next. */
-function emit(line: string): void {
-  if (isDeno) {
-    const deno = (globalThis as unknown as { Deno: { stdout: { writeSync(b: Uint8Array): number } } }).Deno;
-    let bytes = encoder.encode(line + "\n");
-    while (bytes.length > 0) bytes = bytes.subarray(deno.stdout.writeSync(bytes));
-  } else {
-    process.stdout.write(line + "\n");
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolves when stdin closes: the parent is done with this host. */
-function stdinClosed(): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdin.on("end", resolve);
-    process.stdin.on("close", resolve);
-    process.stdin.resume();
-  });
-}
-
-/** A refusal that changed nothing (no leader, a leader change, a timeout): Raft promised nothing, ask again. */
-function refusal(e: unknown): string | undefined {
-  const reason = (e as { _tag?: string; reason?: string })._tag === "RaftRejected"
-    ? (e as { reason: string }).reason
-    : undefined;
-  return reason === "not-leader" || reason === "dropped" || reason === "timeout" ? reason : undefined;
 }
 
 const [mode, id, dataDir, peersJson, groupsArg, everyArg, prefix = "w"] = process.argv.slice(2);
@@ -132,18 +103,9 @@ if (mode === "member") {
 if (mode === "verify") {
   // A read index is served once each group's leader committed an entry of its term, which commits
   // (and applies here) the whole recovered log. Restarting processes may take a few elections to settle.
-  const deadline = performance.now() + 30_000;
   const out: Record<string, string[]> = {};
   for (const g of groups) {
-    for (;;) {
-      try {
-        await handles.get(g)!.readIndex();
-        break;
-      } catch (e) {
-        if (refusal(e) === undefined || performance.now() > deadline) throw e;
-        await sleep(50);
-      }
-    }
+    await whenServed(() => handles.get(g)!.readIndex(), 30_000);
     out[g] = [...machines.get(g)!.applied];
   }
   emit(JSON.stringify(out));
@@ -172,7 +134,8 @@ const proposeOne = (): void => {
       proposeOne();
     },
     (e) => {
-      const reason = refusal(e);
+      // A refusal or an unknown outcome is no acknowledgement (never counted): propose a fresh value.
+      const reason = refusal(e) ?? (outcomeUnknown(e) ? "unknown" : undefined);
       if (reason !== undefined) {
         emit(`refused ${g} ${value} ${reason}`);
         setTimeout(proposeOne, 20);

@@ -21,6 +21,7 @@
 
 import process from "node:process";
 import type { RaftNode } from "../../mod.ts";
+import { emit, outcomeUnknown, refusal, sleep, stdinClosed, whenServed } from "./child.ts";
 
 /** Records every applied command, in apply order; a command's result is its 1-based position. */
 class AppliedList {
@@ -47,30 +48,6 @@ async function loadStartNode(): Promise<StartNode> {
   // A computed specifier: each runtime loads (and type-checks) only its own adapter.
   const path = `../../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
   return ((await import(path)) as { startNode: StartNode }).startNode;
-}
-
-const encoder = new TextEncoder();
-
-/** Writes a line to stdout at once (no buffering in this process), so the parent sees it even if we die next. */
-function emit(line: string): void {
-  if (isDeno) {
-    const deno = (globalThis as unknown as { Deno: { stdout: { writeSync(b: Uint8Array): number } } }).Deno;
-    let bytes = encoder.encode(line + "\n");
-    while (bytes.length > 0) bytes = bytes.subarray(deno.stdout.writeSync(bytes));
-  } else {
-    process.stdout.write(line + "\n");
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolves when stdin closes: the parent is done with this node. */
-function stdinClosed(): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdin.on("end", resolve);
-    process.stdin.on("close", resolve);
-    process.stdin.resume();
-  });
 }
 
 const [mode, id, dataDir, peersJson, prefix = "w"] = process.argv.slice(2);
@@ -105,7 +82,7 @@ if (mode === "verify") {
   // its own term, which commits (and applies here) the whole recovered log.
   // Three processes restarting at once on two busy cores may take a few elections to settle:
   // a read refused for want of a leader changed nothing, so ask again (for up to 30 s).
-  const applied = await readWhenLed(() => node.read((sm) => [...sm.applied]), 30_000);
+  const applied = await whenServed(() => node.read((sm) => [...sm.applied]), 30_000);
   emit(JSON.stringify(applied));
   await stdinClosed();
   await node.stop();
@@ -131,13 +108,12 @@ const proposeOne = (): void => {
       proposeOne();
     },
     (e) => {
-      // A leader change may refuse or drop a proposal in flight (Raft promises
-      // nothing for an unacknowledged write, and this one is never counted):
-      // propose a fresh value. Anything else is a finding: fail loudly.
-      const reason = (e as { _tag?: string; reason?: string })._tag === "RaftRejected"
-        ? (e as { reason: string }).reason
-        : undefined;
-      if (reason === "not-leader" || reason === "dropped" || reason === "timeout") {
+      // A leader change may refuse or drop a proposal in flight, or leave its
+      // outcome unknown (Raft promises nothing for an unacknowledged write,
+      // and this one is never counted): propose a fresh value. Anything else
+      // is a finding: fail loudly.
+      const reason = refusal(e) ?? (outcomeUnknown(e) ? "unknown" : undefined);
+      if (reason !== undefined) {
         emit(`refused ${value} ${reason}`);
         setTimeout(proposeOne, 20);
         return;
@@ -148,17 +124,3 @@ const proposeOne = (): void => {
   );
 };
 for (let i = 0; i < IN_FLIGHT; i++) proposeOne();
-
-/** Runs `read`, again while it is refused for want of a leader, until `ms` have passed. */
-async function readWhenLed<T>(read: () => Promise<T>, ms: number): Promise<T> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    try {
-      return await read();
-    } catch (e) {
-      const refused = (e as { _tag?: string })._tag === "RaftRejected";
-      if (!refused || performance.now() > deadline) throw e;
-      await sleep(50);
-    }
-  }
-}
