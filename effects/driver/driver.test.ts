@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { makeConfig } from "../../core/config.ts";
 import { membershipOf } from "../../core/membership.ts";
-import type { Entry, Input, Message } from "../../core/types.ts";
+import type { Entry, Input, Message, SnapshotMeta } from "../../core/types.ts";
 import { OutcomeUnknown, ProposalCancelled } from "../errors.ts";
 import { type DriverOptions, NodeDriver, type Work } from "./driver.ts";
 import type { Observation } from "./observations.ts";
@@ -291,5 +291,114 @@ describe("node driver: cancelling and observing", () => {
     follower.propose(new Uint8Array([1]), 10, () => {});
     drain(follower, 10);
     assert.deepEqual(refusals, [{ type: "refused", kind: "propose", reason: "not-leader" }]);
+  });
+});
+
+describe("node driver: snapshot captures are deferred, never dropped", () => {
+  const snapshotting = (id: string) => ({
+    config: makeConfig({
+      id,
+      electionTimeoutMs: 100,
+      heartbeatMs: 20,
+      preVote: false,
+      snapshotEvery: 5,
+      keepAfterSnapshot: 0,
+    }),
+  });
+
+  /**
+   * Rounds as effects/runtime/loop.ts runs them (write, written, apply, then
+   * capture), with an instant disk; the metas captured are returned and left
+   * unstored, as if their stores were still running off the loop.
+   */
+  function rounds(d: NodeDriver, now: number): SnapshotMeta[] {
+    const captured: SnapshotMeta[] = [];
+    while (d.hasWork) {
+      const w = d.take();
+      if (w.write) d.written(w.write.id, now);
+      void d.applyAll(w.applies, () => "ok");
+      if (w.capture) {
+        const meta = d.captureMeta();
+        if (meta) captured.push(meta);
+      }
+    }
+    return captured;
+  }
+
+  const stored = (meta: SnapshotMeta) => ({ meta, size: 1, checksum: 0 });
+  const propose = (d: NodeDriver, count: number, now: number) => {
+    for (let i = 0; i < count; i++) d.propose(new Uint8Array([i]), now, () => {});
+  };
+
+  test("a leader whose commit moves again before the capture runs captures what it applied", () => {
+    const { d } = driver("a", ["a", "b", "c"], snapshotting("a"));
+    rounds(d, 0);
+    d.timer("election", 100); // past the start-up stickiness
+    d.timer("election", 150);
+    rounds(d, 150);
+    const term = d.state.term;
+    d.receive({ group: 0, from: "b", to: "a", term, type: "RequestVoteResponse", preVote: false, granted: true }, 151);
+    assert.equal(d.state.role.kind, "leader");
+    rounds(d, 151);
+    // Two batches appended here and sent, then b's acknowledgements of both arrive before the next round,
+    // as several inputs do on a busy leader: the first commit asks for a snapshot, the second applies past it.
+    propose(d, 6, 200);
+    rounds(d, 200);
+    const first = d.state.log.stable;
+    propose(d, 3, 210);
+    rounds(d, 210);
+    const second = d.state.log.stable;
+    const ack = (index: number, seq: number): Message => ({
+      group: 0,
+      from: "b",
+      to: "a",
+      term,
+      type: "AppendEntriesResponse",
+      success: true,
+      index,
+      conflictTerm: 0,
+      conflictIndex: 0,
+      seq,
+    });
+    d.receive(ack(first, 1), 220);
+    assert.equal(d.state.commit, first);
+    d.receive(ack(second, 2), 221);
+    assert.equal(d.state.commit, second);
+    const captured = rounds(d, 222);
+    assert.deepEqual(captured.map((m) => m.index), [second], "captured at the applied index, not skipped");
+    assert.equal(captured[0]!.term, term);
+  });
+
+  test("a snapshot that falls due while another is being stored is captured once that store is done", () => {
+    const { d } = driver("a", ["a"], snapshotting("a"));
+    rounds(d, 0);
+    d.timer("election", 100);
+    d.timer("election", 150);
+    rounds(d, 150);
+    assert.equal(d.state.role.kind, "leader");
+    propose(d, 5, 200);
+    const [meta] = rounds(d, 200);
+    assert.ok(meta, "the first one is captured");
+    propose(d, 5, 210);
+    assert.deepEqual(rounds(d, 210), [], "the next waits: the first is still being stored");
+    const applied = d.appliedIndex;
+    assert.ok(applied - meta.index >= 5, "the core asked for the next one");
+    d.snapshotStored(stored(meta), 220);
+    assert.ok(d.hasWork, "storing it leaves the deferred capture to do");
+    assert.deepEqual(rounds(d, 220).map((m) => m.index), [applied]);
+  });
+
+  test("a capture that failed is not retried at once; the core's next request is captured", () => {
+    const { d } = driver("a", ["a"], snapshotting("a"));
+    rounds(d, 0);
+    d.timer("election", 100);
+    d.timer("election", 150);
+    rounds(d, 150);
+    propose(d, 5, 200);
+    assert.equal(rounds(d, 200).length, 1);
+    d.captureFailed("the state machine cannot snapshot");
+    assert.deepEqual(rounds(d, 210), []);
+    propose(d, 5, 220);
+    assert.deepEqual(rounds(d, 220).map((m) => m.index), [d.appliedIndex]);
   });
 });

@@ -228,8 +228,14 @@ export class NodeDriver {
   #appliedTerm: Term;
   // Snapshots.
   #latest: SnapshotInfo | undefined;
-  #captureAt: Index | undefined = undefined;
-  #capturing = false;
+  /**
+   * The applied index the next capture must reach, until one is captured:
+   * the core's TakeSnapshot (it asks once per `snapshotEvery` entries and
+   * never repeats itself), or what was applied when a user asked.
+   */
+  #captureDue: Index | undefined = undefined;
+  /** The index of the capture being stored, if one is. */
+  #capturing: Index | undefined = undefined;
   readonly #senders = new Map<NodeId, SnapshotSender>();
   readonly #receiver = new SnapshotReceiver();
   // Requests parked until a leader is known, with what to resubmit.
@@ -442,14 +448,17 @@ export class NodeDriver {
     }
 
     this.#snapshotWaiters.push({ atLeast: this.#appliedIndex, settle });
-    this.#userCapture = true;
-    this.#capture = true;
+    this.#due(this.#appliedIndex);
   }
 
   /** Callers of {@link snapshot} waiting for a stored snapshot reaching `atLeast`. */
   readonly #snapshotWaiters: { readonly atLeast: Index; readonly settle: Settle }[] = [];
-  /** A user's snapshot is due: capture at the applied index, whatever the core's schedule. */
-  #userCapture = false;
+
+  /** A capture reaching at least `index` is due: the next round captures (or defers, see {@link captureMeta}). */
+  #due(index: Index): void {
+    this.#captureDue = Math.max(this.#captureDue ?? 0, index);
+    this.#capture = true;
+  }
 
   /** Hands leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId, now: number, settle: Settle): void {
@@ -605,24 +614,33 @@ export class NodeDriver {
     this.#appliedTerm = e.term;
     this.#requests.applied(e, ok, value);
     this.#requests.serveReads(e.index);
+    const due = this.#captureDue;
+    if (due !== undefined && e.index >= due && this.#capturing === undefined) this.#capture = true;
   }
 
   /**
-   * What a snapshot captured now covers, if one should be captured now (the
-   * core asked for one at exactly the applied index, and none is being
-   * stored); the shell then captures the state machine and stores it. Marks
-   * the capture in progress.
+   * What a snapshot captured now covers, if one should be captured now: one
+   * is due (the core's schedule or a user's request), none is being stored,
+   * and the state machine has applied what is due. It covers everything
+   * applied now, which may be past what was due. The shell then captures the
+   * state machine and stores it. Marks the capture in progress.
+   *
+   * A due capture is deferred, never dropped: the core asks only once per
+   * `snapshotEvery` entries, so dropping it (because more was applied in the
+   * same round, or a store was in progress) left a busy leader, whose commit
+   * moves several times per round, without snapshots for long stretches.
    */
   captureMeta(): SnapshotMeta | undefined {
-    // A user's request takes whatever is applied now; one arriving while a store is in progress waits for it.
-    const user = this.#userCapture && !this.#capturing;
-    const index = user ? this.#appliedIndex : this.#captureAt;
-    this.#captureAt = undefined;
-    if (user) this.#userCapture = false;
-    if (index === undefined || this.#capturing || index !== this.#appliedIndex) return undefined;
+    const due = this.#captureDue;
+    // While a capture is being stored, the due one waits for snapshotStored (or captureFailed).
+    if (due === undefined || this.#capturing !== undefined) return undefined;
+    // The entries it covers are still to be applied: #applied asks again once they are.
+    if (this.#appliedIndex < due) return undefined;
+    this.#captureDue = undefined;
+    const index = this.#appliedIndex;
     const configs = this.#state.configs;
     const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
-    this.#capturing = true;
+    this.#capturing = index;
     this.#capturedAt = this.#now;
     return { index, term: termAt(this.#state.log, index) ?? this.#appliedTerm, membership };
   }
@@ -633,7 +651,7 @@ export class NodeDriver {
   /** The captured snapshot is durable: the core may compact behind it. */
   snapshotStored(info: SnapshotInfo, now: number): void {
     this.#now = now;
-    this.#capturing = false;
+    this.#capturing = undefined;
     this.#observe({ type: "snapshotSaved", index: info.meta.index, bytes: info.size, ms: now - this.#capturedAt });
     if (!this.#latest || info.meta.index > this.#latest.meta.index) this.#latest = info;
     this.#step({ type: "SnapshotTaken", meta: info.meta });
@@ -642,15 +660,17 @@ export class NodeDriver {
       if (w.atLeast <= info.meta.index) w.settle({ ok: true, value: info.meta });
       else this.#snapshotWaiters.push(w);
     }
-    if (this.#snapshotWaiters.length > 0) {
-      this.#userCapture = true;
-      this.#capture = true;
-    }
+    for (const w of this.#snapshotWaiters) this.#due(w.atLeast);
+    // What fell due while this one was being stored is captured now, unless this one covers it.
+    if (this.#captureDue !== undefined && this.#captureDue <= info.meta.index) this.#captureDue = undefined;
+    if (this.#captureDue !== undefined) this.#capture = true;
   }
 
   /** Capturing or storing a snapshot failed (not fatal: the log just is not compacted). */
   captureFailed(reason: string): void {
-    this.#capturing = false;
+    this.#capturing = undefined;
+    // The failed one is not retried (the core asks again later); one that fell due meanwhile is tried now.
+    if (this.#captureDue !== undefined) this.#capture = true;
     this.#warn(`snapshot not stored: ${reason}`);
     for (const w of this.#snapshotWaiters.splice(0)) {
       w.settle({ ok: false, error: new StateMachineFailure("snapshot", new Error(reason)) });
@@ -669,6 +689,11 @@ export class NodeDriver {
     this.#latest = info;
     this.#appliedIndex = info.meta.index;
     this.#appliedTerm = info.meta.term;
+    // The leader's snapshot covers what the core asked this node to capture (a user's request still captures).
+    const due = this.#captureDue;
+    if (due !== undefined && due <= info.meta.index && this.#snapshotWaiters.length === 0) {
+      this.#captureDue = undefined;
+    }
     this.#requests.skippedTo(info.meta.index);
     this.#requests.serveReads(info.meta.index);
     this.#step({ type: "SnapshotRestored", meta: info.meta });
@@ -791,8 +816,7 @@ export class NodeDriver {
           else this.#requests.fail(e.requestId, new RaftRejected("timeout", leaderOf(this.#state)));
           break;
         case "TakeSnapshot":
-          this.#captureAt = e.index;
-          this.#capture = true;
+          this.#due(e.index);
           break;
         case "SnapshotAck":
           this.#snapshotAck(e);
