@@ -6,7 +6,7 @@
  * process on 127.0.0.1.
  *
  * ```
- * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--separate] [--json]
+ * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--no-gc] [--separate] [--json]
  *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret] [--trace MS]
  * bun bench/multi.ts [...the same flags]
  * ```
@@ -44,6 +44,15 @@
  * `--trace MS`: every process prints to stderr every MS ms its groups' roles
  * (`?`: no leader known), how many are quiescent and led by their seed
  * process, messages received, RSS and fsyncs (where a slow startup stands).
+ *
+ * The idle window starts with a full garbage collection in every process
+ * (its CPU time is printed, `gcMs` in the JSON, not counted in the window):
+ * the setup (elections, balancing, this file's status polls) leaves hundreds
+ * of MiB of garbage, which the engine collects in one full collection some
+ * seconds after the allocation stops (V8's memory reducer, JSC's idle
+ * collection), 0.5–1.5 s of CPU for 10,000 groups: inside the window or not
+ * by chance, it made the figure swing between 1.5 % and 10 % of a core.
+ * `--no-gc`: no collection first, to see it.
  *
  * `--json`: one JSON line with the figures last (bench/compare.ts reads it).
  *
@@ -208,11 +217,42 @@ async function balance(p: Process, id: NodeId, until: () => boolean): Promise<vo
   }
 }
 
-/** CPU (% of a core), RSS, JS heap in use, messages received per second and the group messages they carried, over `seconds`. */
+/**
+ * A full garbage collection now, and the CPU it took (ms); undefined where
+ * the runtime offers none (`--no-gc`, or a runtime that is neither Bun nor
+ * V8). Bun has `Bun.gc`; V8 exposes `gc()` to a new context once the flag
+ * is set, so the parent process needs no `--v8-flags` from its caller.
+ */
+async function collectGarbage(): Promise<number | undefined> {
+  if (args.includes("--no-gc")) return undefined;
+  let gc: (() => void) | undefined;
+  const bun = (globalThis as { Bun?: { gc(sync: boolean): void } }).Bun;
+  if (bun) gc = () => bun.gc(true);
+  else {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as (() => void) | undefined;
+  }
+  if (gc === undefined) return undefined;
+  const c0 = process.cpuUsage();
+  gc();
+  const c1 = process.cpuUsage(c0);
+  return (c1.user + c1.system) / 1000;
+}
+
+/**
+ * CPU (% of a core), RSS, JS heap in use, messages received per second and
+ * the group messages they carried, over `seconds`; and the CPU (ms) of the
+ * full garbage collection before the window (see the module doc).
+ */
 async function idleFigures(
   p: Process,
   seconds: number,
-): Promise<{ cpu: number; rss: number; heap: number; msgs: number; groupMsgs: number }> {
+): Promise<{ cpu: number; rss: number; heap: number; msgs: number; groupMsgs: number; gcMs: number | undefined }> {
+  // The setup's garbage (elections, balancing, the status polls) is collected before the window, not in it
+  // by chance: the engine does one costly full collection some seconds after the allocation stops.
+  const gcMs = await collectGarbage();
   const delivered = () => p.stats().reduce((n, s) => n + s.delivered, 0);
   const m0 = delivered();
   // A wire message is one group message, but a coalesced one as many as it carries.
@@ -232,6 +272,7 @@ async function idleFigures(
     heap: process.memoryUsage().heapUsed,
     msgs: (delivered() - m0) / (ms / 1000),
     groupMsgs: (groupMessages() - g0) / (ms / 1000),
+    gcMs,
   };
 }
 
@@ -295,7 +336,9 @@ if (child >= 0) {
     const rest = [file, "--child", id, "--book", JSON.stringify(book), "--dir", dir, "--groups", String(groupCount)];
     if (separate) rest.push("--separate");
     // The children run the same configuration (quiescence and coalescing are per process).
-    for (const flag of ["--no-quiesce", "--no-coalesce", "--secret"]) if (args.includes(flag)) rest.push(flag);
+    for (const flag of ["--no-quiesce", "--no-coalesce", "--secret", "--no-gc"]) {
+      if (args.includes(flag)) rest.push(flag);
+    }
     if (args.includes("--trace")) rest.push("--trace", arg("trace", "5000"));
     const p = spawn(self, deno ? ["run", "-A", ...rest] : rest, { stdio: ["pipe", "pipe", "inherit"] });
     children.push(p);
@@ -403,7 +446,8 @@ if (child >= 0) {
       const fmt = (f: typeof mine, id: string) =>
         `${id} ${f.cpu.toFixed(2)}% of a core, RSS ${(f.rss / 2 ** 20).toFixed(1)} MiB ` +
         `(${(f.rss / groupCount / 1024).toFixed(1)} KiB per group; JS heap ${(f.heap / 2 ** 20).toFixed(1)} MiB), ` +
-        `${f.msgs.toFixed(0)} msgs/s in (${f.groupMsgs.toFixed(0)} group msgs/s)`;
+        `${f.msgs.toFixed(0)} msgs/s in (${f.groupMsgs.toFixed(0)} group msgs/s)` +
+        (f.gcMs === undefined ? "" : `, after a full GC of the setup's garbage (${f.gcMs.toFixed(0)} ms CPU)`);
       const what = `${config.quiesce ? "quiescent" : "active (no quiescence)"}, ${
         coalesceHeartbeats ? "coalesced" : "not coalesced"
       }${secret ? ", shared secret" : ""}`;

@@ -110,3 +110,45 @@ test("groups are added and removed at run time, each with its own membership", (
   net.run(1_000);
   assert.ok(net.leader(2));
 });
+
+test("a quiescent group does nothing: no timer armed, none fires, no send but beacons, no write; a proposal wakes it", () => {
+  const groups = [1, 2, 3, 4, 5, 6, 7, 8];
+  const net = newNet(groups);
+  const all = () => groups.every((g) => ids.every((id) => isQuiescent(net.hosts.get(id)!.driver(g)!.state)));
+  // Caught at the moment the last one quiesces: the timers armed while they were busy are still pending.
+  for (let t = 0; t < 5_000 && !all(); t += 5) net.run(5);
+  assert.ok(all(), "every group quiesced");
+  let fired = 0;
+  for (const id of ids) {
+    for (const g of groups) {
+      const host = net.hosts.get(id)!;
+      assert.deepEqual(host.armedTimers(g), [], `${id}/${g} has no timer armed`);
+      const d = host.driver(g)!;
+      const timer = d.timer.bind(d);
+      const tick = d.tick.bind(d);
+      d.timer = (kind, now) => (fired++, timer(kind, now));
+      d.tick = (now) => (fired++, tick(now));
+    }
+  }
+  const writes = net.writes;
+  net.recording = true;
+  net.run(2_000);
+  net.recording = false;
+  assert.equal(fired, 0, "no group timer or deadline fired");
+  assert.equal(net.writes, writes, "nothing written");
+  const sent = net.takes.flatMap((t) => t.sends);
+  assert.ok(sent.length > 0 && sent.every((m) => m.type === "HostHeartbeat"), "only the hosts' beacons went out");
+
+  // A proposal wakes the group (its leader re-arms its timers), commits, and the group quiesces again, leaving
+  // nothing armed behind it (the request's deadline went with it).
+  const leader = net.leader(1)!;
+  const host = net.hosts.get(leader)!;
+  host.call(1, (d) => d.propose(new Uint8Array([1]), net.now, (o) => net.results.set(1, o)));
+  net.settle();
+  assert.ok(!isQuiescent(host.driver(1)!.state), "the proposal woke the leader");
+  assert.ok(host.armedTimers(1).includes("heartbeat"), "the woken leader heartbeats");
+  for (let t = 0; t < 5_000 && !all(); t += 5) net.run(5);
+  assert.equal((net.results.get(1) as { ok: boolean }).ok, true, "the proposal applied");
+  assert.ok(all(), "quiescent again");
+  for (const id of ids) assert.deepEqual(net.hosts.get(id)!.armedTimers(1), [], `${id}/1 has no timer armed`);
+});

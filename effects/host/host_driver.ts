@@ -178,6 +178,13 @@ export class HostDriver {
     return this.#groups.get(group)?.driver;
   }
 
+  /** The timers armed for `group` (core timers, and `"tick"` for its driver's own deadlines), for tests and diagnostics. */
+  armedTimers(group: GroupId): (TimerKind | "tick")[] {
+    const slot = this.#groups.get(group);
+    if (!slot) return [];
+    return [...slot.timers].filter(([, t]) => t.deadline !== Infinity).map(([kind]) => kind);
+  }
+
   /** Whether the peer process is considered up by the failure detector. */
   peerUp(peer: NodeId): boolean {
     return this.#liveness.isUp(peer);
@@ -347,7 +354,12 @@ export class HostDriver {
   /** When {@link tick} next has something to do (host clock). */
   nextDeadline(): number {
     let next = this.#liveness.nextDeadline();
-    const top = this.#heap.peek();
+    let top = this.#heap.peek();
+    // Cancelled timers' entries go now, not at their time: a wake-up for nothing each.
+    while (top && (top.gen !== top.slot.gen || top.slot.group.removed)) {
+      this.#heap.pop();
+      top = this.#heap.peek();
+    }
     if (top && top.time < next) next = top.time;
     return next;
   }
@@ -388,8 +400,15 @@ export class HostDriver {
         for (const op of w.receive) receive.push({ group: g, op });
         for (const [kind, ms] of w.timers) this.#arm(slot, kind, now, ms);
       }
+      // A deadline that went away (a request settled) leaves no firing behind it.
       const deadline = d.nextDeadline();
       if (deadline !== undefined) this.#arm(slot, "tick", deadline, 0);
+      else this.#disarm(slot, "tick");
+      // A quiescent core ignores its timers and re-arms those it needs when it wakes (core/quiesce.ts):
+      // none stays armed, or 10^4 groups that just quiesced fire each of theirs once, for nothing.
+      if (isQuiescent(d.state)) {
+        for (const kind of slot.timers.keys()) if (kind !== "tick") this.#disarm(slot, kind);
+      }
       for (const t of slot.timers.values()) t.firedAt = undefined;
     }
     for (const m of sends) this.#liveness.sent(m.to, now);
@@ -448,6 +467,15 @@ export class HostDriver {
     t.gen++;
     t.queuedAt = deadline;
     this.#heap.push({ time: deadline, seq: 0, slot: t, gen: t.gen });
+  }
+
+  /** Cancels `slot`'s timer `kind`: its queued entry, if any, is skipped when it comes up. */
+  #disarm(slot: Slot, kind: TimerKind | "tick"): void {
+    const t = slot.timers.get(kind);
+    if (!t || (t.deadline === Infinity && t.queuedAt === Infinity)) return;
+    t.gen++;
+    t.deadline = Infinity;
+    t.queuedAt = Infinity;
   }
 
   /** The failure detector watches every process that is a member of a group hosted here. */
