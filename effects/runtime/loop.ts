@@ -7,9 +7,11 @@
  *    off the loop — and hands each to the driver with the clock's reading;
  * 2. carries out what the driver asks, round after round until it asks for
  *    nothing more: sends; snapshot-store operations of a snapshot being
- *    received; the one write of the round (one append, one fsync: group
- *    commit), reported back with `written`; entries to apply; a snapshot to
- *    capture; snapshot chunks to read and send (off the loop);
+ *    received; the round's write, handed to the writer fiber beside the
+ *    loop (one append per unit, one fsync for every unit queued behind the
+ *    last: group commit), reported back with `written` once durable;
+ *    entries to apply; a snapshot to capture; snapshot chunks to read and
+ *    send (off the loop);
  * 3. arms the core's timers and the driver's own deadline on Effect's
  *    `Clock` (so `TestClock` drives every timer, request timeouts included).
  *
@@ -19,7 +21,7 @@
  * @module
  */
 
-import { Cause, Clock, Effect, Exit, Queue } from "effect";
+import { Cause, Clock, Effect, Exit, Fiber, Queue } from "effect";
 import type { ConfChange, Index, Message, NodeId, SnapshotMeta, TimerKind } from "../../core/types.ts";
 
 import type { NodeDriver, Work, WriteUnit } from "../driver/driver.ts";
@@ -87,7 +89,7 @@ export interface NodeHandle {
   setPeers(peers: ReadonlyMap<NodeId, string>, options?: SetPeersOptions): void;
   /** The address book: every node id → address this node knows. */
   peerAddresses(): ReadonlyMap<NodeId, string>;
-  /** Stops after the in-flight write is durable; resolves when the loop has ended (rejects with a fatal error). */
+  /** Stops once every write taken is durable; resolves when the loop has ended (rejects with a fatal error). */
   stop(): Promise<void>;
   /** Settles when the loop ends: resolves after a clean stop, rejects with the fatal error otherwise. */
   readonly done: Promise<void>;
@@ -140,6 +142,14 @@ export class NodeLoop {
     installed: (info) => this.#driver.snapshotInstalled(info, this.#now),
   };
   #deadline: number | undefined = undefined;
+  /** Write units taken from the driver and not yet handed to the log store, oldest first. */
+  #writes: WriteUnit[] = [];
+  /** Whether the writer fiber is running (it clears this itself when the queue is empty). */
+  #writing = false;
+  /** The writer fiber last started. */
+  #writerFiber: Fiber.Fiber<void> | undefined = undefined;
+  /** A write failed: the node is stopping with it, and nothing more is written. */
+  #writeFailed = false;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
   readonly #done: Promise<void>;
@@ -295,7 +305,7 @@ export class NodeLoop {
     });
   }
 
-  /** Asks the loop to stop after the in-flight write; resolves when it has ended. */
+  /** Asks the loop to stop once the writes taken are durable; resolves when it has ended. */
   stop(): Promise<void> {
     if (!this.#stoppedWith && !this.#stopping) {
       this.#stopping = true;
@@ -328,6 +338,8 @@ export class NodeLoop {
         Effect.gen({ self: this }, function* () {
           let error: unknown = undefined;
           if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) error = Cause.squash(exit.cause);
+          // A stop ends after every write taken is durable; a failure elsewhere must not close the log under one.
+          yield* this.#writesSettled();
           this.#finish(error);
           // Calls that were queued behind the end are refused by the stopped driver, not left waiting.
           for (const item of yield* Queue.clear(this.#queue)) if (item.kind === "call") item.run(this.#now);
@@ -381,10 +393,7 @@ export class NodeLoop {
         if (op.op === "write") this.#obs.snapshotBytes(false, op.data.length);
         yield* this.#intake.run(op, this.#intakeReports);
       }
-      if (work.write) {
-        yield* this.#write(work.write);
-        d.written(work.write.id, this.#now);
-      }
+      if (work.write) yield* this.#queueWrite(work.write);
       if (work.applies.length > 0) {
         const wait = d.applyAll(work.applies, (entry) => this.#ports.sm.apply(entry));
         if (wait) yield* Effect.promise(() => wait);
@@ -403,16 +412,77 @@ export class NodeLoop {
   }
 
   /**
-   * One write unit: its stages in order (append, then compaction after a
-   * sync), then one sync — each append's size and each sync's duration
-   * measured, and the traced proposals it carries told when it starts and ends.
+   * Hands a write unit to the writer fiber, which runs beside the loop: while
+   * one fsync is in flight the loop goes on taking messages and proposals —
+   * a leader sends the next entries and counts its followers' answers, a
+   * follower appends what arrives next (thesis §10.2.1: only what waits for
+   * the disk waits; the driver holds back each unit's `after` effects until
+   * it is reported durable, and reports come in the order units were taken).
+   * A unit with nothing to write and nothing before it is durable already.
    */
-  #write(unit: WriteUnit): Effect.Effect<void, StorageFailure> {
+  #queueWrite(unit: WriteUnit): Effect.Effect<void> {
+    if (this.#writeFailed) return Effect.void; // Fail-stop: nothing after a failed write is written or reported.
+    if (unit.empty && !this.#writing) {
+      this.#driver.written(unit.id, this.#now);
+      return Effect.void;
+    }
+    this.#writes.push(unit);
+    if (this.#writing) return Effect.void;
+    this.#writing = true;
+    return Effect.map(Effect.forkChild(this.#writer()), (fiber) => void (this.#writerFiber = fiber));
+  }
+
+  /**
+   * The writer: takes every unit queued so far and makes them durable with
+   * one sync (group commit across the units that queued behind the last
+   * fsync), reports them to the loop in order, and repeats until none is
+   * left. A failed write is fatal to the node (fail-stop).
+   */
+  #writer(): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function* () {
+      while (this.#writes.length > 0) {
+        const units = this.#writes.splice(0);
+        const failed = yield* this.#write(units).pipe(
+          Effect.as(false),
+          Effect.catch((error) =>
+            Effect.sync(() => {
+              this.#writeFailed = true;
+              this.#writes = [];
+              Queue.offerUnsafe(this.#queue, { kind: "fatal", error });
+              return true;
+            })
+          ),
+        );
+        if (failed) break;
+        Queue.offerUnsafe(this.#queue, {
+          kind: "call",
+          run: (now) => {
+            for (const unit of units) if (!this.#driver.stopped) this.#driver.written(unit.id, now);
+          },
+        });
+      }
+      this.#writing = false;
+    });
+  }
+
+  /** Waits until the writer has made every queued unit durable (or failed). */
+  #writesSettled(): Effect.Effect<void> {
+    const fiber = this.#writerFiber;
+    return this.#writing && fiber !== undefined ? Effect.asVoid(Fiber.await(fiber)) : Effect.void;
+  }
+
+  /**
+   * Write units, in order: each stage's append, a compaction after a sync of
+   * what precedes it, then one sync — each append's size and each sync's
+   * duration measured, and the traced proposals they carry told when the
+   * write starts and ends.
+   */
+  #write(units: readonly WriteUnit[]): Effect.Effect<void, StorageFailure> {
     return Effect.gen({ self: this }, function* () {
       const log = this.#ports.log;
       const obs = this.#obs;
       if (obs.traces.active) {
-        const entries = unit.stages.flatMap((st) => st.batch?.entries ?? []);
+        const entries = units.flatMap((unit) => unit.stages.flatMap((st) => st.batch?.entries ?? []));
         if (entries.length > 0) obs.traces.writing(entries[0]!.index, entries[entries.length - 1]!.index);
       }
       let unsynced = 0;
@@ -422,7 +492,7 @@ export class NodeLoop {
         obs.fsynced(obs.monotonicMs() - t0, unsynced);
         unsynced = 0;
       });
-      for (const st of unit.stages) {
+      for (const st of units.flatMap((unit) => unit.stages)) {
         if (st.batch) {
           yield* log.append(st.batch);
           obs.appended(st.batch.entries.length, dataBytes(st.batch.entries));
