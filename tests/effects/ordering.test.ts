@@ -57,6 +57,47 @@ describe("the interpreter's disk discipline", () => {
     }
   });
 
+  test("the loop goes on during the leader's fsync: followers' answers commit, apply waits for the disk", async () => {
+    const c = await startCluster(["a", "b", "c"]);
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    try {
+      const leader = await waitForLeader(c);
+      await leader.node!.propose({ key: "warm", value: "up" });
+      // Hold the leader's next fsync until released.
+      const sync = leader.log.sync.bind(leader.log);
+      let holding = true;
+      leader.log.sync = async () => {
+        if (holding) await held;
+        return sync();
+      };
+      const first = leader.node!.propose({ key: "k", value: "1" });
+      // While the fsync is held, a second proposal is still taken and replicated, and the
+      // followers' answers are counted: both commit (a quorum without the leader, §10.2.1).
+      await waitFor(() => leader.node!.status().lastIndex >= leader.log.durableLastIndex + 1, 2000, "the first entry");
+      const second = leader.node!.propose({ key: "k", value: "2" });
+      const last = await waitFor(
+        () => {
+          const s = leader.node!.status();
+          return s.lastIndex >= leader.log.durableLastIndex + 2 && s.commit === s.lastIndex && s.lastIndex;
+        },
+        2000,
+        "both entries committed by the followers while the leader's fsync is held",
+      );
+      assert.ok(leader.log.durableLastIndex < last, "the leader's own fsync has not completed");
+      // The leader applies only what its own disk holds.
+      assert.equal(leader.machine.data.get("k"), undefined);
+      holding = false;
+      release();
+      await Promise.all([first, second]);
+      assert.equal(leader.machine.data.get("k"), "2");
+      assert.ok(leader.log.durableLastIndex >= last);
+    } finally {
+      release();
+      await c.stopAll();
+    }
+  });
+
   test("a restarted node recovers its log from the store and catches up", async () => {
     const c = await startCluster(["a", "b", "c"]);
     try {
