@@ -22,6 +22,7 @@ import {
   parseLockPid,
   type ReadFile,
   wrapIo,
+  wrapIoNow,
 } from "../storage/fs.ts";
 
 function errno(e: unknown): string | undefined {
@@ -53,7 +54,7 @@ function writeAllNow(fh: FileHandle, bytes: Uint8Array, position?: number): void
 class BunAppendFile implements AppendFile {
   constructor(private readonly fh: FileHandle, private readonly path: string) {}
   write(bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, async () => writeAllNow(this.fh, bytes));
+    return wrapIoNow("write", this.path, () => writeAllNow(this.fh, bytes));
   }
   sync(): Promise<void> {
     return wrapIo("fsync", this.path, () => this.fh.sync());
@@ -88,7 +89,7 @@ class BunReadFile implements ReadFile {
 class BunOverwriteFile implements OverwriteFile {
   constructor(private readonly fh: FileHandle, private readonly path: string) {}
   writeAt(position: number, bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, async () => writeAllNow(this.fh, bytes, position));
+    return wrapIoNow("write", this.path, () => writeAllNow(this.fh, bytes, position));
   }
   close(): Promise<void> {
     return wrapIo("close", this.path, () => this.fh.close());

@@ -16,6 +16,7 @@ import {
   parseLockPid,
   type ReadFile,
   wrapIo,
+  wrapIoNow,
 } from "../storage/fs.ts";
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -38,7 +39,7 @@ function writeAllNow(file: Deno.FsFile, bytes: Uint8Array): void {
 class DenoAppendFile implements AppendFile {
   constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
   write(bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, async () => writeAllNow(this.file, bytes));
+    return wrapIoNow("write", this.path, () => writeAllNow(this.file, bytes));
   }
   sync(): Promise<void> {
     return wrapIo("fsync", this.path, () => this.file.sync());
@@ -74,7 +75,7 @@ class DenoReadFile implements ReadFile {
 class DenoOverwriteFile implements OverwriteFile {
   constructor(private readonly file: Deno.FsFile, private readonly path: string) {}
   writeAt(position: number, bytes: Uint8Array): Promise<void> {
-    return wrapIo("write", this.path, async () => {
+    return wrapIoNow("write", this.path, () => {
       // Deno's FsFile has no pwrite; the log's single writer makes seek + write safe.
       this.file.seekSync(position, Deno.SeekMode.Start);
       writeAllNow(this.file, bytes);

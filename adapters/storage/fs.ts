@@ -179,9 +179,22 @@ export async function wrapIo<A>(operation: string, path: string, f: () => Promis
   try {
     return await f();
   } catch (e) {
-    if (e instanceof StorageError || e instanceof DataDirLockedError || e instanceof CorruptLogError) throw e;
-    throw new StorageError(operation, path, e);
+    throw ioError(operation, path, e);
   }
+}
+
+/** {@link wrapIo} for a blocking call: `f` runs now; its result or error comes back as a Promise. */
+export function wrapIoNow<A>(operation: string, path: string, f: () => A): Promise<A> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(ioError(operation, path, e));
+  }
+}
+
+function ioError(operation: string, path: string, e: unknown): unknown {
+  if (e instanceof StorageError || e instanceof DataDirLockedError || e instanceof CorruptLogError) return e;
+  return new StorageError(operation, path, e);
 }
 
 /**
