@@ -51,6 +51,7 @@ import {
   type TransportStats,
 } from "./transport.ts";
 import { type AcceptedPeerSocket, type OpenWebSocket, webSocketDialer, type WebSocketUpgrade } from "./websocket.ts";
+import { requestUrl } from "./request_url.ts";
 
 /** The subset of `fetch` the transport uses. */
 export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
@@ -377,7 +378,7 @@ class HttpTransportImpl implements HttpTransport {
   }
 
   handler(req: Request, server?: unknown): Promise<Response> | undefined {
-    const path = new URL(req.url).pathname;
+    const path = requestUrl(req).pathname;
     if (path === `${this.prefix}/stream`) return Promise.resolve(this.#accept(req, server));
     if (path !== `${this.prefix}/messages`) return undefined;
     return this.#serve(req);

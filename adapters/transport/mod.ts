@@ -71,3 +71,4 @@ export {
   webSocketDialer,
   type WebSocketUpgrade,
 } from "./websocket.ts";
+export { requestUrl } from "./request_url.ts";

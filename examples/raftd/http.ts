@@ -14,6 +14,7 @@ import { isHostPort, NODE_ID_PATTERN } from "./cli.ts";
 import type { KvResult } from "./kv.ts";
 import type { Metrics, RaftGauges } from "./metrics.ts";
 import { MAX_KEY_SEGMENTS } from "./raw_path.ts";
+import { requestUrl } from "../../adapters/transport/request_url.ts";
 
 /** Header telling a client whether a failed write may have taken effect: `unknown` or `not-applied`. */
 export const OUTCOME_HEADER = "x-raftd-outcome";
@@ -214,7 +215,7 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
         [OUTCOME_HEADER]: "not-applied",
       });
     }
-    const url = new URL(req.url);
+    const url = requestUrl(req);
     try {
       const headers: Record<string, string> = { [FORWARDED_HEADER]: "1" };
       // Credentials travel with the request: the leader checks them again.
@@ -458,7 +459,7 @@ export function createHandler(opts: HandlerOptions): (req: Request, info?: Reque
     const started = now();
     let url: URL;
     try {
-      url = new URL(req.url);
+      url = requestUrl(req);
     } catch {
       return fail(400, "malformed URL");
     }
@@ -596,6 +597,12 @@ async function readLimited(req: Request, limit: number): Promise<Uint8Array | "t
     return "too-large";
   }
   if (req.body === null) return new Uint8Array(0);
+  // A declared length within the limit and no chunked coding (which would override it,
+  // RFC 9112 §6.3): the server delivers exactly that many bytes, so the body is read whole
+  // (the runtimes' native path, no stream reader per request).
+  if (declared !== null && /^\d+$/.test(declared) && !req.headers.has("transfer-encoding")) {
+    return new Uint8Array(await req.arrayBuffer());
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -27,6 +27,7 @@ import { forceNewClusterStep } from "./recovery.ts";
 import { watchRemoval } from "./removal.ts";
 import { isLoopbackHost, type LogLevel, parseArgs, type RaftdConfig, USAGE } from "./cli.ts";
 import { createHandler, type RequestInfo } from "./http.ts";
+import { requestUrl } from "../../adapters/transport/request_url.ts";
 import { type Identity, loadIdentity, randomId, saveIdentity } from "./identity.ts";
 import { decodeCommand, encodeCommand, type KvCommand, type KvResult, KvStore } from "./kv.ts";
 import { Metrics } from "./metrics.ts";
@@ -351,7 +352,7 @@ async function main(platform: Platform): Promise<number> {
     // A malformed Host makes req.url unparsable: the API answers that with 400.
     let peer = false;
     try {
-      peer = new URL(req.url).pathname.startsWith("/raft/");
+      peer = requestUrl(req).pathname.startsWith("/raft/");
     } catch { /* not a peer request */ }
     if (shuttingDown && !peer) {
       return new Response("shutting down\n", { status: 503, headers: { "retry-after": "1", connection: "close" } });
