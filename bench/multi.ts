@@ -7,7 +7,8 @@
  *
  * ```
  * deno run -A bench/multi.ts [--groups 16] [--seconds 5] [--inflight 64] [--idle 5] [--no-gc] [--separate] [--json]
- *   [--stagger MS (default: the election timeout)] [--no-quiesce] [--no-coalesce] [--secret] [--trace MS]
+ *   [--stagger MS (default: the election timeout)] [--transfers N (default 256)] [--no-quiesce] [--no-coalesce]
+ *   [--secret] [--trace MS]
  * bun bench/multi.ts [...the same flags]
  * ```
  *
@@ -16,8 +17,9 @@
  * process adds its groups first and the others add theirs one election
  * timeout later, so the seeded process's election timer fires first and the
  * groups elect without a storm of split votes. Then leaders are balanced:
- * each process hands the groups it leads to `g mod 3` (leadership transfer)
- * until every group is led there. The startup line gives both times.
+ * each process hands the groups it leads to `g mod 3` (leadership transfer,
+ * at most `--transfers` at once) until every group is led there. The startup
+ * line gives both times.
  *
  * Load: `--inflight` clients in process `a`, each proposing 128-byte writes
  * to the group of a random key out of 10^6 through `a`'s host, which
@@ -43,7 +45,8 @@
  *
  * `--trace MS`: every process prints to stderr every MS ms its groups' roles
  * (`?`: no leader known), how many are quiescent and led by their seed
- * process, messages received, RSS and fsyncs (where a slow startup stands).
+ * process, messages received, RSS, fsyncs and the longest its event loop was
+ * late (where a slow startup stands).
  *
  * The idle window starts with a full garbage collection in every process
  * (its CPU time is printed, `gcMs` in the JSON, not counted in the window):
@@ -143,6 +146,14 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
   );
   if (args.includes("--trace")) {
     const t0 = performance.now();
+    // The longest the event loop was late for a 50 ms timer since the last line: a stall here is
+    // silence to the peers' failure detectors.
+    let lag = 0, last = performance.now();
+    setInterval(() => {
+      const t = performance.now();
+      lag = Math.max(lag, t - last - 50);
+      last = t;
+    }, 50).unref?.();
     setInterval(() => {
       const roles: Record<string, number> = {};
       let q = 0, seeded = 0;
@@ -159,8 +170,9 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
         `[${id} ${((performance.now() - t0) / 1000).toFixed(1)}s cpu ${((c.user + c.system) / 1e6).toFixed(1)}s] ` +
           `${JSON.stringify(roles)} quiescent ${q} seeded ${seeded} delivered ${st} rss ${
             (process.memoryUsage().rss / 2 ** 20).toFixed(0)
-          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms`,
+          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms max lag ${lag.toFixed(0)}ms`,
       );
+      lag = 0;
     }, Number(arg("trace", "5000"))).unref?.();
   }
   const counters = () => {
@@ -202,11 +214,20 @@ function counted(log: MultiGroupLogPort, into: { syncs: number; syncMs: number }
   };
 }
 
-/** Hands every group this process leads to its seed process, until none is left to hand. */
+/** Leadership transfers one process runs at once while balancing (`--transfers`). */
+const TRANSFERS = Number(arg("transfers", "256"));
+
+/**
+ * Hands every group this process leads to its seed process, until none is
+ * left to hand: at most {@link TRANSFERS} at a time, as an operator's
+ * rebalancer would — each transfer is an election, and thousands at once on
+ * a loaded machine outlast the election timeout and unseat other leaders.
+ */
 async function balance(p: Process, id: NodeId, until: () => boolean): Promise<void> {
   while (!until()) {
     const moves: Promise<unknown>[] = [];
     for (const g of groups) {
+      if (moves.length >= TRANSFERS) break;
       const s = p.hostOf(g).status(g);
       if (s?.role === "leader" && seedAt(g) !== id) {
         moves.push(p.hostOf(g).group(g)!.transferLeadership(seedAt(g)).catch(() => {}));

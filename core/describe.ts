@@ -103,6 +103,8 @@ export function describeInput(input: Input): string {
       return `unreachable ${input.to}`;
     case "PeerDown":
       return `peer-down ${input.peer}`;
+    case "PeerUp":
+      return `peer-up ${input.peer}`;
   }
 }
 

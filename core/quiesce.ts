@@ -24,6 +24,16 @@
  *   is its leader. A woken leader marks every follower inactive, sends a
  *   heartbeat round and re-arms its heartbeat and quorum timers; a woken
  *   follower re-arms its election timer (sticky: a full timeout first).
+ * - **Back up.** `PeerUp(p)`: the failure detector hears `p` again. A
+ *   follower that `PeerDown(p)` of its leader woke, that heard nothing from
+ *   or for its group since (no message, request or snapshot), and whose log
+ *   is committed to its end, quiesces again, sticky. The loss was false (the
+ *   leader's process was late: a stall, an overloaded machine) or short, and
+ *   the leader's group, quiescent, would send nothing that stops the
+ *   follower's campaign; without this, every follower of a late process
+ *   campaigns one timeout later and unseats leaders that never failed —
+ *   thousands at once for a host of thousands of groups, whose elections
+ *   load the machine further.
  *
  * Why it is safe (the argument, in short):
  * - Election safety and log matching do not involve timers at all.
@@ -39,7 +49,11 @@
  *   quorum answered meanwhile.
  * - Liveness: a follower that missed the quiescing heartbeat keeps its timer,
  *   campaigns, and its (pre-)vote request wakes the leader and the others; a
- *   leader that is lost is noticed by the followers' failure detector.
+ *   leader that is lost is noticed by the followers' failure detector. A
+ *   follower quiesced again by `PeerUp` is as one that never woke: its
+ *   leader's process is heard, and anything its group sends wakes it; should
+ *   the leader's group have stepped down meanwhile, its campaign wakes it
+ *   (a follower weighs its own leader's vote request despite stickiness).
  *
  * @module
  */
@@ -66,6 +80,7 @@ export function wakes(s: RaftState, input: Input): boolean {
     case "SnapshotRestored":
     case "Timeout":
     case "Unreachable":
+    case "PeerUp":
       return false;
     case "PeerDown": {
       if (role.kind === "follower") return role.leader === input.peer;
@@ -85,12 +100,16 @@ export function wakes(s: RaftState, input: Input): boolean {
   }
 }
 
-/** Wakes a quiescent node: a leader resumes its rounds and timers, a follower its election timer. */
-export function wake(ctx: StepContext): void {
+/**
+ * Wakes a quiescent node: a leader resumes its rounds and timers, a follower
+ * its election timer (remembering a `PeerDown` of its leader that woke it).
+ */
+export function wake(ctx: StepContext, input: Input): void {
   const role = ctx.s.role;
   if (role.kind === "follower") {
     const { quiescent: _, ...awake } = role;
-    ctx.s = { ...ctx.s, role: awake };
+    const byLeader = input.type === "PeerDown" && input.peer === role.leader;
+    ctx.s = { ...ctx.s, role: byLeader ? { ...awake, wokenBy: input.peer } : awake };
     resetElectionTimer(ctx);
     return;
   }
@@ -167,4 +186,28 @@ export function afterQuiescingHeartbeat(ctx: StepContext, m: AppendEntries): voi
     const { quiescent: _, ...awake } = role;
     ctx.s = { ...s, role: awake };
   }
+}
+
+/** Inputs that carry nothing from or for the group: a follower woken by `PeerDown` still heard nothing since. */
+function carriesNothing(input: Input): boolean {
+  return input.type === "Timeout" || input.type === "Persisted" || input.type === "SnapshotTaken" ||
+    input.type === "Unreachable" || input.type === "PeerDown" || input.type === "PeerUp";
+}
+
+/** Before `input` is handled: a follower woken by `PeerDown` forgets it once anything reaches its group. */
+export function forgetWake(ctx: StepContext, input: Input): void {
+  const role = ctx.s.role;
+  if (role.kind !== "follower" || role.wokenBy === undefined || carriesNothing(input)) return;
+  const { wokenBy: _, ...rest } = role;
+  ctx.s = { ...ctx.s, role: rest };
+}
+
+/** `PeerUp(peer)`: a follower its leader's loss woke, having heard nothing since, quiesces again (the rule above). */
+export function quiesceOnPeerUp(ctx: StepContext, peer: NodeId): void {
+  const s = ctx.s;
+  const role = s.role;
+  if (role.kind !== "follower" || role.wokenBy !== peer || role.leader !== peer) return;
+  if (s.commit !== lastIndex(s.log)) return;
+  const { wokenBy: _, ...rest } = role;
+  ctx.s = { ...s, role: { ...rest, sticky: true, quiescent: true } };
 }

@@ -38,6 +38,12 @@ export interface FollowerRole {
    * stays sticky) until an input wakes it.
    */
   readonly quiescent?: true;
+  /**
+   * Woken from quiescence by `PeerDown` of this peer, its leader, and nothing
+   * heard from the group since: `PeerUp` of it quiesces the node again
+   * (`core/quiesce.ts`).
+   */
+  readonly wokenBy?: NodeId;
 }
 
 /** A candidate in a pre-vote (§9.6) or a real election (§5.2). */

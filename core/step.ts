@@ -12,7 +12,7 @@ import { becomeFollower, campaign, handleRequestVote, handleVoteResponse } from 
 import { handleAppendEntries, handleInstallSnapshot, restoreSnapshot } from "./follower.ts";
 import { onHeartbeatTimer, onQuorumTimer, proposeAsLeader } from "./leader.ts";
 import { readIndex, serveReads } from "./reads.ts";
-import { afterQuiescingHeartbeat, isQuiescent, wake, wakes } from "./quiesce.ts";
+import { afterQuiescingHeartbeat, forgetWake, isQuiescent, quiesceOnPeerUp, wake, wakes } from "./quiesce.ts";
 import { proposeConfChange } from "./reconfig.ts";
 import { handleAppendResponse, handleSnapshotResponse, handleUnreachable, maybeCommit } from "./replication.ts";
 import { abortTransfer, handleTimeoutNow, startTransfer, transferVouched } from "./transfer.ts";
@@ -114,7 +114,8 @@ function lastTermOf(entries: readonly Entry[], fallback: number): number {
 export function step(state: RaftState, input: Input): StepResult {
   const ctx = newContext(state);
   if (input.type === "Timeout" || input.type === "ReadIndex") ctx.now = input.now;
-  if (isQuiescent(state) && wakes(state, input)) wake(ctx);
+  if (isQuiescent(state) && wakes(state, input)) wake(ctx, input);
+  forgetWake(ctx, input);
   switch (input.type) {
     case "Receive":
       receive(ctx, input.message);
@@ -154,6 +155,9 @@ export function step(state: RaftState, input: Input): StepResult {
       break;
     case "PeerDown":
       break; // Only a quiescent node acts on it: it woke above.
+    case "PeerUp":
+      quiesceOnPeerUp(ctx, input.peer);
+      break;
   }
   return finish(ctx, state);
 }

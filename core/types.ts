@@ -392,7 +392,14 @@ export type Input =
    * timeout). A quiescent group it concerns wakes (see `core/quiesce.ts`);
    * for any other group it is a no-op.
    */
-  | { readonly type: "PeerDown"; readonly peer: NodeId };
+  | { readonly type: "PeerDown"; readonly peer: NodeId }
+  /**
+   * The host's failure detector hears `peer` again after reporting it down.
+   * A follower that `PeerDown` of its leader woke, and that heard nothing
+   * from its group since, quiesces again (see `core/quiesce.ts`); for any
+   * other group it is a no-op.
+   */
+  | { readonly type: "PeerUp"; readonly peer: NodeId };
 
 /** The `type` tag of every input. */
 export type InputType = Input["type"];

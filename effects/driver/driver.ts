@@ -529,6 +529,12 @@ export class NodeDriver {
     this.#step({ type: "PeerDown", peer });
   }
 
+  /** The host's failure detector hears `peer` again: a follower its loss woke may quiesce again. */
+  peerUp(peer: NodeId, now: number): void {
+    this.#now = now;
+    this.#step({ type: "PeerUp", peer });
+  }
+
   /** Peers the transport last failed to reach and that have not been heard from since (observability only). */
   readonly #unreachable = new Set<NodeId>();
 

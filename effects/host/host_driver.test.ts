@@ -9,7 +9,7 @@ import { makeConfig } from "../../core/config.ts";
 import { membershipOf } from "../../core/membership.ts";
 import { isQuiescent } from "../../core/quiesce.ts";
 import type { GroupId } from "../../core/types.ts";
-import { HOST_IDS, HostNet } from "../../tests/host_net.ts";
+import { ELECTION_MS, HOST_IDS, HostNet } from "../../tests/host_net.ts";
 
 const ids = HOST_IDS;
 /** Three hosts of `groups`, quiescent unless told otherwise. */
@@ -74,6 +74,38 @@ test("a lost process: the failure detector wakes the quiescent groups it led, an
   // And they quiesce again, with a's progress missing they cannot: those led by b or c stay awake
   // (a member is gone), which is the price of check-quorum's safety.
   assert.ok(led.length + other.length === 6);
+});
+
+test("a process silent past the failure timeout, then back: the followers it woke quiesce again, nobody is unseated", () => {
+  const groups = [1, 2, 3, 4, 5, 6];
+  const net = newNet(groups);
+  net.run(3_000);
+  const before = new Map(
+    groups.map((g) => [g, { leader: net.leader(g), term: net.hosts.get("b")!.driver(g)!.state.term }]),
+  );
+  const led = groups.filter((g) => net.leader(g) === "a");
+  assert.ok(led.length > 0);
+  // Silent (stalled, or its frames late) for longer than the failure timeout, shorter than the
+  // timeout plus an election timeout: b and c report it down, and the followers of its groups wake.
+  net.down.add("a");
+  net.run(ELECTION_MS * 1.3);
+  for (const g of led) assert.equal(isQuiescent(net.hosts.get("b")!.driver(g)!.state), false, `b/${g} woke`);
+  net.down.delete("a");
+  const seen = new Map([...net.stepped].map(([k, log]) => [k, log.length]));
+  net.run(3_000);
+  // Heard again before their timers ran out: no campaign, not even a pre-vote, and no leader woken.
+  for (const [k, log] of net.stepped) {
+    const after = log.slice(seen.get(k));
+    assert.ok(!after.some((m) => m.type === "RequestVote"), `${k} was asked for a vote`);
+  }
+  for (const g of groups) {
+    assert.equal(net.leader(g), before.get(g)!.leader, `group ${g} keeps its leader`);
+    for (const id of ids) {
+      const s = net.hosts.get(id)!.driver(g)!.state;
+      assert.equal(s.term, before.get(g)!.term, `${id}/${g}: no election`);
+      assert.ok(isQuiescent(s), `${id}/${g} quiescent again`);
+    }
+  }
 });
 
 test("messages for a group the host does not run are dropped and counted", () => {

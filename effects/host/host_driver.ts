@@ -27,7 +27,9 @@
  *   one storm of split votes whose iterations outlast the timeouts again;
  * - the failure detector ({@link Liveness}): beacons between processes, and
  *   `PeerDown` to every group when a peer process goes silent (quiescent groups
- *   wake on it, `core/quiesce.ts`).
+ *   wake on it, `core/quiesce.ts`), `PeerUp` to the followers it woke when the
+ *   peer is heard again. A frame that reached this process but waits behind
+ *   a backlog counts as heard ({@link heard}), not only once it is handled.
  *
  * A node id is the process; a group is a Raft instance on it, with its own
  * membership. Messages of a group this host does not run are dropped.
@@ -254,7 +256,7 @@ export class HostDriver {
    */
   receive(message: Message, now: number): void {
     this.#now = now;
-    this.#liveness.heard(message.from, now);
+    this.heard(message.from, now);
     if (message.type === "HostHeartbeat") return;
     if (message.type === "Heartbeats" || message.type === "HeartbeatResponses") {
       const parts = expand(message);
@@ -264,6 +266,24 @@ export class HostDriver {
       return;
     }
     this.#deliver(message, now);
+  }
+
+  /**
+   * Something from `peer` reached this process at `at` (host clock), perhaps
+   * still queued behind other work: the failure detector hears it. A peer
+   * reported down and heard again: the followers its loss woke get `PeerUp`.
+   */
+  heard(peer: NodeId, at: number): void {
+    if (this.#liveness.heard(peer, at)) this.#peerUp(peer, at);
+  }
+
+  #peerUp(peer: NodeId, now: number): void {
+    for (const slot of this.#groups.values()) {
+      const role = slot.driver.state.role;
+      if (role.kind !== "follower" || role.wokenBy !== peer) continue;
+      this.#touched.add(slot);
+      slot.driver.peerUp(peer, now);
+    }
   }
 
   #deliver(message: Message, now: number): void {

@@ -201,6 +201,8 @@ type Item =
 /** The shell around one host driver. */
 export class HostLoop {
   readonly #queue: Queue.Queue<Item>;
+  /** When each peer's latest frame reached the transport callback (heard before the next tick). */
+  readonly #arrivals = new Map<NodeId, number>();
   readonly #log: MultiGroupLogPort;
   readonly #transport: TransportPort;
   readonly #options: HostOptions;
@@ -249,7 +251,9 @@ export class HostLoop {
     return Effect.runPromise(Effect.gen(function* () {
       const queue = yield* Queue.unbounded<Item>();
       const loop = new HostLoop(queue, log, transport, options);
-      const now = yield* Clock.currentTimeMillis;
+      const clock = yield* Clock.Clock;
+      const arrivals = loop.#arrivals;
+      const now = clock.currentTimeMillisUnsafe();
       const election = options.config?.electionTimeoutMs ?? 1000;
       loop.#host = new HostDriver({
         self: options.id,
@@ -260,7 +264,11 @@ export class HostLoop {
       const others = new Map(options.peers);
       others.delete(options.id);
       transport.setPeers(others);
-      transport.onMessage((message) => void Queue.offerUnsafe(queue, { kind: "receive", message }));
+      transport.onMessage((message) => {
+        // Heard as of now, though the loop may reach the message later: a backlog here is not the peer's silence.
+        arrivals.set(message.from, clock.currentTimeMillisUnsafe());
+        Queue.offerUnsafe(queue, { kind: "receive", message });
+      });
       transport.onUnreachable((peer) => void Queue.offerUnsafe(queue, { kind: "unreachable", peer }));
       Effect.runFork(loop.#run());
       return loop;
@@ -524,6 +532,8 @@ export class HostLoop {
           tick = false;
           carried = 0;
           this.#tickAt = Infinity;
+          for (const [peer, at] of this.#arrivals) this.#host.heard(peer, at);
+          this.#arrivals.clear();
           this.#host.tick(this.#now);
         }
         yield* this.#drain();

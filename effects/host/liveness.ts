@@ -48,13 +48,17 @@ export class Liveness {
     for (const id of keep) if (!this.#peers.has(id)) this.#peers.set(id, { heard: now, sent: -Infinity, down: false });
   }
 
-  /** Something arrived from `peer`. */
-  heard(peer: NodeId, now: number): void {
+  /**
+   * Something from `peer` arrived at `at` (never moves its last-heard time
+   * back). True when this brings back a peer reported down.
+   */
+  heard(peer: NodeId, at: number): boolean {
     const p = this.#peers.get(peer);
-    if (p) {
-      p.heard = now;
-      p.down = false;
-    }
+    if (!p) return false;
+    p.heard = Math.max(p.heard, at);
+    const back = p.down;
+    p.down = false;
+    return back;
   }
 
   /** Something was sent to `peer` (it stands in for a beacon). */

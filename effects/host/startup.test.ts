@@ -68,3 +68,19 @@ test("liveness: a peer silent while this process keeps time is down after the ti
   for (let now = 100; now <= 2000 && lost === undefined; now += 100) if (l.due(now).down.includes("b")) lost = now;
   assert.equal(lost, 1000);
 });
+
+test("liveness: hearing a peer reported down brings it back, once; an older frame never moves it back", () => {
+  const l = new Liveness(100, 1000, 0);
+  l.watch(["b"], 0);
+  assert.equal(l.heard("b", 500), false, "up all along");
+  let lost: number | undefined;
+  for (let now = 600; now <= 2000 && lost === undefined; now += 100) if (l.due(now).down.includes("b")) lost = now;
+  assert.equal(lost, 1500);
+  assert.equal(l.heard("b", 1600), true, "back");
+  assert.equal(l.heard("b", 1650), false, "already back");
+  // A frame that reached the process earlier but was handled later counts from its arrival, not before the latest.
+  l.heard("b", 1200);
+  lost = undefined;
+  for (let now = 1600; now <= 3000 && lost === undefined; now += 50) if (l.due(now).down.includes("b")) lost = now;
+  assert.equal(lost, 2650, "down one timeout after the latest frame");
+});

@@ -11,6 +11,7 @@ import { isQuiescent } from "../../core/quiesce.ts";
 import { ScenarioCluster } from "../core_cluster.ts";
 import { appendEntries, bytes, leaderWith, node, persistedAll, receive, run } from "../core_helpers.ts";
 import { step } from "../../core/step.ts";
+import { appendToLog, lastIndex } from "../../core/log.ts";
 
 const voters = ["a", "b", "c"];
 
@@ -166,6 +167,68 @@ test("PeerDown of its leader wakes a quiescent follower, which campaigns after a
   assert.deepEqual(sends(c.input("b", { type: "Timeout", timer: "election", now: 0 })), []);
   const campaign = sends(c.input("b", { type: "Timeout", timer: "election", now: 0 }));
   assert.ok(campaign.some((m) => m.type === "RequestVote" && m.preVote));
+});
+
+test("PeerUp of its leader quiesces a follower that PeerDown woke, sticky, before it campaigns", () => {
+  const c = idleCluster();
+  quiesce(c);
+  c.input("b", { type: "PeerDown", peer: "a" });
+  // One timeout passes (stickiness lapses); then the leader's process is heard again.
+  c.input("b", { type: "Timeout", timer: "election", now: 0 });
+  assert.equal(c.input("b", { type: "PeerUp", peer: "c" }).length, 0, "another peer's return is not its concern");
+  assert.equal(isQuiescent(c.state("b")), false);
+  assert.deepEqual(c.input("b", { type: "PeerUp", peer: "a" }), []);
+  assert.ok(isQuiescent(c.state("b")));
+  const role = c.state("b").role;
+  assert.ok(role.kind === "follower" && role.sticky && role.leader === "a" && role.wokenBy === undefined);
+  // Its timer lapses without a campaign, and a stranger's pre-vote finds it sticky.
+  assert.deepEqual(sends(c.input("b", { type: "Timeout", timer: "election", now: 0 })), []);
+  const term = c.state("b").term;
+  const answer = sends(c.input("b", {
+    type: "Receive",
+    message: {
+      group: c.state("b").config.group,
+      from: "c",
+      to: "b",
+      term: term + 1,
+      type: "RequestVote",
+      preVote: true,
+      transfer: false,
+      lastIndex: 99,
+      lastTerm: term,
+    },
+  }));
+  assert.ok(!answer.some((m) => m.type === "RequestVoteResponse" && m.granted), "no pre-vote granted");
+});
+
+test("PeerUp does not quiesce a follower that heard from its group after PeerDown woke it", () => {
+  for (const heard of ["heartbeat", "proposal"] as const) {
+    const c = idleCluster({ forwardProposals: true });
+    quiesce(c);
+    c.input("b", { type: "PeerDown", peer: "a" });
+    if (heard === "heartbeat") {
+      const { term, commit } = c.state("a");
+      const m = appendEntries({ from: "a", to: "b", term, prevIndex: commit, prevTerm: term, commit });
+      c.input("b", receive({ ...m, group: c.state("b").config.group }));
+    } else c.input("b", { type: "Propose", proposals: [{ requestId: 7, data: bytes("y") }] });
+    c.input("b", { type: "PeerUp", peer: "a" });
+    assert.equal(isQuiescent(c.state("b")), false, `after a ${heard}`);
+  }
+});
+
+test("PeerUp does not quiesce a follower whose log is not committed to its end", () => {
+  const c = idleCluster();
+  quiesce(c);
+  c.input("b", { type: "PeerDown", peer: "a" });
+  const s = c.state("b");
+  // An entry past its commit index (the state edited: an append whose commit has not arrived).
+  const last = lastIndex(s.log);
+  const grown = {
+    ...s,
+    log: appendToLog(s.log, [{ index: last + 1, term: s.term, kind: "command", data: bytes("z"), config: undefined }]),
+  };
+  assert.equal(isQuiescent(step(grown, { type: "PeerUp", peer: "a" }).state), false);
+  assert.ok(isQuiescent(step(s, { type: "PeerUp", peer: "a" }).state), "the same follower, committed, does");
 });
 
 test("a follower restarted after quiescence campaigns, and its pre-vote wakes the leader", () => {
