@@ -206,7 +206,8 @@ export function forgetWake(ctx: StepContext, input: Input): void {
 export function quiesceOnPeerUp(ctx: StepContext, peer: NodeId): void {
   const s = ctx.s;
   const role = s.role;
-  if (role.kind !== "follower" || role.wokenBy !== peer || role.leader !== peer) return;
+  // `wokenBy` names the leader: set by its PeerDown, cleared by any message (which alone can change the leader).
+  if (role.kind !== "follower" || role.wokenBy !== peer) return;
   if (s.commit !== lastIndex(s.log)) return;
   const { wokenBy: _, ...rest } = role;
   ctx.s = { ...s, role: { ...rest, sticky: true, quiescent: true } };
