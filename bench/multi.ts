@@ -45,8 +45,9 @@
  *
  * `--trace MS`: every process prints to stderr every MS ms its groups' roles
  * (`?`: no leader known), how many are quiescent and led by their seed
- * process, messages received, RSS, fsyncs and the longest its event loop was
- * late (where a slow startup stands).
+ * process, messages received, RSS, fsyncs, the longest its event loop was
+ * late and its balancing transfers not yet settled (where a slow startup
+ * stands).
  *
  * The idle window starts with a full garbage collection in every process
  * (its CPU time is printed, `gcMs` in the JSON, not counted in the window):
@@ -170,7 +171,7 @@ async function startProcess(id: NodeId, book: Book, dir: string): Promise<Proces
         `[${id} ${((performance.now() - t0) / 1000).toFixed(1)}s cpu ${((c.user + c.system) / 1e6).toFixed(1)}s] ` +
           `${JSON.stringify(roles)} quiescent ${q} seeded ${seeded} delivered ${st} rss ${
             (process.memoryUsage().rss / 2 ** 20).toFixed(0)
-          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms max lag ${lag.toFixed(0)}ms`,
+          }M syncs ${sync.syncs} ${sync.syncMs.toFixed(0)}ms max lag ${lag.toFixed(0)}ms transfers ${transfersPending}`,
       );
       lag = 0;
     }, Number(arg("trace", "5000"))).unref?.();
@@ -216,6 +217,8 @@ function counted(log: MultiGroupLogPort, into: { syncs: number; syncMs: number }
 
 /** Leadership transfers one process runs at once while balancing (`--transfers`). */
 const TRANSFERS = Number(arg("transfers", "256"));
+/** Transfers this process asked for that have not settled yet (`--trace`). */
+let transfersPending = 0;
 
 /**
  * Hands every group this process leads to its seed process, until none is
@@ -230,7 +233,10 @@ async function balance(p: Process, id: NodeId, until: () => boolean): Promise<vo
       if (moves.length >= TRANSFERS) break;
       const s = p.hostOf(g).status(g);
       if (s?.role === "leader" && seedAt(g) !== id) {
-        moves.push(p.hostOf(g).group(g)!.transferLeadership(seedAt(g)).catch(() => {}));
+        transfersPending++;
+        moves.push(
+          p.hostOf(g).group(g)!.transferLeadership(seedAt(g)).catch(() => {}).finally(() => transfersPending--),
+        );
       }
     }
     await Promise.all(moves);
