@@ -23,16 +23,16 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { freePort } from "../tests/free_port.ts";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import type { CommandCodec, RaftNode } from "../mod.ts";
 import { Counter, rawBytes } from "./cluster_machine.ts";
+import { startFollower, stopFollowers } from "./cluster_children.ts";
 
 const WARMUP_MS = 2000;
 /** `a` campaigns long before `b` or `c` would, so the leader lives in this process (fair latency). */
@@ -56,10 +56,8 @@ if (!(SECONDS > 0) || !(IN_FLIGHT >= 1) || !(SIZE >= 0)) {
 }
 const COMMAND = new Uint8Array(SIZE).fill(120);
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-const deno = (globalThis as unknown as { Deno?: { execPath(): string; version: { deno: string } } }).Deno;
+const deno = (globalThis as unknown as { Deno?: { version: { deno: string } } }).Deno;
 const runtime = isDeno ? `deno ${deno!.version.deno}` : `bun ${process.versions.bun}`;
-const NODE_SCRIPT = fileURLToPath(new URL("./cluster_node.ts", import.meta.url).href);
-const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 
 type StartNode = (options: {
   id: string;
@@ -71,23 +69,6 @@ type StartNode = (options: {
 }) => Promise<RaftNode<Uint8Array, number, Counter>>;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Starts a follower child and resolves once it printed `ready`. */
-function startChild(id: string, dataDir: string, peers: Record<string, string>): Promise<ChildProcess> {
-  const args = [NODE_SCRIPT, id, dataDir, JSON.stringify(peers), String(FOLLOWER_ELECTION_MS)];
-  const child = isDeno
-    ? spawn(deno!.execPath(), ["run", "-A", ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] })
-    : spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (d: string) => {
-      out += d;
-      if (out.includes("ready\n")) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`node ${id} exited (${code}) before it was ready`)));
-  });
-}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
@@ -114,7 +95,7 @@ try {
   root = await mkdtemp(join(tmpdir(), "plank-bench-cluster-"));
   const peers: Record<string, string> = {};
   for (const id of ["a", "b", "c"]) peers[id] = `127.0.0.1:${await freePort()}`;
-  for (const id of ["b", "c"]) children.push(await startChild(id, join(root, id), peers));
+  for (const id of ["b", "c"]) children.push(await startFollower(id, join(root, id), peers, FOLLOWER_ELECTION_MS));
   node = await startNode({
     id: "a",
     peers,
@@ -161,12 +142,7 @@ try {
   );
 } finally {
   await node?.stop().catch(() => {});
-  for (const child of children) child.stdin?.end();
-  await Promise.race([
-    Promise.all(children.map((c) => c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
-    sleep(3000),
-  ]);
-  children.forEach((c) => c.kill("SIGKILL"));
+  await stopFollowers(children);
   if (root !== undefined) await rm(root, { recursive: true, force: true });
 }
 // Exit even if a socket or timer is still being torn down.
