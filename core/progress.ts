@@ -44,6 +44,12 @@ export interface Progress {
   readonly ackSeq: number;
   /** Snapshot index being sent, in snapshot mode. */
   readonly pendingSnapshot: Index;
+  /**
+   * Highest commit index sent to the peer that it can adopt (an append's
+   * commit, capped at the append's last index, §5.3): one at or below it
+   * needs no message of its own.
+   */
+  readonly sentCommit: Index;
 }
 
 /** Progress for a peer whose log position is unknown (probe from the leader's last index). */
@@ -58,6 +64,7 @@ export function newProgress(next: Index): Progress {
     active: true,
     ackSeq: 0,
     pendingSnapshot: 0,
+    sentCommit: 0,
   };
 }
 
@@ -106,6 +113,12 @@ export function sentAppend(pr: Progress, last: Index, bytes: number): Progress {
     };
   }
   return { ...pr, probeSent: true };
+}
+
+/** Notes the commit index an append to the peer carried (capped at the append's last index, as the peer caps it). */
+export function sentCommit(pr: Progress, commit: Index, last: Index): Progress {
+  const adoptable = Math.min(commit, last);
+  return adoptable > pr.sentCommit ? { ...pr, sentCommit: adoptable } : pr;
 }
 
 /** Frees every in-flight append carrying nothing beyond `index`. */

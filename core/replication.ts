@@ -18,6 +18,7 @@ import {
   freeInflight,
   type Progress,
   sentAppend,
+  sentCommit,
 } from "./progress.ts";
 import { committedIndex } from "./quorum.ts";
 import { recordRound, serveReads } from "./reads.ts";
@@ -70,6 +71,8 @@ export function sendAppend(ctx: StepContext, to: NodeId): void {
     let bytes = 0;
     for (const e of entries) bytes += entrySize(e);
     send(ctx, appendTo(ctx, to, prevIndex, prevTerm, entries, ctx.s.commit, leaderRole(ctx).seq));
+    // A probe may be refused, so only an append in replicate mode counts as telling the commit.
+    if (pr.state === "replicate") pr = sentCommit(pr, ctx.s.commit, prevIndex + entries.length);
     pr = sentAppend(pr, prevIndex + entries.length, bytes);
     if (pr.state !== "replicate") break;
   }
@@ -118,7 +121,7 @@ export function broadcastHeartbeat(ctx: StepContext, quiesce = false): void {
     const m = appendTo(ctx, id, known, prevTerm, [], Math.min(ctx.s.commit, known), seq);
     send(ctx, quiesce ? { ...m, quiesce: true } : m);
     // A lost probe must not stall a follower forever: allow another one.
-    progress.set(id, pr.state === "probe" ? { ...pr, probeSent: false } : pr);
+    progress.set(id, sentCommit(pr.state === "probe" ? { ...pr, probeSent: false } : pr, m.commit, known));
   }
   setRole(ctx, { ...role, seq, progress, rounds: recordRound(ctx, role.rounds, seq) });
 }
@@ -149,7 +152,9 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
       // `next - 1` is rejected if they were, which moves the follower back to probe.
       const prevTerm = termAt(ctx.s.log, pr.next - 1);
       if (prevTerm !== undefined) {
-        send(ctx, appendTo(ctx, m.from, pr.next - 1, prevTerm, [], Math.min(ctx.s.commit, pr.match), role.seq));
+        const commit = Math.min(ctx.s.commit, pr.match);
+        send(ctx, appendTo(ctx, m.from, pr.next - 1, prevTerm, [], commit, role.seq));
+        pr = sentCommit(pr, commit, pr.match);
       } else {
         // What we sent after `match` was compacted away since (§7): no append can repair
         // the gap, and a full window would never send again. Probe, which sends the snapshot.
@@ -180,6 +185,7 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
   }
   if (ctx.s.role.kind === "leader") {
     sendAppend(ctx, m.from);
+    sendCommit(ctx, m.from);
     serveReads(ctx);
     maybePromoteLearners(ctx);
   }
@@ -250,20 +256,30 @@ export function maybeCommit(ctx: StepContext): void {
 /**
  * Tells followers about a new commit index at once (as etcd's bcastAppend after
  * a commit), so they apply — and answer forwarded proposals and reads — without
- * waiting for the next heartbeat. A follower that gets new entries now learns it
- * from them; one that has everything gets an empty append.
+ * waiting for the next heartbeat: new entries carry it, else {@link sendCommit}.
  */
 function announceCommit(ctx: StepContext): void {
-  for (const [id, before] of leaderRole(ctx).progress) {
-    const sentBefore = ctx.fx.length;
+  for (const id of leaderRole(ctx).progress.keys()) {
     sendAppend(ctx, id);
-    if (ctx.fx.length !== sentBefore) continue;
-    const pr = leaderRole(ctx).progress.get(id) ?? before;
-    // Only an idle follower needs it: one with appends in flight learns the commit from
-    // the next append, and announcing on every ack under load would double the traffic.
-    if (pr.state !== "replicate" || pr.inflight.length > 0) continue;
-    const prevTerm = termAt(ctx.s.log, pr.next - 1);
-    if (prevTerm === undefined) continue;
-    send(ctx, appendTo(ctx, id, pr.next - 1, prevTerm, [], ctx.s.commit, leaderRole(ctx).seq));
+    sendCommit(ctx, id);
   }
+}
+
+/**
+ * An empty append carrying the commit index to a follower that has not been
+ * sent it and will hear no append soon: nothing is in flight to it (a pending
+ * ack would bring it here again) and nothing new is left to send. Without it a
+ * follower whose ack came after the others' had committed an entry would learn
+ * the commit only from the next heartbeat, and so would a proposal forwarded
+ * through it (etcd's raft does the same since 3.6, tracking what it sent).
+ */
+function sendCommit(ctx: StepContext, id: NodeId): void {
+  const pr = leaderRole(ctx).progress.get(id);
+  if (pr === undefined || pr.state !== "replicate" || pr.inflight.length > 0) return;
+  const last = pr.next - 1;
+  if (Math.min(ctx.s.commit, last) <= pr.sentCommit) return;
+  const prevTerm = termAt(ctx.s.log, last);
+  if (prevTerm === undefined) return;
+  send(ctx, appendTo(ctx, id, last, prevTerm, [], ctx.s.commit, leaderRole(ctx).seq));
+  setProgress(ctx, id, sentCommit(pr, ctx.s.commit, last));
 }

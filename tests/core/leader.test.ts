@@ -403,4 +403,26 @@ describe("commit announcement", () => {
       "no extra traffic to a follower with appends in flight",
     );
   });
+
+  test("a follower whose ack comes after the commit is told the commit then, once (a proposal forwarded through it waits on it)", () => {
+    const leader = leaderWith("a", { replicating: ["b", "c"] });
+    const appended = run(leader, propose([payload(8)])).state;
+    const proposed = run(appended, persistedAll(appended)).state;
+    const index = lastIndex(proposed.log);
+    const committed = run(proposed, receive(appendResponse({ from: "b", to: "a", term: leader.term, index }))).state;
+    assert.equal(committed.commit, index);
+    // c acknowledges last: nothing is in flight to it any more and nothing new is to be sent,
+    // so without a message of its own it would learn the commit only at the next heartbeat.
+    const late = run(committed, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    const told = sent(late.effects, "AppendEntries", "c");
+    assert.deepEqual(told.map((m) => [m.prevIndex, m.entries.length, m.commit]), [[index, 0, index]]);
+    // Its answer to that append changes nothing: no second one.
+    const again = run(late.state, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    assert.equal(sent(again.effects, "AppendEntries", "c").length, 0);
+    // With new entries to send, they carry the commit: no empty append beside them.
+    const busy = run(committed, propose([payload(8)], 2)).state;
+    const acked = run(busy, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    const toC = sent(acked.effects, "AppendEntries", "c");
+    assert.ok(toC.every((m) => m.entries.length > 0), "only appends with entries");
+  });
 });
