@@ -52,12 +52,14 @@
  *   of 1 KiB puts, snapshots every 2,000 entries on both sides; the row is the
  *   least-squares slope after the first minute, and the last sample.
  *
- * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20 --soak-minutes 10 --port-base 4701`.
+ * More flags: `--entries 1000000 --catchup-mib 32 --memory-seconds 20 --soak-minutes 10 --port-base 4701`;
+ * `--raftd source` runs raftd from `examples/raftd/main.ts` instead of the bundles this run builds first
+ * (`scripts/bundle_raftd.mjs`, the default `--raftd bundle`).
  *
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -78,6 +80,16 @@ type Runtime = "deno" | "bun";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url).href);
 const RAFTD = join(ROOT, "examples/raftd/main.ts");
+/**
+ * `--raftd bundle` (the default): raftd runs as one pre-built module per runtime, built at the start of this run by
+ * `scripts/bundle_raftd.mjs` (as a deployment would run it: ~400 fewer modules to load at every start); `--raftd
+ * source`: from `examples/raftd/main.ts`.
+ */
+const RAFTD_FROM = flag("raftd", "bundle");
+if (RAFTD_FROM !== "bundle" && RAFTD_FROM !== "source") {
+  console.error(`--raftd ${RAFTD_FROM}: expected bundle or source`);
+  process.exit(2);
+}
 const CORE = join(ROOT, "bench/core.ts");
 const RECOVERY = join(ROOT, "bench/recovery.ts");
 const MULTI = join(ROOT, "bench/multi.ts");
@@ -133,9 +145,32 @@ function runtimeCommand(rt: Runtime, script: string): { cmd: string; args: strin
     const g = globalThis as { Deno?: { execPath(): string } };
     const cmd = CURRENT === "deno" ? g.Deno!.execPath() : existsSync(local) ? local : "deno";
     // raftd runs with its own Deno flags (examples/raftd/deno_flags.json), as `deno task raftd` starts it.
-    return { cmd, args: ["run", "-A", ...(script === RAFTD ? raftdDenoFlags() : []), script] };
+    const raftd = script === RAFTD;
+    return { cmd, args: ["run", "-A", ...(raftd ? raftdDenoFlags() : []), raftd ? raftdEntry(rt) : script] };
   }
-  return { cmd: CURRENT === "bun" ? process.execPath : existsSync(local) ? local : "bun", args: [script] };
+  return {
+    cmd: CURRENT === "bun" ? process.execPath : existsSync(local) ? local : "bun",
+    args: [script === RAFTD ? raftdEntry(rt) : script],
+  };
+}
+
+/** raftd's entry module for `rt`: the bundle built at the start of this run, or the source. */
+function raftdEntry(rt: Runtime): string {
+  return RAFTD_FROM === "bundle" ? join(ROOT, "build", "raftd", `${rt}.js`) : RAFTD;
+}
+
+/** Builds raftd's bundles for the runtimes of this run (`--raftd bundle`), so no row runs a stale one. */
+function bundleRaftd(): void {
+  if (RAFTD_FROM !== "bundle") return;
+  const r = spawnSync("node", [join(ROOT, "scripts/bundle_raftd.mjs"), ...RUNTIMES], {
+    stdio: ["ignore", "ignore", 2],
+  });
+  if (r.status !== 0) {
+    console.error(
+      `bundling raftd failed (${r.error?.message ?? `exit ${r.status}`}); --raftd source runs it unbundled`,
+    );
+    process.exit(1);
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -1442,6 +1477,7 @@ async function main(): Promise<void> {
   if (RUNTIMES.length === 0) throw new Error("--runtimes takes deno, bun or deno,bun");
   mkdirSync(tmpdir(), { recursive: true });
   const t0 = performance.now();
+  bundleRaftd();
   if (ONLY.has("core")) await coreRows();
   if (ONLY.has("e2e")) await e2eRows();
   if (ONLY.has("failover")) await failoverRows();

@@ -17,11 +17,11 @@ import { fileURLToPath } from "node:url";
 
 const MAIN = fileURLToPath(new URL("../../examples/raftd/main.ts", import.meta.url).href);
 
-/** The command that runs raftd on this runtime: `deno run -A main.ts` or `bun main.ts`. */
-export function raftdCommand(): string[] {
+/** The command that runs raftd (`entry`: its source unless given) on this runtime: `deno run -A …` or `bun …`. */
+export function raftdCommand(entry: string = MAIN): string[] {
   const g = globalThis as { Deno?: { execPath(): string }; Bun?: unknown };
-  if (typeof g.Bun !== "undefined") return [process.execPath, MAIN];
-  if (typeof g.Deno !== "undefined") return [g.Deno.execPath(), "run", "-A", MAIN];
+  if (typeof g.Bun !== "undefined") return [process.execPath, entry];
+  if (typeof g.Deno !== "undefined") return [g.Deno.execPath(), "run", "-A", entry];
   throw new Error("run the raftd tests under Deno or Bun");
 }
 
@@ -52,7 +52,16 @@ export class RaftdProcess {
   https: { readonly ca: string } | undefined;
   #fetch: ((url: string, init: RequestInit) => Promise<Response>) | undefined;
 
-  constructor(readonly name: string, readonly port: number, readonly dataDir: string) {}
+  /**
+   * @param entry the module to run: raftd's source unless given (a bundle of
+   * it, `scripts/bundle_raftd.mjs`, in its test)
+   */
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly dataDir: string,
+    readonly entry: string = MAIN,
+  ) {}
 
   /** `host:port` of this node. */
   get address(): string {
@@ -65,7 +74,7 @@ export class RaftdProcess {
    * size fails with EFBIG, as on a full disk: a real I/O failure from outside.
    */
   start(flags: string[], options: { fileSizeLimitKiB?: number } = {}): void {
-    const [cmd, ...args] = raftdCommand();
+    const [cmd, ...args] = raftdCommand(this.entry);
     const argv = [...args, "-h", "127.0.0.1", "-p", String(this.port), ...flags, this.dataDir];
     const limit = options.fileSizeLimitKiB;
     const [file, fileArgs] = limit === undefined
