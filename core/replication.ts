@@ -146,10 +146,12 @@ export function handleAppendResponse(ctx: StepContext, m: AppendEntriesResponse)
     } else if (pr.state === "probe") {
       // A heartbeat ack, or a probe that matched where we already knew.
       pr = m.index === pr.next - 1 ? becomeReplicate(pr) : { ...pr, probeSent: false };
-    } else if (pr.state === "replicate" && pr.match < lastIndex(ctx.s.log)) {
-      // An ack without progress while entries are outstanding: appends may have been
-      // lost, and an idle leader would never resend them. An empty append anchored at
-      // `next - 1` is rejected if they were, which moves the follower back to probe.
+    } else if (pr.state === "replicate" && pr.match < lastIndex(ctx.s.log) && m.seq > before.ackSeq) {
+      // A heartbeat round's first ack without progress while entries are outstanding:
+      // appends may have been lost, and an idle leader would never resend them. An empty
+      // append anchored at `next - 1` is rejected if they were, which moves the follower
+      // back to probe. Only a new round's ack (as etcd checks only on heartbeat answers):
+      // the answer to an empty append would otherwise send another, one per round trip.
       const prevTerm = termAt(ctx.s.log, pr.next - 1);
       if (prevTerm !== undefined) {
         const commit = Math.min(ctx.s.commit, pr.match);
@@ -274,12 +276,15 @@ function announceCommit(ctx: StepContext): void {
  * through it (etcd's raft does the same since 3.6, tracking what it sent).
  */
 function sendCommit(ctx: StepContext, id: NodeId): void {
-  const pr = leaderRole(ctx).progress.get(id);
+  const role = leaderRole(ctx);
+  const pr = role.progress.get(id);
   if (pr === undefined || pr.state !== "replicate" || pr.inflight.length > 0) return;
+  // A transfer target sent TimeoutNow is campaigning: it would only refuse the append.
+  if (role.transfer?.to === id && role.transfer.sent) return;
   const last = pr.next - 1;
   if (Math.min(ctx.s.commit, last) <= pr.sentCommit) return;
   const prevTerm = termAt(ctx.s.log, last);
   if (prevTerm === undefined) return;
-  send(ctx, appendTo(ctx, id, last, prevTerm, [], ctx.s.commit, leaderRole(ctx).seq));
+  send(ctx, appendTo(ctx, id, last, prevTerm, [], ctx.s.commit, role.seq));
   setProgress(ctx, id, sentCommit(pr, ctx.s.commit, last));
 }

@@ -419,10 +419,65 @@ describe("commit announcement", () => {
     // Its answer to that append changes nothing: no second one.
     const again = run(late.state, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
     assert.equal(sent(again.effects, "AppendEntries", "c").length, 0);
-    // With new entries to send, they carry the commit: no empty append beside them.
-    const busy = run(committed, propose([payload(8)], 2)).state;
-    const acked = run(busy, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    // The answer to that append, arriving once a new entry is outstanding, sends nothing either: it
+    // acknowledges no new heartbeat round, so it is no sign of lost appends (else: one empty append
+    // per round trip for as long as the load lasts).
+    const outstanding = run(late.state, propose([payload(8)], 2)).state;
+    const answer = run(outstanding, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    assert.equal(sent(answer.effects, "AppendEntries", "c").length, 0);
+  });
+
+  test("a follower held back by its window gets the commit with the entries its ack lets out, not beside them", () => {
+    const leader = leaderWith("a", { replicating: ["b", "c"], config: { maxInflightMessages: 1 } });
+    const appended = run(leader, propose([payload(8)])).state;
+    const proposed = run(appended, persistedAll(appended)).state;
+    const index = lastIndex(proposed.log);
+    const committed = run(proposed, receive(appendResponse({ from: "b", to: "a", term: leader.term, index }))).state;
+    // A second entry waits behind c's full window (one message).
+    const held = run(committed, propose([payload(8)], 2));
+    assert.equal(sent(held.effects, "AppendEntries", "c").length, 0, "c's window is full");
+    const acked = run(held.state, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
     const toC = sent(acked.effects, "AppendEntries", "c");
-    assert.ok(toC.every((m) => m.entries.length > 0), "only appends with entries");
+    assert.deepEqual(toC.map((m) => [m.prevIndex, m.entries.length, m.commit]), [[index, 1, index]]);
+  });
+
+  test("a follower that caught up by appends carrying the commit is sent no empty append after", () => {
+    // c is still probing (it never answered the election's no-op) while b's ack commits an entry.
+    const leader = leaderWith("a", { replicating: ["b"] });
+    const appended = run(leader, propose([payload(8)])).state;
+    const proposed = run(appended, persistedAll(appended)).state;
+    const index = lastIndex(proposed.log);
+    const committed = run(proposed, receive(appendResponse({ from: "b", to: "a", term: leader.term, index }))).state;
+    assert.equal(committed.commit, index);
+    // c answers the probe: it moves to replicate and gets the rest, which carries the commit.
+    const probed = run(committed, receive(appendResponse({ from: "c", to: "a", term: leader.term, index: 1 })));
+    const catchUp = sent(probed.effects, "AppendEntries", "c");
+    assert.deepEqual(catchUp.map((m) => [m.prevIndex, m.entries.length, m.commit]), [[1, index - 1, index]]);
+    // Its ack of them leaves nothing to tell it.
+    const caughtUp = run(probed.state, receive(appendResponse({ from: "c", to: "a", term: leader.term, index })));
+    assert.equal(sent(caughtUp.effects, "AppendEntries", "c").length, 0);
+  });
+
+  test("a heartbeat round's ack without progress while appends are outstanding checks for lost ones; another ack does not", () => {
+    const leader = leaderWith("a", { replicating: ["b", "c"] });
+    const match = lastIndex(leader.log);
+    // An append to c goes out (and is lost: c never sees it).
+    const appended = run(leader, propose([payload(8)])).state;
+    const outstanding = run(appended, persistedAll(appended)).state;
+    // c answers an old round again, without progress: nothing is concluded.
+    const stale = run(outstanding, receive(appendResponse({ from: "c", to: "a", term: leader.term, index: match })));
+    assert.equal(sent(stale.effects, "AppendEntries", "c").length, 0);
+    // A heartbeat round goes out; c's answer to it shows no progress: an empty append at next - 1
+    // asks whether it holds what was sent (it will refuse, and back to probe it goes).
+    const beat = run(stale.state, timeout("heartbeat"));
+    const seq = sent(beat.effects, "AppendEntries", "c")[0]!.seq;
+    const ack = run(
+      beat.state,
+      receive(appendResponse({ from: "c", to: "a", term: leader.term, index: match, seq })),
+    );
+    assert.deepEqual(
+      sent(ack.effects, "AppendEntries", "c").map((m) => [m.prevIndex, m.entries.length]),
+      [[lastIndex(outstanding.log), 0]],
+    );
   });
 });
