@@ -30,22 +30,15 @@ import { freePort } from "../tests/free_port.ts";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { CommandCodec, RaftNode } from "../mod.ts";
-import { Counter, rawBytes } from "./cluster_machine.ts";
+import type { RaftNode } from "../mod.ts";
+import { Counter, loadStartNode, rawBytes } from "./cluster_machine.ts";
 import { startFollower, stopFollowers } from "./cluster_children.ts";
+import { flag } from "./flags.ts";
 
 const WARMUP_MS = 2000;
 /** `a` campaigns long before `b` or `c` would, so the leader lives in this process (fair latency). */
 const LEADER_ELECTION_MS = 300;
 const FOLLOWER_ELECTION_MS = 10_000;
-
-function flag(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  const arg = args[i]!;
-  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[i + 1] ?? fallback;
-}
 
 const SECONDS = Number(flag("seconds", "10"));
 const IN_FLIGHT = Number(flag("inflight", "64"));
@@ -59,15 +52,6 @@ const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const deno = (globalThis as unknown as { Deno?: { version: { deno: string } } }).Deno;
 const runtime = isDeno ? `deno ${deno!.version.deno}` : `bun ${process.versions.bun}`;
 
-type StartNode = (options: {
-  id: string;
-  peers: Record<string, string>;
-  dataDir: string;
-  stateMachine: Counter;
-  command: CommandCodec<Uint8Array>;
-  config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<Uint8Array, number, Counter>>;
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -75,8 +59,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
-const { startNode } = (await import(adapter)) as { startNode: StartNode };
+const startNode = await loadStartNode();
 
 const children: ChildProcess[] = [];
 // Children stop when their stdin closes; SIGKILL is the fallback if this process dies abruptly.

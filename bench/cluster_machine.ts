@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CommandCodec } from "../mod.ts";
+import type { CommandCodec, RaftNode } from "../mod.ts";
 
 /** The bench's state machine: counts applied commands and keeps nothing else. */
 export class Counter {
@@ -19,3 +19,23 @@ export class Counter {
 
 /** Commands are raw bytes: a `--size`-byte command is `--size` bytes in the log and on the wire. */
 export const rawBytes: CommandCodec<Uint8Array> = { encode: (c) => c, decode: (b) => b };
+
+/** The adapters' `startNode`, as the cluster benches call it (a {@link Counter} over {@link rawBytes}). */
+export type StartCounterNode = (options: {
+  id: string;
+  peers: Record<string, string>;
+  dataDir: string;
+  stateMachine: Counter;
+  command: CommandCodec<Uint8Array>;
+  config: { electionTimeoutMs: number; heartbeatMs: number };
+}) => Promise<RaftNode<Uint8Array, number, Counter>>;
+
+/**
+ * This runtime's `startNode` (`adapters/deno` or `adapters/bun`), imported
+ * through a computed specifier so each runtime loads only its own adapter.
+ */
+export async function loadStartNode(): Promise<StartCounterNode> {
+  const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+  const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
+  return ((await import(adapter)) as { startNode: StartCounterNode }).startNode;
+}

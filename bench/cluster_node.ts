@@ -11,22 +11,9 @@
  */
 
 import process from "node:process";
-import type { CommandCodec, RaftNode } from "../mod.ts";
-import { Counter, rawBytes } from "./cluster_machine.ts";
+import { Counter, loadStartNode, rawBytes } from "./cluster_machine.ts";
 
-type StartNode = (options: {
-  id: string;
-  peers: Record<string, string>;
-  dataDir: string;
-  stateMachine: Counter;
-  command: CommandCodec<Uint8Array>;
-  config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<Uint8Array, number, Counter>>;
-
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-// A computed specifier: each runtime loads (and type-checks) only its own adapter.
-const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
-const { startNode } = (await import(adapter)) as { startNode: StartNode };
+const startNode = await loadStartNode();
 
 const [id, dataDir, peersJson, electionTimeoutMs] = process.argv.slice(2);
 if (!id || !dataDir || !peersJson || !electionTimeoutMs) {

@@ -75,6 +75,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { raftdDenoFlags } from "../examples/raftd/deno_flags.ts";
+import { flag } from "./flags.ts";
 
 type Runtime = "deno" | "bun";
 
@@ -100,13 +101,6 @@ const MULTI_GROUPS = flag("multi-groups", "1,16,256,1024").split(",").map(Number
 const PEERS = process.env.PLANK_PEERS ?? join(ROOT, "../shared/peers/run.sh");
 const PEERS_BIN = process.env.PEERS_BIN ??
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "plank-peers");
-
-function flag(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  return args[i].includes("=") ? args[i].slice(args[i].indexOf("=") + 1) : args[i + 1] ?? fallback;
-}
 
 const CURRENT: Runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "deno";
 const RUNTIMES = flag("runtimes", CURRENT).split(",").filter((r): r is Runtime => r === "deno" || r === "bun");

@@ -48,14 +48,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cluster, freePort, type RaftdProcess, waitFor } from "../tests/raftd/harness.ts";
-
-function flag(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  const arg = args[i]!;
-  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[i + 1] ?? fallback;
-}
+import { flag } from "./flags.ts";
 
 const SECONDS = Number(flag("seconds", "10"));
 const CLIENTS = Number(flag("clients", "64"));

@@ -30,6 +30,7 @@
 import { freePort } from "../tests/free_port.ts";
 import process from "node:process";
 import type { CommandCodec, RaftNode } from "../mod.ts";
+import { flag } from "./flags.ts";
 
 const T0 = performance.now();
 
@@ -54,14 +55,6 @@ type StartNode = (options: {
   config: { electionTimeoutMs: number; heartbeatMs: number; snapshotEvery: number };
   requestTimeoutMs: number;
 }) => Promise<RaftNode<Uint8Array, number, Counter>>;
-
-function flag(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  const arg = args[i]!;
-  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[i + 1] ?? fallback;
-}
 
 const [mode, dataDir] = process.argv.slice(2);
 const ENTRIES = Number(flag("entries", "1000000"));

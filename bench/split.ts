@@ -31,22 +31,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { CommandCodec, RaftNode } from "../mod.ts";
 import { freePort } from "../tests/free_port.ts";
 import { startFollower, stopFollowers } from "./cluster_children.ts";
-import { Counter, rawBytes } from "./cluster_machine.ts";
+import { Counter, loadStartNode, rawBytes } from "./cluster_machine.ts";
 import type { SplitIn, SplitOut } from "./split_node.ts";
+import { flag } from "./flags.ts";
 
 const LEADER_ELECTION_MS = 300;
 const FOLLOWER_ELECTION_MS = 10_000;
-
-function flag(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return fallback;
-  const arg = args[i]!;
-  return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[i + 1] ?? fallback;
-}
 
 const ROUNDS = Number(flag("rounds", "2"));
 const OPS = Number(flag("ops", "50000"));
@@ -71,17 +63,7 @@ interface Leader {
   stop(): Promise<void>;
 }
 
-type StartNode = (options: {
-  id: string;
-  peers: Record<string, string>;
-  dataDir: string;
-  stateMachine: Counter;
-  command: CommandCodec<Uint8Array>;
-  config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<Uint8Array, number, Counter>>;
-
-const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
-const { startNode } = (await import(adapter)) as { startNode: StartNode };
+const startNode = await loadStartNode();
 
 async function inlineLeader(peers: Record<string, string>, dataDir: string): Promise<Leader> {
   const node = await startNode({

@@ -11,8 +11,8 @@
  * @module
  */
 
-import type { CommandCodec, RaftNode } from "../mod.ts";
-import { Counter, rawBytes } from "./cluster_machine.ts";
+import type { RaftNode } from "../mod.ts";
+import { Counter, loadStartNode, rawBytes } from "./cluster_machine.ts";
 
 /** What the main thread sends. */
 export type SplitIn =
@@ -32,26 +32,14 @@ export type SplitOut =
   | { readonly type: "stopped" }
   | { readonly type: "failed"; readonly message: string };
 
-type StartNode = (options: {
-  id: string;
-  peers: Record<string, string>;
-  dataDir: string;
-  stateMachine: Counter;
-  command: CommandCodec<Uint8Array>;
-  config: { electionTimeoutMs: number; heartbeatMs: number };
-}) => Promise<RaftNode<Uint8Array, number, Counter>>;
-
 interface Port {
   onmessage: ((e: MessageEvent<SplitIn>) => void) | null;
   postMessage(message: SplitOut): void;
 }
 
 const port = globalThis as unknown as Port;
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-const adapter = `../adapters/${isDeno ? "deno" : "bun"}/mod.ts`;
-// Imported when `start` arrives: the handler must be in place before any
-// await, or a runtime may deliver `start` before it exists (Bun drops it).
-const loadAdapter = (): Promise<{ startNode: StartNode }> => import(adapter);
+// The adapter is imported when `start` arrives (loadStartNode): the handler must be in place
+// before any await, or a runtime may deliver `start` before it exists (Bun drops it).
 
 let node: RaftNode<Uint8Array, number, Counter> | undefined;
 // Answers go back in one message per turn, as requests came in.
@@ -76,7 +64,7 @@ port.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === "start") {
-      const { startNode } = await loadAdapter();
+      const startNode = await loadStartNode();
       node = await startNode({
         id: "a",
         peers: m.peers,
