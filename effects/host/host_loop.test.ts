@@ -168,3 +168,65 @@ test("both APIs: createHost starts a host; hostLayer provides RaftHost for its s
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("the loop serves while an fsync is in flight; a write is acknowledged only once synced; a failed sync stops the host", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const hub = new MemoryHub();
+  const inner = await MultiGroupLog.open(fs, join(dir, "a"));
+  // Syncs wait on `gate` while it is set; `failNext` makes the next one fail.
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  let failNext = false;
+  let syncs = 0;
+  const log = {
+    load: () => inner.load(),
+    write: (ops: Parameters<typeof inner.write>[0]) => inner.write(ops),
+    pinning: (behind: number, max: number) => inner.pinning(behind, max),
+    close: () => inner.close(),
+    sync: async () => {
+      syncs++;
+      if (gate) await gate;
+      if (failNext) throw new Error("EIO (injected)");
+      await inner.sync();
+    },
+  };
+  const hold = () => (gate = new Promise<void>((r) => (open = () => (gate = undefined, r()))));
+  const host = await HostLoop.start(log, hub.transport("a"), { id: "a", peers: new Map([["a", "a"]]), config });
+  try {
+    const g = await host.addGroup(1, membershipOf(["a"]), machine([]));
+    for (let i = 0; i < 200 && g.status().role !== "leader"; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(g.status().role, "leader");
+    assert.equal(await g.propose(new TextEncoder().encode("warm")), 2);
+
+    hold();
+    const before = syncs;
+    let settled = false;
+    const first = g.propose(new TextEncoder().encode("x")).finally(() => (settled = true));
+    for (let i = 0; i < 200 && syncs === before; i++) await new Promise((r) => setTimeout(r, 2));
+    assert.equal(syncs, before + 1, "the entry's sync started");
+    // The loop is not blocked on the disk: it adds a group and takes a second proposal meanwhile.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const blocked = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the loop is blocked on the disk")), 2000);
+    });
+    const other = await Promise.race([host.addGroup(2, membershipOf(["a"]), machine([])), blocked]);
+    clearTimeout(timer);
+    assert.equal(other.group, 2);
+    const second = g.propose(new TextEncoder().encode("y"));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(settled, false, "no acknowledgement before the fsync ends");
+    open();
+    assert.equal(await first, 3);
+    assert.equal(await second, 4);
+
+    // A sync that fails stops the host: what it carried is never acknowledged.
+    failNext = true;
+    const lost = assert.rejects(g.propose(new TextEncoder().encode("z")), /sync/);
+    await assert.rejects(host.done, /sync failed: EIO/);
+    await lost;
+  } finally {
+    open();
+    await host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -4,8 +4,11 @@
  * Each iteration takes the ready items (up to `maxBatch`), hands them to the host, then carries
  * out the host's work until it asks for nothing more: every group's sends
  * (one transport, so one connection and one write per peer process), one
- * record of every group's writes and one fsync ({@link MultiGroupLogPort}),
- * each group's applies; then it sleeps until the host's next deadline.
+ * record of every group's writes ({@link MultiGroupLogPort}), each group's
+ * applies; then it sleeps until the host's next deadline. The records go to
+ * a writer fiber beside the loop, which syncs every record queued behind the
+ * last fsync with one fsync (as the single-group runtime's writer,
+ * `effects/runtime/loop.ts`), so the loop keeps serving while the disk works.
  *
  * Snapshots are per group, with the single-group runtime's rules and code
  * (`effects/runtime/snapshot_io.ts`): with a {@link GroupSnapshotsPort}
@@ -24,7 +27,7 @@
  * @module
  */
 
-import { Cause, Clock, Effect, Exit, type Fiber, Queue } from "effect";
+import { Cause, Clock, Effect, Exit, Fiber, Queue } from "effect";
 import { makeConfig, type RaftConfig } from "../../core/config.ts";
 import { sliceLog } from "../../core/log.ts";
 import { lastIndex } from "../../core/log.ts";
@@ -198,6 +201,16 @@ type Item =
   | { readonly kind: "fatal"; readonly error: StorageFailure }
   | { readonly kind: "stop" };
 
+/** One iteration's write for the writer fiber. */
+interface PendingWrite {
+  /** The record's operations (none: nothing to write, but reported in order). */
+  readonly ops: readonly HostLogOp[];
+  /** The host unit reported durable once the record is (none: the iteration had no group unit). */
+  readonly id: number | undefined;
+  /** Groups removed by this record, whose snapshots go once it is durable. */
+  readonly drops: readonly GroupId[];
+}
+
 /** The shell around one host driver. */
 export class HostLoop {
   readonly #queue: Queue.Queue<Item>;
@@ -222,6 +235,12 @@ export class HostLoop {
   #tickGen = 0;
   #tickAt = Infinity;
   #sleeper: Fiber.Fiber<void> | undefined;
+  /** Writes queued for the writer fiber, oldest first. */
+  #writes: PendingWrite[] = [];
+  #writing = false;
+  #writerFiber: Fiber.Fiber<void> | undefined;
+  /** A write or sync failed: the host is stopping, nothing more is written. */
+  #writeFailed = false;
   #stopped = false;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
@@ -427,7 +446,7 @@ export class HostLoop {
     return this.#status.has(group) ? this.#handle(group) : undefined;
   }
 
-  /** Stops the loop after the in-flight write; closes the log and the transport. */
+  /** Stops the loop after every write taken is durable; closes the log and the transport. */
   async stop(): Promise<void> {
     if (!this.#stopped) Queue.offerUnsafe(this.#queue, { kind: "stop" });
     await this.done.catch(() => {});
@@ -542,6 +561,8 @@ export class HostLoop {
     });
     return Effect.exit(loop).pipe(Effect.flatMap((exit) =>
       Effect.gen({ self: this }, function* () {
+        // A stop ends after every write taken is durable; a failure elsewhere must not close the log under one.
+        yield* this.#writesSettled();
         this.#stopped = true;
         this.#sleeper?.interruptUnsafe();
         for (const io of this.#io.values()) io.streams.stop();
@@ -572,20 +593,12 @@ export class HostLoop {
           const io = this.#io.get(group);
           if (io) yield* io.intake.run(op, io.intakeReports);
         }
-        const ops = this.#ops(work.write);
-        if (ops.length > 0) {
-          yield* attempt("write", () => this.#log.write(ops));
-          yield* attempt("sync", () => this.#log.sync());
-        }
-        if (work.write) host.written(work.write.id, this.#now);
-        for (const g of this.#dropSnapshots.splice(0)) {
-          // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers),
-          // unless the group is being hosted again meanwhile.
-          const port = this.#options.snapshots;
-          if (port && !this.#adding.has(g) && !this.#io.has(g)) {
-            yield* Effect.promise(() => port.remove(g).catch(() => {}));
-          }
-        }
+        // Computed now, in the order the host took the units: a checkpoint reads its group's core as of this unit.
+        yield* this.#queueWrite({
+          ops: this.#ops(work.write),
+          id: work.write?.id,
+          drops: this.#dropSnapshots.splice(0),
+        });
         for (const { group, entries } of work.applies) {
           const sm = this.#machines.get(group);
           if (!sm) continue;
@@ -619,6 +632,88 @@ export class HostLoop {
         );
       }
     });
+  }
+
+  /**
+   * Hands one iteration's write to the writer fiber, which runs beside the
+   * loop: while one fsync is in flight the loop goes on taking messages and
+   * proposals (thesis §10.2.1: only what waits for the disk waits — each
+   * group's driver holds back its unit's `after` effects until the host
+   * reports it durable, in the order the units were taken). A write with
+   * nothing to write and nothing before it is durable already.
+   */
+  #queueWrite(w: PendingWrite): Effect.Effect<void> {
+    if (this.#writeFailed) return Effect.void; // Fail-stop: nothing after a failed write is written or reported.
+    if (w.ops.length === 0 && w.drops.length === 0 && !this.#writing) {
+      if (w.id !== undefined) this.#host.written(w.id, this.#now);
+      return Effect.void;
+    }
+    this.#writes.push(w);
+    if (this.#writing) return Effect.void;
+    this.#writing = true;
+    return Effect.map(Effect.forkChild(this.#writer()), (fiber) => void (this.#writerFiber = fiber));
+  }
+
+  /**
+   * The writer: takes every write queued so far, appends each as one record
+   * and makes them durable with one sync (group commit across the
+   * iterations that queued behind the last fsync), reports them to the loop
+   * in order, and repeats until none is left. A failed write or sync is
+   * fatal to the host (fail-stop).
+   */
+  #writer(): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function* () {
+      while (this.#writes.length > 0) {
+        const writes = this.#writes.splice(0);
+        const failed = yield* this.#write(writes).pipe(
+          Effect.as(false),
+          Effect.catch((error) =>
+            Effect.sync(() => {
+              this.#writeFailed = true;
+              this.#writes = [];
+              Queue.offerUnsafe(this.#queue, { kind: "fatal", error });
+              return true;
+            })
+          ),
+        );
+        if (failed) break;
+        Queue.offerUnsafe(this.#queue, {
+          kind: "call",
+          run: (now) => {
+            if (this.#stopped) return;
+            for (const w of writes) if (w.id !== undefined) this.#host.written(w.id, now);
+          },
+        });
+      }
+      this.#writing = false;
+    });
+  }
+
+  /** `writes`' records, one sync, then the snapshots of groups whose removal is now durable. */
+  #write(writes: readonly PendingWrite[]): Effect.Effect<void, StorageFailure> {
+    return Effect.gen({ self: this }, function* () {
+      let records = 0;
+      for (const { ops } of writes) {
+        if (ops.length === 0) continue;
+        yield* attempt("write", () => this.#log.write(ops));
+        records++;
+      }
+      if (records > 0) yield* attempt("sync", () => this.#log.sync());
+      const port = this.#options.snapshots;
+      for (const g of writes.flatMap((w) => w.drops)) {
+        // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers),
+        // unless the group is being hosted again meanwhile.
+        if (port && !this.#adding.has(g) && !this.#io.has(g)) {
+          yield* Effect.promise(() => port.remove(g).catch(() => {}));
+        }
+      }
+    });
+  }
+
+  /** Waits until the writer has made every queued write durable (or failed). */
+  #writesSettled(): Effect.Effect<void> {
+    const fiber = this.#writerFiber;
+    return this.#writing && fiber !== undefined ? Effect.asVoid(Fiber.await(fiber)) : Effect.void;
   }
 
   /** Sends `m`; a failure is reported to its group (or, for a host message, to none). */
