@@ -197,9 +197,14 @@ type Item =
   | { readonly kind: "unreachable"; readonly peer: NodeId }
   | { readonly kind: "tick"; readonly gen: number }
   | { readonly kind: "call"; readonly run: (now: number) => void }
+  /** The writer made writes durable ({@link HostLoop.#durable}); wakes the loop to report them. */
+  | { readonly kind: "durable" }
   /** Snapshot I/O off the loop hit a storage failure: the host stops with it (fail-stop). */
   | { readonly kind: "fatal"; readonly error: StorageFailure }
   | { readonly kind: "stop" };
+
+/** An iteration longer than this (ms) waits for its write instead of overlapping the next iteration with it. */
+const LONG_ITERATION_MS = 20;
 
 /** One iteration's write for the writer fiber. */
 interface PendingWrite {
@@ -239,6 +244,8 @@ export class HostLoop {
   #writes: PendingWrite[] = [];
   #writing = false;
   #writerFiber: Fiber.Fiber<void> | undefined;
+  /** Host units made durable by the writer, not yet reported (oldest first). */
+  readonly #durable: number[] = [];
   /** A write or sync failed: the host is stopping, nothing more is written. */
   #writeFailed = false;
   #stopped = false;
@@ -523,6 +530,7 @@ export class HostLoop {
         const max = this.#options.maxBatch ?? 4096;
         const items = yield* Queue.takeBetween(this.#queue, 1, max);
         this.#now = yield* Clock.currentTimeMillis;
+        this.#reportDurable();
         let stop = false;
         for (const item of items) {
           switch (item.kind) {
@@ -538,6 +546,8 @@ export class HostLoop {
               break;
             case "call":
               item.run(this.#now);
+              break;
+            case "durable":
               break;
             case "fatal":
               return yield* Effect.fail(item.error);
@@ -582,7 +592,9 @@ export class HostLoop {
   #drain(): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
       const host = this.#host;
-      while (host.hasWork || this.#removals.length > 0 || this.#checkpointSoon.size > 0) {
+      for (;;) {
+        this.#reportDurable();
+        if (!host.hasWork && this.#removals.length === 0 && this.#checkpointSoon.size === 0) break;
         const work = host.take();
         // A coalesced message that is refused reaches every group it carried.
         for (const m of work.sends) {
@@ -599,6 +611,10 @@ export class HostLoop {
           id: work.write?.id,
           drops: this.#dropSnapshots.splice(0),
         });
+        // An iteration this long (a backlog: thousands of groups electing) would hold the write's report
+        // back by a whole next iteration — every vote and ack waiting on it, past election timeouts. The
+        // overlap gains nothing then: wait for the disk now, and answer in this iteration.
+        if ((yield* Clock.currentTimeMillis) - this.#now > LONG_ITERATION_MS) yield* this.#writesSettled();
         for (const { group, entries } of work.applies) {
           const sm = this.#machines.get(group);
           if (!sm) continue;
@@ -645,17 +661,21 @@ export class HostLoop {
   #queueWrite(w: PendingWrite): Effect.Effect<void> {
     if (this.#writeFailed) return Effect.void; // Fail-stop: nothing after a failed write is written or reported.
     if (w.ops.length === 0 && w.drops.length === 0 && !this.#writing) {
+      this.#reportDurable(); // The writer's last writes, done but not yet reported, come first.
       if (w.id !== undefined) this.#host.written(w.id, this.#now);
       return Effect.void;
     }
     this.#writes.push(w);
     if (this.#writing) return Effect.void;
     this.#writing = true;
-    return Effect.map(Effect.forkChild(this.#writer()), (fiber) => void (this.#writerFiber = fiber));
+    return Effect.map(
+      Effect.forkChild(this.#writer(), { startImmediately: true }),
+      (fiber) => void (this.#writerFiber = fiber),
+    );
   }
 
   /**
-   * The writer: takes every write queued so far, appends each as one record
+   * The writer: takes every write queued so far, appends them as one record
    * and makes them durable with one sync (group commit across the
    * iterations that queued behind the last fsync), reports them to the loop
    * in order, and repeats until none is left. A failed write or sync is
@@ -677,28 +697,26 @@ export class HostLoop {
           ),
         );
         if (failed) break;
-        Queue.offerUnsafe(this.#queue, {
-          kind: "call",
-          run: (now) => {
-            if (this.#stopped) return;
-            for (const w of writes) if (w.id !== undefined) this.#host.written(w.id, now);
-          },
-        });
+        // Heard at the loop's next iteration, before what queued meanwhile: a backlog (10^4 groups electing)
+        // must not hold back the votes and acks waiting on this write, or elections outlast their timeouts.
+        for (const w of writes) if (w.id !== undefined) this.#durable.push(w.id);
+        Queue.offerUnsafe(this.#queue, { kind: "durable" });
       }
       this.#writing = false;
     });
   }
 
-  /** `writes`' records, one sync, then the snapshots of groups whose removal is now durable. */
+  /** `writes`' operations as one record, one sync, then the snapshots of groups whose removal is now durable. */
   #write(writes: readonly PendingWrite[]): Effect.Effect<void, StorageFailure> {
     return Effect.gen({ self: this }, function* () {
-      let records = 0;
-      for (const { ops } of writes) {
-        if (ops.length === 0) continue;
+      // One record for all of them: replay folds a record's operations in order, as it folds records, so
+      // this is the iterations' records back to back — but one write, not one await per iteration (each
+      // await here waits behind a loop iteration, which with 10^4 groups can be long).
+      const ops = writes.length === 1 ? writes[0]!.ops : writes.flatMap((w) => w.ops);
+      if (ops.length > 0) {
         yield* attempt("write", () => this.#log.write(ops));
-        records++;
+        yield* attempt("sync", () => this.#log.sync());
       }
-      if (records > 0) yield* attempt("sync", () => this.#log.sync());
       const port = this.#options.snapshots;
       for (const g of writes.flatMap((w) => w.drops)) {
         // The removal record is durable: the snapshots may go (best effort; addGroup wipes leftovers),
@@ -708,6 +726,12 @@ export class HostLoop {
         }
       }
     });
+  }
+
+  /** Tells the host which writes the writer has made durable since the last call, oldest first. */
+  #reportDurable(): void {
+    if (this.#durable.length === 0 || this.#stopped) return;
+    for (const id of this.#durable.splice(0)) this.#host.written(id, this.#now);
   }
 
   /** Waits until the writer has made every queued write durable (or failed). */
