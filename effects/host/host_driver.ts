@@ -83,8 +83,12 @@ export interface HostDriverOptions {
 export interface HostWriteUnit {
   /** Identifies the unit in {@link HostDriver.written}. */
   readonly id: number;
-  /** The groups' units. */
-  readonly parts: readonly { readonly group: GroupId; readonly unit: WriteUnit }[];
+  /**
+   * The groups' units, each with the driver that took it: a group removed
+   * (and perhaps hosted again) while the write was in flight is not told of
+   * its earlier incarnation's unit.
+   */
+  readonly parts: readonly { readonly group: GroupId; readonly unit: WriteUnit; readonly driver: NodeDriver }[];
 }
 
 /** The I/O the host's groups ask for, gathered since the last {@link HostDriver.take}. */
@@ -398,7 +402,7 @@ export class HostDriver {
   take(): HostWork {
     const sends: Message[] = this.#beacons;
     this.#beacons = [];
-    const parts: { group: GroupId; unit: WriteUnit }[] = [];
+    const parts: { group: GroupId; unit: WriteUnit; driver: NodeDriver }[] = [];
     const applies: { group: GroupId; entries: readonly Entry[] }[] = [];
     const captures: GroupId[] = [];
     const chunks: { group: GroupId; chunk: ChunkSend }[] = [];
@@ -413,7 +417,7 @@ export class HostDriver {
       if (d.hasWork) {
         const w = d.take();
         for (const m of w.sends) sends.push(m);
-        if (w.write) parts.push({ group: g, unit: w.write });
+        if (w.write) parts.push({ group: g, unit: w.write, driver: d });
         if (w.applies.length > 0) applies.push({ group: g, entries: w.applies });
         if (w.capture) captures.push(g);
         for (const c of w.chunks) chunks.push({ group: g, chunk: c });
@@ -455,7 +459,10 @@ export class HostDriver {
       throw new Error(`host write ${id} reported durable out of order (expected ${unit?.id ?? "none"})`);
     }
     this.#pending.shift();
-    for (const { group, unit: u } of unit.parts) this.call(group, (d) => d.written(u.id, now));
+    for (const { group, unit: u, driver } of unit.parts) {
+      // The same incarnation only: a re-added group's driver numbers its own units from 1.
+      if (this.#groups.get(group)?.driver === driver) this.call(group, (d) => d.written(u.id, now));
+    }
   }
 
   /** Stops every group (each pending request fails with `error`, or `NodeStopped`). */

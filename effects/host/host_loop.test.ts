@@ -230,3 +230,139 @@ test("the loop serves while an fsync is in flight; a write is acknowledged only 
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+/** A host log whose n-th sync (counted from its open) can be held on a gate and/or fail. */
+async function gatedLog(dir: string) {
+  const inner = await MultiGroupLog.open(fs, dir);
+  const ctl = { syncs: 0, holds: new Map<number, Promise<void>>(), fails: new Set<number>(), failed: 0 };
+  const log = {
+    load: () => inner.load(),
+    write: (ops: Parameters<typeof inner.write>[0]) => inner.write(ops),
+    pinning: (behind: number, max: number) => inner.pinning(behind, max),
+    close: () => inner.close(),
+    sync: async () => {
+      const n = ++ctl.syncs;
+      await ctl.holds.get(n);
+      if (ctl.fails.has(n)) {
+        ctl.failed++;
+        throw new Error(`EIO (injected, sync ${n})`);
+      }
+      await inner.sync();
+    },
+  };
+  return { log, ctl };
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+async function until(what: string, ok: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const solo = new Map([["a", "a"]]);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+test("a request taken behind a failed write, in the same batch, is refused, not left waiting", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const { log, ctl } = await gatedLog(join(dir, "a"));
+  const unblock = gate();
+  let blocking = false;
+  const sm = {
+    apply: (e: { index: number; data: Uint8Array }) => {
+      if (decoder.decode(e.data) !== "block") return e.index;
+      blocking = true;
+      return unblock.promise.then(() => e.index); // the loop waits for this apply
+    },
+  };
+  const host = await HostLoop.start(log, new MemoryHub().transport("a"), { id: "a", peers: solo, config });
+  try {
+    const g = await host.addGroup(1, membershipOf(["a"]), sm);
+    await until("leader", () => g.status().role === "leader");
+    await g.propose(new TextEncoder().encode("warm"));
+    const k = ctl.syncs, first = gate(), second = gate();
+    ctl.holds.set(k + 1, first.promise);
+    ctl.holds.set(k + 2, second.promise);
+    ctl.fails.add(k + 2);
+    const block = g.propose(new TextEncoder().encode("block")).catch(() => {});
+    await until("block's sync started", () => ctl.syncs === k + 1);
+    const y = assert.rejects(g.propose(new TextEncoder().encode("y")));
+    await sleep(20);
+    first.open();
+    await until("block applying", () => blocking);
+    second.open(); // y's sync fails while the loop waits on the apply: `fatal` queues
+    await until("the sync failed", () => ctl.failed === 1);
+    await sleep(5);
+    // Queued behind the fatal item: the loop takes both in one batch.
+    const z = g.propose(new TextEncoder().encode("z")).then(() => "answered", () => "refused");
+    unblock.open();
+    await assert.rejects(host.done, /EIO/);
+    assert.equal(await Promise.race([z, sleep(2000).then(() => "never settled")]), "refused");
+    await y;
+    await block;
+  } finally {
+    unblock.open();
+    await host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a stop during an fsync that fails: the host's end reports the storage failure", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const { log, ctl } = await gatedLog(join(dir, "a"));
+  const host = await HostLoop.start(log, new MemoryHub().transport("a"), { id: "a", peers: solo, config });
+  try {
+    const g = await host.addGroup(1, membershipOf(["a"]), machine([]));
+    await until("leader", () => g.status().role === "leader");
+    await g.propose(new TextEncoder().encode("warm"));
+    const k = ctl.syncs, held = gate();
+    ctl.holds.set(k + 1, held.promise);
+    ctl.fails.add(k + 1);
+    const x = assert.rejects(g.propose(new TextEncoder().encode("x")), /EIO/);
+    await until("x's sync started", () => ctl.syncs === k + 1);
+    const stopped = host.stop();
+    await sleep(20);
+    held.open();
+    await stopped;
+    await assert.rejects(host.done, /EIO/);
+    await x;
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a group removed and hosted again while its old write is in flight: the old report does not reach the new group", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
+  const { log, ctl } = await gatedLog(join(dir, "a"));
+  const host = await HostLoop.start(log, new MemoryHub().transport("a"), { id: "a", peers: solo, config });
+  const older = gate(), newer = gate();
+  try {
+    const k = ctl.syncs;
+    ctl.holds.set(k + 1, older.promise); // the first incarnation's first record
+    ctl.holds.set(k + 2, newer.promise); // everything after: the removal, the second incarnation's records
+    await host.addGroup(1, membershipOf(["a"]), machine([]));
+    await until("the first incarnation's sync is held", () => ctl.syncs === k + 1);
+    await host.removeGroup(1);
+    const g = await host.addGroup(1, membershipOf(["a"]), machine([]));
+    await sleep(500); // the second incarnation campaigns; its first unit waits behind the held sync
+    older.open();
+    await sleep(50);
+    assert.equal(g.status().commit, 0, "committed on the strength of the other incarnation's fsync");
+    const ended = await Promise.race([host.done.then(() => "ended", (e) => `failed: ${e}`), sleep(20)]);
+    assert.equal(ended, undefined, "the host ended");
+    newer.open();
+    assert.equal(await g.propose(new TextEncoder().encode("p")), 2);
+  } finally {
+    older.open();
+    newer.open();
+    await host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

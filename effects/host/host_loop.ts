@@ -248,6 +248,13 @@ export class HostLoop {
   readonly #durable: number[] = [];
   /** A write or sync failed: the host is stopping, nothing more is written. */
   #writeFailed = false;
+  #writeError: StorageFailure | undefined;
+  /**
+   * Removed groups whose removal record is not durable yet, each settled
+   * when it is: hosting such a group again must not wipe its snapshots
+   * before then — a crash would replay the old incarnation without them.
+   */
+  readonly #removing = new Map<GroupId, { promise: Promise<void>; settle: (ok: boolean) => void }>();
   #stopped = false;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
@@ -380,7 +387,9 @@ export class HostLoop {
   ): Promise<OpenedSnapshots | undefined> {
     const port = this.#options.snapshots;
     if (port === undefined) return undefined;
-    // A snapshot is only meaningful with the log it compacted: without one, it is an earlier incarnation's.
+    // A snapshot is only meaningful with the log it compacted: without one, it is an earlier incarnation's —
+    // once that incarnation's removal is durable (until then a crash would bring it back, needing them).
+    await this.#removing.get(group)?.promise;
     if (!this.#recovered.has(group)) await port.remove(group);
     const store = snapshotStoreFromPort(await port.open(group));
     const latest = await Effect.runPromise(store.latest);
@@ -427,7 +436,17 @@ export class HostLoop {
       const io = this.#io.get(group);
       this.#io.delete(group);
       io?.streams.stop();
-      if (io) this.#dropSnapshots.push(group);
+      if (io) {
+        this.#dropSnapshots.push(group);
+        if (!this.#removing.has(group)) {
+          let settle!: (ok: boolean) => void;
+          const promise = new Promise<void>((resolve, reject) => {
+            settle = (ok) => (ok ? resolve() : reject(new NodeStopped()));
+          });
+          promise.catch(() => {});
+          this.#removing.set(group, { promise, settle });
+        }
+      }
     });
   }
 
@@ -532,6 +551,9 @@ export class HostLoop {
         this.#now = yield* Clock.currentTimeMillis;
         this.#reportDurable();
         let stop = false;
+        // A fatal failure ends the loop after the batch: items taken behind it (calls whose callers wait) are
+        // handled, then refused by the stopped host, not dropped unsettled.
+        let fatal: StorageFailure | undefined;
         for (const item of items) {
           switch (item.kind) {
             case "receive":
@@ -550,11 +572,13 @@ export class HostLoop {
             case "durable":
               break;
             case "fatal":
-              return yield* Effect.fail(item.error);
+              fatal ??= item.error;
+              break;
             case "stop":
               stop = true;
           }
         }
+        if (fatal) return yield* Effect.fail(fatal);
         // Due, and nothing left queued behind this batch; behind a full batch the backlog goes first
         // (a timer only lengthens), for 8 batches at most (a backlog that lasts must not stop the timers).
         if (tick && (items.length < max || ++carried > 8)) {
@@ -577,8 +601,11 @@ export class HostLoop {
         this.#sleeper?.interruptUnsafe();
         for (const io of this.#io.values()) io.streams.stop();
         const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause);
-        const error = failed ? Cause.squash(exit.cause) : undefined;
+        // A write that failed after the loop ended (a stop during its fsync) is the host's failure too.
+        const error = failed ? Cause.squash(exit.cause) : this.#writeError;
         this.#host.stop(error);
+        for (const r of this.#removing.values()) r.settle(false);
+        this.#removing.clear();
         // Calls queued behind the end are refused by the stopped host, not left waiting.
         for (const item of yield* Queue.clear(this.#queue)) if (item.kind === "call") item.run(this.#now);
         yield* Effect.promise(() => this.#transport.close().catch(() => {}));
@@ -690,6 +717,7 @@ export class HostLoop {
           Effect.catch((error) =>
             Effect.sync(() => {
               this.#writeFailed = true;
+              this.#writeError = error;
               this.#writes = [];
               Queue.offerUnsafe(this.#queue, { kind: "fatal", error });
               return true;
@@ -724,6 +752,8 @@ export class HostLoop {
         if (port && !this.#adding.has(g) && !this.#io.has(g)) {
           yield* Effect.promise(() => port.remove(g).catch(() => {}));
         }
+        this.#removing.get(g)?.settle(true);
+        this.#removing.delete(g);
       }
     });
   }

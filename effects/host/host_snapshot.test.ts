@@ -409,3 +409,48 @@ test("a user's snapshot is refused with a reason on a host without snapshot stor
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("hosting a removed group again keeps its snapshots until its removal record is durable", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-snap-"));
+  const hub = new MemoryHub();
+  let hold: Promise<void> | undefined;
+  const wrap = (log: MultiGroupLogPort): MultiGroupLogPort => ({
+    load: () => log.load(),
+    write: (ops) => log.write(ops),
+    pinning: (behind, max) => log.pinning(behind, max),
+    close: () => log.close(),
+    sync: async () => {
+      await hold;
+      await log.sync();
+    },
+  });
+  const solo = new Map([["a", "a"]]);
+  const host = await startHost(hub, dir, "a", { groups: new Map([[1, {}]]), peers: solo, members: ["a"], wrap });
+  let open = () => {};
+  try {
+    const h = host.groups.get(1)!.handle;
+    await until("a leads", () => h.status().role === "leader");
+    await h.propose(encoder.encode("x"));
+    await h.snapshot();
+    const snapDir = join(dir, "a", "snapshots", "1", "snapshots");
+    const snaps = async () => (await fsp.readdir(snapDir).catch(() => [])).filter((n) => n.endsWith(".snap")).length;
+    assert.equal(await snaps(), 1);
+    hold = new Promise<void>((r) => (open = r));
+    await host.host.removeGroup(1); // its removal record waits behind the held fsync
+    let added = false;
+    const again = host.host.addGroup(1, membershipOf(["a"]), new Machine()).then(() => (added = true));
+    await new Promise((r) => setTimeout(r, 100));
+    // A crash now replays the removed incarnation (its removal is not durable), which needs its snapshot.
+    assert.equal(added, false, "hosted again before the removal was durable");
+    assert.equal(await snaps(), 1, "the snapshot went before the removal was durable");
+    hold = undefined;
+    open();
+    await again;
+    assert.equal(await snaps(), 0, "an earlier incarnation's snapshots go once its removal is durable");
+  } finally {
+    hold = undefined;
+    open();
+    await host.host.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
