@@ -21,6 +21,42 @@ function failingLog() {
 }
 
 describe("a failed fsync is fail-stop", () => {
+  test("a stop during an fsync that then fails: done rejects with the StorageFailure, not a clean stop", async () => {
+    let release = () => {};
+    let hold: Promise<void> | undefined;
+    const log = new MemoryLogStore({
+      beforeSync: async () => {
+        if (!hold) return;
+        await hold;
+        throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      },
+    });
+    const node = await createNode({
+      id: "a",
+      peers: { a: "a" },
+      stateMachine: new KvMachine(),
+      logStore: log,
+      snapshotStore: new MemorySnapshotStore(),
+      transport: new MemoryHub().transport("a"),
+      config: testConfig,
+    });
+    try {
+      await waitFor(() => node.status().role === "leader", 4000, "a leader");
+      hold = new Promise<void>((r) => (release = r));
+      const pending = rejects(node.propose({ key: "k", value: "1" }));
+      await new Promise((r) => setTimeout(r, 20)); // its fsync is held
+      const stopped = node.stop();
+      release();
+      console.error("STOP", await stopped.then(() => "ok", (e) => String(e)), node.status().error);
+      const fatal = await rejects(node.done);
+      assert.ok(fatal instanceof StorageFailure, `expected StorageFailure, got ${fatal}`);
+      assert.ok((await pending) !== undefined, "the proposal is not acknowledged");
+    } finally {
+      release();
+      await node.stop().catch(() => {});
+    }
+  });
+
   test("Promise API: done, pending and later requests reject with the StorageFailure; stopped carries it; no retry", async () => {
     const { log, control } = failingLog();
     const machine = new KvMachine();
