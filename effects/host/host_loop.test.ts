@@ -56,6 +56,45 @@ async function leaderOf(hosts: Map<NodeId, { host: HostLoop }>, g: GroupId): Pro
   throw new Error(`group ${g} elected no leader`);
 }
 
+/** A host log whose n-th sync (counted from its open) can be held on a gate and/or fail. */
+async function gatedLog(dir: string) {
+  const inner = await MultiGroupLog.open(fs, dir);
+  const ctl = { syncs: 0, holds: new Map<number, Promise<void>>(), fails: new Set<number>(), failed: 0 };
+  const log = {
+    load: () => inner.load(),
+    write: (ops: Parameters<typeof inner.write>[0]) => inner.write(ops),
+    pinning: (behind: number, max: number) => inner.pinning(behind, max),
+    close: () => inner.close(),
+    sync: async () => {
+      const n = ++ctl.syncs;
+      await ctl.holds.get(n);
+      if (ctl.fails.has(n)) {
+        ctl.failed++;
+        throw new Error(`EIO (injected, sync ${n})`);
+      }
+      await inner.sync();
+    },
+  };
+  return { log, ctl };
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+async function until(what: string, ok: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const solo = new Map([["a", "a"]]);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 test("three hosts of eight groups: each group commits on its own log, survives a host restart, and quiesces", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
   const hub = new MemoryHub();
@@ -171,39 +210,19 @@ test("both APIs: createHost starts a host; hostLayer provides RaftHost for its s
 
 test("the loop serves while an fsync is in flight; a write is acknowledged only once synced; a failed sync stops the host", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
-  const hub = new MemoryHub();
-  const inner = await MultiGroupLog.open(fs, join(dir, "a"));
-  // Syncs wait on `gate` while it is set; `failNext` makes the next one fail.
-  let gate: Promise<void> | undefined;
-  let open = () => {};
-  let failNext = false;
-  let syncs = 0;
-  const log = {
-    load: () => inner.load(),
-    write: (ops: Parameters<typeof inner.write>[0]) => inner.write(ops),
-    pinning: (behind: number, max: number) => inner.pinning(behind, max),
-    close: () => inner.close(),
-    sync: async () => {
-      syncs++;
-      if (gate) await gate;
-      if (failNext) throw new Error("EIO (injected)");
-      await inner.sync();
-    },
-  };
-  const hold = () => (gate = new Promise<void>((r) => (open = () => (gate = undefined, r()))));
-  const host = await HostLoop.start(log, hub.transport("a"), { id: "a", peers: new Map([["a", "a"]]), config });
+  const { log, ctl } = await gatedLog(join(dir, "a"));
+  const held = gate();
+  const host = await HostLoop.start(log, new MemoryHub().transport("a"), { id: "a", peers: solo, config });
   try {
     const g = await host.addGroup(1, membershipOf(["a"]), machine([]));
-    for (let i = 0; i < 200 && g.status().role !== "leader"; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(g.status().role, "leader");
+    await until("leader", () => g.status().role === "leader");
     assert.equal(await g.propose(new TextEncoder().encode("warm")), 2);
 
-    hold();
-    const before = syncs;
+    const k = ctl.syncs;
+    ctl.holds.set(k + 1, held.promise);
     let settled = false;
     const first = g.propose(new TextEncoder().encode("x")).finally(() => (settled = true));
-    for (let i = 0; i < 200 && syncs === before; i++) await new Promise((r) => setTimeout(r, 2));
-    assert.equal(syncs, before + 1, "the entry's sync started");
+    await until("the entry's sync started", () => ctl.syncs === k + 1);
     // The loop is not blocked on the disk: it adds a group and takes a second proposal meanwhile.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const blocked = new Promise<never>((_, reject) => {
@@ -213,62 +232,23 @@ test("the loop serves while an fsync is in flight; a write is acknowledged only 
     clearTimeout(timer);
     assert.equal(other.group, 2);
     const second = g.propose(new TextEncoder().encode("y"));
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     assert.equal(settled, false, "no acknowledgement before the fsync ends");
-    open();
+    held.open();
     assert.equal(await first, 3);
     assert.equal(await second, 4);
 
     // A sync that fails stops the host: what it carried is never acknowledged.
-    failNext = true;
+    ctl.fails.add(ctl.syncs + 1);
     const lost = assert.rejects(g.propose(new TextEncoder().encode("z")), /sync/);
     await assert.rejects(host.done, /sync failed: EIO/);
     await lost;
   } finally {
-    open();
+    held.open();
     await host.stop();
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
-
-/** A host log whose n-th sync (counted from its open) can be held on a gate and/or fail. */
-async function gatedLog(dir: string) {
-  const inner = await MultiGroupLog.open(fs, dir);
-  const ctl = { syncs: 0, holds: new Map<number, Promise<void>>(), fails: new Set<number>(), failed: 0 };
-  const log = {
-    load: () => inner.load(),
-    write: (ops: Parameters<typeof inner.write>[0]) => inner.write(ops),
-    pinning: (behind: number, max: number) => inner.pinning(behind, max),
-    close: () => inner.close(),
-    sync: async () => {
-      const n = ++ctl.syncs;
-      await ctl.holds.get(n);
-      if (ctl.fails.has(n)) {
-        ctl.failed++;
-        throw new Error(`EIO (injected, sync ${n})`);
-      }
-      await inner.sync();
-    },
-  };
-  return { log, ctl };
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => (open = r));
-  return { promise, open };
-}
-
-async function until(what: string, ok: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const solo = new Map([["a", "a"]]);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 test("a request taken behind a failed write, in the same batch, is refused, not left waiting", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-host-"));
