@@ -13,7 +13,7 @@ import { HostLoop, type HostOptions, type MultiGroupLogPort } from "./host_loop.
 
 /** What a host runs over, and its settings. */
 export interface CreateHostOptions extends HostOptions {
-  /** The log of every group (one record and one fsync per iteration). */
+  /** The log of every group (one record and one fsync for the iterations queued behind the last fsync). */
   readonly log: MultiGroupLogPort;
   /** One transport for every group: one connection per peer process. */
   readonly transport: TransportPort;
