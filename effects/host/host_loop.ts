@@ -254,7 +254,7 @@ export class HostLoop {
    * when it is: hosting such a group again must not wipe its snapshots
    * before then — a crash would replay the old incarnation without them.
    */
-  readonly #removing = new Map<GroupId, { promise: Promise<void>; settle: (ok: boolean) => void }>();
+  readonly #removing = new Map<GroupId, { promise: Promise<void>; settle: (ok: boolean) => void; pending: number }>();
   #stopped = false;
   #resolveDone!: () => void;
   #rejectDone!: (e: unknown) => void;
@@ -438,13 +438,15 @@ export class HostLoop {
       io?.streams.stop();
       if (io) {
         this.#dropSnapshots.push(group);
-        if (!this.#removing.has(group)) {
+        const removing = this.#removing.get(group);
+        if (removing) removing.pending++; // Removed again before the last removal was durable: wait for both.
+        else {
           let settle!: (ok: boolean) => void;
           const promise = new Promise<void>((resolve, reject) => {
             settle = (ok) => (ok ? resolve() : reject(new NodeStopped()));
           });
           promise.catch(() => {});
-          this.#removing.set(group, { promise, settle });
+          this.#removing.set(group, { promise, settle, pending: 1 });
         }
       }
     });
@@ -752,8 +754,11 @@ export class HostLoop {
         if (port && !this.#adding.has(g) && !this.#io.has(g)) {
           yield* Effect.promise(() => port.remove(g).catch(() => {}));
         }
-        this.#removing.get(g)?.settle(true);
-        this.#removing.delete(g);
+        const removing = this.#removing.get(g);
+        if (removing && --removing.pending === 0) {
+          removing.settle(true);
+          this.#removing.delete(g);
+        }
       }
     });
   }
