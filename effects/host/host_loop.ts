@@ -436,6 +436,8 @@ export class HostLoop {
       const io = this.#io.get(group);
       this.#io.delete(group);
       io?.streams.stop();
+      // A snapshot it was receiving is abandoned, its file closed and removed (best effort; the store goes later).
+      if (io) void Effect.runPromise(io.intake.close());
       if (io) {
         this.#dropSnapshots.push(group);
         const removing = this.#removing.get(group);
@@ -601,7 +603,10 @@ export class HostLoop {
         yield* this.#writesSettled();
         this.#stopped = true;
         this.#sleeper?.interruptUnsafe();
-        for (const io of this.#io.values()) io.streams.stop();
+        for (const io of this.#io.values()) {
+          io.streams.stop();
+          yield* io.intake.close(); // A snapshot half received is abandoned, its file not left open.
+        }
         const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause);
         // A write that failed after the loop ended (a stop during its fsync) is the host's failure too.
         const error = failed ? Cause.squash(exit.cause) : this.#writeError;

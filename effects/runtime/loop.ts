@@ -340,6 +340,8 @@ export class NodeLoop {
           if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) error = Cause.squash(exit.cause);
           // A stop ends after every write taken is durable; a failure elsewhere must not close the log under one.
           yield* this.#writesSettled();
+          // A snapshot half received is abandoned: its file is not left open behind a stopped node.
+          yield* this.#intake.close();
           this.#finish(error);
           // Calls that were queued behind the end are refused by the stopped driver, not left waiting.
           for (const item of yield* Queue.clear(this.#queue)) if (item.kind === "call") item.run(this.#now);

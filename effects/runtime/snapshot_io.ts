@@ -327,6 +327,17 @@ export class SnapshotIntake {
     this.#sm = sm;
   }
 
+  /**
+   * Abandons a snapshot being received, if any (its temporary file closed
+   * and removed): the node or group is going away. Best effort.
+   */
+  close(): Effect.Effect<void> {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    this.#received = undefined;
+    return sink ? Effect.ignore(sink.abort) : Effect.void;
+  }
+
   /** Carries out `op` (in the driver's order); a failed store is fail-stop, a refused checksum is reported. */
   run(op: StoreOp, reports: IntakeReports): Effect.Effect<void, StorageFailure | StateMachineFailure> {
     return Effect.gen({ self: this }, function* () {
