@@ -97,6 +97,11 @@ function header(meta: SnapshotMeta): Uint8Array {
 
 /** Snapshots under `DATA/snapshots/`. Use one store per data directory (the WAL's lock covers it). */
 export class FileSnapshotStore {
+  /** Retained snapshot files (by name) and how many holders each has ({@link StoredSnapshot.retain}). */
+  readonly #held = new Map<string, number>();
+  /** Retained files a newer snapshot replaced: removed at their last release. */
+  readonly #replaced = new Set<string>();
+
   private constructor(private readonly fs: DurableFs, private readonly dir: string) {}
 
   /** Opens the store under data directory `dataDir`, removing temporary files a crash left behind. */
@@ -222,6 +227,10 @@ export class FileSnapshotStore {
     let removed = false;
     for (const s of await this.list()) {
       if (s.index < meta.index || (s.index === meta.index && s.term < meta.term)) {
+        if (this.#held.has(s.name)) {
+          this.#replaced.add(s.name); // Being streamed: removed at its last release.
+          continue;
+        }
         await this.fs.remove(joinPath(this.dir, s.name));
         removed = true;
       }
@@ -288,10 +297,27 @@ export class FileSnapshotStore {
   /** The reader of a stored snapshot file; a read from the start verifies the data against `checksum`. */
   private stored(meta: SnapshotMeta, path: string, headerLen: number, size: number, checksum: number): StoredSnapshot {
     const fs = this.fs;
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const held = this.#held;
+    const replaced = this.#replaced;
     return {
       meta,
       size,
       checksum,
+      retain(): () => Promise<void> {
+        held.set(name, (held.get(name) ?? 0) + 1);
+        let released = false;
+        return async () => {
+          if (released) return;
+          released = true;
+          const left = held.get(name)! - 1;
+          if (left > 0) return void held.set(name, left);
+          held.delete(name);
+          if (!replaced.delete(name)) return;
+          // Not synced: a replaced snapshot that reappears after a crash is removed by the next one stored.
+          await fs.remove(path);
+        };
+      },
       read(offset = 0, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
         if (!(offset >= 0 && offset <= size)) {
           throw new RangeError(`offset ${offset} outside snapshot of ${size} bytes`);

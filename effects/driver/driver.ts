@@ -544,6 +544,11 @@ export class NodeDriver {
     this.#step({ type: "Timeout", timer, now });
   }
 
+  /** The snapshot being streamed to `to` now, if any (a paused or ended stream: none). */
+  streaming(to: NodeId): SnapshotMeta | undefined {
+    return this.#senders.get(to)?.options.meta;
+  }
+
   /** Time passed: requests that waited too long fail; idle snapshot streams resend or give up. */
   tick(now: number): void {
     this.#now = now;

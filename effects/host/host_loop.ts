@@ -226,6 +226,8 @@ export class HostLoop {
   readonly #options: HostOptions;
   readonly #machines = new Map<GroupId, HostStateMachine>();
   readonly #io = new Map<GroupId, GroupIo>();
+  /** Groups whose snapshot streams read or hold a snapshot ({@link ChunkStreams.sweep}). */
+  readonly #streaming = new Set<GroupIo>();
   /** Removed groups whose snapshots go once their removal record is durable. */
   readonly #dropSnapshots: GroupId[] = [];
   /** Groups to checkpoint in the next write (their core's log is not what the multi-group log replays). */
@@ -420,6 +422,7 @@ export class HostLoop {
           fatal: (error) => {
             if (this.#io.get(group) === io) Queue.offerUnsafe(queue, { kind: "fatal", error });
           },
+          streaming: (peer) => this.#host.driver(group)?.streaming(peer),
         },
       ),
     };
@@ -665,6 +668,12 @@ export class HostLoop {
         for (const [g, list] of chunks) {
           const io = this.#io.get(g);
           if (io) yield* io.streams.send(list);
+          if (io) this.#streaming.add(io);
+        }
+        // Streams the groups' drivers ended let go of the snapshots they held.
+        for (const io of this.#streaming) {
+          io.streams.sweep();
+          if (!io.streams.active) this.#streaming.delete(io);
         }
       }
       const at = host.nextDeadline();

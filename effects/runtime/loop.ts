@@ -173,6 +173,7 @@ export class NodeLoop {
     this.#streams = new ChunkStreams(ports.snapshots, ports.transport, chunkBytes, {
       unreachable: (peer) => void Queue.offerUnsafe(queue, { kind: "unreachable", peer }),
       fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),
+      streaming: (peer) => this.#driver.streaming(peer),
     });
     this.#done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
@@ -406,6 +407,7 @@ export class NodeLoop {
         for (const c of work.chunks) this.#obs.snapshotBytes(true, c.chunk.length);
         yield* this.#streams.send(work.chunks);
       }
+      if (this.#streams.active) this.#streams.sweep();
     });
   }
 

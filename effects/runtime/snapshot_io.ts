@@ -169,6 +169,8 @@ export interface StreamReports {
   unreachable(peer: NodeId): void;
   /** This node cannot read its own snapshot: it stops (fail-stop). */
   fatal(error: StorageFailure): void;
+  /** The snapshot the driver is streaming to `peer` now, if any (`NodeDriver.streaming`). */
+  streaming(peer: NodeId): SnapshotMeta | undefined;
 }
 
 interface Stream {
@@ -177,10 +179,22 @@ interface Stream {
   reader: AsyncIterator<Uint8Array> | undefined;
   readerAt: number;
   snap: StoredSnapshot | undefined;
+  /** Lets go of `snap` ({@link StoredSnapshot.retain}), while it is held. */
+  release: (() => Promise<void>) | undefined;
   sending: SnapshotMeta | undefined;
 }
 
-/** Per follower, the chunks waiting to be read and sent, and the reader positioned in the snapshot. */
+const sameSnapshot = (a: SnapshotMeta | undefined, b: SnapshotMeta): boolean =>
+  a !== undefined && a.index === b.index && a.term === b.term;
+
+/**
+ * Per follower, the chunks waiting to be read and sent, and the reader
+ * positioned in the snapshot. A stream holds the snapshot it sends until the
+ * driver ends the stream ({@link ChunkStreams.sweep}): a newer snapshot
+ * stored meanwhile does not remove it, so the transfer finishes instead of
+ * starting over (and, with snapshots taken faster than one transfer takes,
+ * starting over for ever).
+ */
 export class ChunkStreams {
   readonly #snapshots: SnapshotStore;
   readonly #transport: Transport;
@@ -206,22 +220,61 @@ export class ChunkStreams {
         if (!s) {
           this.#streams.set(
             to,
-            s = { queue: [], running: false, reader: undefined, readerAt: -1, snap: undefined, sending: undefined },
+            s = {
+              queue: [],
+              running: false,
+              reader: undefined,
+              readerAt: -1,
+              snap: undefined,
+              release: undefined,
+              sending: undefined,
+            },
           );
         }
         s.queue.push(c);
         if (!s.running) {
           s.running = true;
+          this.#running++;
           yield* Effect.forkChild(this.#run(to, s));
         }
       }
     });
   }
 
-  /** Stops sending (the node stops); readers are closed as their fibers end. */
+  /** Stops sending (the node stops); readers are closed as their fibers end, snapshots held are let go. */
   stop(): void {
     this.#stopped = true;
-    for (const s of this.#streams.values()) s.queue.length = 0;
+    for (const s of this.#streams.values()) {
+      s.queue.length = 0;
+      if (!s.running) void this.#letGo(s);
+    }
+  }
+
+  /** Whether a stream is reading or holds a snapshot (so {@link sweep} may have something to do). */
+  get active(): boolean {
+    return this.#holding > 0 || this.#running > 0;
+  }
+
+  /**
+   * Lets go of the snapshots of streams the driver has ended (finished,
+   * given up, paused, or replaced by one of another snapshot). The loop
+   * calls it after each round it stepped the driver in; a stream still
+   * reading is looked at again when it ends.
+   */
+  sweep(): void {
+    for (const [to, s] of this.#streams) {
+      if (s.release !== undefined && !s.running && !sameSnapshot(this.#reports.streaming(to), s.snap!.meta)) {
+        void this.#letGo(s);
+      }
+    }
+  }
+
+  #holding = 0;
+  #running = 0;
+
+  #letGo(s: Stream): Promise<void> {
+    if (s.release !== undefined) this.#holding--;
+    return letGo(s);
   }
 
   #run(to: NodeId, s: Stream): Effect.Effect<void> {
@@ -236,6 +289,7 @@ export class ChunkStreams {
           const meta = s.snap?.meta ?? s.sending;
           s.queue.length = 0;
           yield* Effect.promise(() => closeReader(s));
+          yield* Effect.promise(() => this.#letGo(s));
           // A newer snapshot replacing this one mid-stream explains the failure: the core asks
           // for the new one. Otherwise this node cannot read (or vouch for) its own snapshot.
           const latest = yield* Effect.result(this.#snapshots.latest);
@@ -245,7 +299,10 @@ export class ChunkStreams {
           } else if (!this.#stopped) this.#reports.fatal(error);
         })
       ),
-      Effect.ensuring(Effect.sync(() => void (s.running = false))),
+      Effect.ensuring(Effect.sync(() => {
+        s.running = false;
+        this.#running--;
+      })),
     );
   }
 
@@ -254,24 +311,29 @@ export class ChunkStreams {
       while (s.queue.length > 0 && !this.#stopped) {
         const c = s.queue.shift()!;
         s.sending = c.meta;
-        if (!s.snap || s.snap.meta.index !== c.meta.index || s.snap.meta.term !== c.meta.term) {
+        let snap = s.snap;
+        if (snap === undefined || !sameSnapshot(snap.meta, c.meta)) {
           await closeReader(s);
-          s.snap = await Effect.runPromise(this.#snapshots.latest);
-          if (!s.snap || s.snap.meta.index !== c.meta.index || s.snap.meta.term !== c.meta.term) {
+          await this.#letGo(s);
+          snap = s.snap = await Effect.runPromise(this.#snapshots.latest);
+          if (snap === undefined || !sameSnapshot(snap.meta, c.meta)) {
             this.#reports.unreachable(to);
             s.queue.length = 0;
             return;
           }
+          // Held at once (no await between): a newer snapshot stored from now on leaves this one be.
+          s.release = snap.retain?.();
+          if (s.release !== undefined) this.#holding++;
         }
         let data: Uint8Array = new Uint8Array(0);
         if (c.chunk.length > 0) {
           if (s.reader === undefined || s.readerAt !== c.chunk.offset) {
             await closeReader(s);
-            s.reader = s.snap.read(c.chunk.offset, Math.max(this.#chunkBytes, c.chunk.length))[Symbol.asyncIterator]();
+            s.reader = snap.read(c.chunk.offset, Math.max(this.#chunkBytes, c.chunk.length))[Symbol.asyncIterator]();
             s.readerAt = c.chunk.offset;
           }
           const next = await s.reader.next();
-          if (next.done) throw new Error(`snapshot ended at ${s.readerAt} of ${s.snap.size} bytes`);
+          if (next.done) throw new Error(`snapshot ended at ${s.readerAt} of ${snap.size} bytes`);
           data = next.value.subarray(0, c.chunk.length);
           s.readerAt += next.value.length;
           if (next.value.length !== c.chunk.length) await closeReader(s);
@@ -286,8 +348,21 @@ export class ChunkStreams {
       // Between bursts (the window is full, answers are awaited) the file is not held open: a stream
       // the driver ends never says so here, and an open handle left to the collector is an error on Bun.
       await closeReader(s);
+      // The driver may have ended the stream while this burst was read (its sweep skipped it).
+      if (s.release !== undefined && (this.#stopped || !sameSnapshot(this.#reports.streaming(to), s.snap!.meta))) {
+        await this.#letGo(s);
+      }
     }
   }
+}
+
+/** Releases the snapshot `s` holds; it is looked up afresh for the next chunk. */
+async function letGo(s: Stream): Promise<void> {
+  const release = s.release;
+  s.release = undefined;
+  s.snap = undefined;
+  // A removal that fails here leaves a replaced snapshot behind, which the next one stored removes.
+  await release?.().catch(() => {});
 }
 
 async function closeReader(s: Stream): Promise<void> {

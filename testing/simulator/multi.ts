@@ -41,6 +41,7 @@ import {
 import { InvariantChecker, InvariantViolation } from "./invariants.ts";
 import { type KvCommand, KvMachine } from "./kv_service.ts";
 import { Prng } from "./prng.ts";
+import { SimStreams } from "./streams.ts";
 import { Trace } from "./trace.ts";
 
 /** How to build a multi-group simulation. */
@@ -81,6 +82,8 @@ interface Proc {
   readonly storage: Map<GroupId, Storage>;
   machines: Map<GroupId, KvMachine>;
   receiving: Map<GroupId, { meta: SnapshotMeta; chunks: Uint8Array[] }>;
+  /** Per group, the snapshots its streams to followers hold (in memory: lost in a crash). */
+  streams: Map<GroupId, SimStreams>;
   lastWriteAt: number;
   tickAt: number;
   tickGen: number;
@@ -178,6 +181,7 @@ export class MultiSimulator {
         storage: new Map(),
         machines: new Map(),
         receiving: new Map(),
+        streams: new Map(),
         lastWriteAt: 0,
         tickAt: Infinity,
         tickGen: 0,
@@ -353,6 +357,7 @@ export class MultiSimulator {
   #boot(p: Proc): void {
     p.up = true;
     p.receiving = new Map();
+    p.streams = new Map();
     p.machines = new Map();
     p.lastWriteAt = this.#now;
     p.tickAt = Infinity;
@@ -461,9 +466,16 @@ export class MultiSimulator {
       for (const g of w.captures) this.#capture(p, g);
       for (const { group, chunk: c } of w.chunks) {
         const stored = p.storage.get(group)!.snapshot;
-        if (!stored || stored.info.meta.index !== c.meta.index) continue;
-        const data = stored.data.subarray(c.chunk.offset, c.chunk.offset + c.chunk.length);
-        this.#transmit(p, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
+        let streams = p.streams.get(group);
+        if (streams === undefined) p.streams.set(group, streams = new SimStreams());
+        const data = streams.read(c, stored && { meta: stored.info.meta, data: stored.data });
+        if (data === undefined) p.host.unreachable(c.header.to, this.#now, group);
+        else this.#transmit(p, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
+      }
+      for (const [group, streams] of p.streams) {
+        const d = p.host.driver(group);
+        if (d === undefined) p.streams.delete(group);
+        else streams.sweep((to) => d.streaming(to));
       }
     }
     if (!p.up || p.incarnation !== incarnation) return;

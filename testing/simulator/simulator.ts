@@ -53,6 +53,7 @@ import { type KvCommand, type KvMachine, kvService } from "./kv_service.ts";
 import { defaultFaults, type FaultOptions, Nemesis, type SimControl } from "./nemesis.ts";
 import { Prng } from "./prng.ts";
 import type { SimService } from "./service.ts";
+import { SimStreams } from "./streams.ts";
 import { Trace } from "./trace.ts";
 
 /** How to build a simulated cluster. */
@@ -167,6 +168,8 @@ interface SimNode {
   disk: readonly [number, number] | undefined;
   /** The snapshot being received (in memory: lost in a crash). */
   receiving: { meta: SnapshotMeta; chunks: Uint8Array[] } | undefined;
+  /** The snapshots its streams to followers hold (in memory: lost in a crash). */
+  readonly streams: SimStreams;
   /** How fast this node's clock runs, relative to virtual time. */
   readonly rate: number;
   /** This node's clock reading at virtual time 0. */
@@ -317,6 +320,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
         partition: 0,
         disk: undefined,
         receiving: undefined,
+        streams: new SimStreams(),
         rate,
         clockOffset,
         reads: new Map(),
@@ -485,6 +489,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     node.up = false;
     node.incarnation++;
     node.receiving = undefined;
+    node.streams.clear();
     node.tickAt = Infinity;
     node.reads.clear();
     node.cutOffSince = undefined;
@@ -876,12 +881,13 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       if (work.write) this.#writeLater(node, work.write);
       this.#apply(node, work.applies);
       if (work.capture) this.#capture(node);
+      const stored = node.storage.snapshot;
       for (const c of work.chunks) {
-        const stored = node.storage.snapshot;
-        if (!stored || stored.info.meta.index !== c.meta.index) continue;
-        const data = stored.data.subarray(c.chunk.offset, c.chunk.offset + c.chunk.length);
-        this.#transmit(node, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
+        const data = node.streams.read(c, stored && { meta: stored.info.meta, data: stored.data });
+        if (data === undefined) this.#unreachableLater(node, c.header.to);
+        else this.#transmit(node, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
       }
+      node.streams.sweep((to) => node.driver.streaming(to));
     }
     if (node.up && node.incarnation === incarnation) this.#armTick(node);
   }
@@ -1131,6 +1137,11 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     }
   }
 
+  /** Tells `node`'s driver, asynchronously (as the production loop's queue does), that `peer` looked unreachable. */
+  #unreachableLater(node: SimNode, peer: NodeId): void {
+    this.#schedule({ kind: "unreachable", time: this.#now, seq: 0, node, incarnation: node.incarnation, peer });
+  }
+
   #transmit(from: SimNode, message: Message): void {
     const to = this.#byId.get(message.to);
     if (!to || to === from) return;
@@ -1140,14 +1151,7 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
     }
     if (!to.up) {
       // A crashed peer refuses the connection: the transport reports it, asynchronously.
-      this.#schedule({
-        kind: "unreachable",
-        time: this.#now,
-        seq: 0,
-        node: from,
-        incarnation: from.incarnation,
-        peer: to.id,
-      });
+      this.#unreachableLater(from, to.id);
       return;
     }
     const f = this.#faults;

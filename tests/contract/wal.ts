@@ -303,6 +303,28 @@ export function snapshotContract(
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"]);
     });
 
+    t("a retained snapshot outlives its replacement until its last holder lets go", async (fs, dir) => {
+      const store = await FileSnapshotStore.open(fs, dir);
+      const data = pattern(9000);
+      const old = await store.write(META, [data]);
+      const first = old.retain!();
+      const second = (await store.latest())!.retain!();
+      const newer = { ...META, index: 20, term: 3 };
+      await store.write(newer, [pattern(5)]);
+      assert.deepEqual((await store.latest())?.meta, newer, "the newer one is current");
+      assert.deepEqual((await fs.readDir(snapDir(dir))).sort(), ["snap-10-2.snap", "snap-20-3.snap"]);
+      // Still whole and checked: a read from the start verifies it against its checksum.
+      assert.deepEqual(await collect(old.read(0, 1000)), data);
+      await first();
+      await first(); // A second call of the same release is no second let-go.
+      assert.deepEqual((await fs.readDir(snapDir(dir))).sort(), ["snap-10-2.snap", "snap-20-3.snap"]);
+      await second();
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"], "removed at the last release");
+      // Releasing the current snapshot removes nothing.
+      await (await store.latest())!.retain!()();
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"]);
+    });
+
     t(
       "latest: a newer snapshot landing between the listing and the open is a replacement, not damage",
       async (fs, dir) => {
