@@ -3,12 +3,34 @@
  * receives the leader's snapshot in many small chunks, the leader stores a
  * newer one. The stream must keep sending the checksum of the snapshot it
  * streams (it once sent the newer one's, so the follower refused the
- * assembled bytes, asked again, and never caught up).
+ * assembled bytes, asked again, and never caught up). On files, the stream
+ * must also keep the snapshot it sends readable: a newer one once removed
+ * it, the stream started over with the newer one, and with snapshots taken
+ * faster than a transfer takes the follower never got one.
  */
 import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { RaftEvent } from "../../mod.ts";
-import { startCluster, waitFor, waitForLeader } from "./testkit.ts";
+import { MemoryHub, MemoryLogStore } from "../../adapters/memory/mod.ts";
+import type { DurableFs } from "../../adapters/storage/fs.ts";
+import { FileSnapshotStore } from "../../adapters/storage/snapshots.ts";
+import { createNode, type RaftEvent, type SnapshotReader } from "../../mod.ts";
+import { KvMachine, startCluster, testConfig, waitFor, waitForLeader } from "./testkit.ts";
+
+/** Counts the snapshots it was restored from. */
+class RestoreCounting extends KvMachine {
+  restores = 0;
+  override async restore(snapshot: SnapshotReader): Promise<void> {
+    await super.restore(snapshot);
+    this.restores++;
+  }
+}
+
+const fs: DurableFs = typeof Deno !== "undefined"
+  ? new (await import("../../adapters/deno/fs.ts")).DenoFs()
+  : new (await import("../../adapters/bun/fs.ts")).BunFs();
 
 describe("a snapshot stream outliving the latest snapshot", () => {
   test("a newer snapshot stored mid-stream does not make the follower refuse the one it receives", {
@@ -36,6 +58,51 @@ describe("a snapshot stream outliving the latest snapshot", () => {
       assert.deepEqual(warnings.filter((w) => /checksum/.test(w)), []);
     } finally {
       await cluster.stopAll();
+    }
+  });
+
+  test("on files, a follower gets the snapshot it is sent while the leader keeps replacing it", {
+    timeout: 60_000,
+  }, async () => {
+    const root = await fsp.mkdtemp(join(tmpdir(), "plank-stream-newer-"));
+    const hub = new MemoryHub();
+    const ids = ["a", "b", "c"];
+    const machines = new Map(ids.map((id) => [id, new RestoreCounting()]));
+    const nodes = await Promise.all(ids.map(async (id) =>
+      createNode({
+        id,
+        peers: Object.fromEntries(ids.map((p) => [p, p])),
+        stateMachine: machines.get(id)!,
+        logStore: new MemoryLogStore(),
+        snapshotStore: await FileSnapshotStore.open(fs, join(root, id)),
+        transport: hub.transport(id),
+        // A snapshot every 5 entries; a transfer of 16-byte chunks spans many of them.
+        config: { ...testConfig, snapshotEvery: 5, keepAfterSnapshot: 0 },
+        snapshotChunkBytes: 16,
+      })
+    ));
+    try {
+      const leader = await waitFor(() => nodes.find((n) => n.status().role === "leader"), 10_000, "a leader");
+      const lagging = nodes.find((n) => n !== leader)!;
+      const machine = machines.get(lagging.id)!;
+      hub.isolate(lagging.id);
+      const value = "v".repeat(40);
+      let written = 0;
+      for (; written < 30; written++) await leader.propose({ key: `k${written}`, value });
+      hub.heal();
+      // Writes go on — newer snapshots keep replacing the one being sent — until the follower has one.
+      const deadline = Date.now() + 20_000;
+      while (machine.restores === 0 && Date.now() < deadline) await leader.propose({ key: `k${written++}`, value });
+      assert.ok(machine.restores > 0, `no snapshot installed in 20 s of writes (${written} written)`);
+      await waitFor(() => machine.data.size === written, 20_000, "the lagging node caught up");
+      assert.deepEqual([...machine.data].sort(), [...machines.get(leader.id)!.data].sort());
+      // What the streams held is let go: the leader keeps only its latest snapshot.
+      const snaps = async () =>
+        (await fsp.readdir(join(root, leader.id, "snapshots"))).filter((f) => f.endsWith(".snap"));
+      await waitFor(async () => (await snaps()).length === 1, 5_000, "replaced snapshots removed");
+    } finally {
+      await Promise.allSettled(nodes.map((n) => n.stop()));
+      await fsp.rm(root, { recursive: true, force: true });
     }
   });
 });
