@@ -100,6 +100,7 @@ export type {
   LogStorePort,
   PersistBatch,
   RecoveredLog,
+  RestoreInProgress,
   SnapshotData,
   SnapshotReader,
   SnapshotReceiverPort,

@@ -25,7 +25,7 @@ import {
 import { logStoreLayer, snapshotStoreLayer, transportLayer } from "./ports/mod.ts";
 import type { LogStorePort, SnapshotStorePort, TransportPort } from "./ports/mod.ts";
 import { makeNode, type NodeHandle, type RuntimeOptions, type SetPeersOptions } from "./runtime/mod.ts";
-import { type SnapshotData, type SnapshotReader, StateMachine } from "./ports/mod.ts";
+import { type RestoreInProgress, type SnapshotData, type SnapshotReader, StateMachine } from "./ports/mod.ts";
 import { isThenable } from "./thenable.ts";
 
 /**
@@ -49,6 +49,12 @@ export interface UserStateMachine<C, R> {
   snapshot?(): SnapshotData;
   /** Replaces the state with a stored snapshot's. Needed to catch up from snapshots. */
   restore?(snapshot: SnapshotReader): void | Promise<void>;
+  /**
+   * Optional, beside `restore`: decode a snapshot sent by the leader while
+   * it arrives, leaving the state untouched until `commit` (see
+   * {@link RestoreInProgress}).
+   */
+  beginRestore?(meta: SnapshotMeta): RestoreInProgress;
   /**
    * For a state machine that persists itself: the index of the last entry
    * its durable state includes (it may trail what `apply` saw). At start the
@@ -331,6 +337,7 @@ export function stateMachineService<SM extends UserStateMachine<any, any>, C>(
       return sm.restore(snapshot);
     },
     ...(sm.appliedIndex ? { appliedIndex: () => sm.appliedIndex!() } : {}),
+    ...(sm.beginRestore ? { beginRestore: (meta: SnapshotMeta) => sm.beginRestore!(meta) } : {}),
   };
 }
 

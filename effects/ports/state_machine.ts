@@ -35,6 +35,22 @@ export interface SnapshotReader extends AsyncIterable<Uint8Array> {
 }
 
 /**
+ * A restore that runs while a snapshot is received from the leader
+ * ({@link StateMachine.beginRestore}). It is fed the chunks in order as they
+ * arrive and must leave the state machine as it was until {@link commit} —
+ * decoding into new structures, swapped in at the end — since a transfer
+ * can end without a snapshot (a new leader, a refused checksum, a stop).
+ */
+export interface RestoreInProgress {
+  /** The next chunk (a copy: the restore may keep it). A throw abandons the streamed restore (see `beginRestore`). */
+  write(chunk: Uint8Array): void | PromiseLike<void>;
+  /** The snapshot is whole, matched the leader's checksum and is durable: replace the state with it. */
+  commit(): void | PromiseLike<void>;
+  /** The transfer ended without this snapshot: drop what was written; the state stays as it was. */
+  discard(): void;
+}
+
+/**
  * The replicated state machine, at the byte level. Calls are made from the
  * node's single loop, in log order, each committed command exactly once.
  * Results may be values or Promises; the loop waits for a Promise before it
@@ -52,6 +68,15 @@ export interface StateMachine {
   snapshot(): SnapshotData;
   /** Replaces the whole state with a snapshot's, streamed. */
   restore(snapshot: SnapshotReader): void | PromiseLike<void>;
+  /**
+   * Optional: restore a snapshot received from the leader while it arrives,
+   * instead of once it is whole (the decoding overlaps the transfer). Should
+   * a chunk's `write` throw, the node discards it and, once the snapshot is
+   * whole and verified, restores it with {@link restore} instead (the
+   * bytes may have been damaged in transit and are only checked at the
+   * end). Restores at start and of local snapshots always use `restore`.
+   */
+  beginRestore?(meta: SnapshotMeta): RestoreInProgress;
   /**
    * For a state machine that persists itself: the index of the last entry
    * its durable state includes. At start the node then restores no snapshot

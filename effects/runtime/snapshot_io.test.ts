@@ -15,6 +15,8 @@ import type { DurableFs } from "../../adapters/storage/fs.ts";
 import { FileSnapshotStore } from "../../adapters/storage/snapshots.ts";
 import { snapshotStoreFromPort } from "../ports/mod.ts";
 import type { InstallSnapshot, Message, SnapshotMeta } from "../../core/types.ts";
+import { crc32c } from "../../core/crc32c.ts";
+import type { SnapshotReader } from "../ports/mod.ts";
 import type { ChunkSend } from "../driver/driver.ts";
 import { ChunkStreams, type IntakeReports, SnapshotIntake } from "./snapshot_io.ts";
 
@@ -113,6 +115,104 @@ test("a stream keeps the snapshot it sends when a newer one is stored mid-stream
     }
     assert.equal(streams.active, false);
     assert.deepEqual(await snaps(), ["snap-40-2.snap"]);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A state machine whose streamed restores are recorded. */
+function streaming(snapDir: string, options: { failWrite?: boolean } = {}) {
+  const log: string[] = [];
+  const fed: Uint8Array[] = [];
+  let restored: Uint8Array | undefined;
+  const sm = {
+    restore: async (r: SnapshotReader) => {
+      restored = await r.bytes();
+      log.push("restore");
+    },
+    beginRestore: (meta: SnapshotMeta) => {
+      log.push(`begin ${meta.index}`);
+      return {
+        write: (chunk: Uint8Array) => {
+          if (options.failWrite) throw new Error("cannot decode");
+          fed.push(chunk);
+        },
+        commit: async () => {
+          const names = await fsp.readdir(snapDir);
+          log.push(`commit (stored: ${names.filter((n) => n.endsWith(".snap")).join(",")})`);
+        },
+        discard: () => void log.push("discard"),
+      };
+    },
+  };
+  return { sm, log, fed, restored: () => restored };
+}
+
+test("a streamed restore takes each accepted chunk, commits once the snapshot is durable, and is discarded otherwise", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-intake-"));
+  try {
+    const store = snapshotStoreFromPort(await FileSnapshotStore.open(fs, dir));
+    const snapDir = join(dir, "snapshots");
+    const meta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+    const a = new Uint8Array(100).fill(1);
+    const b = new Uint8Array(50).fill(2);
+    const checksum = crc32c(b, crc32c(a));
+    const events: string[] = [];
+    const reports: IntakeReports = {
+      transmit: () => {},
+      refused: (_from, _meta, reason) => void events.push(`refused: ${reason}`),
+      installed: (info) => void events.push(`installed ${info.meta.index}`),
+    };
+    const { sm, log, fed } = streaming(snapDir);
+    const intake = new SnapshotIntake(store, sm);
+    const run = (op: Parameters<SnapshotIntake["run"]>[0]) => Effect.runPromise(intake.run(op, reports));
+    // A refused checksum: the streamed restore is dropped, nothing is installed.
+    await run({ op: "begin", meta });
+    await run({ op: "write", offset: 0, data: a });
+    await run({ op: "write", offset: 0, data: a }); // a duplicate the store does not accept: not fed again
+    await run({ op: "write", offset: 100, data: b });
+    assert.deepEqual(fed, [a, b]);
+    assert.notEqual(fed[0]!.buffer, a.buffer, "the restore is given copies");
+    await run({ op: "finish", from: "b", meta, checksum: checksum ^ 1 });
+    assert.deepEqual(log, ["begin 9", "discard"]);
+    assert.match(events[0]!, /^refused/);
+    // The leader's bytes: committed after the store made them current (the file is there), then reported.
+    fed.length = 0;
+    await run({ op: "begin", meta });
+    await run({ op: "write", offset: 0, data: a });
+    await run({ op: "write", offset: 100, data: b });
+    await run({ op: "finish", from: "b", meta, checksum });
+    assert.deepEqual(log.slice(2), ["begin 9", "commit (stored: snap-9-2.snap)"]);
+    assert.deepEqual(events.slice(1), ["installed 9"]);
+    // A new leader's transfer (abort) and a node going away (close) discard a restore under way.
+    await run({ op: "begin", meta: { ...meta, index: 12 } });
+    await run({ op: "abort" });
+    await run({ op: "begin", meta: { ...meta, index: 13 } });
+    await Effect.runPromise(intake.close());
+    assert.deepEqual(log.slice(4), ["begin 12", "discard", "begin 13", "discard"]);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a streamed restore that refuses a chunk is dropped; the verified snapshot is restored whole", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-intake-"));
+  try {
+    const store = snapshotStoreFromPort(await FileSnapshotStore.open(fs, dir));
+    const meta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+    const data = new Uint8Array(300).map((_, i) => i % 7);
+    const { sm, log, restored } = streaming(join(dir, "snapshots"), { failWrite: true });
+    const intake = new SnapshotIntake(store, sm);
+    const installed: number[] = [];
+    const run = (op: Parameters<SnapshotIntake["run"]>[0]) =>
+      Effect.runPromise(intake.run(op, { ...reports, installed: (i) => void installed.push(i.meta.index) }));
+    await run({ op: "begin", meta });
+    await run({ op: "write", offset: 0, data: data.subarray(0, 200) });
+    await run({ op: "write", offset: 200, data: data.subarray(200) });
+    await run({ op: "finish", from: "b", meta, checksum: crc32c(data) });
+    assert.deepEqual(log, ["begin 9", "discard", "restore"]);
+    assert.deepEqual(restored(), data);
+    assert.deepEqual(installed, [9]);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

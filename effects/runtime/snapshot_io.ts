@@ -13,7 +13,14 @@ import type { Message, NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend, SnapshotInfo, StoreOp } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
 import { SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
-import type { SnapshotData, SnapshotReader, SnapshotSink, StateMachine, StoredSnapshot } from "../ports/mod.ts";
+import type {
+  RestoreInProgress,
+  SnapshotData,
+  SnapshotReader,
+  SnapshotSink,
+  StateMachine,
+  StoredSnapshot,
+} from "../ports/mod.ts";
 
 import type { SnapshotStore, Transport } from "../ports/mod.ts";
 
@@ -386,20 +393,36 @@ export interface IntakeReports {
  * A follower's side of receiving snapshots into one store: the driver's
  * {@link StoreOp}s carried out in order. The last op makes the snapshot
  * current only if its bytes match the leader's checksum (end to end), then
- * restores the state machine from the chunks the store accepted. One per
- * node (or per hosted group).
+ * restores the state machine from the chunks the store accepted. A state
+ * machine with `beginRestore` is fed each accepted chunk as it comes instead,
+ * and its restore is committed only once the store has made the snapshot
+ * durable and current — discarded on anything else. One per node (or per
+ * hosted group).
  */
 export class SnapshotIntake {
   readonly #store: SnapshotStore;
-  readonly #sm: Pick<StateMachine, "restore">;
+  readonly #sm: Pick<StateMachine, "restore" | "beginRestore">;
   #sink: SnapshotSink | undefined = undefined;
   /** The chunks the sink accepted, kept so the restore need not read the file back (none past the cap). */
   #received: ReceivedChunks | undefined = undefined;
+  /** The state machine's restore fed as chunks arrive, while it has taken every chunk. */
+  #restoring: RestoreInProgress | undefined = undefined;
 
   /** Receives into `store`, restoring `sm`. */
-  constructor(store: SnapshotStore, sm: Pick<StateMachine, "restore">) {
+  constructor(store: SnapshotStore, sm: Pick<StateMachine, "restore" | "beginRestore">) {
     this.#store = store;
     this.#sm = sm;
+  }
+
+  /** Drops the streamed restore, if any (the state machine keeps its state). */
+  #discard(): void {
+    const restoring = this.#restoring;
+    this.#restoring = undefined;
+    try {
+      restoring?.discard();
+    } catch {
+      // Nothing of it was installed; the state machine's trouble dropping it is not the node's.
+    }
   }
 
   /**
@@ -410,7 +433,25 @@ export class SnapshotIntake {
     const sink = this.#sink;
     this.#sink = undefined;
     this.#received = undefined;
+    this.#discard();
     return sink ? Effect.ignore(sink.abort) : Effect.void;
+  }
+
+  /**
+   * Hands the streamed restore its next chunk (a copy, the restore's to
+   * keep). Should it refuse it, the streamed restore is dropped and the
+   * snapshot is restored whole, from the store, once verified: the chunk may
+   * have been damaged in transit, which only the checksum at the end tells.
+   */
+  #feed(chunk: Uint8Array): Effect.Effect<void> {
+    const restoring = this.#restoring!;
+    return Effect.promise(async () => {
+      try {
+        await restoring.write(chunk.slice());
+      } catch {
+        if (this.#restoring === restoring) this.#discard();
+      }
+    });
   }
 
   /** Carries out `op` (in the driver's order); a failed store is fail-stop, a refused checksum is reported. */
@@ -421,15 +462,30 @@ export class SnapshotIntake {
           if (this.#sink) yield* this.#sink.abort;
           this.#sink = undefined;
           this.#received = undefined;
+          this.#discard();
           return;
-        case "begin":
+        case "begin": {
+          this.#discard();
           this.#sink = yield* this.#store.receive(op.meta);
-          this.#received = new ReceivedChunks();
+          const begin = this.#sm.beginRestore;
+          if (begin !== undefined) {
+            try {
+              this.#restoring = begin.call(this.#sm, op.meta);
+            } catch {
+              this.#restoring = undefined; // Restored whole at the end instead.
+            }
+          }
+          // Kept for a restore from memory at the end, unless the state machine takes the chunks as they come.
+          this.#received = this.#restoring === undefined ? new ReceivedChunks() : undefined;
           return;
+        }
         case "write":
           if (this.#sink) {
             const written = yield* this.#sink.writeChunk(op.offset, op.data);
-            if (written.accepted) this.#received?.add(op.data);
+            if (written.accepted) {
+              this.#received?.add(op.data);
+              if (this.#restoring !== undefined) yield* this.#feed(op.data);
+            }
           }
           return;
         case "send":
@@ -437,19 +493,30 @@ export class SnapshotIntake {
         case "finish": {
           const sink = this.#sink;
           const received = this.#received;
+          const restoring = this.#restoring;
           this.#sink = undefined;
           this.#received = undefined;
-          if (!sink) return;
+          if (!sink) return this.#discard();
           // End to end: the store makes the bytes current only if they are the leader's (its checksum).
           const finished = yield* Effect.result(sink.finish(op.checksum));
           if (Result.isFailure(finished)) {
+            this.#discard();
             if (!(finished.failure instanceof SnapshotChecksumMismatch)) return yield* Effect.fail(finished.failure);
             return reports.refused(op.from, op.meta, finished.failure.message);
           }
           const stored = finished.success;
-          // The bytes the store just verified against the leader's checksum, from memory: reading the file back
-          // would be a second pass over the whole snapshot that durability does not need.
-          yield* restoreFrom(this.#sm, received?.asStored(stored) ?? stored);
+          this.#restoring = undefined;
+          if (restoring !== undefined) {
+            // Every chunk was taken, and the snapshot is now verified and durable: the streamed restore is the one.
+            yield* Effect.tryPromise({
+              try: async () => await restoring.commit(),
+              catch: (e) => new StateMachineFailure("restore", e),
+            });
+          } else {
+            // The bytes the store just verified against the leader's checksum, from memory: reading the file back
+            // would be a second pass over the whole snapshot that durability does not need.
+            yield* restoreFrom(this.#sm, received?.asStored(stored) ?? stored);
+          }
           reports.installed({ meta: stored.meta, size: stored.size, checksum: stored.checksum });
           return;
         }

@@ -82,6 +82,54 @@ describe("raftd kv", () => {
     }));
   });
 
+  test("a restore fed in chunks, split anywhere, gives the state restore() gives, and only at commit", () => {
+    fc.assert(fc.property(
+      fc.array(command, { maxLength: 30 }),
+      fc.array(fc.integer({ min: 0, max: 1 << 16 }), { maxLength: 12 }),
+      (cmds, cuts) => {
+        const a = new KvStore();
+        for (const c of cmds) a.apply(c);
+        const snap = a.snapshot();
+        const b = new KvStore();
+        b.apply({ op: "put", key: "before", value: utf8Bytes("x") });
+        const before = b.snapshot();
+        const restore = b.beginRestore();
+        const points = [...new Set(cuts.map((c) => c % (snap.length + 1)))].sort((x, y) => x - y);
+        let at = 0;
+        for (const p of [...points, snap.length]) {
+          restore.write(snap.slice(at, p)); // empty chunks too
+          at = p;
+          assert.deepEqual(b.snapshot(), before, "nothing changes before commit");
+        }
+        restore.commit();
+        assert.deepEqual(b.snapshot(), snap);
+      },
+    ));
+  });
+
+  test("a chunked restore cut short, with bytes past its end, or discarded leaves the state alone", () => {
+    const a = new KvStore();
+    for (let i = 0; i < 50; i++) a.apply({ op: "put", key: `k${i}`, value: utf8Bytes("v".repeat(i)) });
+    const snap = a.snapshot();
+    const b = new KvStore();
+    b.apply({ op: "put", key: "k", value: utf8Bytes("mine") });
+    const cut = b.beginRestore();
+    cut.write(snap.subarray(0, 100));
+    cut.write(snap.subarray(100, snap.length - 3));
+    assert.throws(() => cut.commit(), KvDecodeError);
+    const long = b.beginRestore();
+    long.write(snap);
+    assert.throws(() => long.write(Uint8Array.of(0)), /trailing/);
+    assert.throws(() => long.commit(), KvDecodeError);
+    const dropped = b.beginRestore();
+    dropped.write(snap);
+    dropped.discard();
+    assert.throws(() => dropped.commit(), KvDecodeError);
+    assert.throws(() => b.beginRestore().write(Uint8Array.of(0x99)), /not a raftd snapshot/);
+    assert.deepEqual(b.get("k"), utf8Bytes("mine"));
+    assert.equal(b.size, 1);
+  });
+
   test("a corrupt snapshot is refused and leaves the state alone", () => {
     const kv = new KvStore();
     kv.apply({ op: "put", key: "k", value: utf8Bytes("v") });

@@ -102,12 +102,28 @@ class Writer {
   }
 }
 
+/** A record runs past the bytes received so far: parsing resumes once `needed` bytes (from the buffer's start) are there. */
+class NeedMore {
+  constructor(readonly needed: number) {}
+}
+
 class Reader {
   #pos = 0;
-  constructor(readonly buf: Uint8Array) {}
+  /** @param partial the input may continue: its end throws {@link NeedMore}, not a decode error */
+  constructor(readonly buf: Uint8Array, readonly partial = false) {}
+
+  /** Bytes consumed. */
+  get pos(): number {
+    return this.#pos;
+  }
+
+  #short(needed: number): never {
+    if (this.partial) throw new NeedMore(needed);
+    throw new KvDecodeError(needed > this.#pos + 1 ? "length beyond end of input" : "unexpected end of input");
+  }
 
   byte(): number {
-    if (this.#pos >= this.buf.length) throw new KvDecodeError("unexpected end of input");
+    if (this.#pos >= this.buf.length) this.#short(this.#pos + 1);
     return this.buf[this.#pos++];
   }
 
@@ -125,7 +141,7 @@ class Reader {
 
   bytes(): Uint8Array {
     const n = this.varint();
-    if (n > this.buf.length - this.#pos) throw new KvDecodeError("length beyond end of input");
+    if (n > this.buf.length - this.#pos) this.#short(this.#pos + n);
     const out = this.buf.slice(this.#pos, this.#pos + n);
     this.#pos += n;
     return out;
@@ -135,7 +151,7 @@ class Reader {
     try {
       return utf8Decoder.decode(this.bytes());
     } catch (e) {
-      if (e instanceof KvDecodeError) throw e;
+      if (e instanceof KvDecodeError || e instanceof NeedMore) throw e;
       throw new KvDecodeError("invalid UTF-8");
     }
   }
@@ -226,7 +242,7 @@ export type MembersListener = (members: ReadonlyMap<string, string>, peers: Read
  * is only as good as that).
  */
 export class KvStore {
-  readonly #data = new Map<string, Uint8Array>();
+  #data = new Map<string, Uint8Array>();
   readonly #members = new Map<string, string>();
   readonly #peers = new Map<string, string>();
   readonly #onMembers: MembersListener | undefined;
@@ -318,31 +334,159 @@ export class KvStore {
 
   /** Replace the whole state with a snapshot from {@link KvStore.snapshot}. Throws {@link KvDecodeError}, leaving the state unchanged. */
   restore(bytes: Uint8Array): void {
-    const r = new Reader(bytes);
-    if (r.byte() !== SNAPSHOT_MAGIC) throw new KvDecodeError("not a raftd snapshot");
-    const version = r.byte();
-    if (version !== 1 && version !== SNAPSHOT_VERSION) {
-      throw new KvDecodeError(`unsupported snapshot version ${version}`);
-    }
-    const members = new Map<string, string>();
-    const peers = new Map<string, string>();
-    for (let n = r.varint(); n > 0; n--) {
-      const id = r.string();
-      members.set(id, r.string());
-      const peer = version === 1 ? "" : r.string();
-      if (peer !== "") peers.set(id, peer);
-    }
-    const data = new Map<string, Uint8Array>();
-    for (let n = r.varint(); n > 0; n--) data.set(r.string(), r.bytes());
-    r.end();
-    this.#members.clear();
-    for (const [k, v] of members) this.#members.set(k, v);
-    this.#peers.clear();
-    for (const [k, v] of peers) this.#peers.set(k, v);
-    this.#data.clear();
-    for (const [k, v] of data) this.#data.set(k, v);
-    this.#onMembers?.(this.#members, this.#peers);
+    const restore = this.beginRestore();
+    restore.write(bytes);
+    restore.commit();
   }
+
+  /**
+   * A restore fed a snapshot chunk by chunk as it arrives (plank's
+   * `StateMachine.beginRestore`): each chunk is decoded into new maps, and
+   * the state is replaced only at {@link KvRestore.commit}. Until then, or
+   * after {@link KvRestore.discard}, the store is as it was.
+   */
+  beginRestore(): KvRestore {
+    return new KvRestore((data, members, peers) => {
+      this.#data = data;
+      this.#members.clear();
+      for (const [k, v] of members) this.#members.set(k, v);
+      this.#peers.clear();
+      for (const [k, v] of peers) this.#peers.set(k, v);
+      this.#onMembers?.(this.#members, this.#peers);
+    });
+  }
+}
+
+/**
+ * A snapshot being decoded chunk by chunk into new maps; see
+ * {@link KvStore.beginRestore}. A record split across chunks waits for the
+ * bytes it needs (gathered, then joined once).
+ */
+export class KvRestore {
+  readonly #install: (
+    data: Map<string, Uint8Array>,
+    members: Map<string, string>,
+    peers: Map<string, string>,
+  ) => void;
+  readonly #data = new Map<string, Uint8Array>();
+  readonly #members = new Map<string, string>();
+  readonly #peers = new Map<string, string>();
+  #phase: "header" | "memberCount" | "members" | "keyCount" | "keys" | "end" | "over" = "header";
+  #version = 0;
+  /** Records left in the current phase. */
+  #left = 0;
+  /** Bytes received but not yet decoded (a record's beginning), and how many the next record needs. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #need = 0;
+
+  /** @internal Built by {@link KvStore.beginRestore}. */
+  constructor(
+    install: (data: Map<string, Uint8Array>, members: Map<string, string>, peers: Map<string, string>) => void,
+  ) {
+    this.#install = install;
+  }
+
+  /** Decodes the next chunk. Throws {@link KvDecodeError} on bytes that are no raftd snapshot. */
+  write(chunk: Uint8Array): void {
+    if (this.#phase === "over") throw new KvDecodeError("the restore is over");
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (this.#pendingBytes < this.#need) return;
+    const buf = this.#pending.length === 1 ? this.#pending[0]! : concat(this.#pending, this.#pendingBytes);
+    const r = new Reader(buf, true);
+    let mark = 0;
+    this.#need = 0;
+    try {
+      while (this.#phase !== "end") {
+        this.#record(r);
+        mark = r.pos;
+      }
+      mark = r.pos;
+    } catch (e) {
+      if (!(e instanceof NeedMore)) {
+        this.discard();
+        throw e;
+      }
+      this.#need = e.needed - mark;
+    }
+    if (this.#phase === "end" && mark < buf.length) {
+      this.discard();
+      throw new KvDecodeError(`${buf.length - mark} trailing bytes`);
+    }
+    // The undecoded rest is copied: a view would keep the whole chunk alive.
+    const rest = buf.subarray(mark);
+    this.#pending = rest.length > 0 ? [rest.slice()] : [];
+    this.#pendingBytes = rest.length;
+  }
+
+  /** Decodes one record (or a count) of the current phase, advancing the phase. */
+  #record(r: Reader): void {
+    switch (this.#phase) {
+      case "header": {
+        if (r.byte() !== SNAPSHOT_MAGIC) throw new KvDecodeError("not a raftd snapshot");
+        const version = r.byte();
+        if (version !== 1 && version !== SNAPSHOT_VERSION) {
+          throw new KvDecodeError(`unsupported snapshot version ${version}`);
+        }
+        this.#version = version;
+        this.#phase = "memberCount";
+        return;
+      }
+      case "memberCount":
+        this.#left = r.varint();
+        this.#phase = "members";
+        return;
+      case "members": {
+        if (this.#left === 0) return void (this.#phase = "keyCount");
+        const id = r.string();
+        const address = r.string();
+        const peer = this.#version === 1 ? "" : r.string();
+        this.#members.set(id, address);
+        if (peer !== "") this.#peers.set(id, peer);
+        this.#left--;
+        return;
+      }
+      case "keyCount":
+        this.#left = r.varint();
+        this.#phase = "keys";
+        return;
+      case "keys":
+        if (this.#left === 0) return void (this.#phase = "end");
+        this.#data.set(r.string(), r.bytes());
+        this.#left--;
+        return;
+    }
+  }
+
+  /** The whole snapshot was written (and verified by plank): replaces the store's state. Throws if it was cut short. */
+  commit(): void {
+    if (this.#phase !== "end" || this.#pendingBytes > 0) {
+      const over = this.#phase === "over";
+      this.discard();
+      throw new KvDecodeError(over ? "the restore is over" : "unexpected end of input");
+    }
+    this.#phase = "over";
+    this.#install(this.#data, this.#members, this.#peers);
+  }
+
+  /** Drops what was decoded; the store stays as it was. */
+  discard(): void {
+    this.#phase = "over";
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#data.clear();
+  }
+}
+
+function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** UTF-8 bytes of `s` (for CAS `prev` values given as text). */

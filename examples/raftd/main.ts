@@ -430,6 +430,8 @@ async function main(platform: Platform): Promise<number> {
         apply: (cmd: KvCommand): KvResult => kv.apply(cmd),
         snapshot: () => kv.snapshot(),
         restore: async (snapshot) => kv.restore(await snapshot.bytes()),
+        // A snapshot from the leader is decoded as it arrives (into new maps, installed at commit).
+        beginRestore: () => kv.beginRestore(),
       },
       command: { encode: encodeCommand, decode: decodeCommand },
       requestTimeoutMs: config.requestTimeoutMs,
