@@ -139,17 +139,18 @@ class Reader {
     throw new KvDecodeError("varint too long");
   }
 
-  bytes(): Uint8Array {
+  /** A length-prefixed byte string: a copy, or with `view` a view into the input (which must then stay unchanged). */
+  bytes(view = false): Uint8Array {
     const n = this.varint();
     if (n > this.buf.length - this.#pos) this.#short(this.#pos + n);
-    const out = this.buf.slice(this.#pos, this.#pos + n);
+    const at = this.#pos;
     this.#pos += n;
-    return out;
+    return view ? this.buf.subarray(at, at + n) : this.buf.slice(at, at + n);
   }
 
   string(): string {
     try {
-      return utf8Decoder.decode(this.bytes());
+      return utf8Decoder.decode(this.bytes(true));
     } catch (e) {
       if (e instanceof KvDecodeError || e instanceof NeedMore) throw e;
       throw new KvDecodeError("invalid UTF-8");
@@ -334,7 +335,8 @@ export class KvStore {
 
   /** Replace the whole state with a snapshot from {@link KvStore.snapshot}. Throws {@link KvDecodeError}, leaving the state unchanged. */
   restore(bytes: Uint8Array): void {
-    const restore = this.beginRestore();
+    // Values are copied out: views would keep the caller's whole buffer alive for as long as any value is.
+    const restore = this.#restore(false);
     restore.write(bytes);
     restore.commit();
   }
@@ -343,10 +345,17 @@ export class KvStore {
    * A restore fed a snapshot chunk by chunk as it arrives (plank's
    * `StateMachine.beginRestore`): each chunk is decoded into new maps, and
    * the state is replaced only at {@link KvRestore.commit}. Until then, or
-   * after {@link KvRestore.discard}, the store is as it was.
+   * after {@link KvRestore.discard}, the store is as it was. It takes the
+   * chunks it is given (plank hands it copies): values are kept as views into
+   * them rather than copied one by one — a chunk's memory goes once all of
+   * its values are overwritten or deleted.
    */
   beginRestore(): KvRestore {
-    return new KvRestore((data, members, peers) => {
+    return this.#restore(true);
+  }
+
+  #restore(views: boolean): KvRestore {
+    return new KvRestore(views, (data, members, peers) => {
       this.#data = data;
       this.#members.clear();
       for (const [k, v] of members) this.#members.set(k, v);
@@ -363,6 +372,7 @@ export class KvStore {
  * bytes it needs (gathered, then joined once).
  */
 export class KvRestore {
+  readonly #views: boolean;
   readonly #install: (
     data: Map<string, Uint8Array>,
     members: Map<string, string>,
@@ -380,10 +390,17 @@ export class KvRestore {
   #pendingBytes = 0;
   #need = 0;
 
-  /** @internal Built by {@link KvStore.beginRestore}. */
+  /**
+   * Built by {@link KvStore.beginRestore}.
+   *
+   * @param views keep values as views into the chunks written (which must then stay unchanged), not copies
+   * @param install replaces the store's state with the decoded maps
+   */
   constructor(
+    views: boolean,
     install: (data: Map<string, Uint8Array>, members: Map<string, string>, peers: Map<string, string>) => void,
   ) {
+    this.#views = views;
     this.#install = install;
   }
 
@@ -414,9 +431,9 @@ export class KvRestore {
       this.discard();
       throw new KvDecodeError(`${buf.length - mark} trailing bytes`);
     }
-    // The undecoded rest is copied: a view would keep the whole chunk alive.
+    // The undecoded rest is kept as it is (a view: the chunk is this restore's).
     const rest = buf.subarray(mark);
-    this.#pending = rest.length > 0 ? [rest.slice()] : [];
+    this.#pending = rest.length > 0 ? [rest] : [];
     this.#pendingBytes = rest.length;
   }
 
@@ -453,7 +470,7 @@ export class KvRestore {
         return;
       case "keys":
         if (this.#left === 0) return void (this.#phase = "end");
-        this.#data.set(r.string(), r.bytes());
+        this.#data.set(r.string(), r.bytes(this.#views));
         this.#left--;
         return;
     }
