@@ -217,3 +217,57 @@ test("a streamed restore that refuses a chunk is dropped; the verified snapshot 
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a chunk queued while a stream's round is finishing is sent by that round, not left until the next", async () => {
+  const membership = membershipOf(["a", "b"]);
+  const meta: SnapshotMeta = { index: 9, term: 2, membership };
+  const data = new Uint8Array(2000).map((_, i) => i % 13);
+  // Closing the reader (at the end of each round) waits on a gate the test holds.
+  let openGate: () => void = () => {};
+  let closing = Promise.resolve();
+  const stored = {
+    meta,
+    size: data.length,
+    checksum: crc32c(data),
+    read: (offset = 0, chunkBytes = 1000) => ({
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (let at = offset; at < data.length; at += chunkBytes) yield data.slice(at, at + chunkBytes);
+        } finally {
+          await closing;
+        }
+      },
+    }),
+  };
+  const store = { latest: Effect.succeed(stored) } as unknown as Parameters<typeof snapshotStoreFromPort>[0];
+  const sent: number[] = [];
+  const streams = new ChunkStreams(
+    store as never,
+    {
+      send: (m: Message) => sent.push((m as InstallSnapshot).offset) > 0,
+      listen: () => {},
+      setPeers: () => {},
+    },
+    1000,
+    { unreachable: () => assert.fail("unreachable"), fatal: (e) => assert.fail(`${e}`), streaming: () => meta },
+  );
+  const chunk = (i: number): ChunkSend => ({
+    header: { group: 0, from: "a", to: "b", term: 2 },
+    meta,
+    chunk: { offset: i * 1000, length: 1000, done: i === 1 },
+    checksum: stored.checksum,
+  });
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  closing = new Promise<void>((resolve) => openGate = resolve);
+  await Effect.runPromise(Effect.gen(function* () {
+    yield* streams.send([chunk(0)]);
+    yield* Effect.promise(() => until(() => sent.length === 1));
+    // The round has sent chunk 0 and is closing its reader (held): chunk 1 arrives now.
+    yield* streams.send([chunk(1)]);
+    openGate();
+    yield* Effect.promise(() => until(() => sent.length === 2));
+  }));
+  assert.deepEqual(sent, [0, 1000]);
+});

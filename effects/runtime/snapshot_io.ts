@@ -182,7 +182,8 @@ export interface StreamReports {
 
 interface Stream {
   readonly queue: ChunkSend[];
-  running: boolean;
+  /** The fiber draining the queue, while one is (a token: only the fiber that took it gives it back). */
+  runner: object | undefined;
   reader: AsyncIterator<Uint8Array> | undefined;
   readerAt: number;
   snap: StoredSnapshot | undefined;
@@ -229,7 +230,7 @@ export class ChunkStreams {
             to,
             s = {
               queue: [],
-              running: false,
+              runner: undefined,
               reader: undefined,
               readerAt: -1,
               snap: undefined,
@@ -239,10 +240,11 @@ export class ChunkStreams {
           );
         }
         s.queue.push(c);
-        if (!s.running) {
-          s.running = true;
+        if (s.runner === undefined) {
+          const runner = {};
+          s.runner = runner;
           this.#running++;
-          yield* Effect.forkChild(this.#run(to, s));
+          yield* Effect.forkChild(this.#run(to, s, runner));
         }
       }
     });
@@ -253,7 +255,7 @@ export class ChunkStreams {
     this.#stopped = true;
     for (const s of this.#streams.values()) {
       s.queue.length = 0;
-      if (!s.running) void this.#letGo(s);
+      if (s.runner === undefined) void this.#letGo(s);
     }
   }
 
@@ -270,7 +272,9 @@ export class ChunkStreams {
    */
   sweep(): void {
     for (const [to, s] of this.#streams) {
-      if (s.release !== undefined && !s.running && !sameSnapshot(this.#reports.streaming(to), s.snap!.meta)) {
+      if (
+        s.release !== undefined && s.runner === undefined && !sameSnapshot(this.#reports.streaming(to), s.snap!.meta)
+      ) {
         void this.#letGo(s);
       }
     }
@@ -284,33 +288,52 @@ export class ChunkStreams {
     return letGo(s);
   }
 
-  #run(to: NodeId, s: Stream): Effect.Effect<void> {
-    const work = Effect.tryPromise({
-      try: () => this.#drain(to, s),
-      catch: (e) => e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e),
-    });
-    return work.pipe(
-      Effect.catch((error) =>
-        Effect.gen({ self: this }, function* () {
-          // The snapshot being sent: the one opened, or (if opening it failed) the one the chunk names.
-          const meta = s.snap?.meta ?? s.sending;
-          s.queue.length = 0;
-          yield* Effect.promise(() => closeReader(s));
-          yield* Effect.promise(() => this.#letGo(s));
-          // A newer snapshot replacing this one mid-stream explains the failure: the core asks
-          // for the new one. Otherwise this node cannot read (or vouch for) its own snapshot.
-          const latest = yield* Effect.result(this.#snapshots.latest);
-          const now = Result.isSuccess(latest) ? latest.success : undefined;
-          if (meta && now && (now.meta.index !== meta.index || now.meta.term !== meta.term)) {
-            this.#reports.unreachable(to);
-          } else if (!this.#stopped) this.#reports.fatal(error);
-        })
-      ),
-      Effect.ensuring(Effect.sync(() => {
-        s.running = false;
-        this.#running--;
-      })),
-    );
+  /** `runner` gives the stream back (no fiber drains it any more). */
+  #release(s: Stream, runner: object): void {
+    if (s.runner !== runner) return;
+    s.runner = undefined;
+    this.#running--;
+  }
+
+  #run(to: NodeId, s: Stream, runner: object): Effect.Effect<void> {
+    return Effect.promise(async () => {
+      // A chunk queued while a round was finishing (its awaits) saw the stream taken and started no
+      // fiber: it is this one's to send. The stream is given back only with nothing queued, with no
+      // await between that check and the give-back.
+      while (!this.#stopped) {
+        try {
+          await this.#drain(to, s);
+        } catch (e) {
+          if (await this.#failed(to, s, e) === "fatal") break;
+        }
+        if (s.queue.length === 0) break;
+      }
+      this.#release(s, runner);
+    }).pipe(Effect.ensuring(Effect.sync(() => this.#release(s, runner))));
+  }
+
+  /**
+   * A round failed reading the snapshot: if a newer snapshot replaced it
+   * mid-stream (a store that does not retain), the core asks for the new one
+   * ("unreachable"); otherwise this node cannot read, or vouch for, its own
+   * snapshot ("fatal", fail-stop).
+   */
+  async #failed(to: NodeId, s: Stream, e: unknown): Promise<"unreachable" | "fatal"> {
+    const error = e instanceof StorageFailure ? e : new StorageFailure("snapshot read", e);
+    // The snapshot being sent: the one opened, or (if opening it failed) the one the chunk names.
+    const meta = s.snap?.meta ?? s.sending;
+    s.queue.length = 0;
+    await closeReader(s).catch(() => {});
+    await this.#letGo(s);
+    const latest = await Effect.runPromise(Effect.result(this.#snapshots.latest));
+    const now = Result.isSuccess(latest) ? latest.success : undefined;
+    if (meta && now && !sameSnapshot(now.meta, meta)) {
+      this.#reports.unreachable(to);
+      return "unreachable";
+    }
+    s.queue.length = 0;
+    if (!this.#stopped) this.#reports.fatal(error);
+    return "fatal";
   }
 
   async #drain(to: NodeId, s: Stream): Promise<void> {
