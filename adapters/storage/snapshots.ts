@@ -304,10 +304,11 @@ export class FileSnapshotStore {
       meta,
       size,
       checksum,
-      retain(): () => Promise<void> {
+      async retain(): Promise<(() => Promise<void>) | undefined> {
+        // Held first, then checked: a removal from now on leaves it be; one before it is seen here.
         held.set(name, (held.get(name) ?? 0) + 1);
         let released = false;
-        return async () => {
+        const release = async (): Promise<void> => {
           if (released) return;
           released = true;
           const left = held.get(name)! - 1;
@@ -317,6 +318,9 @@ export class FileSnapshotStore {
           // Not synced: a replaced snapshot that reappears after a crash is removed by the next one stored.
           await fs.remove(path);
         };
+        if (await fs.exists(path)) return release;
+        await release();
+        return undefined;
       },
       read(offset = 0, chunkBytes = DEFAULT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
         if (!(offset >= 0 && offset <= size)) {

@@ -721,6 +721,15 @@ export class NodeDriver {
     this.#receive.push({ op: "send", message: this.#snapshotAnswer(from, this.#state.term, meta.index, 0, false) });
   }
 
+  /**
+   * The state machine's streamed restore (`beginRestore`) of the snapshot
+   * being received failed; it will be restored whole once verified. Warned:
+   * a decoder that always fails costs the overlap on every install.
+   */
+  restoreFellBack(meta: SnapshotMeta, reason: string): void {
+    this.#warn(`streamed restore of snapshot ${meta.index} dropped (${reason}); restoring it whole once received`);
+  }
+
   /** Stops: every waiting request fails with `error` (or `NodeStopped`); nothing more is accepted. */
   stop(error?: unknown): void {
     if (this.#stopped) return;

@@ -41,17 +41,21 @@ import { attempt } from "../ports/attempt.ts";
 import {
   type PersistBatch,
   type RecoveredLog,
+  type RestoreInProgress,
   type SnapshotData,
   type SnapshotReader,
   type SnapshotStore,
   snapshotStoreFromPort,
   type SnapshotStorePort,
+  type StateMachine,
+  type StoredSnapshot,
   transportFromPort,
   type TransportPort,
 } from "../ports/mod.ts";
 import {
   captureSnapshot,
   ChunkStreams,
+  holdFor,
   type IntakeReports,
   restoreFrom,
   SnapshotIntake,
@@ -98,6 +102,8 @@ export interface HostStateMachine {
   snapshot?(): SnapshotData;
   /** Replaces the whole state with a snapshot's (at start, or one received from the group's leader). */
   restore?(snapshot: SnapshotReader): void | PromiseLike<void>;
+  /** Optional: decodes a snapshot from the group's leader as it arrives (as `StateMachine.beginRestore`). */
+  beginRestore?(meta: SnapshotMeta): RestoreInProgress;
 }
 
 /**
@@ -159,6 +165,8 @@ export interface HostGroupStatus extends NodeStatus {
 interface OpenedSnapshots {
   readonly store: SnapshotStore;
   readonly latest: SnapshotInfo | undefined;
+  /** The stored snapshot the group starts from (held by its streams). */
+  readonly stored?: StoredSnapshot;
 }
 
 /** A group's snapshot I/O on this host: its store, the snapshot being received, the streams to followers. */
@@ -373,7 +381,11 @@ export class HostLoop {
       // multi-group log must follow before anything is appended behind the snapshot: a checkpoint.
       if (opened?.latest && recovered) this.#checkpointSoon.add(group);
       this.#machines.set(group, stateMachine);
-      if (opened) this.#io.set(group, this.#groupIo(group, opened.store, stateMachine, config.maxMessageBytes));
+      if (opened) {
+        const io = this.#groupIo(group, opened.store, stateMachine, config.maxMessageBytes);
+        io.streams.offer(opened.stored);
+        this.#io.set(group, io);
+      }
       this.#status.set(group, statusOf(driver));
       return this.#handle(group);
     });
@@ -397,7 +409,7 @@ export class HostLoop {
     const latest = await Effect.runPromise(store.latest);
     if (latest === undefined) return { store, latest: undefined };
     await Effect.runPromise(restoreFrom(restorer(group, sm), latest));
-    return { store, latest: { meta: latest.meta, size: latest.size, checksum: latest.checksum } };
+    return { store, latest: { meta: latest.meta, size: latest.size, checksum: latest.checksum }, stored: latest };
   }
 
   #groupIo(group: GroupId, store: SnapshotStore, sm: HostStateMachine, maxMessageBytes: number): GroupIo {
@@ -410,7 +422,11 @@ export class HostLoop {
       intakeReports: {
         transmit: (m) => this.#transmit(m, group),
         refused: (from, meta, reason) => void this.#host.call(group, (d) => d.receiveRefused(from, meta, reason)),
-        installed: (info) => void this.#host.call(group, (d) => d.snapshotInstalled(info, this.#now)),
+        installed: (info, stored) => {
+          this.#host.call(group, (d) => d.snapshotInstalled(info, this.#now));
+          io.streams.offer(stored);
+        },
+        fellBack: (meta, reason) => void this.#host.call(group, (d) => d.restoreFellBack(meta, reason)),
       },
       streams: new ChunkStreams(
         store,
@@ -817,7 +833,14 @@ export class HostLoop {
       },
       io.store,
       {
-        stored: (info) => call((now) => this.#host.call(g, (d) => d.snapshotStored(info, now))),
+        stored: (info, stored) => {
+          // Held from now: until the group's driver hears of it, it may still ask to stream the one before.
+          const held = holdFor(stored);
+          call((now) => {
+            this.#host.call(g, (d) => d.snapshotStored(info, now));
+            io.streams.offer(stored, held);
+          });
+        },
         failed: (reason) => call(() => this.#host.call(g, (d) => d.captureFailed(reason))),
         // A group removed meanwhile: its store going away is no failure of the host.
         fatal: (error) => {
@@ -877,12 +900,13 @@ function statusOf(driver: NodeDriver | undefined): HostGroupStatus {
   };
 }
 
-/** `sm`'s restore, failing (as a state machine's failure) if it has none. */
-function restorer(group: GroupId, sm: HostStateMachine): { restore(r: SnapshotReader): void | PromiseLike<void> } {
+/** `sm`'s restores, failing (as a state machine's failure) if it has no `restore`. */
+function restorer(group: GroupId, sm: HostStateMachine): Pick<StateMachine, "restore" | "beginRestore"> {
   return {
     restore: (r) => {
       if (!sm.restore) throw new Error(`group ${group}'s state machine has no restore(): it cannot install a snapshot`);
       return sm.restore(r);
     },
+    ...(sm.beginRestore ? { beginRestore: (meta: SnapshotMeta) => sm.beginRestore!(meta) } : {}),
   };
 }

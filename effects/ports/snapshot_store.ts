@@ -31,15 +31,17 @@ export interface StoredSnapshot {
    */
   read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
   /**
-   * Keeps this snapshot readable until the returned release is called, even
-   * if a newer one replaces it meanwhile (its removal waits for the last
-   * release). A leader holds the snapshot it streams to a follower: were it
-   * removed mid-stream, the transfer would start over with the newer one, and
-   * a follower whose transfer takes longer than the leader takes between
-   * snapshots would never catch up. A store whose snapshots stay readable
-   * once replaced (the in-memory one) need not implement it.
+   * Keeps this snapshot readable until the release it resolves to is
+   * called, even if a newer one replaces it meanwhile (its removal waits for
+   * the last release); resolves to undefined if the snapshot was already
+   * removed when the hold was taken. A leader holds the snapshot it streams
+   * to a follower: were it removed mid-stream, the transfer would start over
+   * with the newer one, and a follower whose transfer takes longer than the
+   * leader takes between snapshots would never catch up. A store whose
+   * snapshots stay readable once replaced (the in-memory one) need not
+   * implement it.
    */
-  retain?(): () => Promise<void>;
+  retain?(): Promise<(() => Promise<void>) | undefined>;
 }
 
 /** Outcome of writing one received chunk. */

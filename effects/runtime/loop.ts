@@ -35,9 +35,9 @@ import {
   type StorageFailure,
 } from "../errors.ts";
 import type { Listeners, NodeStatus, RaftEvent, RaftListener } from "../events.ts";
-import type { LogStore, SnapshotStore, StateMachine, Transport } from "../ports/mod.ts";
+import type { LogStore, SnapshotStore, StateMachine, StoredSnapshot, Transport } from "../ports/mod.ts";
 import type { NodeObserver } from "./observe.ts";
-import { captureSnapshot, ChunkStreams, type IntakeReports, SnapshotIntake } from "./snapshot_io.ts";
+import { captureSnapshot, ChunkStreams, holdFor, type IntakeReports, SnapshotIntake } from "./snapshot_io.ts";
 import { Timers } from "./timers.ts";
 import type { TraceParent } from "./tracing.ts";
 
@@ -139,7 +139,11 @@ export class NodeLoop {
   readonly #intakeReports: IntakeReports = {
     transmit: (message) => this.#transmit(message),
     refused: (from, meta, reason) => this.#driver.receiveRefused(from, meta, reason),
-    installed: (info) => this.#driver.snapshotInstalled(info, this.#now),
+    installed: (info, stored) => {
+      this.#driver.snapshotInstalled(info, this.#now);
+      this.#streams.offer(stored);
+    },
+    fellBack: (meta, reason) => this.#driver.restoreFellBack(meta, reason),
   };
   #deadline: number | undefined = undefined;
   /** Write units taken from the driver and not yet handed to the log store, oldest first. */
@@ -188,8 +192,12 @@ export class NodeLoop {
     return Queue.unbounded<Item>();
   }
 
-  /** Hands the loop its driver (built once recovery is done) and the observer of its node. */
-  attach(driver: NodeDriver, observer: NodeObserver): void {
+  /**
+   * Hands the loop its driver (built once recovery is done), the observer of
+   * its node, and the snapshot recovery started from (held for streams).
+   */
+  attach(driver: NodeDriver, observer: NodeObserver, snapshot?: StoredSnapshot): void {
+    this.#streams.offer(snapshot);
     this.#driver = driver;
     this.#obs = observer;
     this.#statusCache = driver.status();
@@ -522,8 +530,17 @@ export class NodeLoop {
     if (meta === undefined) return Effect.void;
     const queue = this.#queue;
     return captureSnapshot(meta, this.#ports.sm, this.#ports.snapshots, {
-      stored: (info) =>
-        void Queue.offerUnsafe(queue, { kind: "call", run: (now) => this.#driver.snapshotStored(info, now) }),
+      stored: (info, stored) => {
+        // Held from now: until the driver hears of it, it may still ask to stream the one before.
+        const held = holdFor(stored);
+        Queue.offerUnsafe(queue, {
+          kind: "call",
+          run: (now) => {
+            this.#driver.snapshotStored(info, now);
+            this.#streams.offer(stored, held);
+          },
+        });
+      },
       failed: (reason) =>
         void Queue.offerUnsafe(queue, { kind: "call", run: () => this.#driver.captureFailed(reason) }),
       fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),

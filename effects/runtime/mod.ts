@@ -136,7 +136,7 @@ export function makeNode(
       quietMs: 10 * options.config.electionTimeoutMs,
     });
     observer.started(driver.status(), snapshot?.meta.index);
-    loop.attach(driver, observer);
+    loop.attach(driver, observer, latest);
     loop.pushPeers();
     loop.listen();
     yield* Effect.forkScoped(loop.run());

@@ -271,3 +271,44 @@ test("a chunk queued while a stream's round is finishing is sent by that round, 
   }));
   assert.deepEqual(sent, [0, 1000]);
 });
+
+test("a stopped node's streams let go of the snapshots they hold", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+  try {
+    const port = await FileSnapshotStore.open(fs, dir);
+    const membership = membershipOf(["a", "b"]);
+    const old: SnapshotMeta = { index: 9, term: 2, membership };
+    const stored = await port.write(old, [new Uint8Array(3000).fill(5)]);
+    let sent = 0;
+    const streams = new ChunkStreams(
+      snapshotStoreFromPort(port),
+      {
+        send: () => ++sent > 0,
+        listen: () => {},
+        setPeers: () => {},
+      },
+      1000,
+      { unreachable: () => {}, fatal: (e) => assert.fail(`${e}`), streaming: () => old },
+    );
+    await Effect.runPromise(Effect.andThen(
+      streams.send([{
+        header: { group: 0, from: "a", to: "b", term: 2 },
+        meta: old,
+        chunk: { offset: 0, length: 1000, done: false },
+        checksum: stored.checksum,
+      }]),
+      Effect.promise(async () => {
+        for (let i = 0; i < 200 && sent === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      }),
+    ));
+    await port.write({ index: 40, term: 2, membership }, [new Uint8Array(10)]);
+    const snaps = async () => (await fsp.readdir(join(dir, "snapshots"))).sort();
+    assert.deepEqual(await snaps(), ["snap-40-2.snap", "snap-9-2.snap"], "held while the stream lives");
+    streams.stop();
+    for (let i = 0; i < 200 && (await snaps()).length > 1; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(await snaps(), ["snap-40-2.snap"]);
+    assert.equal(streams.active, false);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

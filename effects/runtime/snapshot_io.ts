@@ -201,7 +201,10 @@ const sameSnapshot = (a: SnapshotMeta | undefined, b: SnapshotMeta): boolean =>
  * driver ends the stream ({@link ChunkStreams.sweep}): a newer snapshot
  * stored meanwhile does not remove it, so the transfer finishes instead of
  * starting over (and, with snapshots taken faster than one transfer takes,
- * starting over for ever).
+ * starting over for ever). The snapshot the driver knows as its latest is
+ * held too ({@link ChunkStreams.offer}), from the moment the store returns it:
+ * a stream that begins on it finds it even if a newer one was stored before
+ * the driver heard of that (the core asks for the snapshot the driver knows).
  */
 export class ChunkStreams {
   readonly #snapshots: SnapshotStore;
@@ -210,6 +213,8 @@ export class ChunkStreams {
   readonly #reports: StreamReports;
   readonly #streams = new Map<NodeId, Stream>();
   #stopped = false;
+  /** The snapshot the driver knows as its latest, and the hold on it. */
+  #current: { readonly snap: StoredSnapshot; readonly held: Promise<(() => Promise<void>) | undefined> } | undefined;
 
   /** Streams reading from `snapshots` in chunks of `chunkBytes` and sending over `transport`. */
   constructor(snapshots: SnapshotStore, transport: Transport, chunkBytes: number, reports: StreamReports) {
@@ -250,8 +255,27 @@ export class ChunkStreams {
     });
   }
 
+  /**
+   * `snap` is the snapshot the driver now knows as its latest (stored from a
+   * capture, installed from a leader, or found at start), held until the
+   * next one is offered; the one before is let go. `held` is a hold taken
+   * on it already ({@link holdFor}: as the store returned it, before the
+   * driver heard of it), else one is taken now.
+   */
+  offer(snap: StoredSnapshot | undefined, held?: Promise<(() => Promise<void>) | undefined>): void {
+    const old = this.#current;
+    if (snap !== undefined && old !== undefined && sameSnapshot(old.snap.meta, snap.meta)) {
+      if (held) void held.then((release) => release?.());
+      return;
+    }
+    this.#current = snap === undefined || this.#stopped ? undefined : { snap, held: held ?? holdFor(snap) };
+    if (snap !== undefined && this.#stopped && held) void held.then((release) => release?.());
+    if (old) void old.held.then((release) => release?.());
+  }
+
   /** Stops sending (the node stops); readers are closed as their fibers end, snapshots held are let go. */
   stop(): void {
+    this.offer(undefined);
     this.#stopped = true;
     for (const s of this.#streams.values()) {
       s.queue.length = 0;
@@ -304,10 +328,17 @@ export class ChunkStreams {
         try {
           await this.#drain(to, s);
         } catch (e) {
-          if (await this.#failed(to, s, e) === "fatal") break;
+          const outcome = await this.#failed(to, s, e).catch((f) => {
+            s.queue.length = 0;
+            if (!this.#stopped) this.#reports.fatal(new StorageFailure("snapshot read", f));
+            return "fatal" as const;
+          });
+          if (outcome === "fatal") break;
         }
         if (s.queue.length === 0) break;
       }
+      // Stopped while this round ran (stop() lets go only of idle streams): its snapshot is let go here.
+      if (this.#stopped) await this.#letGo(s);
       this.#release(s, runner);
     }).pipe(Effect.ensuring(Effect.sync(() => this.#release(s, runner))));
   }
@@ -345,15 +376,29 @@ export class ChunkStreams {
         if (snap === undefined || !sameSnapshot(snap.meta, c.meta)) {
           await closeReader(s);
           await this.#letGo(s);
-          snap = s.snap = await Effect.runPromise(this.#snapshots.latest);
+          // The driver's latest (held since the store returned it), else whatever the store has now.
+          const current = this.#current?.snap;
+          snap = s.snap = current !== undefined && sameSnapshot(current.meta, c.meta)
+            ? current
+            : await Effect.runPromise(this.#snapshots.latest);
           if (snap === undefined || !sameSnapshot(snap.meta, c.meta)) {
             this.#reports.unreachable(to);
             s.queue.length = 0;
             return;
           }
-          // Held at once (no await between): a newer snapshot stored from now on leaves this one be.
-          s.release = snap.retain?.();
-          if (s.release !== undefined) this.#holding++;
+          // Held for the stream: a newer snapshot stored from now on leaves this one be.
+          if (snap.retain !== undefined) {
+            const release = await snap.retain();
+            if (release === undefined) {
+              // Replaced before the hold: the core asks for the newer one.
+              s.snap = undefined;
+              this.#reports.unreachable(to);
+              s.queue.length = 0;
+              return;
+            }
+            s.release = release;
+            this.#holding++;
+          }
         }
         let data: Uint8Array = new Uint8Array(0);
         if (c.chunk.length > 0) {
@@ -386,6 +431,15 @@ export class ChunkStreams {
   }
 }
 
+/**
+ * A hold on `snap` ({@link StoredSnapshot.retain}), taken at the call: a
+ * snapshot stored or installed is held from the moment the store returns it
+ * until the streams let go of it, so the driver's latest is always readable.
+ */
+export function holdFor(snap: StoredSnapshot): Promise<(() => Promise<void>) | undefined> {
+  return snap.retain?.().catch(() => undefined) ?? Promise.resolve(undefined);
+}
+
 /** Releases the snapshot `s` holds; it is looked up afresh for the next chunk. */
 async function letGo(s: Stream): Promise<void> {
   const release = s.release;
@@ -408,8 +462,10 @@ export interface IntakeReports {
   transmit(message: Message): void;
   /** The store refused what was received (checksum mismatch): `NodeDriver.receiveRefused`. */
   refused(from: NodeId, meta: SnapshotMeta, reason: string): void;
-  /** The snapshot is durable and the state machine restored from it: `NodeDriver.snapshotInstalled`. */
-  installed(info: SnapshotInfo): void;
+  /** The snapshot is durable and the state machine restored from it: `NodeDriver.snapshotInstalled` (and `ChunkStreams.offer`). */
+  installed(info: SnapshotInfo, stored: StoredSnapshot): void;
+  /** The state machine's streamed restore failed; the snapshot is restored whole instead: `NodeDriver.restoreFellBack`. */
+  fellBack?(meta: SnapshotMeta, reason: string): void;
 }
 
 /**
@@ -466,13 +522,15 @@ export class SnapshotIntake {
    * snapshot is restored whole, from the store, once verified: the chunk may
    * have been damaged in transit, which only the checksum at the end tells.
    */
-  #feed(chunk: Uint8Array): Effect.Effect<void> {
+  #feed(chunk: Uint8Array, meta: SnapshotMeta, reports: IntakeReports): Effect.Effect<void> {
     const restoring = this.#restoring!;
     return Effect.promise(async () => {
       try {
         await restoring.write(chunk.slice());
-      } catch {
-        if (this.#restoring === restoring) this.#discard();
+      } catch (e) {
+        if (this.#restoring !== restoring) return;
+        this.#discard();
+        reports.fellBack?.(meta, `its write refused a chunk: ${e instanceof Error ? e.message : String(e)}`);
       }
     });
   }
@@ -494,8 +552,9 @@ export class SnapshotIntake {
           if (begin !== undefined) {
             try {
               this.#restoring = begin.call(this.#sm, op.meta);
-            } catch {
+            } catch (e) {
               this.#restoring = undefined; // Restored whole at the end instead.
+              reports.fellBack?.(op.meta, `beginRestore threw: ${e instanceof Error ? e.message : String(e)}`);
             }
           }
           // Kept for a restore from memory at the end, unless the state machine takes the chunks as they come.
@@ -507,7 +566,7 @@ export class SnapshotIntake {
             const written = yield* this.#sink.writeChunk(op.offset, op.data);
             if (written.accepted) {
               this.#received?.add(op.data);
-              if (this.#restoring !== undefined) yield* this.#feed(op.data);
+              if (this.#restoring !== undefined) yield* this.#feed(op.data, this.#sink.meta, reports);
             }
           }
           return;
@@ -540,7 +599,7 @@ export class SnapshotIntake {
             // would be a second pass over the whole snapshot that durability does not need.
             yield* restoreFrom(this.#sm, received?.asStored(stored) ?? stored);
           }
-          reports.installed({ meta: stored.meta, size: stored.size, checksum: stored.checksum });
+          reports.installed({ meta: stored.meta, size: stored.size, checksum: stored.checksum }, stored);
           return;
         }
       }
@@ -551,7 +610,7 @@ export class SnapshotIntake {
 /** What storing a captured snapshot tells its shell (each on the loop, via the shell's queue). */
 export interface CaptureReports {
   /** Durable: `NodeDriver.snapshotStored`. */
-  stored(info: SnapshotInfo): void;
+  stored(info: SnapshotInfo, stored: StoredSnapshot): void;
   /** The state machine could not snapshot (not fatal): `NodeDriver.captureFailed`. */
   failed(reason: string): void;
   /** The store failed: the node (host) stops. */
@@ -581,7 +640,7 @@ export function captureSnapshot(
   }
   const work = Effect.gen(function* () {
     const stored = yield* store.write(meta, snapshotChunks(captured));
-    reports.stored({ meta, size: stored.size, checksum: stored.checksum });
+    reports.stored({ meta, size: stored.size, checksum: stored.checksum }, stored);
   }).pipe(
     Effect.catch((e) => Effect.sync(() => e instanceof StorageFailure ? reports.fatal(e) : reports.failed(e.message))),
   );

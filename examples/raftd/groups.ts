@@ -181,6 +181,7 @@ export class Shards {
           apply: (e) => kv.applyBytes(e.data),
           snapshot: () => kv.snapshot(),
           restore: async (snapshot) => kv.restore(await snapshot.bytes()),
+          beginRestore: () => kv.beginRestore(),
         }).then((handle) => shards.push({ group: g, handle, kv })),
       );
     }

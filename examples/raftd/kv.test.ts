@@ -92,6 +92,7 @@ describe("raftd kv", () => {
         const snap = a.snapshot();
         const b = new KvStore();
         b.apply({ op: "put", key: "before", value: utf8Bytes("x") });
+        b.apply({ op: "setMember", id: "stale", address: "h:9", peer: "h:19" });
         const before = b.snapshot();
         const restore = b.beginRestore();
         const points = [...new Set(cuts.map((c) => c % (snap.length + 1)))].sort((x, y) => x - y);
@@ -128,6 +129,13 @@ describe("raftd kv", () => {
     assert.throws(() => b.beginRestore().write(Uint8Array.of(0x99)), /not a raftd snapshot/);
     assert.deepEqual(b.get("k"), utf8Bytes("mine"));
     assert.equal(b.size, 1);
+    // Once committed, the decoded maps are the store's: a late discard or a second commit leaves them be.
+    const done = b.beginRestore();
+    done.write(snap);
+    done.commit();
+    done.discard();
+    assert.throws(() => done.commit(), /over/);
+    assert.deepEqual(b.snapshot(), snap);
   });
 
   test("a corrupt snapshot is refused and leaves the state alone", () => {

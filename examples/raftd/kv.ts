@@ -381,7 +381,7 @@ export class KvRestore {
   readonly #data = new Map<string, Uint8Array>();
   readonly #members = new Map<string, string>();
   readonly #peers = new Map<string, string>();
-  #phase: "header" | "memberCount" | "members" | "keyCount" | "keys" | "end" | "over" = "header";
+  #phase: "header" | "memberCount" | "members" | "keyCount" | "keys" | "end" | "over" | "committed" = "header";
   #version = 0;
   /** Records left in the current phase. */
   #left = 0;
@@ -406,7 +406,7 @@ export class KvRestore {
 
   /** Decodes the next chunk. Throws {@link KvDecodeError} on bytes that are no raftd snapshot. */
   write(chunk: Uint8Array): void {
-    if (this.#phase === "over") throw new KvDecodeError("the restore is over");
+    if (this.#phase === "over" || this.#phase === "committed") throw new KvDecodeError("the restore is over");
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if (this.#pendingBytes < this.#need) return;
@@ -478,17 +478,18 @@ export class KvRestore {
 
   /** The whole snapshot was written (and verified by plank): replaces the store's state. Throws if it was cut short. */
   commit(): void {
+    if (this.#phase === "over" || this.#phase === "committed") throw new KvDecodeError("the restore is over");
     if (this.#phase !== "end" || this.#pendingBytes > 0) {
-      const over = this.#phase === "over";
       this.discard();
-      throw new KvDecodeError(over ? "the restore is over" : "unexpected end of input");
+      throw new KvDecodeError("unexpected end of input");
     }
-    this.#phase = "over";
+    this.#phase = "committed";
     this.#install(this.#data, this.#members, this.#peers);
   }
 
-  /** Drops what was decoded; the store stays as it was. */
+  /** Drops what was decoded; the store stays as it was. After {@link commit} it does nothing (the maps are the store's). */
   discard(): void {
+    if (this.#phase === "committed") return;
     this.#phase = "over";
     this.#pending = [];
     this.#pendingBytes = 0;

@@ -105,6 +105,15 @@ type Event =
   | { kind: "deliver"; time: number; seq: number; from: Proc; message: Message }
   | { kind: "tick"; time: number; seq: number; proc: Proc; incarnation: number; gen: number }
   | { kind: "write"; time: number; seq: number; proc: Proc; incarnation: number; unit: HostWriteUnit }
+  | {
+    kind: "unreachable";
+    time: number;
+    seq: number;
+    proc: Proc;
+    incarnation: number;
+    group: GroupId;
+    peer: NodeId;
+  }
   | { kind: "client"; time: number; seq: number; client: number }
   | { kind: "timeout"; time: number; seq: number; op: ClientOp }
   | { kind: "fault"; time: number; seq: number }
@@ -469,8 +478,10 @@ export class MultiSimulator {
         let streams = p.streams.get(group);
         if (streams === undefined) p.streams.set(group, streams = new SimStreams());
         const data = streams.read(c, stored && { meta: stored.info.meta, data: stored.data });
-        if (data === undefined) p.host.unreachable(c.header.to, this.#now, group);
-        else this.#transmit(p, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
+        // Told asynchronously, as the production loop's queue tells it.
+        if (data === undefined) {
+          this.#push({ kind: "unreachable", time: this.#now, seq: 0, proc: p, incarnation, group, peer: c.header.to });
+        } else this.#transmit(p, chunkMessage(c.header, c.meta, c.chunk, data, c.checksum));
       }
       for (const [group, streams] of p.streams) {
         const d = p.host.driver(group);
@@ -729,6 +740,13 @@ export class MultiSimulator {
         const p = e.proc;
         if (!p.up || p.incarnation !== e.incarnation) return false;
         this.#completeWrite(p, e.unit);
+        this.#pump(p);
+        return true;
+      }
+      case "unreachable": {
+        const p = e.proc;
+        if (!p.up || p.incarnation !== e.incarnation) return false;
+        p.host.unreachable(e.peer, this.#now, e.group);
         this.#pump(p);
         return true;
       }

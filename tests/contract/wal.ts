@@ -307,8 +307,8 @@ export function snapshotContract(
       const store = await FileSnapshotStore.open(fs, dir);
       const data = pattern(9000);
       const old = await store.write(META, [data]);
-      const first = old.retain!();
-      const second = (await store.latest())!.retain!();
+      const first = (await old.retain!())!;
+      const second = (await (await store.latest())!.retain!())!;
       const newer = { ...META, index: 20, term: 3 };
       await store.write(newer, [pattern(5)]);
       assert.deepEqual((await store.latest())?.meta, newer, "the newer one is current");
@@ -321,8 +321,13 @@ export function snapshotContract(
       await second();
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"], "removed at the last release");
       // Releasing the current snapshot removes nothing.
-      await (await store.latest())!.retain!()();
+      await (await (await store.latest())!.retain!())!();
       assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-20-3.snap"]);
+      // A snapshot replaced before the hold was taken cannot be held.
+      const gone = (await store.latest())!;
+      await store.write({ ...META, index: 30, term: 3 }, [pattern(5)]);
+      assert.equal(await gone.retain!(), undefined);
+      assert.deepEqual(await fs.readDir(snapDir(dir)), ["snap-30-3.snap"]);
     });
 
     t(

@@ -89,17 +89,30 @@ describe("a snapshot stream outliving the latest snapshot", () => {
       const value = "v".repeat(40);
       let written = 0;
       for (; written < 30; written++) await leader.propose({ key: `k${written}`, value });
+      // The leader has compacted past what the lagging node holds (a snapshot stored; the write after it is
+      // stepped after the driver heard of it), so the lagging node can only catch up by snapshot.
+      const snaps = async (id: string) =>
+        (await fsp.readdir(join(root, id, "snapshots")).catch(() => [] as string[])).filter((f) => f.endsWith(".snap"));
+      await waitFor(async () => (await snaps(leader.id)).length > 0, 10_000, "a snapshot on the leader");
+      await leader.propose({ key: `k${written++}`, value });
       hub.heal();
       // Writes go on — newer snapshots keep replacing the one being sent — until the follower has one.
       const deadline = Date.now() + 20_000;
       while (machine.restores === 0 && Date.now() < deadline) await leader.propose({ key: `k${written++}`, value });
-      assert.ok(machine.restores > 0, `no snapshot installed in 20 s of writes (${written} written)`);
+      const seen = (n: typeof leader) => {
+        const st = n.status();
+        return `${n.id}: ${st.role} term ${st.term} commit ${st.commit} applied ${st.applied} last ${st.lastIndex}` +
+          ` progress ${JSON.stringify([...st.progress ?? []])}`;
+      };
+      assert.ok(
+        machine.restores > 0,
+        `no snapshot installed in 20 s of writes (${written} written); ${nodes.map(seen).join("; ")}; ` +
+          `lagging node ${lagging.id} holds ${machine.data.size} keys`,
+      );
       await waitFor(() => machine.data.size === written, 20_000, "the lagging node caught up");
       assert.deepEqual([...machine.data].sort(), [...machines.get(leader.id)!.data].sort());
       // What the streams held is let go: the leader keeps only its latest snapshot.
-      const snaps = async () =>
-        (await fsp.readdir(join(root, leader.id, "snapshots"))).filter((f) => f.endsWith(".snap"));
-      await waitFor(async () => (await snaps()).length === 1, 5_000, "replaced snapshots removed");
+      await waitFor(async () => (await snaps(leader.id)).length === 1, 5_000, "replaced snapshots removed");
     } finally {
       await Promise.allSettled(nodes.map((n) => n.stop()));
       await fsp.rm(root, { recursive: true, force: true });
