@@ -11,6 +11,8 @@
  * @module
  */
 
+import { concatBytes } from "../../adapters/transport/framing.ts";
+
 /** A command for the state machine. Values are raw bytes (the HTTP body, unchanged). */
 export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
@@ -410,7 +412,7 @@ export class KvRestore {
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if (this.#pendingBytes < this.#need) return;
-    const buf = this.#pending.length === 1 ? this.#pending[0]! : concat(this.#pending, this.#pendingBytes);
+    const buf = this.#pending.length === 1 ? this.#pending[0]! : concatBytes(this.#pending, this.#pendingBytes);
     const r = new Reader(buf, true);
     let mark = 0;
     this.#need = 0;
@@ -495,16 +497,6 @@ export class KvRestore {
     this.#pendingBytes = 0;
     this.#data.clear();
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** UTF-8 bytes of `s` (for CAS `prev` values given as text). */
