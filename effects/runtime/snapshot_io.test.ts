@@ -312,3 +312,61 @@ test("a stopped node's streams let go of the snapshots they hold", async () => {
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a sweep leaves a stream that is reading alone; the round lets go itself once the driver has ended the stream", async () => {
+  const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+  const data = new Uint8Array(1000).fill(3);
+  let openGate: () => void = () => {};
+  const closing = new Promise<void>((resolve) => openGate = resolve);
+  const log: string[] = [];
+  const stored = {
+    meta,
+    size: data.length,
+    checksum: crc32c(data),
+    retain: () => {
+      log.push("hold");
+      return Promise.resolve(() => Promise.resolve(void log.push("release")));
+    },
+    read: () => ({
+      async *[Symbol.asyncIterator]() {
+        try {
+          yield data;
+        } finally {
+          await closing;
+        }
+      },
+    }),
+  };
+  let streaming: SnapshotMeta | undefined = meta;
+  let sent = 0;
+  const streams = new ChunkStreams(
+    { latest: Effect.succeed(stored) } as never,
+    {
+      send: () => ++sent > 0,
+      listen: () => {},
+      setPeers: () => {},
+    },
+    1000,
+    { unreachable: () => {}, fatal: (e) => assert.fail(`${e}`), streaming: () => streaming },
+  );
+  const wait = async (ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  await Effect.runPromise(Effect.gen(function* () {
+    yield* streams.send([{
+      header: { group: 0, from: "a", to: "b", term: 2 },
+      meta,
+      chunk: { offset: 0, length: 1000, done: true },
+      checksum: stored.checksum,
+    }]);
+    yield* Effect.promise(() => wait(() => sent === 1));
+    // The driver ends the stream while the round is still closing its reader: a sweep must not let go under it.
+    streaming = undefined;
+    streams.sweep();
+    assert.deepEqual(log, ["hold"]);
+    openGate();
+    yield* Effect.promise(() => wait(() => log.length === 2));
+  }));
+  assert.deepEqual(log, ["hold", "release"]);
+  assert.equal(streams.active, false);
+});
