@@ -148,6 +148,8 @@ export class NodeLoop {
   #deadline: number | undefined = undefined;
   /** Write units taken from the driver and not yet handed to the log store, oldest first. */
   #writes: WriteUnit[] = [];
+  /** Units the writer made durable that the driver has not yet heard of, oldest first. */
+  #durable: number[] = [];
   /** Whether the writer fiber is running (it clears this itself when the queue is empty). */
   #writing = false;
   /** The writer fiber last started. */
@@ -435,6 +437,8 @@ export class NodeLoop {
   #queueWrite(unit: WriteUnit): Effect.Effect<void> {
     if (this.#writeFailed) return Effect.void; // Fail-stop: nothing after a failed write is written or reported.
     if (unit.empty && !this.#writing) {
+      // The writer may have finished with its report still queued for the loop: those units come first.
+      this.#reportDurable(this.#now);
       this.#driver.written(unit.id, this.#now);
       return Effect.void;
     }
@@ -466,15 +470,16 @@ export class NodeLoop {
           ),
         );
         if (failed) break;
-        Queue.offerUnsafe(this.#queue, {
-          kind: "call",
-          run: (now) => {
-            for (const unit of units) if (!this.#driver.stopped) this.#driver.written(unit.id, now);
-          },
-        });
+        for (const unit of units) this.#durable.push(unit.id);
+        Queue.offerUnsafe(this.#queue, { kind: "call", run: (now) => this.#reportDurable(now) });
       }
       this.#writing = false;
     });
+  }
+
+  /** Tells the driver which units the writer has made durable since the last call, oldest first. */
+  #reportDurable(now: number): void {
+    for (const id of this.#durable.splice(0)) if (!this.#driver.stopped) this.#driver.written(id, now);
   }
 
   /** Waits until the writer has made every queued unit durable (or failed). */
