@@ -56,8 +56,18 @@ export class MemorySnapshotStore implements SnapshotStorePort {
     // Copied: a streaming state machine may reuse its buffers between chunks.
     for await (const chunk of chunks) parts.push(chunk.slice());
     const bytes = concat(parts);
-    this.current = stored(meta, bytes, crc32c(bytes));
-    return this.current;
+    return this.#keep(stored(meta, bytes, crc32c(bytes)));
+  }
+
+  /**
+   * Makes `snap` the latest unless a snapshot of a higher index is (as the
+   * file store keeps the highest): a capture stored after a newer snapshot
+   * was installed must not replace it, or a restart would begin behind what
+   * the node acknowledged.
+   */
+  #keep(snap: StoredSnapshot): StoredSnapshot {
+    if (this.current === undefined || snap.meta.index >= this.current.meta.index) this.current = snap;
+    return snap;
   }
 
   /** Receives a snapshot chunk by chunk. */
@@ -75,8 +85,7 @@ export class MemorySnapshotStore implements SnapshotStorePort {
         const bytes = concat(parts);
         const actual = crc32c(bytes);
         if (checksum !== actual) return Promise.reject(new SnapshotChecksumMismatch(meta, checksum, actual));
-        this.current = stored(meta, bytes, actual);
-        return Promise.resolve(this.current);
+        return Promise.resolve(this.#keep(stored(meta, bytes, actual)));
       },
       abort: (): Promise<void> => Promise.resolve(),
     });

@@ -254,6 +254,8 @@ export class HostLoop {
   #writes: PendingWrite[] = [];
   #writing = false;
   #writerFiber: Fiber.Fiber<void> | undefined;
+  /** Each group's snapshot capture being stored, if one is. */
+  readonly #captures = new Map<GroupId, Fiber.Fiber<void>>();
   /** Host units made durable by the writer, not yet reported (oldest first). */
   readonly #durable: number[] = [];
   /** A write or sync failed: the host is stopping, nothing more is written. */
@@ -350,6 +352,8 @@ export class HostLoop {
     }
     return this.#callRaw((now) => {
       this.#adding.delete(group);
+      // Asked while the host was stopping: run from the queue the stopped host clears, it must not add a group.
+      if (this.#stopped) throw new NodeStopped();
       if (this.#status.has(group)) throw new RangeError(`group ${group} is already hosted`);
       const recovered = this.#recovered.get(group);
       this.#recovered.delete(group);
@@ -620,6 +624,9 @@ export class HostLoop {
       Effect.gen({ self: this }, function* () {
         // A stop ends after every write taken is durable; a failure elsewhere must not close the log under one.
         yield* this.#writesSettled();
+        // Captures being stored finish before their stores are closed (a write does not stop with its fiber).
+        for (const fiber of this.#captures.values()) yield* Fiber.await(fiber);
+        this.#captures.clear();
         this.#stopped = true;
         this.#sleeper?.interruptUnsafe();
         for (const io of this.#io.values()) {
@@ -823,7 +830,7 @@ export class HostLoop {
     const queue = this.#queue;
     const call = (run: (now: number) => void) => void Queue.offerUnsafe(queue, { kind: "call", run });
     const sm = io.sm;
-    return captureSnapshot(
+    const capture = captureSnapshot(
       meta,
       {
         snapshot: () => {
@@ -837,17 +844,27 @@ export class HostLoop {
           // Held from now: until the group's driver hears of it, it may still ask to stream the one before.
           const held = holdFor(stored);
           call((now) => {
+            // The group removed (and maybe hosted again) meanwhile: this capture is not the new incarnation's.
+            if (this.#io.get(g) !== io) return void held.then((release) => release?.());
+            this.#captures.delete(g);
             this.#host.call(g, (d) => d.snapshotStored(info, now));
             io.streams.offer(stored, held);
           });
         },
-        failed: (reason) => call(() => this.#host.call(g, (d) => d.captureFailed(reason))),
+        failed: (reason) =>
+          call(() => {
+            if (this.#io.get(g) !== io) return;
+            this.#captures.delete(g);
+            this.#host.call(g, (d) => d.captureFailed(reason));
+          }),
         // A group removed meanwhile: its store going away is no failure of the host.
         fatal: (error) => {
           if (this.#io.get(g) === io) Queue.offerUnsafe(queue, { kind: "fatal", error });
         },
       },
     );
+    // One capture per group at a time (its driver's): the group's latest fiber is the only one still storing.
+    return Effect.map(capture, (fiber) => void (fiber ? this.#captures.set(g, fiber) : this.#captures.delete(g)));
   }
 
   /**

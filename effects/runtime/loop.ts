@@ -152,6 +152,8 @@ export class NodeLoop {
   #durable: number[] = [];
   /** Whether the writer fiber is running (it clears this itself when the queue is empty). */
   #writing = false;
+  /** The snapshot capture last started (its store write may still run). */
+  #captureFiber: Fiber.Fiber<void> | undefined = undefined;
   /** The writer fiber last started. */
   #writerFiber: Fiber.Fiber<void> | undefined = undefined;
   /** A write failed: the node is stopping with it, and nothing more is written. */
@@ -351,6 +353,8 @@ export class NodeLoop {
           if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) error = Cause.squash(exit.cause);
           // A stop ends after every write taken is durable; a failure elsewhere must not close the log under one.
           yield* this.#writesSettled();
+          // A capture being stored finishes before the store is closed (its write does not stop when its fiber would).
+          if (this.#captureFiber) yield* Fiber.await(this.#captureFiber);
           // A snapshot half received is abandoned: its file is not left open behind a stopped node.
           yield* this.#intake.close();
           this.#finish(error);
@@ -534,7 +538,7 @@ export class NodeLoop {
     const meta = this.#driver.captureMeta();
     if (meta === undefined) return Effect.void;
     const queue = this.#queue;
-    return captureSnapshot(meta, this.#ports.sm, this.#ports.snapshots, {
+    const capture = captureSnapshot(meta, this.#ports.sm, this.#ports.snapshots, {
       stored: (info, stored) => {
         // Held from now: until the driver hears of it, it may still ask to stream the one before.
         const held = holdFor(stored);
@@ -550,6 +554,8 @@ export class NodeLoop {
         void Queue.offerUnsafe(queue, { kind: "call", run: () => this.#driver.captureFailed(reason) }),
       fatal: (error) => void Queue.offerUnsafe(queue, { kind: "fatal", error }),
     });
+    // One capture at a time (the driver's): the latest fiber is the only one that can still be storing.
+    return Effect.map(capture, (fiber) => void (this.#captureFiber = fiber));
   }
 
   #finish(error: unknown): void {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Effect, Result } from "effect";
+import { Effect, type Fiber, Result } from "effect";
 import type { Message, NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend, SnapshotInfo, StoreOp } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
@@ -264,7 +264,12 @@ export class ChunkStreams {
    */
   offer(snap: StoredSnapshot | undefined, held?: Promise<(() => Promise<void>) | undefined>): void {
     const old = this.#current;
-    if (snap !== undefined && old !== undefined && sameSnapshot(old.snap.meta, snap.meta)) {
+    // The same one again, or an older one (a capture stored after a newer snapshot was installed): the driver's
+    // latest stays the newer one, so that is the one to keep held.
+    if (
+      snap !== undefined && old !== undefined &&
+      (sameSnapshot(old.snap.meta, snap.meta) || snap.meta.index < old.snap.meta.index)
+    ) {
       if (held) void held.then((release) => release?.());
       return;
     }
@@ -630,13 +635,13 @@ export function captureSnapshot(
   sm: Pick<StateMachine, "snapshot">,
   store: SnapshotStore,
   reports: CaptureReports,
-): Effect.Effect<void> {
+): Effect.Effect<Fiber.Fiber<void> | undefined> {
   let captured: SnapshotData;
   try {
     captured = sm.snapshot();
   } catch (e) {
     reports.failed(`the state machine's snapshot() threw: ${String(e)}`);
-    return Effect.void;
+    return Effect.succeed(undefined);
   }
   const work = Effect.gen(function* () {
     const stored = yield* store.write(meta, snapshotChunks(captured));
@@ -644,5 +649,5 @@ export function captureSnapshot(
   }).pipe(
     Effect.catch((e) => Effect.sync(() => e instanceof StorageFailure ? reports.fatal(e) : reports.failed(e.message))),
   );
-  return Effect.asVoid(Effect.forkChild(work));
+  return Effect.forkChild(work);
 }
