@@ -370,3 +370,29 @@ test("a sweep leaves a stream that is reading alone; the round lets go itself on
   assert.deepEqual(log, ["hold", "release"]);
   assert.equal(streams.active, false);
 });
+
+test("an older snapshot offered after a newer one does not replace it: the newer stays held", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+  try {
+    const port = await FileSnapshotStore.open(fs, dir);
+    const membership = membershipOf(["a", "b"]);
+    const newer = await port.write({ index: 40, term: 2, membership }, [new Uint8Array(10).fill(4)]);
+    const streams = new ChunkStreams(
+      snapshotStoreFromPort(port),
+      { send: () => true, listen: () => {}, setPeers: () => {} },
+      1000,
+      { unreachable: () => {}, fatal: (e) => assert.fail(`${e}`), streaming: () => undefined },
+    );
+    streams.offer(newer);
+    // An own capture stored after the newer one was installed.
+    const older = await port.write({ index: 9, term: 2, membership }, [new Uint8Array(10).fill(1)]);
+    streams.offer(older);
+    await port.write({ index: 50, term: 2, membership }, [new Uint8Array(10).fill(5)]);
+    await new Promise((r) => setTimeout(r, 20));
+    const snaps = (await fsp.readdir(join(dir, "snapshots"))).filter((f) => f.endsWith(".snap")).sort();
+    assert.ok(snaps.includes("snap-40-2.snap"), `the driver's latest (40) is still held: ${snaps}`);
+    streams.stop();
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
