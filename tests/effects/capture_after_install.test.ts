@@ -10,21 +10,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
 import { crc32c } from "../../core/crc32c.ts";
-import type { AppendEntries, Entry, InstallSnapshot, Message } from "../../core/types.ts";
-import type { SnapshotStorePort, TransportPort } from "../../effects/ports/mod.ts";
-import { createNode } from "../../mod.ts";
-import { KvMachine, testConfig, waitFor } from "../../tests/effects/testkit.ts";
+import type { AppendEntries, InstallSnapshot } from "../../core/types.ts";
+import type { SnapshotStorePort } from "../../effects/ports/mod.ts";
+import { handFollower, handTransport, kvEntry, waitFor } from "./testkit.ts";
 
 test("an own capture stored after a newer installed snapshot does not become the latest", async () => {
-  let deliver: (m: Message) => void = () => {};
-  const sent: Message[] = [];
-  const transport: TransportPort = {
-    send: (m) => (sent.push(m), true),
-    onMessage: (h) => void (deliver = h),
-    onUnreachable: () => {},
-    setPeers: () => {},
-    close: () => Promise.resolve(),
-  };
+  const { transport, deliver } = handTransport();
   const log = new MemoryLogStore();
   const memory = new MemorySnapshotStore();
   let gate: Promise<void> | undefined;
@@ -38,31 +29,15 @@ test("an own capture stored after a newer installed snapshot does not become the
       return memory.write(meta, chunks);
     },
   };
-  const start = () =>
-    createNode({
-      id: "f",
-      peers: { f: "f", l: "l", x: "x" },
-      stateMachine: new KvMachine(),
-      logStore: log,
-      snapshotStore: snapshots,
-      transport,
-      config: { ...testConfig, electionTimeoutMs: 60_000 },
-    });
+  const start = () => handFollower(log, snapshots, transport);
   const node = await start();
-  const entry = (index: number): Entry => ({
-    term: 1,
-    index,
-    kind: "command",
-    data: new TextEncoder().encode(JSON.stringify({ key: `k${index}`, value: "v" })),
-    config: undefined,
-  });
   const header = { group: 0, from: "l", to: "f", term: 1 } as const;
   const append: AppendEntries = {
     ...header,
     type: "AppendEntries",
     prevIndex: 0,
     prevTerm: 0,
-    entries: [entry(1), entry(2)],
+    entries: [kvEntry(1), kvEntry(2)],
     commit: 2,
     seq: 1,
   };

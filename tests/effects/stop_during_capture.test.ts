@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
 import type { SnapshotStorePort, TransportPort } from "../../effects/ports/mod.ts";
 import { createNode } from "../../mod.ts";
-import { KvMachine, testConfig, waitFor } from "../../tests/effects/testkit.ts";
+import { KvMachine, testConfig, waitFor } from "./testkit.ts";
 
 test("stop waits for (or cancels) a snapshot store write in flight before closing the store", async () => {
   const transport: TransportPort = {

@@ -11,8 +11,14 @@ import {
   type MemoryLogStoreOptions,
   MemorySnapshotStore,
 } from "../../adapters/memory/mod.ts";
-import type { Message, SnapshotMeta } from "../../core/types.ts";
-import type { SnapshotReceiverPort, StoredSnapshot } from "../../effects/ports/mod.ts";
+import type { Entry, Message, SnapshotMeta } from "../../core/types.ts";
+import type {
+  LogStorePort,
+  SnapshotReceiverPort,
+  SnapshotStorePort,
+  StoredSnapshot,
+  TransportPort,
+} from "../../effects/ports/mod.ts";
 import { createNode, type NodeConfig, type RaftEvent, type RaftNode, type SnapshotReader } from "../../mod.ts";
 
 /** A key-value state machine whose commands are `{ key, value }` and whose result is the previous value. */
@@ -264,4 +270,52 @@ export async function catchUpBySnapshot(
   } finally {
     await Promise.allSettled([...nodes.values()].map((n) => n.stop()));
   }
+}
+
+/**
+ * A transport for driving one node by hand: what it sends is recorded in
+ * `sent`, and `deliver` hands it a message as if from the network.
+ */
+export function handTransport(): { transport: TransportPort; sent: Message[]; deliver: (m: Message) => void } {
+  let handler: (m: Message) => void = () => {};
+  const sent: Message[] = [];
+  const transport: TransportPort = {
+    send: (m) => (sent.push(m), true),
+    onMessage: (h) => void (handler = h),
+    onUnreachable: () => {},
+    setPeers: () => {},
+    close: () => Promise.resolve(),
+  };
+  return { transport, sent, deliver: (m) => handler(m) };
+}
+
+/** A term-1 command entry at `index` that {@link KvMachine} applies (key `k<index>`). */
+export function kvEntry(index: number): Entry {
+  return {
+    term: 1,
+    index,
+    kind: "command",
+    data: new TextEncoder().encode(JSON.stringify({ key: `k${index}`, value: "v" })),
+    config: undefined,
+  };
+}
+
+/**
+ * Node "f" of a three-node group {f, l, x} whose leader "l" the test plays
+ * through `transport` (see {@link handTransport}); it never campaigns itself.
+ */
+export function handFollower(
+  logStore: LogStorePort,
+  snapshotStore: SnapshotStorePort,
+  transport: TransportPort,
+): Promise<RaftNode<{ key: string; value: string }, string | undefined, KvMachine>> {
+  return createNode({
+    id: "f",
+    peers: { f: "f", l: "l", x: "x" },
+    stateMachine: new KvMachine(),
+    logStore,
+    snapshotStore,
+    transport,
+    config: { ...testConfig, electionTimeoutMs: 60_000 },
+  });
 }

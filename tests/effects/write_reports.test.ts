@@ -11,10 +11,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import type { AppendEntries, AppendEntriesResponse, Entry, InstallSnapshot, Message } from "../../core/types.ts";
-import type { SnapshotStorePort, TransportPort } from "../../effects/ports/mod.ts";
-import { createNode } from "../../mod.ts";
-import { KvMachine, testConfig, waitFor } from "./testkit.ts";
+import type { AppendEntries, AppendEntriesResponse, Entry, InstallSnapshot } from "../../core/types.ts";
+import type { SnapshotStorePort } from "../../effects/ports/mod.ts";
+import { handFollower, handTransport, kvEntry, waitFor } from "./testkit.ts";
 
 /** A gate the test opens. */
 function gate(): { readonly wait: Promise<void>; readonly open: () => void } {
@@ -24,15 +23,7 @@ function gate(): { readonly wait: Promise<void>; readonly open: () => void } {
 }
 
 test("a write with nothing to write is reported after the writer's last report, not before it", async () => {
-  let deliver: (m: Message) => void = () => {};
-  const sent: Message[] = [];
-  const transport: TransportPort = {
-    send: (m) => (sent.push(m), true),
-    onMessage: (h) => void (deliver = h),
-    onUnreachable: () => {},
-    setPeers: () => {},
-    close: () => Promise.resolve(),
-  };
+  const { transport, sent, deliver } = handTransport();
   let syncGate: Promise<void> | undefined;
   let held = false;
   const log = new MemoryLogStore({
@@ -55,23 +46,8 @@ test("a write with nothing to write is reported after the writer's last report, 
   };
   const stopped: unknown[] = [];
   // The test plays the leader "l" of a three-node group; "f" is the node under test.
-  const node = await createNode({
-    id: "f",
-    peers: { f: "f", l: "l", x: "x" },
-    stateMachine: new KvMachine(),
-    logStore: log,
-    snapshotStore: snapshots,
-    transport,
-    config: { ...testConfig, electionTimeoutMs: 60_000 },
-  });
+  const node = await handFollower(log, snapshots, transport);
   node.subscribe((e) => void (e.type === "stopped" && stopped.push(e.error)));
-  const entry = (index: number): Entry => ({
-    term: 1,
-    index,
-    kind: "command",
-    data: new TextEncoder().encode(JSON.stringify({ key: `k${index}`, value: "v" })),
-    config: undefined,
-  });
   let seq = 0;
   const header = { group: 0, from: "l", to: "f", term: 1 } as const;
   const append = (prevIndex: number, entries: Entry[], commit: number): AppendEntries => ({
@@ -93,12 +69,12 @@ test("a write with nothing to write is reported after the writer's last report, 
       `an acknowledgement of ${index}`,
     );
   try {
-    deliver(append(0, [entry(1)], 1));
+    deliver(append(0, [kvEntry(1)], 1));
     await acked(1);
     // Entry 2 goes to the writer, whose sync is held.
     const sync = gate();
     syncGate = sync.wait;
-    deliver(append(1, [entry(2)], 1));
+    deliver(append(1, [kvEntry(2)], 1));
     await waitFor(() => held, 5_000, "entry 2's sync to start");
     // One round with a heartbeat (its answer waits for entry 2: a unit with nothing to write) and the first
     // chunk of a snapshot, whose store is held: the round stores the chunk before it hands on its write.
