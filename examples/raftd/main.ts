@@ -509,7 +509,7 @@ async function main(platform: Platform): Promise<number> {
     log: (m) => logger.log("info", m),
     pid: platform.pid,
     catchUpTimeoutMs: config.joinTimeoutMs,
-
+    requestTimeoutMs: config.requestTimeoutMs,
     probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
   const kvService = shards === undefined

@@ -53,6 +53,8 @@ export interface ServiceOptions {
   readonly peerAddressOf?: (id: string) => string | undefined;
   /** How long a learner may take to catch up before its join fails (ms). Default 60 s. */
   readonly catchUpTimeoutMs?: number;
+  /** How long `/transfer` keeps trying to hand leadership over (ms): the node's request timeout. Default 5 s. */
+  readonly requestTimeoutMs?: number;
   /** Log line sink. */
   readonly log?: (message: string) => void;
   /** This process's id, shown by `/status`. */
@@ -418,6 +420,39 @@ export class RaftdNodeService implements RaftdService {
     if (!membersOf(s.membership).some((m) => m.id === to && m.suffrage === "voter")) {
       throw new HttpError(404, `no voter ${JSON.stringify(to)}`);
     }
-    await this.#call(() => this.#o.node.transferLeadership(to));
+    // The leader abandons a transfer after an election timeout (thesis §3.10) so that it
+    // serves clients again; a target that was slow to catch up or to win (a loaded
+    // machine, a short election timeout) is no reason to fail the request while the
+    // node's request timeout allows another try (etcd's move-leader waits the same way).
+    const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5000);
+    for (;;) {
+      try {
+        return await this.#o.node.transferLeadership(to);
+      } catch (e) {
+        if (!(e instanceof RaftRejected)) throw this.#mapError(e, true);
+        const outcome = await this.#transferOutcome(to, deadline, e.reason === "timeout");
+        if (outcome === "moved") return;
+        if (outcome === "failed") throw this.#mapError(e, true);
+      }
+    }
+  }
+
+  /**
+   * After a refused or abandoned transfer: "moved" once `to` leads (a campaign
+   * the leader's `TimeoutNow` started may still win), "retry" while this node
+   * still leads with time left, "failed" past the deadline, when another node
+   * won, or when the refusal was not a timeout.
+   */
+  async #transferOutcome(to: string, deadline: number, timedOut: boolean): Promise<"moved" | "retry" | "failed"> {
+    for (;;) {
+      // Paced: a refusal comes back at once, and a campaign takes a few round trips.
+      await new Promise((r) => setTimeout(r, 20));
+      const s = this.#o.node.status();
+      if (s.leader === to) return "moved";
+      if (!timedOut || Date.now() >= deadline) return "failed";
+      if (s.role === "leader") return "retry";
+      // Still electing (no leader known yet): wait for who wins.
+      if (s.leader !== undefined) return "failed";
+    }
   }
 }
