@@ -161,9 +161,12 @@ export type StoreOp =
   /** Append a chunk. */
   | { readonly op: "write"; readonly offset: number; readonly data: Uint8Array }
   /** Make it durable and current (checking `checksum`), restore the state machine, then call `snapshotInstalled`. */
-  | { readonly op: "finish"; readonly from: NodeId; readonly meta: SnapshotMeta; readonly checksum: number | undefined }
-  /** Transmit this answer (after the operations before it are done). */
-  | { readonly op: "send"; readonly message: Message };
+  | {
+    readonly op: "finish";
+    readonly from: NodeId;
+    readonly meta: SnapshotMeta;
+    readonly checksum: number | undefined;
+  };
 
 /** The I/O the driver asks for, gathered since the last {@link NodeDriver.take}. */
 export interface Work {
@@ -718,7 +721,7 @@ export class NodeDriver {
   receiveRefused(from: NodeId, meta: SnapshotMeta, reason: string): void {
     this.#receiver.reset();
     this.#warn(`${reason} (snapshot ${meta.index} from ${from}): discarded, asking for it again`);
-    this.#receive.push({ op: "send", message: this.#snapshotAnswer(from, this.#state.term, meta.index, 0, false) });
+    this.#answerAfterWrites(this.#snapshotAnswer(from, this.#state.term, meta.index, 0, false));
   }
 
   /**
@@ -1017,7 +1020,19 @@ export class NodeDriver {
 
   #storeOp(op: ReceiverOp): void {
     if (op.op !== "answer") return void this.#receive.push(op);
-    this.#receive.push({ op: "send", message: this.#snapshotAnswer(op.to, op.term, op.index, op.offset, op.success) });
+    this.#answerAfterWrites(this.#snapshotAnswer(op.to, op.term, op.index, op.offset, op.success));
+  }
+
+  /**
+   * A snapshot answer leaves behind every write so far, a term adopted from
+   * the chunk's sender included (ordering rule 1: a node persists its term
+   * before it answers, paper §5.1 / Figure 2), and behind the store
+   * operations queued before it: it rides the open write unit, released once
+   * that unit is durable, into a later {@link take} than the one that carries
+   * those operations.
+   */
+  #answerAfterWrites(message: Message): void {
+    this.#unit().after.push({ type: "Send", message });
   }
 
   #snapshotAnswer(to: NodeId, term: Term, index: Index, offset: number, success: boolean): Message {

@@ -424,7 +424,6 @@ export class HostLoop {
       sm,
       intake: new SnapshotIntake(store, restorer(group, sm)),
       intakeReports: {
-        transmit: (m) => this.#transmit(m, group),
         refused: (from, meta, reason) => void this.#host.call(group, (d) => d.receiveRefused(from, meta, reason)),
         installed: (info, stored) => {
           this.#host.call(group, (d) => d.snapshotInstalled(info, this.#now));

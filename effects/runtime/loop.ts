@@ -137,7 +137,6 @@ export class NodeLoop {
   /** The snapshot being received (the driver's store operations, carried out in order). */
   readonly #intake: SnapshotIntake;
   readonly #intakeReports: IntakeReports = {
-    transmit: (message) => this.#transmit(message),
     refused: (from, meta, reason) => this.#driver.receiveRefused(from, meta, reason),
     installed: (info, stored) => {
       this.#driver.snapshotInstalled(info, this.#now);

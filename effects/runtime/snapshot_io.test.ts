@@ -24,7 +24,7 @@ const fs: DurableFs = typeof Deno !== "undefined"
   ? new (await import("../../adapters/deno/fs.ts")).DenoFs()
   : new (await import("../../adapters/bun/fs.ts")).BunFs();
 
-const reports: IntakeReports = { transmit: () => {}, refused: () => {}, installed: () => {} };
+const reports: IntakeReports = { refused: () => {}, installed: () => {} };
 
 test("close() abandons a snapshot half received: its temporary file is closed and removed", async () => {
   const dir = await fsp.mkdtemp(join(tmpdir(), "plank-intake-"));
@@ -159,7 +159,6 @@ test("a streamed restore takes each accepted chunk, commits once the snapshot is
     const checksum = crc32c(b, crc32c(a));
     const events: string[] = [];
     const reports: IntakeReports = {
-      transmit: () => {},
       refused: (_from, _meta, reason) => void events.push(`refused: ${reason}`),
       installed: (info) => void events.push(`installed ${info.meta.index}`),
     };

@@ -9,7 +9,7 @@
  */
 
 import { Effect, type Fiber, Result } from "effect";
-import type { Message, NodeId, SnapshotMeta } from "../../core/types.ts";
+import type { NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend, SnapshotInfo, StoreOp } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
 import { SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
@@ -463,8 +463,6 @@ async function closeReader(s: Stream): Promise<void> {
 
 /** What a snapshot being received tells its shell, which hands it to the driver. */
 export interface IntakeReports {
-  /** Transmit the driver's answer to the leader (a `send` op). */
-  transmit(message: Message): void;
   /** The store refused what was received (checksum mismatch): `NodeDriver.receiveRefused`. */
   refused(from: NodeId, meta: SnapshotMeta, reason: string): void;
   /** The snapshot is durable and the state machine restored from it: `NodeDriver.snapshotInstalled` (and `ChunkStreams.offer`). */
@@ -575,8 +573,6 @@ export class SnapshotIntake {
             }
           }
           return;
-        case "send":
-          return reports.transmit(op.message);
         case "finish": {
           const sink = this.#sink;
           const received = this.#received;

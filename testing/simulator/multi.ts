@@ -560,8 +560,6 @@ export class MultiSimulator {
       case "write":
         p.receiving.get(g)?.chunks.push(op.data);
         return;
-      case "send":
-        return this.#transmit(p, op.message);
       case "finish": {
         const r = p.receiving.get(g);
         p.receiving.delete(g);

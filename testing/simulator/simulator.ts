@@ -1040,9 +1040,6 @@ export class Simulator<SM = any, C = any, I = any, O = any> {
       case "write":
         node.receiving?.chunks.push(op.data);
         return;
-      case "send":
-        this.#transmit(node, op.message);
-        return;
       case "finish": {
         const r = node.receiving;
         node.receiving = undefined;
