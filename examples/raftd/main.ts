@@ -510,6 +510,7 @@ async function main(platform: Platform): Promise<number> {
     pid: platform.pid,
     catchUpTimeoutMs: config.joinTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    electionTimeoutMs: config.electionTimeoutMs,
     probe: async (at) => (await fetchStatus(dialer, at)).id,
   });
   const kvService = shards === undefined

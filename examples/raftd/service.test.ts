@@ -1,83 +1,125 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type NodeStatus, RaftRejected } from "../../mod.ts";
+import { type NodeStatus, type PeerProgress, RaftRejected } from "../../mod.ts";
 import { HttpError } from "./http.ts";
 import { KvStore } from "./kv.ts";
 import { type KvNode, RaftdNodeService } from "./service.ts";
 
-/** A node whose transfers are scripted: each call runs the next step; status is whatever the test set. */
-function scriptedNode(steps: ((node: { status: Partial<NodeStatus> }) => Promise<void>)[]) {
-  const node = {
-    calls: 0,
-    status: {
-      id: "n1",
-      role: "leader",
-      leader: "n1",
-      membership: { voters: ["n1", "n2", "n3"], learners: [], outgoing: undefined },
-    } as Partial<NodeStatus>,
-  };
-  const kvNode = {
-    id: "n1",
-    status: () => node.status as NodeStatus,
-    transferLeadership: (_to: string) => {
-      const step = steps[Math.min(node.calls++, steps.length - 1)];
-      return step(node);
-    },
-  } as unknown as KvNode;
-  return { node, service: (requestTimeoutMs: number) => service(kvNode, requestTimeoutMs) };
-}
+type Status = { -readonly [K in keyof NodeStatus]?: NodeStatus[K] };
+type Step = (status: Status) => Promise<void>;
 
-function service(node: KvNode, requestTimeoutMs: number): RaftdNodeService {
-  return new RaftdNodeService({
+/** A leader "n1" of {n1, n2, n3} whose transfers are scripted: each call runs the next step (the last repeats). */
+function scripted(steps: Step[], o: { requestTimeoutMs?: number; target?: Partial<PeerProgress> } = {}) {
+  const progress = (p: Partial<PeerProgress>): PeerProgress => ({
+    match: 5,
+    next: 6,
+    state: "replicate",
+    learner: false,
+    active: true,
+    ...p,
+  });
+  const status: Status = {
+    id: "n1",
+    role: "leader",
+    leader: "n1",
+    commit: 5,
+    membership: { voters: ["n1", "n2", "n3"], learners: [], outgoing: undefined },
+    progress: new Map([["n2", progress(o.target ?? {})], ["n3", progress({})]]),
+  };
+  let calls = 0;
+  const node = {
+    id: "n1",
+    status: () => status as NodeStatus,
+    transferLeadership: (_to: string) => steps[Math.min(calls++, steps.length - 1)]!(status),
+  } as unknown as KvNode;
+  const service = new RaftdNodeService({
     node,
     kv: new KvStore(),
     address: "localhost:1",
     cluster: "c",
     addressOf: (id) => `${id}.local:1`,
-    requestTimeoutMs,
+    requestTimeoutMs: o.requestTimeoutMs ?? 5000,
+    electionTimeoutMs: 100,
   });
+  return { status, service, calls: () => calls };
 }
 
-const abandoned = () => Promise.reject(new RaftRejected("timeout", "n1"));
+const abandoned: Step = () => Promise.reject(new RaftRejected("timeout", "n1"));
+const handedOver: Step = () => Promise.resolve();
+const is503 = (e: unknown) => e instanceof HttpError && e.status === 503;
 
 describe("raftd /transfer over the node", () => {
-  test("an abandoned transfer is tried again while the request timeout allows", async () => {
-    const { node, service: make } = scriptedNode([abandoned, abandoned, () => Promise.resolve()]);
-    await make(5000).transfer("n2");
-    assert.equal(node.calls, 3);
+  test("an abandoned transfer to an active, caught-up target is tried again", async () => {
+    const t = scripted([abandoned, abandoned, handedOver]);
+    await t.service.transfer("n2");
+    assert.equal(t.calls(), 3);
+  });
+
+  test("at most three tries: each refuses writes while it lasts", async () => {
+    const t = scripted([abandoned]);
+    await assert.rejects(t.service.transfer("n2"), is503);
+    assert.equal(t.calls(), 3);
+  });
+
+  test("no try again while the target lags: writes flow until it holds the commit index", async () => {
+    const t = scripted([abandoned, handedOver], { target: { match: 3 } });
+    const done = t.service.transfer("n2");
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(t.calls(), 1, "waits for the target");
+    t.status.progress = new Map([...t.status.progress!, ["n2", { ...t.status.progress!.get("n2")!, match: 5 }]]);
+    await done;
+    assert.equal(t.calls(), 2);
+  });
+
+  test("an inactive target ends it at once", async () => {
+    const t = scripted([abandoned], { target: { active: false } });
+    const started = Date.now();
+    await assert.rejects(t.service.transfer("n2"), is503);
+    assert.equal(t.calls(), 1);
+    assert.ok(Date.now() - started < 2000, "not held until the request timeout");
   });
 
   test("an abandoned transfer whose target then wins succeeds without another try", async () => {
-    const { node, service: make } = scriptedNode([(n) => {
+    const t = scripted([(s) => {
       // TimeoutNow went out; the target's campaign outlasted the leader's transfer timer.
-      n.status = { ...n.status, role: "follower", leader: undefined };
-      setTimeout(() => (n.status = { ...n.status, leader: "n2" }), 50);
-      return abandoned();
+      s.role = "follower";
+      s.leader = undefined;
+      setTimeout(() => (s.leader = "n2"), 50);
+      return abandoned(s);
     }]);
-    await make(5000).transfer("n2");
-    assert.equal(node.calls, 1);
+    await t.service.transfer("n2");
+    assert.equal(t.calls(), 1);
   });
 
-  test("past the request timeout the abandoned transfer is a 503", async () => {
-    const { node, service: make } = scriptedNode([abandoned]);
-    const started = Date.now();
-    await assert.rejects(make(200).transfer("n2"), (e) => e instanceof HttpError && e.status === 503);
-    assert.ok(Date.now() - started >= 200, "kept trying until the deadline");
-    assert.ok(node.calls >= 2, `tried again (${node.calls} calls)`);
+  test("no try that the request timeout would cut short", async () => {
+    const t = scripted([abandoned], { requestTimeoutMs: 110 });
+    await assert.rejects(t.service.transfer("n2"), is503);
+    assert.equal(t.calls(), 1);
   });
 
-  test("another node winning the election ends it with that node's refusal", async () => {
-    const { node, service: make } = scriptedNode([(n) => {
-      n.status = { ...n.status, role: "follower", leader: "n3" };
-      return abandoned();
+  test("another node winning is said", async () => {
+    const t = scripted([(s) => {
+      s.role = "follower";
+      s.leader = "n3";
+      return abandoned(s);
     }]);
-    await assert.rejects(make(5000).transfer("n2"), (e) => e instanceof HttpError && e.status === 503);
-    assert.equal(node.calls, 1);
+    await assert.rejects(t.service.transfer("n2"), (e) => is503(e) && /leadership went to n3, not n2/.test(String(e)));
+    assert.equal(t.calls(), 1);
   });
 
   test("a refusal other than a timeout is not retried", async () => {
-    const { node, service: make } = scriptedNode([() => Promise.reject(new RaftRejected("not-leader", "n3"))]);
-    await assert.rejects(make(5000).transfer("n2"));
-    assert.equal(node.calls, 1);
+    const t = scripted([() => Promise.reject(new RaftRejected("not-leader", "n3"))]);
+    await assert.rejects(t.service.transfer("n2"));
+    assert.equal(t.calls(), 1);
+  });
+
+  test("a voter only of the outgoing configuration, or a learner, is refused before any try", async () => {
+    const t = scripted([handedOver]);
+    t.status.membership = { voters: ["n1", "n2"], learners: ["n4"], outgoing: ["n1", "n2", "n3"] };
+    for (const to of ["n3", "n4"]) {
+      await assert.rejects(t.service.transfer(to), (e) => e instanceof HttpError && e.status === 409);
+    }
+    await assert.rejects(t.service.transfer("n9"), (e) => e instanceof HttpError && e.status === 404);
+    assert.equal(t.calls(), 0);
   });
 });

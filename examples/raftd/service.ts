@@ -55,6 +55,8 @@ export interface ServiceOptions {
   readonly catchUpTimeoutMs?: number;
   /** How long `/transfer` keeps trying to hand leadership over (ms): the node's request timeout. Default 5 s. */
   readonly requestTimeoutMs?: number;
+  /** The node's election timeout (ms): how long one transfer try may take. Default 1 s. */
+  readonly electionTimeoutMs?: number;
   /** Log line sink. */
   readonly log?: (message: string) => void;
   /** This process's id, shown by `/status`. */
@@ -68,6 +70,9 @@ export interface ServiceOptions {
 }
 
 const NOT_APPLIED = { [OUTCOME_HEADER]: "not-applied" } as const;
+
+/** How many times `/transfer` asks the core to hand leadership over (the first and the retries). */
+const TRANSFER_TRIES = 3;
 
 /** Every member of a membership, with suffrage (the outgoing voters of a joint config count as voters). */
 export function membersOf(m: Membership): { id: string; suffrage: "voter" | "learner" }[] {
@@ -417,42 +422,59 @@ export class RaftdNodeService implements RaftdService {
   async transfer(to: string): Promise<void> {
     const s = this.#requireLeader();
     if (to === s.id) return;
-    if (!membersOf(s.membership).some((m) => m.id === to && m.suffrage === "voter")) {
-      throw new HttpError(404, `no voter ${JSON.stringify(to)}`);
+    if (!s.membership.voters.includes(to)) {
+      // The core hands leadership only to a voter that stays one (§3.10 with §4.3's joint configurations).
+      const member = membersOf(s.membership).some((m) => m.id === to);
+      throw member
+        ? new HttpError(409, `${to} is not a voter of the configuration being entered`, NOT_APPLIED)
+        : new HttpError(404, `no voter ${JSON.stringify(to)}`);
     }
-    // The leader abandons a transfer after an election timeout (thesis §3.10) so that it
-    // serves clients again; a target that was slow to catch up or to win (a loaded
-    // machine, a short election timeout) is no reason to fail the request while the
-    // node's request timeout allows another try (etcd's move-leader waits the same way).
+    // The leader abandons a transfer after an election timeout so that it serves clients
+    // again (thesis §3.10). A target slow to catch up or to win on a loaded machine is no
+    // reason to fail the request while the node's request timeout allows another try; but
+    // every try refuses writes while it lasts, so one is made only while the target is
+    // active and caught up, and at most TRANSFER_TRIES in all.
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5000);
-    for (;;) {
+    for (let tries = 1;; tries++) {
       try {
         return await this.#o.node.transferLeadership(to);
       } catch (e) {
-        if (!(e instanceof RaftRejected)) throw this.#mapError(e, true);
-        const outcome = await this.#transferOutcome(to, deadline, e.reason === "timeout");
-        if (outcome === "moved") return;
-        if (outcome === "failed") throw this.#mapError(e, true);
+        if (!(e instanceof RaftRejected && e.reason === "timeout")) throw this.#mapError(e, true);
+        const next = await this.#afterAbandoned(to, deadline, tries < TRANSFER_TRIES);
+        if (next === "moved") return;
+        if (next !== "retry") throw next ?? this.#mapError(e, true);
       }
     }
   }
 
   /**
-   * After a refused or abandoned transfer: "moved" once `to` leads (a campaign
-   * the leader's `TimeoutNow` started may still win), "retry" while this node
-   * still leads with time left, "failed" past the deadline, when another node
-   * won, or when the refusal was not a timeout.
+   * After an abandoned transfer: "moved" once `to` leads (a campaign the
+   * leader's `TimeoutNow` started may still win); "retry" once this node
+   * still leads and `to`, active, holds the commit index (meanwhile writes
+   * flow); another node's win as an error; undefined — the abandonment
+   * stands — when `to` is inactive, the tries are used up, or no further try
+   * fits before the deadline.
    */
-  async #transferOutcome(to: string, deadline: number, timedOut: boolean): Promise<"moved" | "retry" | "failed"> {
+  async #afterAbandoned(
+    to: string,
+    deadline: number,
+    mayRetry: boolean,
+  ): Promise<"moved" | "retry" | HttpError | undefined> {
+    const campaign = this.#o.electionTimeoutMs ?? 1000;
     for (;;) {
-      // Paced: a refusal comes back at once, and a campaign takes a few round trips.
       await new Promise((r) => setTimeout(r, 20));
       const s = this.#o.node.status();
       if (s.leader === to) return "moved";
-      if (!timedOut || Date.now() >= deadline) return "failed";
-      if (s.role === "leader") return "retry";
-      // Still electing (no leader known yet): wait for who wins.
-      if (s.leader !== undefined) return "failed";
+      if (s.role !== "leader" && s.leader !== undefined) {
+        return new HttpError(503, `leadership went to ${s.leader}, not ${to}; retry later`, NOT_APPLIED);
+      }
+      // A try lasts up to an election timeout: none is started that the deadline would cut short.
+      if (Date.now() + campaign >= deadline) return undefined;
+      if (s.role !== "leader") continue; // electing: wait for who wins
+      const target = s.progress?.get(to);
+      // A target not heard from since the last check-quorum round is down or cut off: no try would help.
+      if (!mayRetry || !target?.active) return undefined;
+      if (target.match >= s.commit) return "retry";
     }
   }
 }
