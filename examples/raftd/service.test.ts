@@ -45,7 +45,14 @@ function scripted(steps: Step[], o: { requestTimeoutMs?: number; target?: Partia
 }
 
 const abandoned: Step = () => Promise.reject(new RaftRejected("timeout", "n1"));
-const handedOver: Step = () => Promise.resolve();
+/** The core handed over (the leader stepped down for `to`'s campaign), which `winner` then wins. */
+const handOver = (winner: string): Step => (s) => {
+  s.role = "follower";
+  s.leader = undefined;
+  setTimeout(() => (s.leader = winner), 30);
+  return Promise.resolve();
+};
+const handedOver = handOver("n2");
 const is503 = (e: unknown) => e instanceof HttpError && e.status === 503;
 
 describe("raftd /transfer over the node", () => {
@@ -103,6 +110,12 @@ describe("raftd /transfer over the node", () => {
       s.leader = "n3";
       return abandoned(s);
     }]);
+    await assert.rejects(t.service.transfer("n2"), (e) => is503(e) && /leadership went to n3, not n2/.test(String(e)));
+    assert.equal(t.calls(), 1);
+  });
+
+  test("a hand-over is a success only once the target leads", async () => {
+    const t = scripted([handOver("n3")]);
     await assert.rejects(t.service.transfer("n2"), (e) => is503(e) && /leadership went to n3, not n2/.test(String(e)));
     assert.equal(t.calls(), 1);
   });

@@ -437,13 +437,30 @@ export class RaftdNodeService implements RaftdService {
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5000);
     for (let tries = 1;; tries++) {
       try {
-        return await this.#o.node.transferLeadership(to);
+        await this.#o.node.transferLeadership(to);
+        // Handed over: the leader stepped down once `to` campaigned; 200 means `to` won.
+        return await this.#elected(to, deadline);
       } catch (e) {
         if (!(e instanceof RaftRejected && e.reason === "timeout")) throw this.#mapError(e, true);
         const next = await this.#afterAbandoned(to, deadline, tries < TRANSFER_TRIES);
         if (next === "moved") return;
         if (next !== "retry") throw next ?? this.#mapError(e, true);
       }
+    }
+  }
+
+  /** Waits for the election the hand-over started: done once `to` leads, an error if another node does or none by the deadline. */
+  async #elected(to: string, deadline: number): Promise<void> {
+    for (;;) {
+      const leader = this.#o.node.status().leader;
+      if (leader === to) return;
+      if (leader !== undefined && leader !== this.#o.node.id) {
+        throw new HttpError(503, `leadership went to ${leader}, not ${to}; retry later`, NOT_APPLIED);
+      }
+      if (Date.now() >= deadline) {
+        throw new HttpError(503, `leadership handed to ${to}, which is not yet known to lead; retry later`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
