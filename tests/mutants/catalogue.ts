@@ -333,6 +333,14 @@ export const catalogue: readonly Mutation[] = [
     replace: "for (const d of e.after) this.#deferred(d);",
   },
   {
+    name: "driver-snapshot-answer-before-durable",
+    rule:
+      "ordering rule 1 (§5.1: persist the term before answering): a snapshot chunk's answer waits for the writes before it",
+    file: "effects/driver/driver.ts",
+    find: 'this.#unit().after.push({ type: "Send", message });',
+    replace: "this.#sends.push(message);",
+  },
+  {
     name: "driver-never-persisted",
     rule: "thesis §10.2.1 the core learns what its own disk holds (Persisted) once a write is durable",
     file: "effects/driver/driver.ts",
