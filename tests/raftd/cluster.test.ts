@@ -129,11 +129,17 @@ describe("raftd cluster (black box)", () => {
 
   test("SIGKILL of the leader: another node takes over and serves writes", T, async () => {
     const old = await cluster.leader();
+    const oldId = (await old.status())!.id;
     assert.equal(await old.stop("SIGKILL"), null);
     const next = await cluster.leader();
     assert.notEqual(next, old);
     const survivor = [n1, n2, n3].find((n) => n !== old && n !== next)!;
     await write(survivor, "after-kill", "new leader");
+    // Leadership cannot go to the dead node: refused (503, nothing applied), and the leader stays.
+    const moved = await next.request("POST", `/transfer?to=${oldId}`);
+    assert.equal(moved.status, 503, moved.text);
+    assert.equal(moved.headers.get("x-raftd-outcome"), "not-applied");
+    assert.equal(await cluster.leader(), next);
     await write(next, "after-kill-2", "also");
     for (const n of [next, survivor]) await assertAllAcked(n);
 
