@@ -229,7 +229,8 @@ export interface RaftNode<C, R, SM> {
    * Takes a snapshot now: captures the state machine at the applied index,
    * stores it, and compacts the log behind it (keeping `keepAfterSnapshot`
    * entries). Resolves with what the stored snapshot covers (the latest one
-   * at once if nothing was applied since). Fails with `StateMachineFailure`
+   * at once if nothing was applied since, or a snapshot installed from the
+   * leader meanwhile that covers what was applied). Fails with `StateMachineFailure`
    * if the state machine cannot snapshot (the node goes on), `NodeStopped`.
    */
   snapshot(): Promise<SnapshotMeta>;

@@ -318,7 +318,15 @@ export class FileSnapshotStore {
           // Not synced: a replaced snapshot that reappears after a crash is removed by the next one stored.
           await fs.remove(path);
         };
-        if (await fs.exists(path)) return release;
+        let exists: boolean;
+        try {
+          exists = await fs.exists(path);
+        } catch (e) {
+          // Not held after all: a hold counted but never handed out would keep the file for good.
+          await release().catch(() => {});
+          throw e;
+        }
+        if (exists) return release;
         await release();
         return undefined;
       },

@@ -651,12 +651,28 @@ export class NodeDriver {
     // The entries it covers are still to be applied: #applied asks again once they are.
     if (this.#appliedIndex < due) return undefined;
     this.#captureDue = undefined;
+    // The latest snapshot (one installed from the leader) already covers everything applied. A capture at its
+    // index would store different bytes under the same name — a state machine need not serialize the same
+    // state the same way — while the driver and the streams still hold the first one's size and checksum.
+    if (this.#latest !== undefined && this.#latest.meta.index >= this.#appliedIndex) {
+      this.#settleSnapshotWaiters(this.#latest.meta);
+      return undefined;
+    }
     const index = this.#appliedIndex;
     const configs = this.#state.configs;
     const membership = (configs.findLast((c) => c.index <= index) ?? configs[0]!).membership;
     this.#capturing = index;
     this.#capturedAt = this.#now;
     return { index, term: termAt(this.#state.log, index) ?? this.#appliedTerm, membership };
+  }
+
+  /** Answers the {@link snapshot} callers that `meta` reaches. */
+  #settleSnapshotWaiters(meta: SnapshotMeta): void {
+    const waiting = this.#snapshotWaiters.splice(0);
+    for (const w of waiting) {
+      if (w.atLeast <= meta.index) w.settle({ ok: true, value: meta });
+      else this.#snapshotWaiters.push(w);
+    }
   }
 
   /** When the snapshot being stored was captured (for observability). */
@@ -669,11 +685,7 @@ export class NodeDriver {
     this.#observe({ type: "snapshotSaved", index: info.meta.index, bytes: info.size, ms: now - this.#capturedAt });
     if (!this.#latest || info.meta.index > this.#latest.meta.index) this.#latest = info;
     this.#step({ type: "SnapshotTaken", meta: info.meta });
-    const waiting = this.#snapshotWaiters.splice(0);
-    for (const w of waiting) {
-      if (w.atLeast <= info.meta.index) w.settle({ ok: true, value: info.meta });
-      else this.#snapshotWaiters.push(w);
-    }
+    this.#settleSnapshotWaiters(info.meta);
     for (const w of this.#snapshotWaiters) this.#due(w.atLeast);
     // What fell due while this one was being stored is captured now, unless this one covers it.
     if (this.#captureDue !== undefined && this.#captureDue <= info.meta.index) this.#captureDue = undefined;
@@ -703,7 +715,9 @@ export class NodeDriver {
     this.#latest = info;
     this.#appliedIndex = info.meta.index;
     this.#appliedTerm = info.meta.term;
-    // The leader's snapshot covers what the core asked this node to capture (a user's request still captures).
+    // The leader's snapshot covers what the core asked this node to capture, and the user's requests it reaches:
+    // a stored snapshot covering what was applied when they asked (see snapshot()).
+    this.#settleSnapshotWaiters(info.meta);
     const due = this.#captureDue;
     if (due !== undefined && due <= info.meta.index && this.#snapshotWaiters.length === 0) {
       this.#captureDue = undefined;

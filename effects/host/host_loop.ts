@@ -57,6 +57,7 @@ import {
   ChunkStreams,
   holdFor,
   type IntakeReports,
+  letGoOf,
   restoreFrom,
   SnapshotIntake,
 } from "../runtime/snapshot_io.ts";
@@ -844,7 +845,7 @@ export class HostLoop {
           const held = holdFor(stored);
           call((now) => {
             // The group removed (and maybe hosted again) meanwhile: this capture is not the new incarnation's.
-            if (this.#io.get(g) !== io) return void held.then((release) => release?.());
+            if (this.#io.get(g) !== io) return letGoOf(held);
             this.#captures.delete(g);
             this.#host.call(g, (d) => d.snapshotStored(info, now));
             io.streams.offer(stored, held);

@@ -270,12 +270,12 @@ export class ChunkStreams {
       snap !== undefined && old !== undefined &&
       (sameSnapshot(old.snap.meta, snap.meta) || snap.meta.index < old.snap.meta.index)
     ) {
-      if (held) void held.then((release) => release?.());
+      if (held) letGoOf(held);
       return;
     }
     this.#current = snap === undefined || this.#stopped ? undefined : { snap, held: held ?? holdFor(snap) };
-    if (snap !== undefined && this.#stopped && held) void held.then((release) => release?.());
-    if (old) void old.held.then((release) => release?.());
+    if (snap !== undefined && this.#stopped && held) letGoOf(held);
+    if (old) letGoOf(old.held);
   }
 
   /** Stops sending (the node stops); readers are closed as their fibers end, snapshots held are let go. */
@@ -443,6 +443,16 @@ export class ChunkStreams {
  */
 export function holdFor(snap: StoredSnapshot): Promise<(() => Promise<void>) | undefined> {
   return snap.retain?.().catch(() => undefined) ?? Promise.resolve(undefined);
+}
+
+/**
+ * Lets go of a hold taken with {@link holdFor}, in the background. A removal
+ * that fails then (the snapshot was replaced) leaves the file behind, which
+ * the next snapshot stored removes: nothing reads it any more, so it is no
+ * reason to stop, and it must not escape as an unhandled rejection.
+ */
+export function letGoOf(held: Promise<(() => Promise<void>) | undefined>): void {
+  void held.then((release) => release?.()).catch(() => {});
 }
 
 /** Releases the snapshot `s` holds; it is looked up afresh for the next chunk. */
