@@ -395,3 +395,55 @@ test("an older snapshot offered after a newer one does not replace it: the newer
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+for (const first of [0, 1]) {
+  const how = first === 0 ? "in bursts" : "from a resumed offset";
+  test(`a damaged snapshot sent ${how} stops the leader before its last chunk leaves`, async () => {
+    const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+    try {
+      const port = await FileSnapshotStore.open(fs, dir);
+      const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+      const stored = await port.write(meta, [new Uint8Array(3000).fill(7)]);
+      // Rot inside the second chunk, flipped in place.
+      const file = join(
+        dir,
+        "snapshots",
+        (await fsp.readdir(join(dir, "snapshots"))).find((f) => f.endsWith(".snap"))!,
+      );
+      const f = await fsp.open(file, "r+");
+      const { size } = await f.stat();
+      await f.write(Uint8Array.of(7 ^ 0x04), 0, 1, size - 1500);
+      await f.close();
+      const sent: InstallSnapshot[] = [];
+      const fatal: unknown[] = [];
+      const streams = new ChunkStreams(
+        snapshotStoreFromPort(port),
+        { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
+        1000,
+        { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
+      );
+      const chunk = (i: number): ChunkSend => ({
+        header: { group: 0, from: "a", to: "b", term: 2 },
+        meta,
+        chunk: { offset: i * 1000, length: 1000, done: i === 2 },
+        checksum: stored.checksum,
+      });
+      const until = async (ok: () => boolean) => {
+        for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+      };
+      // One burst per chunk, each from where the last ended (a window of one): no reader reads from 0 to the end.
+      await Effect.runPromise(Effect.gen(function* () {
+        for (const i of [0, 1, 2].slice(first)) {
+          yield* streams.send([chunk(i)]);
+          yield* Effect.promise(() => until(() => sent.length > i - first || fatal.length > 0));
+        }
+      }));
+      assert.deepEqual(sent.map((m) => m.offset), [0, 1000].slice(first), "the last chunk did not leave");
+      assert.equal(fatal.length, 1);
+      assert.match(String(fatal[0]), /checksum mismatch/);
+      streams.stop();
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -12,6 +12,7 @@ import { Effect, type Fiber, Result } from "effect";
 import type { NodeId, SnapshotMeta } from "../../core/types.ts";
 import type { ChunkSend, SnapshotInfo, StoreOp } from "../driver/driver.ts";
 import { chunkMessage } from "../driver/snapshot_sender.ts";
+import { crc32c } from "../../core/crc32c.ts";
 import { SnapshotChecksumMismatch, StateMachineFailure, StorageFailure } from "../errors.ts";
 import type {
   RestoreInProgress,
@@ -190,6 +191,9 @@ interface Stream {
   /** Lets go of `snap` ({@link StoredSnapshot.retain}), while it is held. */
   release: (() => Promise<void>) | undefined;
   sending: SnapshotMeta | undefined;
+  /** CRC-32C of `snap`'s bytes [0, crcAt) as sent so far (a stream's bursts each open a new reader). */
+  crc: number;
+  crcAt: number;
 }
 
 const sameSnapshot = (a: SnapshotMeta | undefined, b: SnapshotMeta): boolean =>
@@ -241,6 +245,8 @@ export class ChunkStreams {
               snap: undefined,
               release: undefined,
               sending: undefined,
+              crc: 0,
+              crcAt: 0,
             },
           );
         }
@@ -404,6 +410,8 @@ export class ChunkStreams {
             s.release = release;
             this.#holding++;
           }
+          s.crc = 0;
+          s.crcAt = 0;
         }
         let data: Uint8Array = new Uint8Array(0);
         if (c.chunk.length > 0) {
@@ -417,7 +425,12 @@ export class ChunkStreams {
           data = next.value.subarray(0, c.chunk.length);
           s.readerAt += next.value.length;
           if (next.value.length !== c.chunk.length) await closeReader(s);
+          if (c.chunk.offset === s.crcAt) {
+            s.crc = crc32c(data, s.crc);
+            s.crcAt += data.length;
+          }
         }
+        if (c.chunk.done) await vouchFor(s, snap, c.checksum);
         if (!this.#transport.send(chunkMessage(c.header, c.meta, c.chunk, data, c.checksum))) {
           this.#reports.unreachable(to);
           s.queue.length = 0;
@@ -453,6 +466,27 @@ export function holdFor(snap: StoredSnapshot): Promise<(() => Promise<void>) | u
  */
 export function letGoOf(held: Promise<(() => Promise<void>) | undefined>): void {
   void held.then((release) => release?.()).catch(() => {});
+}
+
+/**
+ * Before the last chunk leaves: the bytes sent match the checksum sent with
+ * it, or the leader fail-stops (it cannot vouch for its own snapshot). The
+ * store checks a read from offset 0 to the end, but a stream reads in bursts,
+ * each from where the last one ended; their checksum is carried across, and a
+ * stream that did not send from 0 (a resume) reads the whole snapshot once.
+ */
+async function vouchFor(s: Stream, snap: StoredSnapshot, checksum: number): Promise<void> {
+  let crc = s.crc;
+  if (s.crcAt !== snap.size) {
+    crc = 0;
+    for await (const chunk of snap.read(0)) crc = crc32c(chunk, crc);
+  }
+  if (crc !== checksum) {
+    const hex = (n: number) => n.toString(16).padStart(8, "0");
+    throw new Error(
+      `snapshot ${snap.meta.index}-${snap.meta.term}: checksum mismatch (crc32c ${hex(crc)}, stored ${hex(checksum)})`,
+    );
+  }
 }
 
 /** Releases the snapshot `s` holds; it is looked up afresh for the next chunk. */
