@@ -255,8 +255,8 @@ export class HostLoop {
   #writes: PendingWrite[] = [];
   #writing = false;
   #writerFiber: Fiber.Fiber<void> | undefined;
-  /** Each group's snapshot capture being stored, if one is. */
-  readonly #captures = new Map<GroupId, Fiber.Fiber<void>>();
+  /** The snapshot capture each group incarnation (its I/O) is storing, if one is. */
+  readonly #captures = new Map<GroupIo, Fiber.Fiber<void>>();
   /** Host units made durable by the writer, not yet reported (oldest first). */
   readonly #durable: number[] = [];
   /** A write or sync failed: the host is stopping, nothing more is written. */
@@ -844,17 +844,17 @@ export class HostLoop {
           // Held from now: until the group's driver hears of it, it may still ask to stream the one before.
           const held = holdFor(stored);
           call((now) => {
+            this.#captures.delete(io);
             // The group removed (and maybe hosted again) meanwhile: this capture is not the new incarnation's.
             if (this.#io.get(g) !== io) return letGoOf(held);
-            this.#captures.delete(g);
             this.#host.call(g, (d) => d.snapshotStored(info, now));
             io.streams.offer(stored, held);
           });
         },
         failed: (reason) =>
           call(() => {
+            this.#captures.delete(io);
             if (this.#io.get(g) !== io) return;
-            this.#captures.delete(g);
             this.#host.call(g, (d) => d.captureFailed(reason));
           }),
         // A group removed meanwhile: its store going away is no failure of the host.
@@ -863,8 +863,9 @@ export class HostLoop {
         },
       },
     );
-    // One capture per group at a time (its driver's): the group's latest fiber is the only one still storing.
-    return Effect.map(capture, (fiber) => void (fiber ? this.#captures.set(g, fiber) : this.#captures.delete(g)));
+    // One capture per incarnation of a group at a time (its driver's); stop waits for every one still storing,
+    // a removed incarnation's included (it writes into the store stop closes).
+    return Effect.map(capture, (fiber) => void (fiber ? this.#captures.set(io, fiber) : this.#captures.delete(io)));
   }
 
   /**

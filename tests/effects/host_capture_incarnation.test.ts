@@ -101,3 +101,57 @@ test("an earlier incarnation's capture is not reported to the group hosted again
     await host.stop();
   }
 });
+
+test("stop waits for an earlier incarnation's capture still storing, after the group is hosted again", async () => {
+  let gate: Promise<void> | undefined;
+  let writing = 0;
+  const port: GroupSnapshotsPort = {
+    open: () => {
+      const mem = new MemorySnapshotStore();
+      return Promise.resolve({
+        latest: () => mem.latest(),
+        receive: (m) => mem.receive(m),
+        write: async (meta, chunks) => {
+          const held = gate;
+          if (held) writing++;
+          await held;
+          return mem.write(meta, chunks);
+        },
+      });
+    },
+    remove: () => Promise.resolve(),
+  };
+  const hub = new MemoryHub();
+  const host = await HostLoop.start(memLog(), hub.transport("a"), {
+    id: "a",
+    peers: new Map([["a", "a"]]),
+    config: { electionTimeoutMs: 150, heartbeatMs: 15 },
+    snapshots: port,
+  });
+  let open = () => {};
+  try {
+    const g1 = await host.addGroup(1, membershipOf(["a"]), machine());
+    await until("a leads", () => g1.status().role === "leader");
+    await g1.propose(new TextEncoder().encode("old-0"));
+    gate = new Promise<void>((r) => (open = r));
+    const oldSnap = g1.snapshot().catch((e) => e); // held in the store's write
+    await until("the old capture's write started", () => writing === 1);
+    await host.removeGroup(1);
+    await oldSnap;
+    gate = undefined;
+    // Hosted again, and the new incarnation's own capture comes and goes.
+    const g2 = await host.addGroup(1, membershipOf(["a"]), machine());
+    await until("a leads again", () => g2.status().role === "leader");
+    await g2.propose(new TextEncoder().encode("new-0"));
+    await g2.snapshot();
+    let stopped = false;
+    const stopping = host.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(stopped, false, "stop resolved with the old incarnation's write still running");
+    open();
+    await stopping;
+  } finally {
+    open();
+    await host.stop();
+  }
+});
