@@ -447,3 +447,54 @@ for (const first of [0, 1]) {
     }
   });
 }
+
+test("a snapshot that rots between two passes of a stream is caught on the second", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+  try {
+    const port = await FileSnapshotStore.open(fs, dir);
+    const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+    const stored = await port.write(meta, [new Uint8Array(3000).fill(7)]);
+    const sent: InstallSnapshot[] = [];
+    const fatal: unknown[] = [];
+    const streams = new ChunkStreams(
+      snapshotStoreFromPort(port),
+      { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
+      1000,
+      { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
+    );
+    const chunk = (i: number): ChunkSend => ({
+      header: { group: 0, from: "a", to: "b", term: 2 },
+      meta,
+      chunk: { offset: i * 1000, length: 1000, done: i === 2 },
+      checksum: stored.checksum,
+    });
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    const pass = (before: number) =>
+      Effect.gen(function* () {
+        for (const i of [0, 1, 2]) {
+          yield* streams.send([chunk(i)]);
+          yield* Effect.promise(() => until(() => sent.length > before + i || fatal.length > 0));
+        }
+      });
+    await Effect.runPromise(Effect.gen(function* () {
+      yield* pass(0);
+      assert.deepEqual(sent.map((m) => m.offset), [0, 1000, 2000], "the good snapshot is sent whole");
+      // The follower refused what it got (say) and asks for it all again; meanwhile a byte rots in place.
+      const name = (yield* Effect.promise(() => fsp.readdir(join(dir, "snapshots")))).find((f) => f.endsWith(".snap"))!;
+      yield* Effect.promise(async () => {
+        const f = await fsp.open(join(dir, "snapshots", name), "r+");
+        const { size } = await f.stat();
+        await f.write(Uint8Array.of(7 ^ 0x04), 0, 1, size - 1500);
+        await f.close();
+      });
+      yield* pass(3);
+    }));
+    assert.deepEqual(sent.map((m) => m.offset), [0, 1000, 2000, 0, 1000], "the second pass's last chunk did not leave");
+    assert.equal(fatal.length, 1);
+    streams.stop();
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

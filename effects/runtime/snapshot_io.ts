@@ -425,6 +425,8 @@ export class ChunkStreams {
           data = next.value.subarray(0, c.chunk.length);
           s.readerAt += next.value.length;
           if (next.value.length !== c.chunk.length) await closeReader(s);
+          // A pass from the start (a follower that refused what it got asks for it all again) is checked afresh.
+          if (c.chunk.offset === 0) s.crc = s.crcAt = 0;
           if (c.chunk.offset === s.crcAt) {
             s.crc = crc32c(data, s.crc);
             s.crcAt += data.length;
