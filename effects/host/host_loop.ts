@@ -859,6 +859,7 @@ export class HostLoop {
           }),
         // A group removed meanwhile: its store going away is no failure of the host.
         fatal: (error) => {
+          call(() => void this.#captures.delete(io));
           if (this.#io.get(g) === io) Queue.offerUnsafe(queue, { kind: "fatal", error });
         },
       },

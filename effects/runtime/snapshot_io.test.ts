@@ -498,3 +498,56 @@ test("a snapshot that rots between two passes of a stream is caught on the secon
     await fsp.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a good snapshot resumed mid-way and rewound is sent whole, read from the start once", async () => {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+  try {
+    const port = await FileSnapshotStore.open(fs, dir);
+    const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+    const stored = await port.write(meta, [new Uint8Array(3000).map((_, i) => i * 31)]);
+    let fromStart = 0;
+    const base = snapshotStoreFromPort(port);
+    const counting = {
+      ...base,
+      latest: Effect.map(base.latest, (s) =>
+        s && {
+          ...s,
+          read: (offset = 0, chunkBytes?: number) => {
+            if (offset === 0) fromStart++;
+            return s.read(offset, chunkBytes);
+          },
+        }),
+    };
+    const sent: InstallSnapshot[] = [];
+    const fatal: unknown[] = [];
+    const streams = new ChunkStreams(
+      counting,
+      { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
+      1000,
+      { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
+    );
+    const chunk = (i: number): ChunkSend => ({
+      header: { group: 0, from: "a", to: "b", term: 2 },
+      meta,
+      chunk: { offset: i * 1000, length: 1000, done: i === 2 },
+      checksum: stored.checksum,
+    });
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    // Resumed at 1000, then rewound and the last chunk re-sent (idle rewinds, gap reports).
+    const order = [1, 2, 1, 2, 2, 2];
+    await Effect.runPromise(Effect.gen(function* () {
+      for (const [k, i] of order.entries()) {
+        yield* streams.send([chunk(i)]);
+        yield* Effect.promise(() => until(() => sent.length > k || fatal.length > 0));
+      }
+    }));
+    assert.deepEqual(fatal, []);
+    assert.equal(sent.length, order.length);
+    assert.equal(fromStart, 1, "the whole snapshot is read once to vouch for it");
+    streams.stop();
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});

@@ -482,6 +482,9 @@ async function vouchFor(s: Stream, snap: StoredSnapshot, checksum: number): Prom
   if (s.crcAt !== snap.size) {
     crc = 0;
     for await (const chunk of snap.read(0)) crc = crc32c(chunk, crc);
+    // Once is enough for this pass: a re-sent last chunk (an idle rewind, a resume) does not read it all again.
+    s.crc = crc;
+    s.crcAt = snap.size;
   }
   if (crc !== checksum) {
     const hex = (n: number) => n.toString(16).padStart(8, "0");
