@@ -396,158 +396,115 @@ test("an older snapshot offered after a newer one does not replace it: the newer
   }
 });
 
-for (const first of [0, 1]) {
-  const how = first === 0 ? "in bursts" : "from a resumed offset";
-  test(`a damaged snapshot sent ${how} stops the leader before its last chunk leaves`, async () => {
-    const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
-    try {
-      const port = await FileSnapshotStore.open(fs, dir);
-      const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
-      const stored = await port.write(meta, [new Uint8Array(3000).fill(7)]);
-      // Rot inside the second chunk, flipped in place.
-      const file = join(
-        dir,
-        "snapshots",
-        (await fsp.readdir(join(dir, "snapshots"))).find((f) => f.endsWith(".snap"))!,
-      );
-      const f = await fsp.open(file, "r+");
-      const { size } = await f.stat();
-      await f.write(Uint8Array.of(7 ^ 0x04), 0, 1, size - 1500);
-      await f.close();
-      const sent: InstallSnapshot[] = [];
-      const fatal: unknown[] = [];
-      const streams = new ChunkStreams(
-        snapshotStoreFromPort(port),
-        { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
-        1000,
-        { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
-      );
-      const chunk = (i: number): ChunkSend => ({
-        header: { group: 0, from: "a", to: "b", term: 2 },
-        meta,
-        chunk: { offset: i * 1000, length: 1000, done: i === 2 },
-        checksum: stored.checksum,
-      });
-      const until = async (ok: () => boolean) => {
-        for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-      };
-      // One burst per chunk, each from where the last ended (a window of one): no reader reads from 0 to the end.
-      await Effect.runPromise(Effect.gen(function* () {
-        for (const i of [0, 1, 2].slice(first)) {
-          yield* streams.send([chunk(i)]);
-          yield* Effect.promise(() => until(() => sent.length > i - first || fatal.length > 0));
-        }
-      }));
-      assert.deepEqual(sent.map((m) => m.offset), [0, 1000].slice(first), "the last chunk did not leave");
-      assert.equal(fatal.length, 1);
-      assert.match(String(fatal[0]), /checksum mismatch/);
-      streams.stop();
-    } finally {
-      await fsp.rm(dir, { recursive: true, force: true });
-    }
+/** A stored snapshot's `read`. */
+type Read = (offset?: number, chunkBytes?: number) => AsyncIterable<Uint8Array>;
+
+/**
+ * A 3,000-byte snapshot on real files streamed to "b" in chunks of 1,000,
+ * one burst per `send` (each opens a reader where the last ended); `read`
+ * may wrap the stored snapshot's reads (to count them).
+ */
+async function threeChunks(
+  dir: string,
+  content: Uint8Array,
+  read?: (inner: Read) => Read,
+) {
+  const port = await FileSnapshotStore.open(fs, dir);
+  const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
+  const stored = await port.write(meta, [content]);
+  const base = snapshotStoreFromPort(port);
+  const store = read === undefined ? base : {
+    ...base,
+    latest: Effect.map(base.latest, (s) => s && { ...s, read: read((o, n) => s.read(o, n)) }),
+  };
+  const sent: InstallSnapshot[] = [];
+  const fatal: unknown[] = [];
+  const streams = new ChunkStreams(
+    store,
+    { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
+    1000,
+    { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
+  );
+  const chunk = (i: number): ChunkSend => ({
+    header: { group: 0, from: "a", to: "b", term: 2 },
+    meta,
+    chunk: { offset: i * 1000, length: 1000, done: i === 2 },
+    checksum: stored.checksum,
   });
-}
-
-test("a snapshot that rots between two passes of a stream is caught on the second", async () => {
-  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
-  try {
-    const port = await FileSnapshotStore.open(fs, dir);
-    const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
-    const stored = await port.write(meta, [new Uint8Array(3000).fill(7)]);
-    const sent: InstallSnapshot[] = [];
-    const fatal: unknown[] = [];
-    const streams = new ChunkStreams(
-      snapshotStoreFromPort(port),
-      { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
-      1000,
-      { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
-    );
-    const chunk = (i: number): ChunkSend => ({
-      header: { group: 0, from: "a", to: "b", term: 2 },
-      meta,
-      chunk: { offset: i * 1000, length: 1000, done: i === 2 },
-      checksum: stored.checksum,
-    });
-    const until = async (ok: () => boolean) => {
-      for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-    };
-    const pass = (before: number) =>
-      Effect.gen(function* () {
-        for (const i of [0, 1, 2]) {
-          yield* streams.send([chunk(i)]);
-          yield* Effect.promise(() => until(() => sent.length > before + i || fatal.length > 0));
-        }
-      });
-    await Effect.runPromise(Effect.gen(function* () {
-      yield* pass(0);
-      assert.deepEqual(sent.map((m) => m.offset), [0, 1000, 2000], "the good snapshot is sent whole");
-      // The follower refused what it got (say) and asks for it all again; meanwhile a byte rots in place.
-      const name = (yield* Effect.promise(() => fsp.readdir(join(dir, "snapshots")))).find((f) => f.endsWith(".snap"))!;
-      yield* Effect.promise(async () => {
-        const f = await fsp.open(join(dir, "snapshots", name), "r+");
-        const { size } = await f.stat();
-        await f.write(Uint8Array.of(7 ^ 0x04), 0, 1, size - 1500);
-        await f.close();
-      });
-      yield* pass(3);
-    }));
-    assert.deepEqual(sent.map((m) => m.offset), [0, 1000, 2000, 0, 1000], "the second pass's last chunk did not leave");
-    assert.equal(fatal.length, 1);
-    streams.stop();
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-});
-
-test("a good snapshot resumed mid-way and rewound is sent whole, read from the start once", async () => {
-  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
-  try {
-    const port = await FileSnapshotStore.open(fs, dir);
-    const meta: SnapshotMeta = { index: 9, term: 2, membership: membershipOf(["a", "b"]) };
-    const stored = await port.write(meta, [new Uint8Array(3000).map((_, i) => i * 31)]);
-    let fromStart = 0;
-    const base = snapshotStoreFromPort(port);
-    const counting = {
-      ...base,
-      latest: Effect.map(base.latest, (s) =>
-        s && {
-          ...s,
-          read: (offset = 0, chunkBytes?: number) => {
-            if (offset === 0) fromStart++;
-            return s.read(offset, chunkBytes);
-          },
-        }),
-    };
-    const sent: InstallSnapshot[] = [];
-    const fatal: unknown[] = [];
-    const streams = new ChunkStreams(
-      counting,
-      { send: (m: Message) => sent.push(m as InstallSnapshot) > 0, listen: () => {}, setPeers: () => {} },
-      1000,
-      { unreachable: () => assert.fail("unreachable"), fatal: (e) => void fatal.push(e), streaming: () => meta },
-    );
-    const chunk = (i: number): ChunkSend => ({
-      header: { group: 0, from: "a", to: "b", term: 2 },
-      meta,
-      chunk: { offset: i * 1000, length: 1000, done: i === 2 },
-      checksum: stored.checksum,
-    });
-    const until = async (ok: () => boolean) => {
-      for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-    };
-    // Resumed at 1000, then rewound and the last chunk re-sent (idle rewinds, gap reports).
-    const order = [1, 2, 1, 2, 2, 2];
-    await Effect.runPromise(Effect.gen(function* () {
+  const until = async (ok: () => boolean) => {
+    for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  /** Sends chunks `order` one burst each, waiting for each to leave (or for a fatal report). */
+  const send = (order: readonly number[]) =>
+    Effect.gen(function* () {
+      const before = sent.length;
       for (const [k, i] of order.entries()) {
         yield* streams.send([chunk(i)]);
-        yield* Effect.promise(() => until(() => sent.length > k || fatal.length > 0));
+        yield* Effect.promise(() => until(() => sent.length > before + k || fatal.length > 0));
       }
-    }));
-    assert.deepEqual(fatal, []);
-    assert.equal(sent.length, order.length);
-    assert.equal(fromStart, 1, "the whole snapshot is read once to vouch for it");
-    streams.stop();
+    });
+  /** Flips one byte of the second chunk in place, as rot would. */
+  const rot = async () => {
+    const name = (await fsp.readdir(join(dir, "snapshots"))).find((f) => f.endsWith(".snap"))!;
+    const f = await fsp.open(join(dir, "snapshots", name), "r+");
+    const { size } = await f.stat();
+    const byte = new Uint8Array(1);
+    await f.read(byte, 0, 1, size - 1500);
+    await f.write(Uint8Array.of(byte[0]! ^ 0x04), 0, 1, size - 1500);
+    await f.close();
+  };
+  return { streams, sent, fatal, send, rot };
+}
+
+async function inDir(f: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await fsp.mkdtemp(join(tmpdir(), "plank-streams-"));
+  try {
+    await f(dir);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
-});
+}
+
+for (const first of [0, 1]) {
+  const how = first === 0 ? "in bursts" : "from a resumed offset";
+  test(`a damaged snapshot sent ${how} stops the leader before its last chunk leaves`, () =>
+    inDir(async (dir) => {
+      const t = await threeChunks(dir, new Uint8Array(3000).fill(7));
+      await t.rot();
+      // No reader reads from 0 to the end: the store's own check never runs.
+      await Effect.runPromise(t.send([0, 1, 2].slice(first)));
+      assert.deepEqual(t.sent.map((m) => m.offset), [0, 1000].slice(first), "the last chunk did not leave");
+      assert.equal(t.fatal.length, 1);
+      assert.match(String(t.fatal[0]), /checksum mismatch/);
+      t.streams.stop();
+    }));
+}
+
+test("a snapshot that rots between two passes of a stream is caught on the second", () =>
+  inDir(async (dir) => {
+    const t = await threeChunks(dir, new Uint8Array(3000).fill(7));
+    await Effect.runPromise(t.send([0, 1, 2]));
+    assert.deepEqual(t.sent.map((m) => m.offset), [0, 1000, 2000], "the good snapshot is sent whole");
+    // The follower refused what it got (say) and asks for it all again; meanwhile a byte rots in place.
+    await t.rot();
+    await Effect.runPromise(t.send([0, 1, 2]));
+    assert.deepEqual(t.sent.map((m) => m.offset), [0, 1000, 2000, 0, 1000], "the second pass's last chunk stayed");
+    assert.equal(t.fatal.length, 1);
+    t.streams.stop();
+  }));
+
+test("a good snapshot resumed mid-way and rewound is sent whole, read from the start once", () =>
+  inDir(async (dir) => {
+    let fromStart = 0;
+    const t = await threeChunks(dir, new Uint8Array(3000).map((_, i) => i * 31), (inner) => (offset = 0, n) => {
+      if (offset === 0) fromStart++;
+      return inner(offset, n);
+    });
+    // Resumed at 1000, then rewound and the last chunk re-sent (idle rewinds, gap reports).
+    const order = [1, 2, 1, 2, 2, 2];
+    await Effect.runPromise(t.send(order));
+    assert.deepEqual(t.fatal, []);
+    assert.equal(t.sent.length, order.length);
+    assert.equal(fromStart, 1, "the whole snapshot is read once to vouch for it");
+    t.streams.stop();
+  }));

@@ -9,10 +9,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryLogStore, MemorySnapshotStore } from "../../adapters/memory/mod.ts";
-import { crc32c } from "../../core/crc32c.ts";
-import type { AppendEntries, InstallSnapshot } from "../../core/types.ts";
+import type { AppendEntries } from "../../core/types.ts";
 import type { SnapshotStorePort } from "../../effects/ports/mod.ts";
-import { handFollower, handTransport, kvEntry, waitFor } from "./testkit.ts";
+import { handFollower, handTransport, kvEntry, waitFor, wholeSnapshot } from "./testkit.ts";
 
 test("an own capture stored after a newer installed snapshot does not become the latest", async () => {
   const { transport, deliver } = handTransport();
@@ -49,16 +48,7 @@ test("an own capture stored after a newer installed snapshot does not become the
     const own = node.snapshot();
     await waitFor(() => writing, 5000, "the own capture's store to start");
     const state = new TextEncoder().encode(JSON.stringify([["k1", "v"], ["k2", "v"], ["k10", "v"]]));
-    const install: InstallSnapshot = {
-      ...header,
-      type: "InstallSnapshot",
-      meta: { index: 10, term: 1, membership: { voters: ["f", "l", "x"], learners: [], outgoing: undefined } },
-      offset: 0,
-      data: state,
-      done: true,
-      checksum: crc32c(state),
-    };
-    deliver(install);
+    deliver(wholeSnapshot(10, state));
     await waitFor(() => node.status().applied === 10, 5000, "snapshot 10 installed");
     await waitFor(
       () => (log.entries[0]?.index ?? log.durableLastIndex + 1) > 10 || log.entries.length === 0,

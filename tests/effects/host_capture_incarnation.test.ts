@@ -29,6 +29,16 @@ async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> 
   }
 }
 
+/** A host of one node "a" whose groups' snapshots go to `port`. */
+function oneNodeHost(port: GroupSnapshotsPort): Promise<HostLoop> {
+  return HostLoop.start(memLog(), new MemoryHub().transport("a"), {
+    id: "a",
+    peers: new Map([["a", "a"]]),
+    config: { electionTimeoutMs: 150, heartbeatMs: 15 },
+    snapshots: port,
+  });
+}
+
 function machine() {
   const cmds: string[] = [];
   return {
@@ -63,13 +73,7 @@ test("an earlier incarnation's capture is not reported to the group hosted again
     },
     remove: (g) => (stores.delete(g), Promise.resolve()),
   };
-  const hub = new MemoryHub();
-  const host = await HostLoop.start(memLog(), hub.transport("a"), {
-    id: "a",
-    peers: new Map([["a", "a"]]),
-    config: { electionTimeoutMs: 150, heartbeatMs: 15 },
-    snapshots: port,
-  });
+  const host = await oneNodeHost(port);
   let open = () => {};
   try {
     const g1 = await host.addGroup(1, membershipOf(["a"]), machine());
@@ -121,13 +125,7 @@ test("stop waits for an earlier incarnation's capture still storing, after the g
     },
     remove: () => Promise.resolve(),
   };
-  const hub = new MemoryHub();
-  const host = await HostLoop.start(memLog(), hub.transport("a"), {
-    id: "a",
-    peers: new Map([["a", "a"]]),
-    config: { electionTimeoutMs: 150, heartbeatMs: 15 },
-    snapshots: port,
-  });
+  const host = await oneNodeHost(port);
   let open = () => {};
   try {
     const g1 = await host.addGroup(1, membershipOf(["a"]), machine());

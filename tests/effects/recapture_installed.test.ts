@@ -21,7 +21,7 @@ import { crc32c } from "../../core/crc32c.ts";
 import type { AppendEntries, InstallSnapshot, Message } from "../../core/types.ts";
 import type { SnapshotStorePort } from "../../effects/ports/mod.ts";
 import { createNode } from "../../mod.ts";
-import { handTransport, kvEntry, KvMachine, testConfig, waitFor } from "./testkit.ts";
+import { handTransport, kvEntry, KvMachine, testConfig, waitFor, wholeSnapshot } from "./testkit.ts";
 
 /** Same state, other bytes than the leader's encoding. */
 class Indented extends KvMachine {
@@ -60,7 +60,6 @@ test("no capture at an installed snapshot's index: the file the driver streams s
     config: { ...testConfig, electionTimeoutMs: 60_000 },
   });
   const header = { group: 0, from: "l", to: "f", term: 1 } as const;
-  const membership = { voters: ["f", "l", "x"], learners: [], outgoing: undefined };
   let open = () => {};
   try {
     const append = (prevIndex: number, entries: number[], commit: number, seq: number): AppendEntries => ({
@@ -82,16 +81,7 @@ test("no capture at an installed snapshot's index: the file the driver streams s
     const second = node.snapshot(); // waits for a snapshot covering 4
     // The leader's snapshot at 10 (its own, compact encoding).
     const state = new TextEncoder().encode(JSON.stringify([1, 2, 3, 4, 10].map((i) => [`k${i}`, "v"])));
-    const install: InstallSnapshot = {
-      ...header,
-      type: "InstallSnapshot",
-      meta: { index: 10, term: 1, membership },
-      offset: 0,
-      data: state,
-      done: true,
-      checksum: crc32c(state),
-    };
-    deliver(install);
+    deliver(wholeSnapshot(10, state));
     await waitFor(() => node.status().applied === 10, 5000, "snapshot 10 installed");
     const installed = (await files.latest())!;
     assert.equal(installed.checksum, crc32c(state));

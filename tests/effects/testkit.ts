@@ -11,7 +11,8 @@ import {
   type MemoryLogStoreOptions,
   MemorySnapshotStore,
 } from "../../adapters/memory/mod.ts";
-import type { Entry, Message, SnapshotMeta } from "../../core/types.ts";
+import type { Entry, InstallSnapshot, Message, SnapshotMeta } from "../../core/types.ts";
+import { crc32c } from "../../core/crc32c.ts";
 import type {
   LogStorePort,
   SnapshotReceiverPort,
@@ -287,6 +288,22 @@ export function handTransport(): { transport: TransportPort; sent: Message[]; de
     close: () => Promise.resolve(),
   };
   return { transport, sent, deliver: (m) => handler(m) };
+}
+
+/** Leader "l"'s whole snapshot at `index` (term 1, group {f, l, x}) in one chunk, for the follower "f". */
+export function wholeSnapshot(index: number, state: Uint8Array): InstallSnapshot {
+  return {
+    group: 0,
+    from: "l",
+    to: "f",
+    term: 1,
+    type: "InstallSnapshot",
+    meta: { index, term: 1, membership: { voters: ["f", "l", "x"], learners: [], outgoing: undefined } },
+    offset: 0,
+    data: state,
+    done: true,
+    checksum: crc32c(state),
+  };
 }
 
 /** A term-1 command entry at `index` that {@link KvMachine} applies (key `k<index>`). */
