@@ -28,8 +28,10 @@ export interface StoredSnapshot {
    * Streams the bytes from `offset` in chunks of at most `chunkBytes`. A read
    * from offset 0 fails before handing out the last chunk if the bytes do not
    * match {@link StoredSnapshot.checksum}: a damaged snapshot is never restored.
+   * `check: false` leaves that to the caller, which checksums what it reads
+   * itself (a leader's stream, whose bursts each read a part).
    */
-  read(offset?: number, chunkBytes?: number): AsyncIterable<Uint8Array>;
+  read(offset?: number, chunkBytes?: number, check?: boolean): AsyncIterable<Uint8Array>;
   /**
    * Keeps this snapshot readable until the release it resolves to is
    * called, even if a newer one replaces it meanwhile (its removal waits for

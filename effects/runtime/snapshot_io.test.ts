@@ -397,7 +397,7 @@ test("an older snapshot offered after a newer one does not replace it: the newer
 });
 
 /** A stored snapshot's `read`. */
-type Read = (offset?: number, chunkBytes?: number) => AsyncIterable<Uint8Array>;
+type Read = (offset?: number, chunkBytes?: number, check?: boolean) => AsyncIterable<Uint8Array>;
 
 /**
  * A 3,000-byte snapshot on real files streamed to "b" in chunks of 1,000,
@@ -415,7 +415,7 @@ async function threeChunks(
   const base = snapshotStoreFromPort(port);
   const store = read === undefined ? base : {
     ...base,
-    latest: Effect.map(base.latest, (s) => s && { ...s, read: read((o, n) => s.read(o, n)) }),
+    latest: Effect.map(base.latest, (s) => s && { ...s, read: read((o, n, c) => s.read(o, n, c)) }),
   };
   const sent: InstallSnapshot[] = [];
   const fatal: unknown[] = [];
@@ -496,9 +496,9 @@ test("a snapshot that rots between two passes of a stream is caught on the secon
 test("a good snapshot resumed mid-way and rewound is sent whole, read from the start once", () =>
   inDir(async (dir) => {
     let fromStart = 0;
-    const t = await threeChunks(dir, new Uint8Array(3000).map((_, i) => i * 31), (inner) => (offset = 0, n) => {
+    const t = await threeChunks(dir, new Uint8Array(3000).map((_, i) => i * 31), (inner) => (offset = 0, n, c) => {
       if (offset === 0) fromStart++;
-      return inner(offset, n);
+      return inner(offset, n, c);
     });
     // Resumed at 1000, then rewound and the last chunk re-sent (idle rewinds, gap reports).
     const order = [1, 2, 1, 2, 2, 2];

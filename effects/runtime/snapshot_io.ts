@@ -417,7 +417,10 @@ export class ChunkStreams {
         if (c.chunk.length > 0) {
           if (s.reader === undefined || s.readerAt !== c.chunk.offset) {
             await closeReader(s);
-            s.reader = snap.read(c.chunk.offset, Math.max(this.#chunkBytes, c.chunk.length))[Symbol.asyncIterator]();
+            // Unchecked by the store: the stream checksums what it sends itself (vouchFor), once.
+            s.reader = snap.read(c.chunk.offset, Math.max(this.#chunkBytes, c.chunk.length), false)[
+              Symbol.asyncIterator
+            ]();
             s.readerAt = c.chunk.offset;
           }
           const next = await s.reader.next();
@@ -473,20 +476,24 @@ export function letGoOf(held: Promise<(() => Promise<void>) | undefined>): void 
 /**
  * Before the last chunk leaves: the bytes sent match the checksum sent with
  * it, or the leader fail-stops (it cannot vouch for its own snapshot). The
- * store checks a read from offset 0 to the end, but a stream reads in bursts,
- * each from where the last one ended; their checksum is carried across, and a
- * stream that did not send from 0 (a resume) reads the whole snapshot once.
+ * store can check only a read from offset 0 to the end, but a stream reads in
+ * bursts, each from where the last one ended: the stream reads unchecked and
+ * carries the checksum across its bursts (so each byte is checksummed once),
+ * and a stream that did not send from 0 (a resume) reads the whole snapshot
+ * once.
  */
 async function vouchFor(s: Stream, snap: StoredSnapshot, checksum: number): Promise<void> {
   let crc = s.crc;
   if (s.crcAt !== snap.size) {
     crc = 0;
-    for await (const chunk of snap.read(0)) crc = crc32c(chunk, crc);
+    for await (const chunk of snap.read(0, undefined, false)) crc = crc32c(chunk, crc);
     // Once is enough for this pass: a re-sent last chunk (an idle rewind, a resume) does not read it all again.
     s.crc = crc;
     s.crcAt = snap.size;
   }
   if (crc !== checksum) {
+    // Damage: let the store check a whole read too, whose error names the file and offset it knows.
+    for await (const _ of snap.read(0)) { /* fails before the end if the store checks */ }
     const hex = (n: number) => n.toString(16).padStart(8, "0");
     throw new Error(
       `snapshot ${snap.meta.index}-${snap.meta.term}: checksum mismatch (crc32c ${hex(crc)}, stored ${hex(checksum)})`,

@@ -448,6 +448,12 @@ export function snapshotContract(
           assert.equal(err.offset, dataStart);
           assert.match(err.reason, /checksum mismatch/);
           assert.equal(got.length, 2, "the last chunk is never handed out");
+          // Unchecked when the caller checksums what it reads itself (a leader's stream): every byte, as stored.
+          const unchecked: Uint8Array[] = [];
+          for await (const c of s.read(0, 4096, false)) unchecked.push(c);
+          const all = new Uint8Array(unchecked.reduce((n, c) => n + c.length, 0));
+          unchecked.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+          assert.deepEqual(all, new Uint8Array(buf.subarray(dataStart, dataStart + data.length)));
         }
       },
     );

@@ -200,9 +200,9 @@ class CountingSnapshotStore extends MemorySnapshotStore {
       meta: s.meta,
       size: s.size,
       checksum: s.checksum,
-      read: (offset = 0, chunkBytes?: number) => {
+      read: (offset = 0, chunkBytes?: number, check?: boolean) => {
         if (offset === 0) this.reads++;
-        return s.read(offset, chunkBytes);
+        return s.read(offset, chunkBytes, check);
       },
     };
   }
